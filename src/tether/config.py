@@ -1,0 +1,145 @@
+"""Settings: defaults < YAML config file < environment (TETHER_*) < command-line flags.
+
+One `Settings` object is built at start-up by `load_settings` and handed to everything
+that needs it; nothing reads the environment behind its back.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_PORT = 8787
+DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
+
+
+class ConfigError(Exception):
+    """A config file or setting that cannot be used; the message says which and why."""
+
+
+def default_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "tether" / "config.yaml"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tether"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(DEFAULT_PORT, ge=0, le=65535)
+    data_dir: Path = Field(default_factory=default_data_dir)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Which halves this process serves.
+    only: Literal["all", "gateway", "relay"] = "all"
+    # An admin token given from outside (TETHER_TOKEN); when unset one is minted on first start.
+    token: str | None = None
+    # PostgreSQL URL; SQLite in data_dir when unset.
+    database_url: str | None = None
+    # Redis URL for the event bus shared by several relay processes; in-process when unset.
+    redis_url: str | None = None
+    permission_timeout: float = Field(600.0, gt=0, description="seconds before a request expires")
+    ping_interval: float = Field(15.0, gt=0)
+    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    # The address people use to reach this server (printed links); derived when unset.
+    public_url: str | None = None
+    # The gateway section is parsed and validated by tether.gateway.config.
+    gateway: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+
+
+# Environment variables that map onto settings; values are parsed by pydantic.
+_ENV_KEYS = {
+    "TETHER_HOST": "host",
+    "TETHER_PORT": "port",
+    "TETHER_DATA_DIR": "data_dir",
+    "TETHER_LOG_LEVEL": "log_level",
+    "TETHER_ONLY": "only",
+    "TETHER_TOKEN": "token",
+    "TETHER_DATABASE_URL": "database_url",
+    "TETHER_REDIS_URL": "redis_url",
+    "TETHER_PERMISSION_TIMEOUT": "permission_timeout",
+    "TETHER_PING_INTERVAL": "ping_interval",
+    "TETHER_MAX_BODY_BYTES": "max_body_bytes",
+    "TETHER_PUBLIC_URL": "public_url",
+}
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings, not {type(data).__name__}")
+    return data
+
+
+def load_settings(
+    config_file: Path | str | None = None,
+    *,
+    environ: dict[str, str] | None = None,
+    **flags: Any,
+) -> Settings:
+    """Build the settings from every layer. Flags whose value is None are ignored."""
+    env = os.environ if environ is None else environ
+    layers: dict[str, Any] = {}
+
+    explicit = config_file or env.get("TETHER_CONFIG")
+    path = Path(explicit).expanduser() if explicit else default_config_path()
+    if explicit or path.exists():
+        layers.update(read_config_file(path))
+
+    for var, key in _ENV_KEYS.items():
+        if env.get(var):
+            layers[key] = env[var]
+    layers.update({k: v for k, v in flags.items() if v is not None})
+
+    try:
+        settings = Settings.model_validate(layers)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None
+    settings.data_dir = settings.data_dir.expanduser()
+    return settings
+
+
+def resolve_secret(value: str | None, environ: dict[str, str] | None = None) -> str | None:
+    """Config values may say `env:NAME` to read a secret from the environment."""
+    if value is None or not value.startswith("env:"):
+        return value
+    env = os.environ if environ is None else environ
+    return env.get(value[4:]) or None
