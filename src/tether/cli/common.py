@@ -1,0 +1,64 @@
+"""What every client command shares: finding the relay and its token, and failing in one line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from tether.config import DEFAULT_URL, ConfigError, load_settings
+
+err_console = Console(stderr=True, highlight=False)
+
+URL_OPTION = typer.Option(None, "--url", envvar="TETHER_URL", help="Relay address.", show_default=DEFAULT_URL)
+TOKEN_OPTION = typer.Option(
+    None,
+    "--token",
+    envvar="TETHER_TOKEN",
+    help="Bearer token (default: the local admin token written by `tether serve`).",
+    show_default=False,
+)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def admin_token_path(data_dir: Path) -> Path:
+    return data_dir / "admin-token"
+
+
+def local_admin_token(data_dir: Path | None = None) -> str | None:
+    """The admin token `tether serve` wrote on this machine, if there is one we can read."""
+    if data_dir is None:
+        try:
+            data_dir = load_settings().data_dir
+        except ConfigError:
+            return None
+    try:
+        return admin_token_path(data_dir).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def resolve_url(url: str | None) -> str:
+    return (url or os.environ.get("TETHER_URL") or DEFAULT_URL).rstrip("/")
+
+
+def resolve_token(token: str | None) -> str:
+    found = token or os.environ.get("TETHER_TOKEN") or local_admin_token()
+    if not found:
+        fail(
+            "no token: pass --token, set TETHER_TOKEN, or run `tether serve` once on this "
+            "machine so it writes its admin token"
+        )
+    return found
+
+
+def is_interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()

@@ -1,0 +1,110 @@
+"""`tether serve`: the gateway, the relay and the web UI on one port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+from pathlib import Path
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from tether.cli.common import fail
+from tether.config import ConfigError, Settings, load_settings
+from tether.server import StartupInfo, create_app
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+
+
+def serve(
+    host: str = typer.Option(None, "--host", help="Address to bind.", show_default="127.0.0.1"),
+    port: int = typer.Option(None, "--port", "-p", help="Port to listen on.", show_default="8787"),
+    data_dir: Path = typer.Option(
+        None, "--data-dir", help="Where tokens and the SQLite database live.",
+        show_default="~/.local/share/tether"),
+    config: Path = typer.Option(
+        None, "--config", "-c", envvar="TETHER_CONFIG",
+        help="YAML config file.", show_default="~/.config/tether/config.yaml"),
+    only: str = typer.Option(
+        None, "--only", help="Serve one half alone: gateway or relay.", show_default="both"),
+    log_level: str = typer.Option(
+        None, "--log-level", "-v", help="debug, info, warning or error.", show_default="info"),
+) -> None:
+    """Run the gateway, the relay and the web UI.
+
+    Binds to 127.0.0.1:8787 unless told otherwise. On first start it creates an admin token,
+    keeps it in the data dir (mode 0600) and prints it once.
+    """
+    try:
+        settings = load_settings(config, host=host, port=port, data_dir=data_dir, only=only,
+                                 log_level=log_level)
+    except ConfigError as exc:
+        fail(str(exc))
+    _configure_logging(settings.log_level)
+    sock = _bind(settings)
+    settings.port = sock.getsockname()[1]
+    app = create_app(settings, on_startup=_announce)
+    server = uvicorn.Server(uvicorn.Config(
+        app, log_level=settings.log_level, access_log=settings.log_level == "debug",
+        lifespan="on", timeout_graceful_shutdown=3, server_header=False,
+    ))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(server.serve(sockets=[sock]))
+    console.print("[dim]tether stopped[/]")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _bind(settings: Settings) -> socket.socket:
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"port {settings.port} on {settings.host} is already in use "
+                 "(is tether already running?); pick another with --port")
+        fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _announce(info: StartupInfo) -> None:
+    s = info.settings
+    halves = {"all": "gateway + relay + web UI", "gateway": "gateway", "relay": "relay + web UI"}
+    console.print(f"[bold]tether[/] listening on [cyan]{s.url}[/] ({halves[s.only]})")
+    if s.only != "gateway":
+        store = "PostgreSQL" if s.database_url else f"SQLite in {s.data_dir}"
+        console.print(f"  data: {store}")
+        if s.token:
+            console.print("  auth: the admin token is TETHER_TOKEN")
+        elif info.new_admin_token:
+            console.print(f"  admin token (shown once; kept in {info.admin_token_file}):")
+            console.print(f"    {info.new_admin_token}")
+        else:
+            console.print(f"  auth: admin token in {info.admin_token_file}; "
+                          "`tether token create --scope client` makes one for a phone")
+        token = s.token or info.new_admin_token
+        if token:
+            console.print(f"  web UI: {s.url}/?token={token}")
+        else:
+            console.print(f"  web UI: {s.url}/  (sign in with a token)")
+    if s.only != "relay":
+        console.print(f"  gateway: ANTHROPIC_BASE_URL={s.url}")
+    if not s.is_loopback:
+        console.print("[yellow]  listening beyond loopback: every API call needs a token; "
+                      "put TLS in front of it[/]")
+    console.print("[dim]Press Ctrl-C to stop.[/]")

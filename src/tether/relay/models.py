@@ -1,0 +1,113 @@
+"""Request bodies of the relay API, validated at the edge. Unknown fields are accepted and
+ignored so newer clients keep working against an older relay."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tether.relay.errors import Unprocessable
+
+SessionStatus = Literal["starting", "running", "idle", "waiting", "ended"]
+PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
+Role = Literal["user", "agent", "system"]
+T = TypeVar("T", bound=BaseModel)
+
+MESSAGE_KINDS = (
+    "user_text", "assistant_text", "thinking", "tool_call", "tool_result", "usage", "result",
+    "status", "error", "system",
+)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class SessionCreate(_Body):
+    title: str | None = Field(None, max_length=500)
+    agent: str | None = Field(None, max_length=100)
+    cwd: str | None = Field(None, max_length=4096)
+    host: str | None = Field(None, max_length=255)
+    status: SessionStatus | None = None
+    permission_mode: PermissionMode | None = None
+    model: str | None = Field(None, max_length=200)
+    metadata: dict[str, Any] | None = None
+    agent_state: dict[str, Any] | None = None
+
+
+class SessionPatch(_Body):
+    title: str | None = Field(None, max_length=500)
+    status: SessionStatus | None = None
+    model: str | None = Field(None, max_length=200)
+    permission_mode: PermissionMode | None = None
+    metadata: dict[str, Any] | None = None
+    agent_state: dict[str, Any] | None = None
+    expected_version: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_versioned_field(self) -> SessionPatch:
+        if self.metadata is not None and self.agent_state is not None \
+                and self.expected_version is not None:
+            raise ValueError("expected_version applies to one of metadata or agent_state; "
+                             "send them in separate requests")
+        return self
+
+
+class MessageIn(_Body):
+    id: str | None = Field(None, min_length=1, max_length=200)
+    role: Role = "user"
+    kind: str = Field("user_text", min_length=1, max_length=64)
+    content: Any = None
+    raw: Any = None
+
+
+class PermissionModeIn(_Body):
+    mode: PermissionMode
+
+
+class PermissionOpen(_Body):
+    tool_name: str = Field(min_length=1, max_length=200)
+    tool_use_id: str | None = Field(None, max_length=200)
+    input: dict[str, Any] = Field(default_factory=dict)
+    title: str | None = None
+    description: str | None = None
+    suggestions: list[Any] = Field(default_factory=list)
+    timeout: float | None = Field(None, gt=0, le=7 * 24 * 3600)
+
+
+class PermissionAnswer(_Body):
+    behavior: Literal["allow", "deny"] | None = None
+    # The older confirmation contract answers with {"allowed": true|false}.
+    allowed: bool | None = None
+    updated_input: dict[str, Any] | None = None
+    message: str | None = Field(None, max_length=10_000)
+    interrupt: bool = False
+    remember: bool = False
+
+    @model_validator(mode="after")
+    def _has_decision(self) -> PermissionAnswer:
+        if self.behavior is None:
+            if self.allowed is None:
+                raise ValueError("give behavior ('allow' or 'deny')")
+            self.behavior = "allow" if self.allowed else "deny"
+        return self
+
+
+class PermissionCancel(_Body):
+    reason: str | None = Field(None, max_length=10_000)
+
+
+def validate(model: type[T], data: Any) -> T:
+    """Validate a parsed body; a violation is a 422 that names the field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        first = errors[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise Unprocessable(
+            f"{where}: {first['msg']}",
+            extra={"fields": [{"field": ".".join(str(p) for p in e["loc"]) or "body",
+                               "message": e["msg"]} for e in errors]},
+        ) from None

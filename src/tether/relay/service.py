@@ -1,0 +1,234 @@
+"""The relay's operations, shared by the HTTP API and the WebSocket.
+
+Each operation checks the caller's scope, writes through the store and publishes the
+events the store logged. Writes and publishes happen under one lock so live subscribers
+see events in cursor order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from tether.config import Settings
+from tether.relay.auth import Action, Authenticator, Principal
+from tether.relay.bus import Bus
+from tether.relay.errors import Conflict
+from tether.relay.event import Event
+from tether.relay.models import (
+    MessageIn,
+    PermissionAnswer,
+    PermissionCancel,
+    PermissionModeIn,
+    PermissionOpen,
+    SessionCreate,
+    SessionPatch,
+)
+from tether.relay.store import Store
+
+log = logging.getLogger("tether.relay")
+R = TypeVar("R")
+
+TIMEOUT_MESSAGE = (
+    "The permission request timed out after {seconds:g} seconds with no answer, "
+    "so it was denied."
+)
+
+
+class Relay:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.bus = Bus()
+        self.auth = Authenticator(store, settings.token)
+        self._order = asyncio.Lock()
+        self._expiry_task: asyncio.Task[None] | None = None
+        self._expiry_wake = asyncio.Event()
+
+    # ── lifecycle ─────────────────────────────────────────────────────────────────
+
+    async def start(self) -> None:
+        self._expiry_task = asyncio.create_task(self._expire_loop(), name="permission-expiry")
+
+    async def stop(self) -> None:
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._expiry_task
+
+    async def _write(self, op: Callable[[], Awaitable[tuple[R, list[Event]]]]) -> R:
+        async with self._order:
+            result, events = await op()
+            self.bus.publish(events)
+        return result
+
+    # ── sessions ──────────────────────────────────────────────────────────────────
+
+    async def create_session(self, who: Principal, body: SessionCreate) -> dict[str, Any]:
+        who.require(Action.create_session)
+        fields = body.model_dump(exclude_none=True)
+        return await self._write(lambda: self.store.create_session(fields, who.name))
+
+    async def update_session(self, who: Principal, session_id: str,
+                             body: SessionPatch) -> dict[str, Any]:
+        who.require(Action.update_session)
+        changes = body.model_dump(exclude_none=True, exclude={"expected_version"})
+        return await self._write(
+            lambda: self.store.update_session(session_id, changes, body.expected_version))
+
+    async def end_session(self, who: Principal, session_id: str,
+                          reason: str | None = None) -> dict[str, Any]:
+        who.require(Action.end_session)
+
+        async def op() -> tuple[dict[str, Any], list[Event]]:
+            events = await self.store.log_control(
+                session_id, {"action": "end", "by": who.name, "reason": reason},
+                session_changes={"status": "ended"})
+            for _, request in await self.store.pending_with_cursor(session_id):
+                _, more = await self.store.resolve_permission(
+                    request["id"], "cancelled",
+                    {"behavior": "deny", "message": "The session ended.",
+                     "decided_by": who.name})
+                events.extend(more)
+            return await self.store.get_session(session_id), events
+
+        return await self._write(op)
+
+    async def interrupt(self, who: Principal, session_id: str) -> dict[str, Any]:
+        who.require(Action.steer)
+        data = {"action": "interrupt", "by": who.name}
+        await self._write(lambda: self._control(session_id, data))
+        return {"ok": True}
+
+    async def set_permission_mode(self, who: Principal, session_id: str,
+                                  body: PermissionModeIn) -> dict[str, Any]:
+        who.require(Action.steer)
+        data = {"action": "permission_mode", "mode": body.mode, "by": who.name}
+
+        async def op() -> tuple[dict[str, Any], list[Event]]:
+            events = await self.store.log_control(
+                session_id, data, session_changes={"permission_mode": body.mode})
+            return await self.store.get_session(session_id), events
+
+        return await self._write(op)
+
+    async def _control(self, session_id: str, data: dict[str, Any]
+                       ) -> tuple[None, list[Event]]:
+        session = await self.store.get_session(session_id)
+        if session["status"] == "ended":
+            raise Conflict(f"session {session_id} has ended", type="session_ended")
+        return None, await self.store.log_control(session_id, data)
+
+    # ── messages ──────────────────────────────────────────────────────────────────
+
+    async def post_messages(self, who: Principal, session_id: str,
+                            items: list[MessageIn]) -> list[dict[str, Any]]:
+        who.require(Action.post_message)
+        prepared = []
+        for item in items:
+            fields = item.model_dump()
+            if who.scope == "client":
+                # People speak as the user; only agents publish agent/system output.
+                fields["role"] = "user"
+            prepared.append(fields)
+        return await self._write(
+            lambda: self.store.append_messages(session_id, prepared, who.name))
+
+    # ── permission requests ───────────────────────────────────────────────────────
+
+    async def open_permission(self, who: Principal, session_id: str,
+                              body: PermissionOpen) -> dict[str, Any]:
+        who.require(Action.open_permission)
+        fields = body.model_dump()
+        timeout = body.timeout or self.settings.permission_timeout
+        permission = await self._write(
+            lambda: self.store.open_permission(session_id, fields, timeout))
+        self._expiry_wake.set()
+        return permission
+
+    async def answer_permission(self, who: Principal, permission_id: str,
+                                body: PermissionAnswer) -> dict[str, Any]:
+        who.require(Action.answer_permission)
+        decision: dict[str, Any] = {
+            "behavior": body.behavior,
+            "updated_input": body.updated_input,
+            "message": body.message,
+            "interrupt": body.interrupt,
+            "remember": body.remember,
+            "decided_by": who.name,
+        }
+        status = "allowed" if body.behavior == "allow" else "denied"
+        return await self._write(
+            lambda: self.store.resolve_permission(permission_id, status, decision))
+
+    async def cancel_permission(self, who: Principal, permission_id: str,
+                                body: PermissionCancel) -> dict[str, Any]:
+        who.require(Action.open_permission)
+        decision = {"behavior": "deny", "message": body.reason or "Withdrawn by the agent.",
+                    "decided_by": who.name}
+        return await self._write(
+            lambda: self.store.resolve_permission(permission_id, "cancelled", decision))
+
+    async def wait_permission(self, permission_id: str, timeout: float) -> dict[str, Any]:
+        """The request once it is resolved, or as it stands after `timeout` seconds."""
+        sub = self.bus.subscribe()
+        try:
+            permission = await self.store.get_permission(permission_id)
+            deadline = time.monotonic() + timeout
+            while permission["status"] == "pending":
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    event = await asyncio.wait_for(sub.get(), remaining)
+                except TimeoutError:
+                    break
+                if event is None:  # fell behind; read the truth from the store
+                    permission = await self.store.get_permission(permission_id)
+                    sub = self._resubscribe(sub)
+                elif event.type == "permission_resolved" and event.data["id"] == permission_id:
+                    permission = event.data
+            return permission
+        finally:
+            self.bus.unsubscribe(sub)
+
+    def _resubscribe(self, sub: Any) -> Any:
+        self.bus.unsubscribe(sub)
+        return self.bus.subscribe()
+
+    async def _expire_loop(self) -> None:
+        """Deny requests nobody answered in time, waking at the next deadline."""
+        while True:
+            try:
+                for permission_id in await self.store.due_permissions(time.time()):
+                    await self._expire(permission_id)
+                next_at = await self.store.next_expiry()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("permission expiry check failed; retrying in 5 s")
+                next_at = time.time() + 5
+            delay = 60.0 if next_at is None else max(0.05, min(60.0, next_at - time.time()))
+            self._expiry_wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._expiry_wake.wait(), delay)
+
+    async def _expire(self, permission_id: str) -> None:
+        permission = await self.store.get_permission(permission_id)
+        seconds = _seconds_between(permission["created_at"], permission["expires_at"])
+        decision = {"behavior": "deny", "message": TIMEOUT_MESSAGE.format(seconds=seconds),
+                    "decided_by": "tether (timeout)"}
+        with contextlib.suppress(Conflict):  # answered meanwhile: the answer stands
+            await self._write(
+                lambda: self.store.resolve_permission(permission_id, "expired", decision))
+
+
+def _seconds_between(start_iso: str, end_iso: str) -> float:
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+    delta = datetime.strptime(end_iso, fmt) - datetime.strptime(start_iso, fmt)
+    return round(delta.total_seconds())

@@ -1,0 +1,201 @@
+"""A thin async database seam over SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+Queries are written once in PostgreSQL's `$1` placeholder style; the SQLite side rewrites
+them to its numbered `?1` form. Rows come back as plain dicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosqlite
+
+Row = dict[str, Any]
+
+_PG_PARAM = re.compile(r"\$(\d+)")
+
+
+class Connection(Protocol):
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+    async def execute(self, sql: str, *args: Any) -> int: ...
+
+
+class Database(Protocol):
+    dialect: str
+
+    async def connect(self) -> None: ...
+    async def close(self) -> None: ...
+    def transaction(self) -> Any: ...
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+    async def execute(self, sql: str, *args: Any) -> int: ...
+    async def executescript(self, sql: str) -> None: ...
+
+
+class _SQLiteConn:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self._conn.execute(_PG_PARAM.sub(r"?\1", sql), args) as cur:
+            rows = await cur.fetchall()
+            names = [d[0] for d in cur.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._conn.execute(_PG_PARAM.sub(r"?\1", sql), args) as cur:
+            return cur.rowcount
+
+
+class SQLiteDatabase:
+    """One connection in WAL mode; writers take turns through an asyncio lock."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def connect(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+        await self._conn.execute("PRAGMA journal_mode=WAL")
+        await self._conn.execute("PRAGMA synchronous=NORMAL")
+        await self._conn.execute("PRAGMA foreign_keys=ON")
+        await self._conn.execute("PRAGMA busy_timeout=5000")
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    @property
+    def _c(self) -> _SQLiteConn:
+        assert self._conn is not None, "database is not connected"
+        return _SQLiteConn(self._conn)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_SQLiteConn]:
+        async with self._write_lock:
+            conn = self._c
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            else:
+                await conn.execute("COMMIT")
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return await self._c.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        return await self._c.fetchrow(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._write_lock:
+            return await self._c.execute(sql, *args)
+
+    async def executescript(self, sql: str) -> None:
+        assert self._conn is not None
+        async with self._write_lock:
+            await self._conn.executescript(sql)
+
+
+class _PGConn:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return [dict(r) for r in await self._conn.fetch(sql, *args)]
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        row = await self._conn.fetchrow(sql, *args)
+        return dict(row) if row is not None else None
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        status: str = await self._conn.execute(sql, *args)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+
+# Every writing transaction takes this advisory lock first, so transactions commit in the
+# order their event ids were drawn and a reader that resumes "after id N" can never skip a
+# row that commits late. Writes to the relay are small; the serialization costs little.
+_EVENT_ORDER_LOCK = 0x7E7E_0001
+
+
+class PostgresDatabase:
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.url = url
+        self._pool: Any = None
+        self._min_size, self._max_size = min_size, max_size
+
+    async def connect(self) -> None:
+        import asyncpg
+
+        self._pool = await asyncpg.create_pool(
+            self.url, min_size=self._min_size, max_size=self._max_size, command_timeout=30
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_PGConn]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _EVENT_ORDER_LOCK)
+            yield _PGConn(conn)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self._pool.acquire() as conn:
+            return await _PGConn(conn).fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        async with self._pool.acquire() as conn:
+            return await _PGConn(conn).fetchrow(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._pool.acquire() as conn:
+            return await _PGConn(conn).execute(sql, *args)
+
+    async def executescript(self, sql: str) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(sql)
+
+
+def open_database(database_url: str | None, data_dir: Path) -> Database:
+    if database_url and database_url.startswith(("postgres://", "postgresql://")):
+        return PostgresDatabase(database_url)
+    if database_url and database_url.startswith("sqlite:///"):
+        return SQLiteDatabase(Path(database_url.removeprefix("sqlite:///")))
+    if database_url:
+        raise ValueError(
+            f"unsupported database URL scheme in {database_url.split('://')[0]!r}: "
+            "use postgresql://… or sqlite:///path"
+        )
+    return SQLiteDatabase(data_dir / "tether.db")
+
+
+def placeholders(start: int, count: int) -> str:
+    return ", ".join(f"${i}" for i in range(start, start + count))
+
+
+def as_tuple(values: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(values)

@@ -1,0 +1,279 @@
+"""Live delivery: Server-Sent Events and the WebSocket, one following logic under both.
+
+On connect a client first gets the pending permission requests, then (when it gave a
+cursor) every logged event after that cursor, then live events. Events already sent are
+skipped by cursor, so a reconnect never doubles anything and never misses anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from tether.relay.auth import Principal
+from tether.relay.errors import ApiError, Unauthorized, Unprocessable
+from tether.relay.event import Event
+from tether.relay.models import (
+    MessageIn,
+    PermissionAnswer,
+    PermissionCancel,
+    PermissionModeIn,
+    PermissionOpen,
+    SessionCreate,
+    SessionPatch,
+    validate,
+)
+from tether.relay.service import Relay
+
+log = logging.getLogger("tether.relay.stream")
+
+REPLAY_PAGE = 1000
+AUTH_TIMEOUT = 10.0
+PERMISSION_EVENTS = frozenset({"permission_request", "permission_resolved"})
+
+
+def ping_event() -> Event:
+    return Event(None, "ping", None, {"time": round(time.time(), 3)})
+
+
+async def follow(relay: Relay, session_id: str | None, since: int | None,
+                 types: frozenset[str] | None = None) -> AsyncIterator[Event]:
+    """Every event for this follower, in cursor order, with pings in idle stretches.
+    Ends when the follower fell too far behind; it should reconnect with its cursor."""
+    sub = relay.bus.subscribe(session_id)
+    try:
+        for event_id, permission in await relay.store.pending_with_cursor(session_id):
+            if since is None or event_id <= since:
+                yield Event(None, "permission_request", permission["session_id"], permission)
+        cursor = since or 0
+        if since is not None:
+            while True:
+                batch = await relay.store.events_after(cursor, session_id, REPLAY_PAGE)
+                for event in batch:
+                    cursor = event.id or cursor
+                    if types is None or event.type in types:
+                        yield event
+                if len(batch) < REPLAY_PAGE:
+                    break
+        interval = relay.settings.ping_interval
+        while True:
+            try:
+                event = await asyncio.wait_for(sub.get(), interval)
+            except TimeoutError:
+                yield ping_event()
+                continue
+            if event is None:
+                return
+            if event.id is not None and event.id <= cursor:
+                continue
+            cursor = event.id or cursor
+            if types is None or event.type in types:
+                yield event
+    finally:
+        relay.bus.unsubscribe(sub)
+
+
+def parse_cursor(value: str | None, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        cursor = int(value)
+    except ValueError:
+        raise Unprocessable(f"{name}: must be an event id (a whole number), not {value!r}") \
+            from None
+    if cursor < 0:
+        raise Unprocessable(f"{name}: must not be negative")
+    return cursor
+
+
+async def _stream_params(request: Request, relay: Relay) -> tuple[str | None, int | None]:
+    session_id = request.query_params.get("session") or None
+    if session_id is not None:
+        await relay.store.get_session(session_id)  # 404 for an unknown session
+    header = request.headers.get("last-event-id")
+    since = parse_cursor(header, "Last-Event-ID") if header else parse_cursor(
+        request.query_params.get("since"), "query.since")
+    return session_id, since
+
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _sse_response(events: AsyncIterator[Event]) -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        # The retry hint and a comment go first so clients see the stream open at once.
+        yield b"retry: 1000\n: connected\n\n"
+        async for event in events:
+            yield event.sse
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def event_stream(request: Request, relay: Relay) -> Response:
+    session_id, since = await _stream_params(request, relay)
+    return _sse_response(follow(relay, session_id, since))
+
+
+async def legacy_permission_stream(request: Request, relay: Relay) -> Response:
+    """`GET /permissions/stream`: permission events and pings only, as terminal handlers
+    of the older confirmation contract expect."""
+    session_id, since = await _stream_params(request, relay)
+    return _sse_response(follow(relay, session_id, since, PERMISSION_EVENTS))
+
+
+# ── WebSocket ─────────────────────────────────────────────────────────────────────────
+
+Action = Callable[[Relay, Principal, dict[str, Any]], Awaitable[Any]]
+
+
+def _body(frame: dict[str, Any]) -> Any:
+    return frame.get("body") if frame.get("body") is not None else {}
+
+
+def _require(frame: dict[str, Any], key: str) -> str:
+    value = frame.get(key)
+    if not isinstance(value, str) or not value:
+        raise Unprocessable(f"{key}: required")
+    return value
+
+
+async def _post_messages(relay: Relay, who: Principal, frame: dict[str, Any]) -> Any:
+    body = _body(frame)
+    items = body if isinstance(body, list) else [body]
+    stored = await relay.post_messages(
+        who, _require(frame, "session_id"), [validate(MessageIn, i) for i in items])
+    return {"messages": stored} if isinstance(body, list) else stored[0]
+
+
+async def _get_permission(relay: Relay, who: Principal, frame: dict[str, Any]) -> Any:
+    return await relay.store.get_permission(_require(frame, "permission_id"))
+
+
+ACTIONS: dict[str, Action] = {
+    "create_session": lambda r, w, f: r.create_session(w, validate(SessionCreate, _body(f))),
+    "update_session": lambda r, w, f: r.update_session(
+        w, _require(f, "session_id"), validate(SessionPatch, _body(f))),
+    "post_messages": _post_messages,
+    "interrupt": lambda r, w, f: r.interrupt(w, _require(f, "session_id")),
+    "set_permission_mode": lambda r, w, f: r.set_permission_mode(
+        w, _require(f, "session_id"), validate(PermissionModeIn, _body(f))),
+    "end_session": lambda r, w, f: r.end_session(w, _require(f, "session_id"),
+                                                 _body(f).get("reason")),
+    "open_permission": lambda r, w, f: r.open_permission(
+        w, _require(f, "session_id"), validate(PermissionOpen, _body(f))),
+    "respond": lambda r, w, f: r.answer_permission(
+        w, _require(f, "permission_id"), validate(PermissionAnswer, _body(f))),
+    "cancel_permission": lambda r, w, f: r.cancel_permission(
+        w, _require(f, "permission_id"), validate(PermissionCancel, _body(f))),
+    "get_permission": _get_permission,
+}
+
+
+async def _ws_authenticate(ws: WebSocket, relay: Relay) -> Principal:
+    header = ws.headers.get("authorization")
+    if header:
+        return await relay.auth.authenticate(header)
+    # Browsers cannot set headers on a WebSocket, and tokens in URLs end up in logs:
+    # the first frame carries the token instead.
+    try:
+        raw = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT)
+    except TimeoutError:
+        raise Unauthorized("no auth frame within 10 seconds") from None
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise Unauthorized('the first frame must be {"type": "auth", "token": "..."}') \
+            from None
+    if not isinstance(frame, dict) or frame.get("type") != "auth" \
+            or not isinstance(frame.get("token"), str):
+        raise Unauthorized('the first frame must be {"type": "auth", "token": "..."}')
+    return await relay.auth.check(frame["token"])
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    relay: Relay = ws.app.state.relay
+    await ws.accept()
+    send_lock = asyncio.Lock()
+
+    async def send(text: str) -> None:
+        async with send_lock:
+            await ws.send_text(text)
+
+    try:
+        who = await _ws_authenticate(ws, relay)
+        session_id = ws.query_params.get("session") or None
+        if session_id is not None:
+            await relay.store.get_session(session_id)
+        since = parse_cursor(ws.query_params.get("since"), "query.since")
+    except ApiError as exc:
+        await send(orjson.dumps({"type": "error", "error": exc.body()["error"],
+                                 "status": exc.status}).decode())
+        await ws.close(code=4000 + exc.status, reason=exc.message[:120])
+        return
+    except WebSocketDisconnect:
+        return
+
+    await send(orjson.dumps({"type": "ready", "scope": who.scope, "name": who.name}).decode())
+
+    async def pump() -> None:
+        async for event in follow(relay, session_id, since):
+            await send(event.ws)
+        # Fell behind: close so the client reconnects from its cursor.
+        await ws.close(code=4008, reason="fell behind; reconnect with your last cursor")
+
+    pump_task = asyncio.create_task(pump())
+    try:
+        while True:
+            raw = await ws.receive_text()
+            reply = await _handle_frame(relay, who, raw)
+            if reply is not None:
+                await send(reply)
+    except WebSocketDisconnect:
+        pass
+    except RuntimeError:
+        pass  # the socket was closed under us (pump closed it)
+    finally:
+        pump_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pump_task
+
+
+async def _handle_frame(relay: Relay, who: Principal, raw: str) -> str | None:
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return orjson.dumps({"type": "error", "status": 400, "error": {
+            "type": "malformed_json", "message": f"frame is not valid JSON: {exc}"}}).decode()
+    if not isinstance(frame, dict):
+        return orjson.dumps({"type": "error", "status": 422, "error": {
+            "type": "validation_error", "message": "a frame must be a JSON object"}}).decode()
+    kind = frame.get("type")
+    if kind == "ping":
+        return orjson.dumps({"type": "pong"}).decode()
+    if kind == "auth":
+        return None
+    req = frame.get("req")
+    action = ACTIONS.get(str(frame.get("action")))
+    try:
+        if kind != "action" or action is None:
+            raise Unprocessable(
+                f"unknown frame: expected type 'action' with action one of {', '.join(ACTIONS)}")
+        result = await action(relay, who, frame)
+        return orjson.dumps({"type": "reply", "req": req, "ok": True, "data": result}).decode()
+    except ApiError as exc:
+        return orjson.dumps({"type": "reply", "req": req, "ok": False, "status": exc.status,
+                             "error": exc.body()["error"]}).decode()
+    except Exception:
+        log.exception("websocket action %s failed", frame.get("action"))
+        return orjson.dumps({"type": "reply", "req": req, "ok": False, "status": 500,
+                             "error": {"type": "internal_error",
+                                       "message": "the relay failed to do that"}}).decode()

@@ -1,0 +1,144 @@
+"""Builds the ASGI app: the gateway, the relay and the web UI on one port (or one half alone)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tether import __version__
+from tether.config import Settings
+from tether.gateway import build_gateway
+from tether.relay.api import json_response, relay_routes
+from tether.relay.auth import ensure_admin_token
+from tether.relay.errors import ApiError, error_response
+from tether.relay.service import Relay
+from tether.relay.store import Store, open_database
+
+log = logging.getLogger("tether")
+
+WEB_DIR = Path(__file__).parent / "web" / "static"
+ADMIN_TOKEN_FILE = "admin-token"
+
+
+@dataclass
+class StartupInfo:
+    """What the person starting the server should be told once it is up."""
+
+    settings: Settings
+    new_admin_token: str | None
+    admin_token_file: Path | None
+
+
+_STATUS_TYPES = {404: "not_found", 405: "method_not_allowed", 400: "invalid_request"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind = _STATUS_TYPES.get(exc.status_code, "http_error")
+    message = exc.detail if exc.status_code != 404 else f"no such endpoint: {request.url.path}"
+    return error_response(exc.status_code, kind, str(message))
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "the server failed to handle this request")
+
+
+async def healthz(request: Request) -> Response:
+    return json_response({"ok": True, "version": __version__})
+
+
+class LoopbackHostGuard:
+    """When bound to loopback, refuse requests whose Host is not a loopback name: a web page
+    elsewhere cannot then reach this server through DNS rebinding."""
+
+    allowed = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            if name not in self.allowed and not name.startswith("127."):
+                if scope["type"] == "http":
+                    response = error_response(
+                        421, "misdirected_request",
+                        f"this server listens on loopback and does not serve host {host!r}")
+                    await response(scope, receive, send)
+                else:
+                    await send({"type": "websocket.close", "code": 4421})
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings,
+               on_startup: Callable[[StartupInfo], None] | None = None) -> Starlette:
+    serve_relay = settings.only in ("all", "relay")
+    serve_gateway = settings.only in ("all", "gateway")
+    gateway = build_gateway(settings) if serve_gateway else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        relay: Relay | None = None
+        new_token: str | None = None
+        token_file: Path | None = None
+        if serve_relay:
+            store = Store(open_database(settings.database_url, settings.data_dir))
+            await store.open()
+            relay = Relay(store, settings)
+            token_file = settings.data_dir / ADMIN_TOKEN_FILE
+            new_token = await ensure_admin_token(store, token_file)
+            await relay.start()
+            app.state.relay = relay
+        if gateway is not None:
+            await gateway.startup()
+        if on_startup is not None:
+            on_startup(StartupInfo(settings, new_token, token_file))
+        try:
+            yield
+        finally:
+            if gateway is not None:
+                await gateway.shutdown()
+            if relay is not None:
+                await relay.stop()
+                await relay.store.close()
+
+    routes: list[BaseRoute] = [Route("/healthz", healthz)]
+    if gateway is not None:
+        routes.extend(gateway.routes)
+    if serve_relay:
+        routes.extend(relay_routes())
+        if WEB_DIR.is_dir():
+            routes.append(Mount("/", app=StaticFiles(directory=WEB_DIR, html=True), name="web"))
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            HTTPException: _http_error,
+            ApiError: _api_error,
+            Exception: _internal_error,
+        },
+    )
+    app.state.settings = settings
+    if settings.is_loopback:
+        app.add_middleware(LoopbackHostGuard)
+    return app

@@ -1,0 +1,64 @@
+"""Fixtures shared by every test: real `tether serve` processes on both storage backends."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import TetherServer, fresh_postgres_database, postgres_available
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _backend_params() -> list:
+    return ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=_backend_params())
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres" and not postgres_available():
+        if IN_CI:
+            pytest.fail("PostgreSQL is not answering on 127.0.0.1:5432, and CI must run "
+                        "the PostgreSQL variants")
+        pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432")
+    return request.param
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path, backend: str) -> Iterator:
+    """Make (and afterwards stop) tether servers on the chosen backend. Servers made with
+    `shared_db=True` share one database, as several relay processes would."""
+    servers: list[TetherServer] = []
+    cleanups = []
+    shared: dict[str, str | None] = {}
+
+    def make(shared_db: bool = True, **kwargs) -> TetherServer:
+        database_url = None
+        if backend == "postgres":
+            if shared_db and "url" in shared:
+                database_url = shared["url"]
+            else:
+                ctx = fresh_postgres_database()
+                database_url = ctx.__enter__()
+                cleanups.append(ctx)
+                if shared_db:
+                    shared["url"] = database_url
+        data_dir = kwargs.pop("data_dir", tmp_path / f"server{len(servers)}")
+        server = TetherServer(data_dir=data_dir, database_url=database_url, **kwargs)
+        servers.append(server)
+        return server.start()
+
+    yield make
+    for server in servers:
+        server.stop()
+    for ctx in cleanups:
+        ctx.__exit__(None, None, None)
+
+
+@pytest.fixture
+def server(server_factory) -> TetherServer:
+    """One running `tether serve`, parametrized over SQLite and PostgreSQL."""
+    return server_factory()
