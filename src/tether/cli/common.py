@@ -14,7 +14,9 @@ from tether.config import DEFAULT_URL, ConfigError, load_settings
 
 err_console = Console(stderr=True, highlight=False)
 
-URL_OPTION = typer.Option(None, "--url", envvar="TETHER_URL", help="Relay address.", show_default=DEFAULT_URL)
+URL_OPTION = typer.Option(
+    None, "--url", envvar="TETHER_URL", help="Relay address.", show_default=DEFAULT_URL
+)
 TOKEN_OPTION = typer.Option(
     None,
     "--token",

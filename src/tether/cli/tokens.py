@@ -18,7 +18,9 @@ from tether.relay.store import Store, open_database
 token_app = typer.Typer(help="Create, list and revoke the relay's tokens.", no_args_is_help=True)
 console = Console(highlight=False)
 
-CONFIG_OPTION = typer.Option(None, "--config", "-c", envvar="TETHER_CONFIG", help="YAML config file.")
+CONFIG_OPTION = typer.Option(
+    None, "--config", "-c", envvar="TETHER_CONFIG", help="YAML config file."
+)
 DATA_DIR_OPTION = typer.Option(None, "--data-dir", help="The data dir `tether serve` uses.")
 
 

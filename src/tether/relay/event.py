@@ -43,7 +43,9 @@ class Event:
     def sse(self) -> bytes:
         if self._sse is None:
             head = b"" if self.id is None else b"id: %d\n" % self.id
-            self._sse = head + b"event: " + self.type.encode() + b"\ndata: " + self.data_json + b"\n\n"
+            self._sse = (
+                head + b"event: " + self.type.encode() + b"\ndata: " + self.data_json + b"\n\n"
+            )
         return self._sse
 
     @property
