@@ -99,11 +99,12 @@ def _announce(info: StartupInfo) -> None:
         else:
             console.print(f"  auth: admin token in {info.admin_token_file}; "
                           "`tether token create --scope client` makes one for a phone")
-        token = s.token or info.new_admin_token
-        if token:
-            console.print(f"  web UI: {s.url}/?token={token}")
+        # Only a token minted just now is printed: one given from outside (TETHER_TOKEN)
+        # may end up in service logs that way.
+        if info.new_admin_token:
+            console.print(f"  web UI: {s.url}/?token={info.new_admin_token}")
         else:
-            console.print(f"  web UI: {s.url}/  (sign in with a token)")
+            console.print(f"  web UI: {s.url}/  (sign in with a token link or a token)")
     if s.only != "relay":
         console.print(f"  gateway: ANTHROPIC_BASE_URL={s.url}")
     if not s.is_loopback:
