@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tether.cli.common import fail
+from tether.cli.common import err_console, fail
 from tether.config import ConfigError, load_settings
 from tether.relay.auth import SCOPES, create_token
 from tether.relay.store import Store, open_database
@@ -52,16 +52,27 @@ def _with_store(config: Path | None, data_dir: Path | None, work: Any) -> Any:
 def create(
     scope: str = typer.Option(..., "--scope", "-s", help=f"One of: {', '.join(SCOPES)}."),
     name: str = typer.Option(None, "--name", "-n", help="A label to recognise it by."),
+    link: bool = typer.Option(
+        False, "--link", help="Print a web UI sign-in link that carries the token instead."),
+    url: str = typer.Option(
+        None, "--url", envvar="TETHER_PUBLIC_URL",
+        help="The address people open, for --link.", show_default="this server's address"),
     config: Path = CONFIG_OPTION,
     data_dir: Path = DATA_DIR_OPTION,
 ) -> None:
-    """Print a new token. It is shown once; only its hash is kept."""
+    """Print a new token. It is shown once; only its hash is kept.
+
+    For a phone: `tether token create --scope client --name phone --link`.
+    """
     if scope not in SCOPES:
         fail(f"unknown scope {scope!r}; choose one of {', '.join(SCOPES)}", code=2)
     row, token = _with_store(config, data_dir, lambda store: create_token(store, scope, name))
-    console.print(f"[dim]created {row['scope']} token {row['id']} ({row['name']}):[/]",
-                  stderr=True)
-    print(token)
+    err_console.print(f"[dim]created {row['scope']} token {row['id']} ({row['name']}):[/]")
+    if link:
+        base = (url or load_settings(config, data_dir=data_dir).url).rstrip("/")
+        print(f"{base}/?token={token}")
+    else:
+        print(token)
 
 
 @token_app.command("list")
