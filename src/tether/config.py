@@ -44,8 +44,6 @@ class Settings(BaseModel):
     token: str | None = None
     # PostgreSQL URL; SQLite in data_dir when unset.
     database_url: str | None = None
-    # Redis URL for the event bus shared by several relay processes; in-process when unset.
-    redis_url: str | None = None
     permission_timeout: float = Field(600.0, gt=0, description="seconds before a request expires")
     ping_interval: float = Field(15.0, gt=0)
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
@@ -79,7 +77,6 @@ _ENV_KEYS = {
     "TETHER_ONLY": "only",
     "TETHER_TOKEN": "token",
     "TETHER_DATABASE_URL": "database_url",
-    "TETHER_REDIS_URL": "redis_url",
     "TETHER_PERMISSION_TIMEOUT": "permission_timeout",
     "TETHER_PING_INTERVAL": "ping_interval",
     "TETHER_MAX_BODY_BYTES": "max_body_bytes",

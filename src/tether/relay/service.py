@@ -20,6 +20,7 @@ from tether.relay.auth import Action, Authenticator, Principal
 from tether.relay.bus import Bus
 from tether.relay.errors import Conflict
 from tether.relay.event import Event
+from tether.relay.feed import LogFeed
 from tether.relay.models import (
     MessageIn,
     PermissionAnswer,
@@ -49,10 +50,15 @@ class Relay:
         self._order = asyncio.Lock()
         self._expiry_task: asyncio.Task[None] | None = None
         self._expiry_wake = asyncio.Event()
+        # On PostgreSQL other processes may write too: the bus is fed from the log.
+        self.feed = (LogFeed(store, self.bus, settings.database_url)
+                     if store.db.dialect == "postgres" and settings.database_url else None)
 
     # ── lifecycle ─────────────────────────────────────────────────────────────────
 
     async def start(self) -> None:
+        if self.feed is not None:
+            await self.feed.start()
         self._expiry_task = asyncio.create_task(self._expire_loop(), name="permission-expiry")
 
     async def stop(self) -> None:
@@ -60,11 +66,16 @@ class Relay:
             self._expiry_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._expiry_task
+        if self.feed is not None:
+            await self.feed.stop()
 
     async def _write(self, op: Callable[[], Awaitable[tuple[R, list[Event]]]]) -> R:
         async with self._order:
             result, events = await op()
-            self.bus.publish(events)
+            if self.feed is not None:
+                self.feed.poke()
+            else:
+                self.bus.publish(events)
         return result
 
     # ── sessions ──────────────────────────────────────────────────────────────────

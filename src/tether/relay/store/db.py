@@ -162,6 +162,8 @@ class PostgresDatabase:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _EVENT_ORDER_LOCK)
             yield _PGConn(conn)
+            # Delivered at commit, to every relay process reading the log (relay/feed.py).
+            await conn.execute("NOTIFY tether_events")
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self._pool.acquire() as conn:
