@@ -8,10 +8,12 @@ import errno
 import logging
 import socket
 from pathlib import Path
+from types import FrameType
 
 import typer
 import uvicorn
 from rich.console import Console
+from starlette.applications import Starlette
 
 from tether.cli.common import fail
 from tether.config import ConfigError, Settings, load_settings
@@ -52,13 +54,28 @@ def serve(
     sock = _bind(settings)
     settings.port = sock.getsockname()[1]
     app = create_app(settings, on_startup=_announce)
-    server = uvicorn.Server(uvicorn.Config(
+    server = _Server(app, uvicorn.Config(
         app, log_level=settings.log_level, access_log=settings.log_level == "debug",
         lifespan="on", timeout_graceful_shutdown=3, server_header=False,
     ))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(server.serve(sockets=[sock]))
     console.print("[dim]tether stopped[/]")
+
+
+class _Server(uvicorn.Server):
+    """Ends the relay's event streams as soon as a stop is asked for; otherwise every open
+    SSE or WebSocket client holds the shutdown for the whole grace period."""
+
+    def __init__(self, app: Starlette, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        relay = getattr(self._app.state, "relay", None)
+        if relay is not None:
+            relay.bus.close_all()
+        super().handle_exit(sig, frame)
 
 
 def _configure_logging(level: str) -> None:

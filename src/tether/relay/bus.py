@@ -32,10 +32,15 @@ class Subscription:
 class Bus:
     def __init__(self) -> None:
         self._subscribers: set[Subscription] = set()
+        self.closing = False
 
     def subscribe(self, session_id: str | None = None) -> Subscription:
         sub = Subscription(session_id)
-        self._subscribers.add(sub)
+        if self.closing:
+            sub.overflowed = True
+            sub.queue.put_nowait(None)
+        else:
+            self._subscribers.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -44,6 +49,22 @@ class Bus:
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+    def close_all(self) -> None:
+        """End every subscription (the server is stopping): streams finish at once instead
+        of holding the shutdown until its grace period runs out."""
+        self.closing = True
+        for sub in tuple(self._subscribers):
+            self._cut_off(sub)
+
+    def _cut_off(self, sub: Subscription) -> None:
+        sub.overflowed = True
+        self._subscribers.discard(sub)
+        # Drop what it has not read and wake it with the end sentinel: it resumes from
+        # its last cursor, so dropping here loses nothing.
+        while not sub.queue.empty():
+            sub.queue.get_nowait()
+        sub.queue.put_nowait(None)
 
     def publish(self, events: list[Event]) -> None:
         for event in events:
@@ -55,10 +76,4 @@ class Bus:
                 try:
                     sub.queue.put_nowait(event)
                 except asyncio.QueueFull:
-                    sub.overflowed = True
-                    self._subscribers.discard(sub)
-                    # Drop what it has not read and wake it with the end sentinel: it
-                    # resumes from its last cursor, so dropping here loses nothing.
-                    while not sub.queue.empty():
-                        sub.queue.get_nowait()
-                    sub.queue.put_nowait(None)
+                    self._cut_off(sub)

@@ -227,8 +227,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     async def pump() -> None:
         async for event in follow(relay, session_id, since):
             await send(event.ws)
-        # Fell behind: close so the client reconnects from its cursor.
-        await ws.close(code=4008, reason="fell behind; reconnect with your last cursor")
+        if relay.bus.closing:
+            await ws.close(code=1012, reason="server restarting; reconnect with your cursor")
+        else:  # fell behind: close so the client reconnects from its cursor
+            await ws.close(code=4008, reason="fell behind; reconnect with your last cursor")
 
     pump_task = asyncio.create_task(pump())
     try:
