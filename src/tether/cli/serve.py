@@ -53,7 +53,11 @@ def serve(
     _configure_logging(settings.log_level)
     sock = _bind(settings)
     settings.port = sock.getsockname()[1]
-    app = create_app(settings, on_startup=_announce)
+    try:
+        app = create_app(settings, on_startup=_announce)
+    except ConfigError as exc:  # the gateway section is checked when the app is built
+        sock.close()
+        fail(str(exc))
     server = _Server(app, uvicorn.Config(
         app, log_level=settings.log_level, access_log=settings.log_level == "debug",
         lifespan="on", timeout_graceful_shutdown=3, server_header=False,

@@ -1,24 +1,145 @@
-"""Placeholder until the gateway lands: serves no routes."""
+"""The gateway's HTTP endpoints: Anthropic Messages and OpenAI Chat Completions in, routed
+to providers. Each handler parses the body once, resolves the route, and hands a `Call`
+to the provider, which streams the answer back."""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from starlette.routing import BaseRoute
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from tether.config import Settings
+from tether.gateway.config import GatewayConfig, parse_gateway_config
+from tether.gateway.inbound import (
+    ClientError,
+    Format,
+    check_key,
+    error_response,
+    json_bytes_response,
+    parse_json_object,
+    read_body,
+    require_model,
+)
+from tether.gateway.providers import BaseProvider, Call, make_provider
+from tether.gateway.routing import (
+    Features,
+    NoRoute,
+    anthropic_features,
+    openai_features,
+    resolve,
+)
+from tether.gateway.tokens import estimate_tokens
+
+_GLOB_CHARS = frozenset("*?[")
 
 
 @dataclass
 class Gateway:
+    config: GatewayConfig
+    providers: dict[str, BaseProvider] = field(default_factory=dict)
     routes: list[BaseRoute] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.routes = [
+            Route("/v1/messages", self.messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
+            Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
+            Route("/v1/models", self.models, methods=["GET"]),
+        ]
+
     async def startup(self) -> None:
-        pass
+        # httpx logs every request at INFO: a line per model call is noise on the hot path.
+        httpx_log = logging.getLogger("httpx")
+        if not httpx_log.isEnabledFor(logging.DEBUG):
+            httpx_log.setLevel(logging.WARNING)
+        # Pools are made here, inside the server's event loop.
+        self.providers = {name: make_provider(p) for name, p in self.config.providers.items()}
 
     async def shutdown(self) -> None:
-        pass
+        for provider in self.providers.values():
+            await provider.aclose()
+        self.providers = {}
+
+    # --- endpoints ----------------------------------------------------------------------
+
+    async def messages(self, request: Request) -> Any:
+        return await self._serve(request, Format.ANTHROPIC, anthropic_features,
+                                 lambda p, call: p.messages(call))
+
+    async def count_tokens(self, request: Request) -> Any:
+        return await self._serve(request, Format.ANTHROPIC, anthropic_features,
+                                 lambda p, call: p.count_tokens(call))
+
+    async def chat_completions(self, request: Request) -> Any:
+        return await self._serve(request, Format.OPENAI, openai_features,
+                                 lambda p, call: p.chat_completions(call))
+
+    async def models(self, request: Request) -> Response:
+        fmt = Format.ANTHROPIC if "anthropic-version" in request.headers else Format.OPENAI
+        try:
+            check_key(request, self.config.keys)
+        except ClientError as exc:
+            return error_response(fmt, exc.status, exc.message, kind=exc.kind)
+        names = model_names(self.config)
+        if fmt is Format.ANTHROPIC:
+            data = [{"type": "model", "id": name, "display_name": name,
+                     "created_at": "1970-01-01T00:00:00Z"} for name, _ in names]
+            body: dict[str, Any] = {"data": data, "has_more": False,
+                                    "first_id": data[0]["id"] if data else None,
+                                    "last_id": data[-1]["id"] if data else None}
+        else:
+            body = {"object": "list", "data": [
+                {"id": name, "object": "model", "created": int(time.time()),
+                 "owned_by": owner} for name, owner in names]}
+        return json_bytes_response(200, orjson.dumps(body))
+
+    # --- the shared path ----------------------------------------------------------------
+
+    async def _serve(self, request: Request, fmt: Format,
+                     features: Callable[[dict[str, Any], Callable[[], int]], Features],
+                     handle: Callable[[BaseProvider, Call], Any]) -> Any:
+        try:
+            check_key(request, self.config.keys)
+            raw = await read_body(request, self.config.max_body_bytes)
+            body = parse_json_object(raw)
+            model = require_model(body)
+            route = resolve(self.config, features(body, lambda: estimate_tokens(body)))
+        except ClientError as exc:
+            return error_response(fmt, exc.status, exc.message, kind=exc.kind,
+                                  headers=exc.headers)
+        except NoRoute as exc:
+            return error_response(fmt, 404, str(exc), kind="not_found_error")
+        call = Call(fmt=fmt, raw=raw, body=body, client_model=model, route=route,
+                    headers=request.headers, ping_interval=self.config.ping_interval)
+        return await handle(self.providers[route.provider.name], call)
+
+
+def model_names(config: GatewayConfig) -> list[tuple[str, str]]:
+    """Model names worth listing: each provider's `models`, every target model, and route
+    patterns that are plain names. (name, provider) pairs, first mention wins."""
+    seen: dict[str, str] = {}
+    for provider in config.providers.values():
+        for name in provider.models:
+            seen.setdefault(name, provider.name)
+    for route in config.routes:
+        if not _GLOB_CHARS & set(route.match):
+            seen.setdefault(route.match, route.target.provider)
+    targets = [r.target for r in config.routes] + [s.target for s in config.scenarios]
+    if config.default is not None:
+        targets.append(config.default)
+    for target in targets:
+        if target.model:
+            seen.setdefault(target.model, target.provider)
+    return list(seen.items())
 
 
 def build_gateway(settings: Settings) -> Gateway:
-    return Gateway()
+    """Raises tether.config.ConfigError when the `gateway:` section is invalid."""
+    return Gateway(parse_gateway_config(settings.gateway))

@@ -1,0 +1,204 @@
+"""An Anthropic Messages upstream (api.anthropic.com or any compatible server).
+
+Anthropic clients pass straight through: the body is re-serialized only when the model
+(or max_tokens) must change, otherwise the client's bytes go up untouched, and the
+upstream's bytes (SSE included, errors included) come back as they arrive. OpenAI
+clients are translated both ways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+from starlette.responses import Response
+
+from tether.gateway.inbound import Format, error_response, json_bytes_response
+from tether.gateway.providers.base import (
+    SSE_HEADERS,
+    BaseProvider,
+    Call,
+    client_auth_headers,
+    failure_response,
+    forwarded_request_headers,
+    read_error_body,
+    read_json,
+    response_headers,
+    stream_failure_message,
+    translated_error,
+    translated_stream,
+)
+from tether.gateway.streaming import SILENCE, StreamOut, paced
+from tether.gateway.translate.errors import anthropic_error
+from tether.gateway.translate.openai_to_anthropic import (
+    AnthropicStreamTranslator,
+    request_to_anthropic,
+    response_from_anthropic,
+)
+from tether.gateway.translate.sse import SSEParser, encode_sse
+from tether.gateway.upstream import UpstreamFailure
+
+ANTHROPIC_VERSION = "2023-06-01"
+PING = b'event: ping\ndata: {"type": "ping"}\n\n'
+OPENAI_PING = b": ping\n\n"
+OPENAI_DONE = b"data: [DONE]\n\n"
+
+
+class AnthropicProvider(BaseProvider):
+    def _auth(self, call: Call) -> list[tuple[str, str]]:
+        if self.provider.pass_client_key:
+            return client_auth_headers(call.headers)
+        if self.provider.api_key:
+            return [("x-api-key", self.provider.api_key)]
+        return []
+
+    def _passthrough_headers(self, call: Call) -> list[tuple[str, str]]:
+        headers = forwarded_request_headers(call.headers)
+        if "anthropic-version" not in call.headers:
+            headers.append(("anthropic-version", ANTHROPIC_VERSION))
+        headers.append(("accept-encoding", "identity"))
+        headers.extend(self._auth(call))
+        headers.extend(self.provider.headers.items())
+        return headers
+
+    def _patched(self, call: Call) -> bytes:
+        """The client's bytes, unless the model or max_tokens must change."""
+        body = call.body
+        changed = self.clamp_max_tokens(body)
+        if body.get("model") != call.upstream_model:
+            body["model"] = call.upstream_model
+            changed = True
+        return orjson.dumps(body) if changed else call.raw
+
+    async def _passthrough(self, call: Call, path: str) -> Any:
+        try:
+            upstream = await self.upstream.open(path, self._patched(call),
+                                                self._passthrough_headers(call))
+        except UpstreamFailure as failure:
+            return failure_response(Format.ANTHROPIC, failure)
+        if upstream.status_code >= 400:
+            return await self._error(upstream)
+        if not call.stream or "text/event-stream" not in upstream.headers.get(
+                "content-type", ""):
+            try:
+                raw = await upstream.aread()
+            except httpx.HTTPError as exc:
+                return error_response(Format.ANTHROPIC, 502,
+                                      stream_failure_message(exc, self.provider))
+            finally:
+                await upstream.aclose()
+            response = Response(raw, status_code=upstream.status_code)
+            response.raw_headers[:] = response_headers(upstream, [call.route_header(),
+                                      (b"content-length", str(len(raw)).encode())])
+            return response
+        return StreamOut(upstream.status_code,
+                         response_headers(upstream, [call.route_header()]),
+                         self._relay(call, upstream), on_close=upstream.aclose)
+
+    async def _relay(self, call: Call, upstream: httpx.Response) -> AsyncIterator[bytes]:
+        """The upstream's SSE bytes as they come, a ping in long silences (only between
+        events), and an `error` event if the upstream breaks off."""
+        at_boundary = True
+        try:
+            async for item in paced(upstream.aiter_raw(), call.ping_interval):
+                if item is SILENCE:
+                    if at_boundary:
+                        yield PING
+                    continue
+                assert isinstance(item, bytes)
+                at_boundary = item.endswith(b"\n\n") or item.endswith(b"\r\n\r\n")
+                yield item
+        except Exception as exc:
+            _, body = anthropic_error(502, stream_failure_message(exc, self.provider))
+            yield (b"" if at_boundary else b"\n\n") + encode_sse("error", body)
+
+    async def _error(self, upstream: httpx.Response) -> Response:
+        """Anthropic-shaped errors go back as they are; anything else (a proxy's HTML page)
+        becomes one."""
+        raw = await read_error_body(upstream)
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict) and parsed.get("type") == "error":
+            response = json_bytes_response(upstream.status_code, raw)
+            response.raw_headers[:] = response_headers(
+                upstream, [(b"content-length", str(len(raw)).encode())])
+            return response
+        return translated_error(Format.ANTHROPIC, upstream, raw)
+
+    async def messages(self, call: Call) -> Any:
+        return await self._passthrough(call, "/v1/messages")
+
+    async def count_tokens(self, call: Call) -> Any:
+        call.body.pop("stream", None)
+        return await self._passthrough(call, "/v1/messages/count_tokens")
+
+    # --- OpenAI clients -----------------------------------------------------------------
+
+    def _translated_headers(self, call: Call) -> list[tuple[str, str]]:
+        headers = [("content-type", "application/json"), ("accept-encoding", "identity"),
+                   ("anthropic-version", ANTHROPIC_VERSION)]
+        headers.extend(self._auth(call))
+        headers.extend(self.provider.headers.items())
+        return headers
+
+    async def chat_completions(self, call: Call) -> Any:
+        try:
+            body = request_to_anthropic(call.body, model=call.upstream_model,
+                                        max_tokens_limit=self.provider.max_tokens)
+        except ValueError as exc:
+            return error_response(Format.OPENAI, 400, str(exc))
+        try:
+            upstream = await self.upstream.open("/v1/messages", orjson.dumps(body),
+                                                self._translated_headers(call))
+        except UpstreamFailure as failure:
+            return failure_response(Format.OPENAI, failure)
+        if upstream.status_code >= 400:
+            return translated_error(Format.OPENAI, upstream, await read_error_body(upstream))
+        if not call.stream:
+            try:
+                result = await read_json(upstream)
+            except UpstreamFailure as failure:
+                return failure_response(Format.OPENAI, failure)
+            converted = response_from_anthropic(result, model=call.client_model)
+            response = json_bytes_response(200, orjson.dumps(converted))
+            response.raw_headers.append(call.route_header())
+            return response
+        return self._openai_stream(call, upstream)
+
+    def _openai_stream(self, call: Call, upstream: httpx.Response) -> StreamOut:
+        parser = SSEParser()
+        options = call.body.get("stream_options")
+        translator = AnthropicStreamTranslator(
+            call.client_model,
+            include_usage=isinstance(options, dict) and options.get("include_usage") is True)
+
+        def chunks(items: list[dict[str, Any]]) -> list[bytes]:
+            return [b"data: " + orjson.dumps(item) + b"\n\n" for item in items]
+
+        def on_bytes(data: bytes) -> list[bytes]:
+            out: list[bytes] = []
+            for event, text in parser.feed(data):
+                out.extend(chunks(translator.feed(event, orjson.loads(text))))
+            return out
+
+        def on_end() -> list[bytes]:
+            out: list[bytes] = []
+            for event, text in parser.close():
+                out.extend(chunks(translator.feed(event, orjson.loads(text))))
+            out.extend(chunks(translator.finish()))
+            out.append(OPENAI_DONE)
+            return out
+
+        def on_failure(message: str) -> list[bytes]:
+            # OpenAI SDKs raise on a chunk that carries `error`.
+            return [b"data: " + orjson.dumps({"error": {"message": message,
+                                                        "type": "server_error"}}) + b"\n\n"]
+
+        stream = translated_stream(call, upstream, self.provider, on_bytes,
+                                   lambda: [OPENAI_PING], on_end, on_failure)
+        stream.headers = [*SSE_HEADERS, call.route_header()]
+        return stream

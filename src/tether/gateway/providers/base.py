@@ -1,0 +1,215 @@
+"""What every provider shares: the call being served, header hygiene, error and stream
+plumbing. A provider answers the three client-facing operations (Anthropic messages,
+OpenAI chat completions, count_tokens) for its own upstream wire format."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+from starlette.datastructures import Headers
+from starlette.responses import Response
+
+from tether.gateway.config import Provider
+from tether.gateway.inbound import Format, error_response, json_bytes_response
+from tether.gateway.routing import Resolved
+from tether.gateway.streaming import SILENCE, StreamOut, paced
+from tether.gateway.translate.errors import upstream_error_message
+from tether.gateway.upstream import Upstream, UpstreamFailure
+
+# Most error bodies are small; a proxy's HTML page can be large and says nothing useful.
+MAX_ERROR_BODY = 64 * 1024
+
+# Client headers never forwarded: hop-by-hop, our own framing, and credentials (those are
+# set per provider). Everything else (anthropic-version, anthropic-beta, user-agent, ...)
+# passes through so an Anthropic upstream sees what the client sent.
+_DROP_REQUEST_HEADERS = frozenset({
+    "host", "content-length", "connection", "keep-alive", "transfer-encoding", "te",
+    "trailer", "upgrade", "proxy-authorization", "proxy-connection", "x-api-key",
+    "authorization", "cookie", "accept-encoding", "expect", "forwarded", "x-forwarded-for",
+    "x-forwarded-host", "x-forwarded-proto", "x-real-ip",
+})
+# Upstream response headers not handed back: framing is ours, cookies are the upstream's.
+_DROP_RESPONSE_HEADERS = frozenset({
+    "content-length", "transfer-encoding", "connection", "keep-alive", "content-encoding",
+    "server", "date", "set-cookie", "alt-svc", "via", "strict-transport-security",
+})
+
+
+@dataclass
+class Call:
+    """One client request, parsed once, with where routing sent it."""
+
+    fmt: Format
+    raw: bytes
+    body: dict[str, Any]
+    client_model: str
+    route: Resolved
+    headers: Headers
+    ping_interval: float
+
+    @property
+    def stream(self) -> bool:
+        return self.body.get("stream") is True
+
+    @property
+    def upstream_model(self) -> str:
+        return self.route.model
+
+    def route_header(self) -> tuple[bytes, bytes]:
+        return (b"tether-route",
+                f"{self.route.provider.name}/{self.route.model}".encode("latin-1", "replace"))
+
+
+def forwarded_request_headers(headers: Headers) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in headers.items() if k not in _DROP_REQUEST_HEADERS]
+
+
+def client_auth_headers(headers: Headers) -> list[tuple[str, str]]:
+    return [(k, headers[k]) for k in ("x-api-key", "authorization") if k in headers]
+
+
+def response_headers(upstream: httpx.Response, extra: Iterable[tuple[bytes, bytes]] = (),
+                     *, keep_content_type: bool = True) -> list[tuple[bytes, bytes]]:
+    out = [(k, v) for k, v in upstream.headers.raw
+           if k.lower().decode("latin-1") not in _DROP_RESPONSE_HEADERS
+           and (keep_content_type or k.lower() != b"content-type")]
+    out.extend(extra)
+    return out
+
+
+def retry_after(upstream: httpx.Response) -> dict[str, str]:
+    value = upstream.headers.get("retry-after")
+    return {"retry-after": value} if value else {}
+
+
+async def read_error_body(upstream: httpx.Response) -> bytes:
+    """The upstream's error body, bounded; the connection is closed afterwards."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in upstream.aiter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= MAX_ERROR_BODY:
+                break
+    except httpx.HTTPError:
+        pass
+    finally:
+        await upstream.aclose()
+    return b"".join(chunks)[:MAX_ERROR_BODY]
+
+
+async def read_json(upstream: httpx.Response) -> Any:
+    """A whole success body as JSON; raises UpstreamFailure when it cannot be had."""
+    try:
+        raw = await upstream.aread()
+    except httpx.TimeoutException:
+        raise UpstreamFailure(504, "the provider stopped sending its response") from None
+    except httpx.HTTPError as exc:
+        raise UpstreamFailure(502, f"the provider's response broke off: "
+                                   f"{type(exc).__name__}") from None
+    finally:
+        await upstream.aclose()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UpstreamFailure(502, "the provider answered with a body that is not JSON: "
+                                   f"{upstream_error_message(raw)[:200]}") from None
+
+
+def translated_error(fmt: Format, upstream: httpx.Response, raw: bytes) -> Response:
+    """An upstream error in the other wire format, re-expressed in the client's."""
+    return error_response(fmt, upstream.status_code, upstream_error_message(raw),
+                          headers=retry_after(upstream))
+
+
+def failure_response(fmt: Format, failure: UpstreamFailure) -> Response:
+    return error_response(fmt, failure.status, failure.message)
+
+
+def json_response(body: Any, extra: Iterable[tuple[bytes, bytes]] = ()) -> Response:
+    response = json_bytes_response(200, orjson.dumps(body))
+    response.raw_headers.extend(extra)
+    return response
+
+
+class UpstreamSaidError(Exception):
+    """The upstream reported an error inside a stream that had started well."""
+
+
+def stream_failure_message(exc: BaseException, provider: Provider) -> str:
+    if isinstance(exc, UpstreamSaidError):
+        return str(exc)
+    if isinstance(exc, httpx.TimeoutException):
+        return f"provider {provider.name!r} went silent for over {provider.timeout:g}s " \
+               "mid-response"
+    if isinstance(exc, httpx.HTTPError):
+        return f"the response from provider {provider.name!r} broke off: {type(exc).__name__}"
+    return f"the response from provider {provider.name!r} could not be translated: {exc}"
+
+
+SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
+               (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+
+
+def translated_stream(
+    call: Call,
+    upstream: httpx.Response,
+    provider: Provider,
+    on_bytes: Callable[[bytes], list[bytes]],
+    on_silence: Callable[[], list[bytes]],
+    on_end: Callable[[], list[bytes]],
+    on_failure: Callable[[str], list[bytes]],
+) -> StreamOut:
+    """Stream an upstream SSE body through a translator. The callbacks turn upstream bytes,
+    a silence, the end, or a failure into client frames."""
+
+    async def frames() -> AsyncIterator[bytes]:
+        try:
+            async for item in paced(upstream.aiter_raw(), call.ping_interval):
+                out = on_silence() if item is SILENCE else on_bytes(item)  # type: ignore[arg-type]
+                if out:
+                    yield out[0] if len(out) == 1 else b"".join(out)
+            tail = on_end()
+        except Exception as exc:  # a broken upstream or an untranslatable chunk
+            tail = on_failure(stream_failure_message(exc, provider))
+        if tail:
+            yield b"".join(tail)
+
+    async def close() -> None:
+        with contextlib.suppress(Exception):
+            await upstream.aclose()
+
+    return StreamOut(200, [*SSE_HEADERS, call.route_header()], frames(), on_close=close)
+
+
+class BaseProvider:
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self.upstream = Upstream(provider)
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+
+    def clamp_max_tokens(self, body: dict[str, Any], key: str = "max_tokens") -> bool:
+        """Lower the client's max_tokens to the provider's limit; True when it changed."""
+        limit = self.provider.max_tokens
+        value = body.get(key)
+        if limit is not None and isinstance(value, int) and value > limit:
+            body[key] = limit
+            return True
+        return False
+
+    async def messages(self, call: Call) -> Any:
+        raise NotImplementedError
+
+    async def chat_completions(self, call: Call) -> Any:
+        raise NotImplementedError
+
+    async def count_tokens(self, call: Call) -> Any:
+        raise NotImplementedError

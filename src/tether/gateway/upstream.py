@@ -1,0 +1,110 @@
+"""One pooled HTTP client per provider, and opening an upstream call with retries.
+
+Retries (429, 5xx, connect errors) happen only here, before any byte has gone to the
+client; once a response is handed back its status is final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+import time
+
+import httpx
+
+from tether.gateway.config import Provider
+
+log = logging.getLogger("tether.gateway")
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
+# Never sleep longer than this for one retry, whatever Retry-After says: past it the
+# client (Claude Code retries on its own) is better placed to wait.
+MAX_RETRY_SLEEP = 8.0
+
+
+class UpstreamFailure(Exception):
+    """The upstream could not be reached or did not answer in time (no HTTP status)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    with contextlib.suppress(TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+class Upstream:
+    """A provider's connection pool. HTTP/1.1 keep-alive, TLS verification on."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self.client = httpx.AsyncClient(
+            base_url=provider.base_url,
+            timeout=httpx.Timeout(provider.timeout, connect=provider.connect_timeout),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64,
+                                keepalive_expiry=60),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def open(self, path: str, content: bytes,
+                   headers: list[tuple[str, str]]) -> httpx.Response:
+        """POST and return the response with its body unread (the caller streams or reads
+        it and must close it). Raises UpstreamFailure when no response could be had."""
+        provider = self.provider
+        attempt = 0
+        while True:
+            request = self.client.build_request("POST", path, content=content, headers=headers)
+            try:
+                response = await self.client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
+                if attempt < provider.retries:
+                    await self._backoff(attempt, None)
+                    attempt += 1
+                    continue
+                raise UpstreamFailure(
+                    502, f"cannot reach provider {provider.name!r} at {provider.base_url}: "
+                         f"{type(exc).__name__}") from None
+            except httpx.TimeoutException:
+                raise UpstreamFailure(
+                    504, f"provider {provider.name!r} did not answer within "
+                         f"{provider.timeout:g}s") from None
+            except httpx.HTTPError as exc:
+                raise UpstreamFailure(
+                    502, f"provider {provider.name!r} failed: {type(exc).__name__}") from None
+            if response.status_code in RETRY_STATUSES and attempt < provider.retries:
+                wait = _retry_after(response)
+                if wait is not None and wait > MAX_RETRY_SLEEP:
+                    # Too long to hold the request: hand the 429 (and its Retry-After)
+                    # to the client, which is better placed to wait.
+                    return response
+                await response.aclose()
+                await self._backoff(attempt, wait)
+                attempt += 1
+                continue
+            return response
+
+    async def _backoff(self, attempt: int, retry_after: float | None) -> None:
+        delay = self.provider.retry_backoff * (2 ** attempt)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        log.info("retrying provider %s in %.2fs (attempt %d)", self.provider.name, delay,
+                 attempt + 2)
+        await asyncio.sleep(min(delay, MAX_RETRY_SLEEP))
