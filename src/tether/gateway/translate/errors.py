@@ -76,7 +76,7 @@ _CONTEXT_OVERFLOW = re.compile(
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_SCRIPT = re.compile(r"<(script|style)\b.*?</\1>", re.IGNORECASE | re.DOTALL)
+_SCRIPT = re.compile(r"<(script|style|head)\b.*?</\1>", re.IGNORECASE | re.DOTALL)
 
 
 class UpstreamResponseError(ValueError):
@@ -139,10 +139,10 @@ def upstream_error_message(body: bytes | dict | list | str | None) -> str:
     if isinstance(data, dict | list):
         found = _message_from_json(data, depth=0)
         text = found if found is not None else orjson.dumps(data).decode()
+    elif data and data.lstrip().startswith("<"):
+        text = _from_html(data)
     else:
-        text = data or ""
-        if "<" in text and ">" in text:
-            text = _from_html(text)
+        text = _message_from_json(data, depth=0) or ""
     text = _SPACE.sub(" ", text).strip()
     if not text:
         return "the upstream returned an error with an empty body"
