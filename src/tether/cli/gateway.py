@@ -67,7 +67,7 @@ def check(config: Path = CONFIG_OPTION) -> None:
                 "background": f"model matches {s.match!r}",
                 "web_search": "a web-search tool is offered",
                 "thinking": "thinking is enabled"}[s.name]
-        routes.add_row(str(n), f"[{s.name}] {when}", _target(s.target.provider, s.target.model))
+        routes.add_row(str(n), f"{s.name}: {when}", _target(s.target.provider, s.target.model))
     for r in gw.routes:
         n += 1
         routes.add_row(str(n), f"model matches {r.match!r}",

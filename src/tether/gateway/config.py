@@ -113,7 +113,7 @@ def default_gateway_config() -> GatewayConfig:
 
 
 def _fail(where: str, problem: str) -> ConfigError:
-    return ConfigError(f"gateway.{where}: {problem}")
+    return ConfigError(f"gateway.{where}: {problem}" if where else f"gateway: {problem}")
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -314,10 +314,10 @@ _TOP_FIELDS = {"providers", "routes", "scenarios", "default", "keys", "max_body_
 def parse_gateway_config(data: dict[str, Any] | None,
                          environ: dict[str, str] | None = None) -> GatewayConfig:
     env = dict(os.environ) if environ is None else environ
-    data = _mapping(data, "section") if data is not None else {}
+    data = _mapping(data, "") if data is not None else {}
     if not data:
         return default_gateway_config()
-    _check_keys(data, _TOP_FIELDS, "section")
+    _check_keys(data, _TOP_FIELDS, "")
     raw_providers = _mapping(data.get("providers"), "providers")
     if raw_providers:
         providers = {str(name): _parse_provider(str(name), item, env)
