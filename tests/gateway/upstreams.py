@@ -252,3 +252,26 @@ def an_text_stream(*parts: str, model: str = "claude-real") -> list[bytes]:
 
 def an_error(status: int, kind: str, message: str) -> Json:
     return Json({"type": "error", "error": {"type": kind, "message": message}}, status)
+
+
+def an_tool_stream(tool_id: str, name: str, input_json: str, split: int = 16,
+                   model: str = "claude-real") -> list[bytes]:
+    """A tool_use turn as Anthropic streams it: input_json_delta pieces of `split` chars."""
+    start = {**an_message("", model), "content": [], "stop_reason": None,
+             "usage": {**AN_USAGE, "output_tokens": 1}}
+    frames = [an_event("message_start", {"type": "message_start", "message": start}),
+              an_event("content_block_start", {
+                  "type": "content_block_start", "index": 0,
+                  "content_block": {"type": "tool_use", "id": tool_id, "name": name,
+                                    "input": {}}})]
+    frames += [an_event("content_block_delta", {
+        "type": "content_block_delta", "index": 0,
+        "delta": {"type": "input_json_delta", "partial_json": input_json[i:i + split]}})
+        for i in range(0, len(input_json), split)]
+    frames += [an_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+               an_event("message_delta", {"type": "message_delta",
+                                          "delta": {"stop_reason": "tool_use",
+                                                    "stop_sequence": None},
+                                          "usage": {"output_tokens": 9}}),
+               an_event("message_stop", {"type": "message_stop"})]
+    return frames

@@ -117,7 +117,8 @@ class Gateway:
         except NoRoute as exc:
             return error_response(fmt, 404, str(exc), kind="not_found_error")
         call = Call(fmt=fmt, raw=raw, body=body, client_model=model, route=route,
-                    headers=request.headers, ping_interval=self.config.ping_interval)
+                    headers=request.headers, ping_interval=self.config.ping_interval,
+                    query=request.scope["query_string"].decode("latin-1"))
         return await handle(self.providers[route.provider.name], call)
 
 

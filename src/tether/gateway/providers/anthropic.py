@@ -74,7 +74,9 @@ class AnthropicProvider(BaseProvider):
 
     async def _passthrough(self, call: Call, path: str) -> Any:
         try:
-            upstream = await self.upstream.open(path, self._patched(call),
+            # Keep the client's query (Claude Code sends `?beta=true`).
+            target = f"{path}?{call.query}" if call.query else path
+            upstream = await self.upstream.open(target, self._patched(call),
                                                 self._passthrough_headers(call))
         except UpstreamFailure as failure:
             return failure_response(Format.ANTHROPIC, failure)

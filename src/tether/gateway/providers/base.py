@@ -51,6 +51,7 @@ class Call:
     route: Resolved
     headers: Headers
     ping_interval: float
+    query: str = ""
 
     @property
     def stream(self) -> bool:
