@@ -41,6 +41,10 @@ def test_crlf_split_between_cr_and_lf_is_one_line_end():
     assert parser.feed(b"data: x\r") == []
     assert parser.feed(b"\n\r") == []
     assert parser.feed(b"\ndata: y\r\n\r\n") == [(None, "x"), (None, "y")]
+    # Were the CR taken as a line end on its own, the LF would end the event early.
+    parser = SSEParser()
+    assert parser.feed(b"data: a\r") == []
+    assert parser.feed(b"\ndata: b\r\n\r\n") == [(None, "a\nb")]
 
 
 def test_event_without_data_is_not_dispatched_and_bom_is_skipped():
