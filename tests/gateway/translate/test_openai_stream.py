@@ -160,6 +160,16 @@ def test_tool_name_fragments_are_joined_and_resent_names_are_not_doubled():
     assert [b["name"] for b in msg["content"]] == ["WebFetch", "Bash"]
 
 
+def test_tool_calls_without_index_are_told_apart_by_id():
+    no_index = [
+        {"id": "c1", "type": "function", "function": {"name": "A", "arguments": '{"x":'}},
+        {"function": {"arguments": " 1}"}},
+        {"id": "c2", "type": "function", "function": {"name": "B", "arguments": "{}"}},
+    ]
+    msg = assemble(run([chunk({"tool_calls": [c]}) for c in no_index] + [chunk({}, "stop")]))
+    assert [(b["id"], b["input"]) for b in msg["content"]] == [("c1", {"x": 1}), ("c2", {})]
+
+
 def test_text_after_tool_calls_follows_them():
     msg = assemble(run([
         chunk({"tool_calls": [call(0, "c1", "Bash", '{"command": "ls"}')]}),

@@ -282,6 +282,16 @@ def test_mid_conversation_system_messages_become_user_text_in_place():
         "system", "user", "assistant", "tool", "assistant"]
 
 
+def test_a_system_message_before_any_turn_joins_the_leading_system():
+    out = translate({"system": "S", "messages": [{"role": "system", "content": "T"},
+                                                 {"role": "user", "content": "hi"}]})
+    assert out["messages"] == [{"role": "system", "content": "S\n\nT"},
+                               {"role": "user", "content": "hi"}]
+    no_top = translate({"messages": [{"role": "system", "content": "T"},
+                                     {"role": "user", "content": "hi"}]})
+    assert no_top["messages"][0] == {"role": "system", "content": "T"}
+
+
 def test_tools_and_tool_choice():
     tools = [
         {"name": "Bash", "description": "Run", "input_schema": {"type": "object"},

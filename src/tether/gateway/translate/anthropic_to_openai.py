@@ -1055,7 +1055,16 @@ class OpenAIStreamTranslator:
     def _tool_delta(self, call: dict, out: list[Event]) -> None:
         index = call.get("index")
         if not isinstance(index, int):
-            index = len(self._tools) - (0 if call.get("id") or not self._tools else 1)
+            # Some servers (Gemini's compat layer) omit `index`: a new id is a new
+            # call, a known id or none continues one.
+            cid = call.get("id")
+            known = [i for i, t in self._tools.items() if cid and t.id == cid]
+            if known:
+                index = known[0]
+            elif cid or not self._tools:
+                index = max(self._tools, default=-1) + 1
+            else:
+                index = max(self._tools)
         tool = self._tools.get(index)
         if tool is None:
             if not self._tools:
