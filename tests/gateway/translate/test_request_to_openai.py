@@ -86,6 +86,10 @@ def test_max_tokens_is_clamped_to_the_route_limit_and_can_be_renamed():
     assert translate({**body, "max_tokens": 100}, max_tokens_limit=32768)["max_tokens"] == 100
     out = translate(body, max_tokens_field="max_completion_tokens")
     assert out["max_completion_tokens"] == 128000 and "max_tokens" not in out
+    # OpenAI's reasoning models refuse max_tokens; they get the newer name by default.
+    assert translate(body, model="gpt-5-mini")["max_completion_tokens"] == 128000
+    forced = translate(body, model="gpt-5", max_tokens_field="max_tokens")
+    assert "max_completion_tokens" not in forced
 
 
 def test_stream_asks_for_usage():

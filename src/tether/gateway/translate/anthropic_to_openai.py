@@ -159,7 +159,7 @@ def request_to_openai(
     echo_reasoning: bool = False,
     tool_id_style: str = "default",
     mid_system: str = "user",
-    max_tokens_field: str = "max_tokens",
+    max_tokens_field: str | None = None,
 ) -> tuple[dict, ToolNames]:
     """An Anthropic Messages request as a Chat Completions request for `model`.
 
@@ -171,7 +171,8 @@ def request_to_openai(
     mid_system: where `role: system` messages inside `messages` go: "user" (a
       user turn at the same place, cache-friendly) or "merge" (appended to the
       leading system message, for servers that allow only one).
-    max_tokens_field: "max_tokens", or "max_completion_tokens" (o-series, gpt-5).
+    max_tokens_field: "max_tokens" or "max_completion_tokens"; by default the
+      latter for the model families OpenAI requires it of (o-series, gpt-5).
     """
     if reasoning not in ("auto", "effort", "none"):
         raise ValueError(f"unknown reasoning mode {reasoning!r} (use auto, effort or none)")
@@ -202,6 +203,8 @@ def request_to_openai(
     if max_tokens_limit is not None and (max_tokens is None or max_tokens > max_tokens_limit):
         max_tokens = max_tokens_limit
     if max_tokens is not None:
+        if max_tokens_field is None:
+            max_tokens_field = "max_completion_tokens" if _takes_effort(model) else "max_tokens"
         out[max_tokens_field] = max_tokens
     stop = body.get("stop_sequences")
     if stop:
