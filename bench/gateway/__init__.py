@@ -1,0 +1,1 @@
+"""Gateway benchmark: direct-to-upstream versus through tether (see run.py)."""
