@@ -13,7 +13,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tether import __version__
@@ -24,6 +23,7 @@ from tether.relay.auth import ensure_admin_token
 from tether.relay.errors import ApiError, error_response
 from tether.relay.service import Relay
 from tether.relay.store import Store, open_database
+from tether.web import web_app
 
 log = logging.getLogger("tether")
 
@@ -127,7 +127,7 @@ def create_app(settings: Settings,
     if serve_relay:
         routes.extend(relay_routes())
         if WEB_DIR.is_dir():
-            routes.append(Mount("/", app=StaticFiles(directory=WEB_DIR, html=True), name="web"))
+            routes.append(Mount("/", app=web_app(WEB_DIR), name="web"))
 
     app = Starlette(
         routes=routes,

@@ -1,0 +1,127 @@
+// The permission request card: what the agent wants to do, and the answers a person can
+// give (Allow, Deny with a reason, Always allow, Allow with an edited input).
+// AskUserQuestion is a question, not a permission: its options are rendered as a form
+// and the answers go back as `updated_input.answers` with an allow.
+
+import { esc, pretty } from "../dom.js";
+import { diffLines, renderDiff } from "../diff.js";
+import { codeBlock } from "../markdown.js";
+import { describe, langOf } from "./tools.js";
+
+export function isQuestion(p) {
+  return p.tool_name === "AskUserQuestion" && Array.isArray(p.input?.questions);
+}
+
+function what(p) {
+  const i = p.input || {};
+  if (p.tool_name === "Bash") return codeBlock(i.command || "", "bash") +
+    (i.description ? `<p class="perm-desc">${esc(i.description)}</p>` : "");
+  if (p.tool_name === "Edit") return `<div class="perm-path">${esc(i.file_path || "")}</div>` +
+    renderDiff(diffLines(i.old_string, i.new_string));
+  if (p.tool_name === "MultiEdit" && Array.isArray(i.edits)) {
+    return `<div class="perm-path">${esc(i.file_path || "")}</div>` +
+      renderDiff(i.edits.flatMap((e) => diffLines(e.old_string, e.new_string)));
+  }
+  if (p.tool_name === "Write") return `<div class="perm-path">${esc(i.file_path || "")}</div>` +
+    codeBlock(i.content || "", langOf(i.file_path));
+  if (p.tool_name === "ExitPlanMode" && i.plan) return `<div class="perm-plan">${esc(i.plan)}</div>`;
+  return codeBlock(pretty(i), "json");
+}
+
+function questionForm(p, readOnly) {
+  const dis = readOnly ? " disabled" : "";
+  return p.input.questions.map((q, qi) => {
+    const type = q.multiSelect ? "checkbox" : "radio";
+    const name = `q-${esc(p.id)}-${qi}`;
+    const options = (q.options || []).map((o, oi) => {
+      const label = typeof o === "string" ? o : o.label;
+      const desc = typeof o === "object" && o.description ? `<span class="opt-desc">${esc(o.description)}</span>` : "";
+      return `<label class="opt"><input type="${type}" name="${name}" value="${esc(label)}" data-q="${qi}" data-o="${oi}"${dis}>` +
+        `<span class="opt-label">${esc(label)}</span>${desc}</label>`;
+    }).join("");
+    return `<fieldset class="question" data-q="${qi}"><legend>${q.header ? `<span class="q-header">${esc(q.header)}</span> ` : ""}${esc(q.question || "")}</legend>` +
+      options +
+      `<label class="opt other"><span class="opt-label">Other:</span> <input type="text" class="other-text" data-q="${qi}" aria-label="Another answer to: ${esc(q.question || "")}"${dis}></label>` +
+      `</fieldset>`;
+  }).join("");
+}
+
+export function permissionCard(p, canAnswer) {
+  const { label } = describe(p.tool_name, p.input);
+  const question = isQuestion(p);
+  const title = p.title || (question ? "The agent has a question" : `Allow ${label}?`);
+  const id = esc(p.id);
+  let html = `<article class="perm" data-perm-id="${id}" aria-labelledby="perm-t-${id}">` +
+    `<h2 class="perm-title" id="perm-t-${id}"><span class="perm-tool">${esc(p.tool_name)}</span> ${esc(title)}</h2>`;
+  if (p.description) html += `<p class="perm-desc">${esc(p.description)}</p>`;
+  if (question) {
+    html += `<form class="questions" data-action="answer">${questionForm(p, !canAnswer)}` +
+      (canAnswer ? `<div class="perm-actions"><button type="submit" class="btn primary">Send answers</button>` +
+        `<button type="button" class="btn" data-action="deny">Dismiss</button></div>` : "") +
+      `</form>`;
+  } else {
+    html += `<div class="perm-what">${what(p)}</div>`;
+    if (canAnswer) {
+      html += `<details class="perm-edit"><summary>Edit input before allowing</summary>` +
+        `<textarea class="edit-input" rows="6" spellcheck="false" aria-label="Tool input (JSON) to allow">${esc(pretty(p.input || {}))}</textarea></details>` +
+        `<input type="text" class="deny-reason" placeholder="Reason (optional, sent with Deny)" aria-label="Reason for denying">` +
+        `<div class="perm-actions">` +
+        `<button type="button" class="btn primary" data-action="allow" aria-keyshortcuts="a">Allow</button>` +
+        `<button type="button" class="btn" data-action="always" title="Allow this and similar calls for the rest of the session">Always allow</button>` +
+        `<button type="button" class="btn danger" data-action="deny" aria-keyshortcuts="d">Deny</button></div>`;
+    }
+  }
+  if (!canAnswer) html += `<p class="perm-readonly">Waiting for someone with a client token to answer.</p>`;
+  html += `<p class="perm-error" role="alert" hidden></p></article>`;
+  return html;
+}
+
+// The answers of an AskUserQuestion form, keyed by question text; null when one is missing.
+export function collectAnswers(p, form) {
+  const answers = {};
+  const missing = [];
+  p.input.questions.forEach((q, qi) => {
+    const picked = [...form.querySelectorAll(`input[data-q="${qi}"]:checked`)].map((el) => el.value);
+    const other = form.querySelector(`.other-text[data-q="${qi}"]`)?.value.trim();
+    if (other) picked.push(other);
+    if (!picked.length) missing.push(q.header || q.question || `question ${qi + 1}`);
+    answers[q.question] = picked.join(", ");
+  });
+  return { answers, missing };
+}
+
+// The body to send for a button press, or {error} when the edited input is not JSON.
+export function answerFor(p, action, card) {
+  if (action === "deny") {
+    const reason = card.querySelector(".deny-reason")?.value.trim();
+    return { body: { behavior: "deny", message: reason || "Denied from the web UI." } };
+  }
+  const body = { behavior: "allow" };
+  if (action === "always") body.remember = true;
+  const edit = card.querySelector(".edit-input");
+  if (edit) {
+    const original = pretty(p.input || {});
+    if (edit.value.trim() !== original.trim()) {
+      try {
+        const parsed = JSON.parse(edit.value);
+        if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+          return { error: "The edited input must be a JSON object." };
+        }
+        body.updated_input = parsed;
+      } catch (err) {
+        return { error: `The edited input is not valid JSON: ${err.message}` };
+      }
+    }
+  }
+  return { body };
+}
+
+export function resolvedNote(p) {
+  const d = p.decision || {};
+  const by = d.decided_by ? ` by ${d.decided_by}` : "";
+  const tool = p.tool_name;
+  if (p.status === "allowed") return `${tool} request was allowed elsewhere${by}.`;
+  if (p.status === "denied") return `${tool} request was denied elsewhere${by}.`;
+  if (p.status === "expired") return `${tool} request expired: ${d.message || "no answer in time"}.`;
+  return `${tool} request was withdrawn${d.message ? `: ${d.message}` : "."}`;
+}
