@@ -1,9 +1,221 @@
-"""Commands for this area are not built yet."""
+"""tether run: Claude Code headless under the relay, as a session people can steer."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+
+from tether.cli.common import TOKEN_OPTION, URL_OPTION, fail, resolve_token, resolve_url
+from tether.config import ConfigError, load_settings
+
+console = Console(highlight=False)
+
+HELP = """Run Claude Code headless as a relay session: watch it and steer it from anywhere.
+
+Prints the session id and its web address, then a compact view of each turn. People
+send prompts, interrupt and answer permission requests from the web UI, a phone or
+`tether` itself. Anything after `--` goes to claude untouched, e.g.
+`tether run "fix the tests" -- --model opus --add-dir ../lib`.
+
+Stops when the session is ended from the relay, on Ctrl-C (the agent is stopped cleanly
+and the session marked ended), or after the prompt's turn with --exit-when-done.
+"""
+
+MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command(
+        "run", help=HELP,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": False},
+    )(run)
+
+
+def run(
+    ctx: typer.Context,
+    prompt: str | None = typer.Argument(
+        None, help="First prompt; without one the session waits for a prompt from the relay."),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    cwd: Path | None = typer.Option(
+        None, "--cwd", help="Directory claude works in.", show_default="current directory"),
+    title: str | None = typer.Option(None, "--title", help="Session title shown to people."),
+    permission_mode: str | None = typer.Option(
+        None, "--permission-mode", help="default | acceptEdits | plan | bypassPermissions."),
+    resume: str | None = typer.Option(
+        None, "--resume", metavar="SESSION",
+        help="Continue this relay session's Claude conversation."),
+    fork: bool = typer.Option(
+        False, "--fork", help="With --resume: continue in a new session, leaving the old one."),
+    gateway: str | None = typer.Option(
+        None, "--gateway", metavar="URL",
+        help="Send the agent's model calls through this tether gateway (ANTHROPIC_BASE_URL)."),
+    exit_when_done: bool = typer.Option(
+        False, "--exit-when-done", help="Exit after the first prompt's turn."),
+    permission_timeout: float | None = typer.Option(
+        None, "--permission-timeout", metavar="SECONDS",
+        help="Deny a permission request nobody answers in this time (relay default: "
+             "its permission_timeout)."),
+) -> None:
+    from tether.runner.agent import ClaudeArgsError, parse_claude_args
+
+    claude_args = list(ctx.args)
+    if prompt is not None and "--" in sys.argv:
+        after = sys.argv[sys.argv.index("--") + 1:]
+        if [prompt, *claude_args] == after:
+            # Click gave the first word after `--` to PROMPT; it belongs to claude.
+            claude_args, prompt = after, None
+    if permission_mode is not None and permission_mode not in MODES:
+        fail(f"--permission-mode must be one of {', '.join(MODES)}, not {permission_mode!r}")
+    if fork and not resume:
+        fail("--fork needs --resume SESSION")
+    if permission_timeout is not None and permission_timeout <= 0:
+        fail("--permission-timeout must be a positive number of seconds")
+    workdir = (cwd or Path.cwd()).expanduser().resolve()
+    if not workdir.is_dir():
+        fail(f"--cwd {workdir} is not a directory")
+    try:
+        parse_claude_args(claude_args)
+    except ClaudeArgsError as exc:
+        fail(str(exc))
+    try:
+        data_dir = load_settings().data_dir
+    except ConfigError as exc:
+        fail(str(exc))
+
+    from tether.runner.runner import RunConfig
+
+    config = RunConfig(
+        cwd=workdir, data_dir=data_dir, prompt=prompt, title=title,
+        permission_mode=permission_mode, resume=resume, fork=fork, gateway=gateway,
+        claude_args=claude_args, exit_when_done=exit_when_done,
+        permission_timeout=permission_timeout)
+    code = asyncio.run(_main(resolve_url(url), resolve_token(token), config))
+    raise typer.Exit(code)
+
+
+async def _main(url: str, token: str, config: Any) -> int:
+    from tether.client import RelayClient, RelayError, RelayUnavailable
+    from tether.runner.runner import Runner, RunnerError
+
+    # The runner reports the agent's failures itself, in one place, as relay messages.
+    logging.getLogger("claude_agent_sdk").setLevel(logging.CRITICAL)
+    view = TerminalView(url)
+    try:
+        async with RelayClient(url=url, token=token) as relay:
+            runner = Runner(relay, config, view)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, _stopper(runner, view))
+            return await runner.run()
+    except RunnerError as exc:
+        fail(str(exc))
+    except RelayUnavailable as exc:
+        fail(f"cannot reach the relay at {url}: {exc}")
+    except RelayError as exc:
+        fail(f"the relay refused: {exc}")
+
+
+def _stopper(runner: Any, view: TerminalView) -> Any:
+    def stop() -> None:
+        view.notice("stopping: closing Claude Code and ending the session…")
+        runner.request_stop("stopped at the terminal (Ctrl-C)", code=130)
+    return stop
+
+
+class TerminalView:
+    """A compact live view: one line per thing that happened, no raw JSON."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def __call__(self, what: str, data: dict[str, Any]) -> None:
+        handler = getattr(self, f"_{what}", None)
+        if handler is not None:
+            handler(data)
+
+    def notice(self, text: str) -> None:
+        console.print(f"[dim]· {escape(text)}[/]")
+
+    def _notice(self, data: dict[str, Any]) -> None:
+        self.notice(str(data.get("text", "")))
+
+    def _session(self, session: dict[str, Any]) -> None:
+        # The first line is the session id alone, so scripts can read it.
+        print(session["id"], flush=True)
+        console.print(f"[bold]session[/] {session['id']}  "
+                      f"[link]{self.url}/#/session/{session['id']}[/link]")
+
+    def _prompt(self, data: dict[str, Any]) -> None:
+        console.print(f"[bold cyan]›[/] {escape(_short(data.get('text', ''), 300))}")
+
+    def _control(self, data: dict[str, Any]) -> None:
+        action = data.get("action")
+        detail = f" → {data['mode']}" if data.get("mode") else ""
+        self.notice(f"{action}{detail} from {data.get('by') or 'someone'}")
+
+    def _permission(self, permission: dict[str, Any]) -> None:
+        status = permission.get("status")
+        name = permission.get("tool_name", "tool")
+        if status == "pending":
+            console.print(f"[yellow]?[/] {escape(permission.get('title') or name)} — waiting "
+                          f"for an answer ({escape(self.url)}/#/session/"
+                          f"{permission.get('session_id', '')})")
+        elif status:
+            decision = permission.get("decision") or {}
+            who = decision.get("decided_by") or ""
+            console.print(f"[yellow]?[/] {escape(name)}: {status}"
+                          + (f" by {escape(who)}" if who else ""))
+
+    def _message(self, message: dict[str, Any]) -> None:
+        kind = message.get("kind")
+        content = message.get("content") or {}
+        if kind == "assistant_text":
+            console.print(f"[bold]●[/] {escape(_short(content.get('text', ''), 2000))}")
+        elif kind == "thinking":
+            console.print(f"[dim]∴ {escape(_short(content.get('text', ''), 200))}[/]")
+        elif kind == "tool_call":
+            console.print(f"[magenta]⚙[/] {escape(str(content.get('name')))}"
+                          f"({escape(_short(_args(content.get('input')), 120))})")
+        elif kind == "tool_result":
+            mark = "[red]✗[/]" if content.get("is_error") else "[green]✓[/]"
+            output = content.get("output")
+            text = output if isinstance(output, str) else json.dumps(output)
+            console.print(f"  {mark} [dim]{escape(_short(text, 160))}[/]")
+        elif kind == "result":
+            cost = content.get("total_cost_usd")
+            console.print(f"[dim]■ turn {content.get('subtype')}"
+                          + (f", {content.get('num_turns')} steps" if content.get("num_turns")
+                             else "")
+                          + (f", ${cost:.4f}" if isinstance(cost, int | float) else "") + "[/]")
+        elif kind == "error":
+            console.print(f"[bold red]error:[/] {escape(str(content.get('message')))}")
+            if content.get("stderr"):
+                console.print(f"[dim]{escape(_short(content['stderr'], 2000))}[/]")
+        elif kind == "status":
+            self.notice(str(content.get("text") or content.get("status")))
+        elif kind == "system" and content.get("subtype") == "init":
+            self.notice(f"claude {content.get('claude_code_version') or ''} · "
+                        f"{content.get('model')} · {content.get('permission_mode')}")
+
+
+def _args(value: Any) -> str:
+    if isinstance(value, dict):
+        for key in ("file_path", "command", "path", "pattern", "url"):
+            if isinstance(value.get(key), str):
+                return value[key]
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(str(text).split()) if limit <= 300 else str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

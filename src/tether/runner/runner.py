@@ -1,0 +1,503 @@
+"""One runner: one Claude Code process, bridged to one relay session.
+
+The runner owns the agent (its stdin stays open for the whole session, whoever is
+watching) and is itself just a client of the relay:
+
+- everything Claude writes is normalized and published through the on-disk outbox;
+- people's messages (role `user`) become Claude's next prompts, in order, one turn at a
+  time; a prompt that arrives mid-turn waits and the session says so;
+- each can_use_tool becomes a relay permission request, and its first answer goes back;
+- control events (interrupt, permission mode, end) are applied to the running agent.
+
+Tasks: `_pump` reads Claude's stream, `_drive` feeds prompts turn by turn, `_listen`
+follows the relay's events for this session; the publisher delivers the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from claude_agent_sdk import ClaudeSDKClient
+from claude_agent_sdk.types import ToolPermissionContext
+
+from tether.client import AlreadyResolved, NotFound, RelayClient
+from tether.runner import permissions
+from tether.runner.agent import AgentSpec, StderrTail, agent_pid, build_options, raw_messages
+from tether.runner.normalize import normalize
+from tether.runner.outbox import Outbox, orphans
+from tether.runner.publisher import Publisher, transient
+
+log = logging.getLogger(__name__)
+
+# Views get (what, data): "session", "message", "permission", "notice".
+View = Callable[[str, dict[str, Any]], None]
+
+
+class RunnerError(Exception):
+    """The runner cannot start (a relay refusal, an unusable --resume); one line for people."""
+
+
+@dataclass
+class RunConfig:
+    cwd: Path
+    data_dir: Path
+    prompt: str | None = None
+    title: str | None = None
+    permission_mode: str | None = None
+    resume: str | None = None  # a relay session id
+    fork: bool = False
+    gateway: str | None = None
+    claude_args: list[str] = field(default_factory=list)
+    exit_when_done: bool = False
+    permission_timeout: float | None = None  # per request; the relay's default otherwise
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Runner:
+    def __init__(self, relay: RelayClient, config: RunConfig, view: View | None = None) -> None:
+        self.relay = relay
+        self.config = config
+        self.view: View = view or (lambda _w, _d: None)
+        self.session_id: str = ""
+        self.exit_code = 0
+        self.stderr = StderrTail()
+        self.agent_state: dict[str, Any] = {}
+        self._client: ClaudeSDKClient | None = None
+        self._publisher: Publisher | None = None
+        self._outbox: Outbox | None = None
+        self._prompts: asyncio.Queue[str] = asyncio.Queue()
+        self._turn_done = asyncio.Event()
+        self._in_turn = False
+        self._turns = 0
+        self._done = asyncio.Event()
+        self._stop_reason: str | None = None
+        self._end_on_relay = True
+        self._stopping = False
+        self._prompt_cursor = 0  # seq of the last user message looked at
+        self._own_ids: set[str] = set()
+        self._pending: dict[str, asyncio.Future[str]] = {}  # permission id → local cancel
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ── lifecycle ──────────────────────────────────────────────────────────────────
+
+    async def run(self) -> int:
+        session, claude_resume = await self._open_session()
+        self.session_id = session["id"]
+        self._prompt_cursor = int(session.get("last_seq") or 0)
+        self._outbox = Outbox.for_session(self.config.data_dir, self.session_id)
+        self._publisher = Publisher(self.relay, self._outbox, self.session_id,
+                                    on_state=lambda s: self.view("notice", {"text": s}))
+        self._publisher.start()
+        self._spawn(self._deliver_orphans())
+        self.view("session", session)
+        try:
+            await self._start_agent(claude_resume)
+        except Exception as exc:  # reported to people
+            self._fail(f"Claude Code did not start: {exc}")
+            await self._finish()
+            return self.exit_code
+        tasks = [asyncio.create_task(coro, name=name) for name, coro in (
+            ("tether-pump", self._pump()), ("tether-drive", self._drive()),
+            ("tether-listen", self._listen()))]
+        for task in tasks:
+            task.add_done_callback(self._task_ended)
+        if self.config.prompt:
+            self._local_prompt(self.config.prompt)
+        await self._done.wait()
+        await self._shutdown_agent()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._finish()
+        return self.exit_code
+
+    def request_stop(self, reason: str = "stopped at the terminal", code: int = 0) -> None:
+        """Stop cleanly (Ctrl-C, --exit-when-done): the agent, then the session."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+            self.exit_code = self.exit_code or code
+        self._stopping = True
+        self._done.set()
+
+    async def _open_session(self) -> tuple[dict[str, Any], str | None]:
+        config = self.config
+        fields: dict[str, Any] = {"status": "starting"}
+        if config.permission_mode:
+            fields["permission_mode"] = config.permission_mode
+        if not config.resume:
+            session = await self.relay.create_session(
+                title=config.title, agent="claude-code", cwd=str(config.cwd),
+                host=socket.gethostname(), **fields)
+            return session, None
+        try:
+            previous = await self.relay.get_session(config.resume)
+        except NotFound:
+            raise RunnerError(f"no session {config.resume} on the relay") from None
+        claude_id = (previous.get("agent_state") or {}).get("claude_session_id")
+        if not claude_id:
+            raise RunnerError(f"session {config.resume} has no Claude conversation to resume "
+                              "(no claude_session_id in its agent_state)")
+        if config.fork:
+            session = await self.relay.create_session(
+                title=config.title or previous.get("title"), agent="claude-code",
+                cwd=str(config.cwd), host=socket.gethostname(),
+                metadata={"forked_from": previous["id"]}, **fields)
+        else:
+            changes = dict(fields)
+            if config.title:
+                changes["title"] = config.title
+            session = await self.relay.update_session(previous["id"], **changes)
+        return session, claude_id
+
+    async def _start_agent(self, claude_resume: str | None) -> None:
+        spec = AgentSpec(cwd=self.config.cwd, permission_mode=self.config.permission_mode,
+                         resume=claude_resume, fork=self.config.fork,
+                         gateway=self.config.gateway, claude_args=self.config.claude_args,
+                         env=self.config.env)
+        options = build_options(spec, self._can_use_tool, self.stderr)
+        self._client = ClaudeSDKClient(options)
+        await self._client.connect()
+        self.agent_state = {
+            "agent": "claude-code", "status": "idle", "cwd": str(self.config.cwd),
+            "permission_mode": self.config.permission_mode or "default",
+            "claude_session_id": claude_resume, "pid": agent_pid(self._client),
+            "runner_pid": os.getpid(), "host": socket.gethostname(), "queued": 0,
+        }
+        self._set_status("idle")
+
+    async def _shutdown_agent(self) -> None:
+        self._stopping = True
+        self._cancel_pending("The session is stopping.")
+        if self._client is not None:
+            # Closing stdin lets claude flush its transcript before it exits (SDK: ≤ 20 s).
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._client.disconnect(), 30)
+
+    async def _finish(self) -> None:
+        assert self._publisher is not None and self._outbox is not None
+        self.agent_state["status"] = "ended"
+        self.agent_state["queued"] = 0
+        self._publisher.patch(agent_state=dict(self.agent_state))
+        if self._end_on_relay:
+            self._publisher.end(self._stop_reason)
+        delivered = await self._publisher.flush(15)
+        if not delivered:
+            self.view("notice", {"text": f"the relay is unreachable; {len(self._outbox)} "
+                                 "events stay on disk and the next `tether run` delivers them"})
+        await self._publisher.stop()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._outbox.close()
+
+    def _task_ended(self, task: asyncio.Task[Any]) -> None:
+        """A runner task died on its own: never leave a session that looks alive."""
+        if task.cancelled() or self._stopping:
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("%s failed", task.get_name(), exc_info=exc)
+            self._fail(f"the runner failed ({task.get_name()}): {exc}")
+
+    def _fail(self, text: str, **extra: Any) -> None:
+        """The agent is gone: an error message with the reason, then the session ends."""
+        assert self._publisher is not None
+        self._publisher.messages([{
+            "id": f"runner-error-{uuid.uuid4().hex}", "role": "agent", "kind": "error",
+            "content": {"message": text, **extra}}])
+        self.view("message", {"kind": "error", "content": {"message": text, **extra}})
+        self.exit_code = 1
+        self.request_stop(text, code=1)
+
+    # ── Claude → relay ─────────────────────────────────────────────────────────────
+
+    async def _pump(self) -> None:
+        assert self._client is not None
+        failure: str | None = None
+        try:
+            async for raw in raw_messages(self._client):
+                self._on_raw(raw)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the agent died; say how
+            failure = str(exc)
+        if self._stopping:
+            return
+        tail = self.stderr.text()
+        returncode = _returncode(self._client)
+        reason = "Claude Code exited unexpectedly"
+        if returncode is not None:
+            reason += (f" (killed by signal {-returncode})" if returncode < 0
+                       else f" (exit code {returncode})")
+        self._fail(reason, stderr=tail, exit_code=returncode, detail=failure)
+
+    def _on_raw(self, raw: dict[str, Any]) -> None:
+        assert self._publisher is not None
+        kind = raw.get("type")
+        if kind == "system" and raw.get("subtype") == "init":
+            # Re-read every time: resume, fork and /clear mint new ids.
+            self.agent_state.update(
+                claude_session_id=raw.get("session_id"), model=raw.get("model"),
+                cwd=raw.get("cwd"), tools=raw.get("tools") or [],
+                claude_code_version=raw.get("claude_code_version"),
+                permission_mode=raw.get("permissionMode") or self.agent_state.get(
+                    "permission_mode"))
+            self._publisher.patch(agent_state=dict(self.agent_state), model=raw.get("model"),
+                                  permission_mode=self.agent_state["permission_mode"])
+        elif kind == "conversation_reset":
+            self.agent_state["claude_session_id"] = raw.get("new_conversation_id")
+            self._publisher.patch(agent_state=dict(self.agent_state))
+        messages = normalize(raw)
+        self._publisher.messages(messages)
+        for message in messages:
+            self.view("message", message)
+        if kind == "result":
+            self._turn_done.set()
+
+    # ── turns ──────────────────────────────────────────────────────────────────────
+
+    def _local_prompt(self, text: str) -> None:
+        """A prompt typed at this terminal: shown on the relay like anyone's, then run."""
+        assert self._publisher is not None
+        message_id = f"prompt-{uuid.uuid4().hex}"
+        self._own_ids.add(message_id)
+        self._publisher.messages([{"id": message_id, "role": "user", "kind": "user_text",
+                                   "content": {"text": text}}])
+        self._enqueue(text)
+
+    def _enqueue(self, text: str) -> None:
+        self._prompts.put_nowait(text)
+        if self._in_turn:
+            self.agent_state["queued"] = self._prompts.qsize()
+            self._post_status("queued", "A new message is waiting for the current turn to end.")
+            self._sync_state()
+
+    async def _drive(self) -> None:
+        assert self._client is not None
+        while True:
+            text = await self._prompts.get()
+            self._turn_done.clear()
+            self._in_turn = True
+            self.agent_state["queued"] = self._prompts.qsize()
+            self._set_status("running")
+            self.view("prompt", {"text": text})
+            await self._client.query(text)
+            await self._turn_done.wait()
+            self._in_turn = False
+            self._turns += 1
+            if self._prompts.empty():
+                self.agent_state["queued"] = 0
+                self._set_status("idle")
+            if self.config.exit_when_done and self._prompts.empty():
+                self.request_stop("the turn is done (--exit-when-done)")
+                return
+
+    # ── relay → Claude ─────────────────────────────────────────────────────────────
+
+    async def _listen(self) -> None:
+        def on_state(state: str) -> None:
+            if state == "connected":
+                # Whatever people sent while we were not listening.
+                self._spawn(self._catch_up())
+            elif state == "reconnecting":
+                self.view("notice", {"text": "lost the relay's event stream; reconnecting"})
+
+        async for event in self.relay.events(session_id=self.session_id, on_state=on_state):
+            data = event.data or {}
+            if event.type == "message":
+                self._consider_prompt(data)
+            elif event.type == "control" and data.get("session_id") == self.session_id:
+                await self._control(data)
+
+    async def _catch_up(self) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                batch = await self.relay.messages(self.session_id, after=self._prompt_cursor,
+                                                  limit=200)
+                for message in batch:
+                    self._consider_prompt(message)
+                if len(batch) < 200:
+                    return
+
+    def _consider_prompt(self, message: dict[str, Any]) -> None:
+        seq = int(message.get("seq") or 0)
+        if message.get("session_id") not in (None, self.session_id):
+            return
+        if seq <= self._prompt_cursor:
+            return  # seen (events and catch-up overlap; order is by seq)
+        self._prompt_cursor = seq
+        if message.get("role") != "user" or message.get("kind") != "user_text":
+            return
+        if message.get("id") in self._own_ids:
+            return
+        text = (message.get("content") or {}).get("text")
+        if isinstance(text, str) and text.strip() and not self._stopping:
+            self._enqueue(text)
+
+    async def _control(self, data: dict[str, Any]) -> None:
+        action = data.get("action")
+        self.view("control", data)
+        if action == "interrupt":
+            self._cancel_pending("Interrupted by " + str(data.get("by") or "a person") + ".")
+            if self._client is not None and self._in_turn:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._client.interrupt(), 10)
+        elif action == "permission_mode" and data.get("mode"):
+            mode = data["mode"]
+            if self._client is not None:
+                try:
+                    await asyncio.wait_for(self._client.set_permission_mode(mode), 10)
+                except Exception as exc:  # reported; the session goes on
+                    self._post_status("error", f"could not switch to {mode}: {exc}")
+                    return
+            self.agent_state["permission_mode"] = mode
+            self._sync_state()
+        elif action == "end":
+            self._end_on_relay = False  # it is ended there already
+            self.request_stop(f"ended from the relay by {data.get('by') or 'someone'}")
+
+    # ── permissions ────────────────────────────────────────────────────────────────
+
+    async def _can_use_tool(self, tool_name: str, tool_input: dict[str, Any],
+                            context: ToolPermissionContext) -> permissions.PermissionResult:
+        body = permissions.request_body(tool_name, tool_input, context,
+                                        self.config.permission_timeout)
+        permission = await self._open_permission(body)
+        permission_id = permission["id"]
+        local: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._pending[permission_id] = local
+        self._set_status("waiting")
+        self.view("permission", permission)
+        answer = asyncio.create_task(self._resolution(permission_id))
+        try:
+            await asyncio.wait({answer, local}, return_when=asyncio.FIRST_COMPLETED)
+            if answer.done() and not answer.cancelled() and answer.exception() is None:
+                resolved = answer.result()
+                self.view("permission", resolved)
+                return permissions.to_result(resolved, tool_name, tool_input,
+                                             context.suggestions)
+            reason = local.result() if local.done() else "The permission request failed."
+            self._spawn(self._cancel_on_relay(permission_id, reason))
+            return permissions.PermissionResultDeny(message=reason, interrupt=True)
+        except asyncio.CancelledError:
+            # Claude withdrew the request (an interrupt, a hook answered first): every
+            # device must dismiss it.
+            self._spawn(self._cancel_on_relay(permission_id, "Claude withdrew the request."))
+            raise
+        finally:
+            answer.cancel()
+            self._pending.pop(permission_id, None)
+            if not self._stopping:
+                self._set_status("waiting" if self._pending else
+                                 ("running" if self._in_turn else "idle"))
+
+    async def _open_permission(self, body: dict[str, Any]) -> dict[str, Any]:
+        delay = 0.25
+        while True:
+            try:
+                return await self.relay.open_permission(self.session_id, **body)
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+            # The POST may have landed before the connection broke: don't open it twice.
+            with contextlib.suppress(Exception):
+                for existing in await self.relay.list_permissions(
+                        status="pending", session_id=self.session_id):
+                    if body.get("tool_use_id") and \
+                            existing.get("tool_use_id") == body["tool_use_id"]:
+                        return existing
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _resolution(self, permission_id: str) -> dict[str, Any]:
+        """The request once resolved: a long-poll that survives relay restarts."""
+        delay = 0.25
+        while True:
+            try:
+                permission = await self.relay.get_permission(permission_id, wait=25)
+            except NotFound:
+                return {"id": permission_id, "status": "cancelled",
+                        "decision": {"message": "The relay lost the permission request."}}
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.25
+            if permission.get("status") != "pending":
+                return permission
+
+    async def _cancel_on_relay(self, permission_id: str, reason: str) -> None:
+        delay = 0.25
+        for _ in range(40):
+            try:
+                await self.relay.cancel_permission(permission_id, reason=reason)
+                return
+            except (AlreadyResolved, NotFound):
+                return
+            except Exception as exc:
+                if not transient(exc):
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _cancel_pending(self, reason: str) -> None:
+        for future in list(self._pending.values()):
+            if not future.done():
+                future.set_result(reason)
+
+    # ── state ──────────────────────────────────────────────────────────────────────
+
+    def _set_status(self, status: str) -> None:
+        if self._stopping and status != "ended":
+            return
+        self.agent_state["status"] = status
+        self.agent_state["updated_at"] = time.time()
+        assert self._publisher is not None
+        self._publisher.patch(status=status, agent_state=dict(self.agent_state))
+
+    def _sync_state(self) -> None:
+        assert self._publisher is not None
+        self._publisher.patch(agent_state=dict(self.agent_state),
+                              permission_mode=self.agent_state.get("permission_mode"))
+
+    def _post_status(self, status: str, text: str) -> None:
+        assert self._publisher is not None
+        content = {"status": status, "text": text}
+        self._publisher.messages([{"id": f"runner-status-{uuid.uuid4().hex}", "role": "agent",
+                                   "kind": "status", "content": content}])
+        self.view("message", {"kind": "status", "content": content})
+
+    # ── housekeeping ───────────────────────────────────────────────────────────────
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _deliver_orphans(self) -> None:
+        """Deliver what runners that died on this machine left in their outboxes."""
+        for session_id, box in orphans(self.config.data_dir, skip=self.session_id):
+            publisher = Publisher(self.relay, box, session_id)
+            publisher.start()
+            try:
+                await publisher.flush(120)
+            finally:
+                await publisher.stop()
+                box.close()
+
+
+def _returncode(client: ClaudeSDKClient) -> int | None:
+    process = getattr(getattr(client, "_transport", None), "_process", None)
+    return getattr(process, "returncode", None)
