@@ -29,8 +29,8 @@ from pathlib import Path
 
 import httpx
 import orjson
-
 from bench.gateway.upstream import EVENTS
+
 from tether.gateway.translate.anthropic_to_openai import request_to_openai
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,12 +99,21 @@ async def one(client: httpx.AsyncClient, case: Case) -> tuple[float, float]:
     return (first or end) - start, end - start
 
 
-async def latency(base: str, case: Case, n: int) -> Result:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+async def latency(direct_url: str, direct_case: Case, tether_url: str, tether_case: Case,
+                  n: int) -> tuple[Result, Result]:
+    """Sequential requests, direct and through tether taking turns, so both see the same
+    background load (this machine is shared)."""
+    async with httpx.AsyncClient(base_url=direct_url, timeout=30) as direct, \
+            httpx.AsyncClient(base_url=tether_url, timeout=30) as through:
         for _ in range(min(50, n)):
-            await one(client, case)
-        samples = [await one(client, case) for _ in range(n)]
-    return Result([s[0] for s in samples], [s[1] for s in samples])
+            await one(direct, direct_case)
+            await one(through, tether_case)
+        d, t = [], []
+        for _ in range(n):
+            d.append(await one(direct, direct_case))
+            t.append(await one(through, tether_case))
+    return (Result([s[0] for s in d], [s[1] for s in d]),
+            Result([s[0] for s in t], [s[1] for s in t]))
 
 
 async def throughput(base: str, case: Case, concurrency: int, seconds: float,
@@ -184,8 +193,8 @@ def main() -> None:
                  Case("tether", "/v1/messages", orjson.dumps(translated_in), stream)),
             ]
             for label, direct_case, tether_case in cases:
-                direct = asyncio.run(latency(upstream_url, direct_case, args.requests))
-                through = asyncio.run(latency(gateway_url, tether_case, args.requests))
+                direct, through = asyncio.run(latency(upstream_url, direct_case, gateway_url,
+                                                      tether_case, args.requests))
                 direct.rps, direct.cpu_per_request = asyncio.run(throughput(
                     upstream_url, direct_case, args.concurrency, args.seconds, upstream.pid))
                 through.rps, through.cpu_per_request = asyncio.run(throughput(

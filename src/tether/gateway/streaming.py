@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from starlette.types import Receive, Scope, Send
 
@@ -20,30 +20,60 @@ class Silence:
 SILENCE = Silence()
 
 
-async def paced(source: AsyncIterator[T], interval: float) -> AsyncIterator[T | Silence]:
-    """Items of `source`, with SILENCE whenever `interval` seconds pass without one. The
-    pending read is never cancelled by a tick, only when the consumer stops."""
-    iterator = source.__aiter__()
-    pending: asyncio.Future[T] | None = None
+class _End:
+    pass
+
+
+async def paced(source: AsyncIterator[T], interval: float,
+                buffer: int = 64) -> AsyncIterator[T | Silence]:
+    """Items of `source`, with SILENCE once `interval` seconds (at most 1.5 × interval)
+    pass without one.
+
+    One reader task feeds a bounded queue, so the source's pending read is never
+    cancelled by a tick (cancelling an HTTP read mid-way would break the connection),
+    and one timer per stream checks for silence: per item the cost is a queue hand-off,
+    not a task or a timer each. A failure of the source is raised here; stopping the
+    consumer cancels the reader."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue(buffer)
+    last = loop.time()
+
+    async def read() -> None:
+        nonlocal last
+        try:
+            async for item in source:
+                last = loop.time()
+                await queue.put(item)
+            await queue.put(_End())
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            await queue.put(exc)
+
+    def tick() -> None:
+        nonlocal last, timer
+        now = loop.time()
+        if now - last >= interval and queue.empty():
+            last = now
+            queue.put_nowait(SILENCE)
+        timer = loop.call_later(interval / 2, tick)
+
+    reader = asyncio.ensure_future(read())
+    timer = loop.call_later(interval / 2, tick)
     try:
         while True:
-            if pending is None:
-                pending = asyncio.ensure_future(iterator.__anext__())
-            done, _ = await asyncio.wait((pending,), timeout=interval)
-            if not done:
-                yield SILENCE
-                continue
-            finished, pending = pending, None
-            try:
-                item = finished.result()
-            except StopAsyncIteration:
+            item = await queue.get()
+            if isinstance(item, _End):
                 return
+            if isinstance(item, BaseException):
+                raise item
             yield item
     finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
+        timer.cancel()
+        if not reader.done():
+            reader.cancel()
+        with contextlib.suppress(BaseException):
+            await reader
 
 
 class StreamOut:
