@@ -25,8 +25,11 @@ def gateway_config(oa: ScriptedUpstream, an: ScriptedUpstream, **extra) -> dict:
                    "retries": 0, "timeout": 20},
             "an_pass": {"type": "anthropic", "base_url": an.url, "pass_client_key": True,
                         "retries": 0},
+            "oa_hasty": {"type": "openai", "base_url": f"{oa.url}/v1", "retries": 0,
+                         "timeout": 1.0},
         },
         "routes": [
+            {"match": "claude-hasty-*", "provider": "oa_hasty", "model": "gpt-test"},
             {"match": "claude-*", "provider": "oa", "model": "gpt-test"},
             {"match": "gpt-*", "provider": "an", "model": "claude-real"},
             {"match": "pass-*", "provider": "an", "model": "claude-real"},

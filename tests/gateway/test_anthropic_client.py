@@ -198,3 +198,22 @@ def test_count_tokens_is_an_estimate_for_openai_providers(gateway, oa_upstream):
 def test_sdk_count_tokens(client):
     count = client.messages.count_tokens(model="claude-x", messages=HI, tools=TOOLS)
     assert count.input_tokens > 0
+
+
+def test_upstream_timeout_is_a_timeout_error(client, oa_upstream):
+    oa_upstream.push(Json(oa_completion("too late"), delay=3))
+    with pytest.raises(anthropic.APIStatusError) as info:
+        client.messages.create(model="claude-hasty-1", max_tokens=10, messages=HI)
+    assert info.value.status_code == 504
+    assert info.value.body["error"]["type"] == "timeout_error"
+    assert "did not answer within 1s" in info.value.body["error"]["message"]
+
+
+def test_upstream_silent_mid_stream_ends_with_error_event(client, oa_upstream):
+    frames = oa_text_stream("first ", "then nothing")
+    oa_upstream.push(Sse(frames, delay=3))
+    with pytest.raises(anthropic.APIStatusError) as info, client.messages.stream(
+            model="claude-hasty-1", max_tokens=10, messages=HI) as stream:
+        for _ in stream:
+            pass
+    assert "went silent" in str(info.value)

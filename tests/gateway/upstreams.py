@@ -30,6 +30,8 @@ class Json:
     body: Any
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    # Seconds to wait before answering at all.
+    delay: float = 0.0
 
 
 @dataclass
@@ -118,6 +120,8 @@ class ScriptedUpstream:
         if callable(reply):
             reply = reply(received)
         if isinstance(reply, Json):
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
             return Response(orjson.dumps(reply.body), status_code=reply.status,
                             media_type="application/json", headers=reply.headers)
         return StreamingResponse(self._frames(reply, index), status_code=reply.status,
