@@ -72,14 +72,34 @@ export class SessionView {
     this.renderHeader();
     this.renderAll(true);
     this.renderPending();
+    this.followEnd();
     // First paint of the transcript (the tests read it to report the figure).
     requestAnimationFrame(() => {
-      window.__tetherFirstPaint = { ms: performance.now() - started, messages: this.transcript.messages.length };
+      window.__tetherFirstPaint = {
+        ms: performance.now() - started, // from opening the view (includes fetching)
+        sinceNavigation: performance.now(), // from the page load started
+        messages: this.transcript.messages.length,
+      };
       document.documentElement.dataset.sessionReady = this.id;
     });
   }
 
+  // Reading at the end keeps you at the end, also when the transcript's box shrinks
+  // (a permission card opens, the phone keyboard comes up); scrolled up stays put.
+  followEnd() {
+    const main = $("#transcript", this.root);
+    this.atEnd = true;
+    main.addEventListener("scroll", () => {
+      this.atEnd = main.scrollHeight - main.scrollTop - main.clientHeight < 80;
+    }, { passive: true });
+    this.resizer = new ResizeObserver(() => {
+      if (this.atEnd) main.scrollTop = main.scrollHeight;
+    });
+    this.resizer.observe(main);
+  }
+
   unmount() {
+    if (this.resizer) this.resizer.disconnect();
     if (this.unsubscribe) this.unsubscribe();
     this.unsubscribe = null;
     this.store.closeTranscript(this.id);
@@ -136,7 +156,7 @@ export class SessionView {
 
   append(messages) {
     const main = $("#transcript", this.root);
-    const atEnd = main.scrollHeight - main.scrollTop - main.clientHeight < 80;
+    const atEnd = this.atEnd !== false;
     const list = $("#msgs", this.root);
     const empty = list.querySelector(".empty, .loading");
     if (empty) empty.remove();

@@ -1,0 +1,123 @@
+"""The UI's pure modules (Markdown, highlighting, SSE parsing, diffs, backoff), run in
+Chromium as the page loads them, one browser page for all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.server import TetherServer
+
+pytestmark = [pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+def run(browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    server = TetherServer(data_dir=tmp_path_factory.mktemp("modules")).start()
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server.url}/")  # not signed in: the sign-in form, and our modules
+
+    def call(module: str, expression: str, *args: Any) -> Any:
+        return page.evaluate(
+            f"async (args) => {{ const m = await import('/js/{module}'); return ({expression}); }}",
+            list(args))
+
+    yield call
+    context.close()
+    server.stop()
+
+
+XSS = [
+    "<script>window.pwned=1</script>",
+    '<img src=x onerror="window.pwned=1">',
+    "[click](javascript:window.pwned=1)",
+    "[click](JaVaScRiPt:alert(1))",
+    "[x](data:text/html,<script>alert(1)</script>)",
+    '```"><img src=x onerror=alert(1)>\ncode\n```',
+    "`<b>code</b>`",
+    "| a | <i>b</i> |\n|---|---|\n| <svg onload=alert(1)> | c |",
+    "- <iframe src=x>\n  - nested <b>",
+    "> <style>body{display:none}</style>",
+    '**<a href="x">bold</a>**',
+    'https://example.com/"onmouseover="alert(1)',
+]
+
+
+@pytest.mark.parametrize("source", XSS)
+def test_markdown_never_lets_markup_through(run, source: str) -> None:
+    html = run("markdown.js", "m.renderMarkdown(args[0])", source)
+    probe = run("markdown.js", """(() => {
+        const t = document.createElement('template');
+        t.innerHTML = m.renderMarkdown(args[0]);
+        const bad = [...t.content.querySelectorAll('*')].filter(e =>
+          !['P','STRONG','EM','DEL','CODE','PRE','DIV','SPAN','UL','OL','LI','BLOCKQUOTE',
+            'TABLE','THEAD','TBODY','TR','TH','TD','H3','H4','H5','H6','HR','BR','A']
+            .includes(e.tagName)
+          || [...e.attributes].some(a => a.name.startsWith('on') || a.name === 'style')
+          || (e.tagName === 'A' && !/^(https?:|mailto:)/.test(e.getAttribute('href'))));
+        return bad.map(e => e.outerHTML);
+    })()""", source)
+    assert probe == [], html
+
+
+def test_markdown_renders_what_agents_write(run) -> None:
+    source = ("# Plan\n\nSome **bold**, *em*, `code` and a [link](https://example.com).\n\n"
+              "1. first\n2. second\n   - nested\n\n```python\nx = 1  # one\n```\n\n"
+              "| a | b |\n|---|---|\n| 1 | 2 |\n\n> quoted\n\n---\n")
+    html = run("markdown.js", "m.renderMarkdown(args[0])", source)
+    for fragment in ("<h3>Plan</h3>", "<strong>bold</strong>", "<em>em</em>",
+                     "<code>code</code>", 'href="https://example.com"', "<ol>",
+                     "<li>nested</li>", '<span class="hl-c"># one</span>',
+                     '<span class="hl-n">1</span>', "<th>a</th>", "<td>2</td>",
+                     "<blockquote><p>quoted</p></blockquote>", "<hr>"):
+        assert fragment in html, (fragment, html)
+
+
+def test_an_unclosed_fence_keeps_the_rest_as_code(run) -> None:
+    html = run("markdown.js", "m.renderMarkdown(args[0])", "```\n**not bold**")
+    assert "<strong>" not in html and "**not bold**" in html
+
+
+def test_sse_parser_handles_any_chunking(run) -> None:
+    stream = ("retry: 1000\n: connected\n\n"
+              "id: 7\nevent: message\ndata: {\"a\":1}\n\n"
+              "event: ping\r\ndata: {}\r\n\r\n"
+              "id: 8\nevent: session\ndata: line1\ndata: line2\n\n")
+    expected = [{"event": "message", "data": '{"a":1}', "id": "7"},
+                {"event": "ping", "data": "{}", "id": None},
+                {"event": "session", "data": "line1\nline2", "id": "8"}]
+    for size in (1, 2, 3, 7, len(stream)):
+        events = run("sse.js", """(() => {
+            const p = new m.SSEParser(); const out = [];
+            for (let i = 0; i < args[0].length; i += args[1])
+              out.push(...p.push(args[0].slice(i, i + args[1])));
+            return out; })()""", stream, size)
+        assert events == expected, size
+
+
+def test_diff_finds_the_changed_lines(run) -> None:
+    lines = run("diff.js", "m.diffLines(args[0], args[1])", "a\nb\nc\nd", "a\nB\nc\nd\ne")
+    assert [(line["op"], line["text"]) for line in lines] == [
+        (" ", "a"), ("-", "b"), ("+", "B"), (" ", "c"), (" ", "d"), ("+", "e")]
+
+
+def test_backoff_grows_to_a_cap_with_jitter(run) -> None:
+    low = run("api.js", "[0,1,2,3,10,50].map(n => m.backoffDelay(n, () => 0))")
+    high = run("api.js", "[0,1,2,3,10,50].map(n => m.backoffDelay(n, () => 1))")
+    assert low == [250, 500, 1000, 2000, 15000, 15000]
+    assert high == [500, 1000, 2000, 4000, 30000, 30000]
+
+
+def test_tool_summaries_are_one_line(run) -> None:
+    got = run("views/tools.js", """[
+        m.describe('Bash', {command: 'ls -la'}),
+        m.describe('Read', {file_path: '/a/b.py', offset: 10}),
+        m.describe('Grep', {pattern: 'TODO', path: 'src', glob: '*.py'}),
+        m.describe('Glob', {pattern: '**/*.ts'}),
+        m.describe('Mystery', {thing: 'x'}),
+    ]""")
+    assert [g["summary"] for g in got] == [
+        "ls -la", "/a/b.py (from line 10)", "TODO in src (*.py)", "**/*.ts", "x"]
