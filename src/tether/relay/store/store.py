@@ -220,12 +220,19 @@ class Store:
         return counts if session_ids is None else {s: counts.get(s, 0) for s in session_ids}
 
     async def get_session(self, session_id: str) -> dict[str, Any]:
-        session = session_out(await self._session_row(self.db, session_id))
-        row = await self.db.fetchrow(
+        return await self._session_with_pending(self.db, await self._session_row(self.db,
+                                                                                  session_id))
+
+    async def _session_with_pending(self, conn: Connection | Database, row: Row
+                                    ) -> dict[str, Any]:
+        """The session as the API shows it, with its count of pending requests (every
+        session the relay answers or announces carries it)."""
+        session = session_out(row)
+        count = await conn.fetchrow(
             "SELECT COUNT(*) AS n FROM permissions WHERE session_id = $1 AND status = 'pending'",
-            session_id,
+            row["id"],
         )
-        session["pending_permissions"] = int(row["n"]) if row else 0
+        session["pending_permissions"] = int(count["n"]) if count else 0
         return session
 
     async def list_sessions(self, status: str | None = None, limit: int = 500
@@ -278,7 +285,7 @@ class Store:
             await conn.execute(f"UPDATE sessions SET {assignments} WHERE id = $1",
                                session_id, *sets.values())
             row.update(sets)
-            session = session_out(row)
+            session = await self._session_with_pending(conn, row)
             event = await self._log(conn, "session", session_id, session)
         return session, [event]
 
@@ -360,7 +367,8 @@ class Store:
                 await conn.execute(f"UPDATE sessions SET {assignments} WHERE id = $1",
                                    session_id, *sets.values())
                 row.update(sets)
-                events.append(await self._log(conn, "session", session_id, session_out(row)))
+                events.append(await self._log(conn, "session", session_id,
+                                              await self._session_with_pending(conn, row)))
             events.append(await self._log(conn, "control", session_id,
                                           {"session_id": session_id, **data,
                                            "created_at": iso(time.time())}))
