@@ -20,6 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tether.relay.auth import Principal
+from tether.relay.bus import Subscription
 from tether.relay.errors import ApiError, Unauthorized, Unprocessable
 from tether.relay.event import Event
 from tether.relay.models import (
@@ -45,16 +46,29 @@ def ping_event() -> Event:
     return Event(None, "ping", None, {"time": round(time.time(), 3)})
 
 
+async def subscribe(relay: Relay, session_id: str | None, since: int | None
+                    ) -> tuple[Subscription, int]:
+    """Subscribe a follower before telling it the stream is open (the SSE `: connected`
+    comment, the WebSocket `ready`), so nothing written after that is missed. Returns the
+    subscription and the cursor at or below which live events are skipped."""
+    cursor = since or 0
+    if since is None and relay.feed is not None:
+        # The log feed also publishes what committed before this follower subscribed; a
+        # live-only follower starts at the log's end as it stands before subscribing.
+        cursor = await relay.store.last_event_id()
+    return relay.bus.subscribe(session_id), cursor
+
+
 async def follow(relay: Relay, session_id: str | None, since: int | None,
-                 types: frozenset[str] | None = None) -> AsyncIterator[Event]:
+                 types: frozenset[str] | None = None,
+                 subscribed: tuple[Subscription, int] | None = None) -> AsyncIterator[Event]:
     """Every event for this follower, in cursor order, with pings in idle stretches.
     Ends when the follower fell too far behind; it should reconnect with its cursor."""
-    sub = relay.bus.subscribe(session_id)
+    sub, cursor = subscribed or await subscribe(relay, session_id, since)
     try:
         for event_id, permission in await relay.store.pending_with_cursor(session_id):
             if since is None or event_id <= since:
                 yield Event(None, "permission_request", permission["session_id"], permission)
-        cursor = since or 0
         if since is not None:
             while True:
                 batch = await relay.store.events_after(cursor, session_id, REPLAY_PAGE)
@@ -108,26 +122,32 @@ async def _stream_params(request: Request, relay: Relay) -> tuple[str | None, in
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def _sse_response(events: AsyncIterator[Event]) -> StreamingResponse:
+def _sse_response(relay: Relay, session_id: str | None, since: int | None,
+                  types: frozenset[str] | None = None) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
-        # The retry hint and a comment go first so clients see the stream open at once.
-        yield b"retry: 1000\n: connected\n\n"
-        async for event in events:
-            yield event.sse
+        subscribed = await subscribe(relay, session_id, since)
+        try:
+            # The retry hint and a comment go first so clients see the stream open at
+            # once; from here on nothing written is missed.
+            yield b"retry: 1000\n: connected\n\n"
+            async for event in follow(relay, session_id, since, types, subscribed):
+                yield event.sse
+        finally:
+            relay.bus.unsubscribe(subscribed[0])
 
     return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 async def event_stream(request: Request, relay: Relay) -> Response:
     session_id, since = await _stream_params(request, relay)
-    return _sse_response(follow(relay, session_id, since))
+    return _sse_response(relay, session_id, since)
 
 
 async def legacy_permission_stream(request: Request, relay: Relay) -> Response:
     """`GET /permissions/stream`: permission events and pings only, as terminal handlers
     of the older confirmation contract expect."""
     session_id, since = await _stream_params(request, relay)
-    return _sse_response(follow(relay, session_id, since, PERMISSION_EVENTS))
+    return _sse_response(relay, session_id, since, PERMISSION_EVENTS)
 
 
 # ── WebSocket ─────────────────────────────────────────────────────────────────────────
@@ -222,10 +242,16 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     except WebSocketDisconnect:
         return
 
-    await send(orjson.dumps({"type": "ready", "scope": who.scope, "name": who.name}).decode())
+    subscribed = await subscribe(relay, session_id, since)
+    try:
+        await send(orjson.dumps({"type": "ready", "scope": who.scope, "name": who.name})
+                   .decode())
+    except (WebSocketDisconnect, RuntimeError):
+        relay.bus.unsubscribe(subscribed[0])
+        return
 
     async def pump() -> None:
-        async for event in follow(relay, session_id, since):
+        async for event in follow(relay, session_id, since, subscribed=subscribed):
             await send(event.ws)
         if relay.bus.closing:
             await ws.close(code=1012, reason="server restarting; reconnect with your cursor")
@@ -247,6 +273,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         pump_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await pump_task
+        relay.bus.unsubscribe(subscribed[0])  # also when the pump never got to start
 
 
 async def _handle_frame(relay: Relay, who: Principal, raw: str) -> str | None:
