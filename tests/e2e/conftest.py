@@ -46,8 +46,8 @@ def runners(tmp_path: Path, relay_server: TetherServer, model: ModelServer
 def start_runner(tmp_path: Path, relay_server: TetherServer, model: ModelServer,
                  runners: list[RunnerProcess]):
     """Start `tether run ARGS…` sharing one HOME (so claude can resume its transcripts)."""
-    def start(*args: str) -> RunnerProcess:
+    def start(*args: str, env: dict[str, str] | None = None) -> RunnerProcess:
         runner = RunnerProcess(relay_server, model, tmp_path / "agent", name=f"run{len(runners)}")
         runners.append(runner)
-        return runner.start(*args)
+        return runner.start(*args, env=env)
     return start

@@ -62,7 +62,7 @@ class RunnerProcess:
         )
         return env
 
-    def start(self, *args: str) -> RunnerProcess:
+    def start(self, *args: str, env: dict[str, str] | None = None) -> RunnerProcess:
         (self.root / "home").mkdir(parents=True, exist_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.root / "runner-config.yaml").write_text("")
@@ -70,7 +70,8 @@ class RunnerProcess:
         out = self.output_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tether", "run", "--cwd", str(self.workdir), *args],
-            env=self.env(), stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir)
+            env={**self.env(), **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
+            cwd=self.workdir)
         return self
 
     async def wait_session_id(self, timeout: float = 60) -> str:
