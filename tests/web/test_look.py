@@ -100,15 +100,27 @@ def test_screenshots_of_the_session_view(browser, relay: WebRelay) -> None:
              ("desktop-dark", {"width": 1280, "height": 800}, "dark")]
     for name, viewport, scheme in shots:
         context, page = signed_in(browser, relay, viewport=viewport, color_scheme=scheme)
+        expect(page.locator(".session-row")).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / f"sessions-{name}.png"))
+        assert sticking_out(page) == [], name
         page.goto(f"{relay.url}/#/session/{session['id']}")
         page.wait_for_selector(f"html[data-session-ready='{session['id']}']")
         expect(page.locator(".perm")).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / f"session-{name}.png"))
-        # Nothing may stick out sideways on a phone.
-        overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
-        assert overflow <= 0, f"{name}: the page is {overflow}px wider than the screen"
+        assert sticking_out(page) == [], name
+        # The newest message is in view, above the permission card.
+        assert page.locator(".msg.note").last.evaluate(
+            "e => e.getBoundingClientRect().bottom <= "
+            "document.querySelector('#transcript').getBoundingClientRect().bottom + 1")
         context.close()
+
+
+def sticking_out(page) -> list[str]:
+    """Boxes that reach past the right edge of the screen (code may scroll inside)."""
+    return page.evaluate("""() => [...document.querySelectorAll(
+        '.bar, .meta, .filters, .session-row, .msg, .tool, .perm, .composer')]
+        .filter(e => e.getBoundingClientRect().right > innerWidth + 0.5)
+        .map(e => e.className)""")
 
 
 def test_first_paint_of_a_thousand_messages(browser, relay: WebRelay) -> None:

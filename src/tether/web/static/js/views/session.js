@@ -70,9 +70,9 @@ export class SessionView {
     }
     if (!this.root.isConnected || this.unsubscribe === null) return;
     this.renderHeader();
-    this.renderAll(true);
     this.renderPending();
     this.followEnd();
+    this.renderAll(true);
     // First paint of the transcript (the tests read it to report the figure).
     requestAnimationFrame(() => {
       window.__tetherFirstPaint = {
@@ -90,12 +90,20 @@ export class SessionView {
     const main = $("#transcript", this.root);
     this.atEnd = true;
     main.addEventListener("scroll", () => {
+      // Our own scrolls are not the reader's: their events arrive a frame later, when
+      // the box may have changed again.
+      if (main.scrollTop === this.autoTop) return;
       this.atEnd = main.scrollHeight - main.scrollTop - main.clientHeight < 80;
     }, { passive: true });
-    this.resizer = new ResizeObserver(() => {
-      if (this.atEnd) main.scrollTop = main.scrollHeight;
-    });
+    this.resizer = new ResizeObserver(() => { if (this.atEnd) this.scrollToEnd(); });
     this.resizer.observe(main);
+  }
+
+  scrollToEnd() {
+    const main = $("#transcript", this.root);
+    main.scrollTop = main.scrollHeight;
+    this.autoTop = main.scrollTop;
+    this.atEnd = true;
   }
 
   unmount() {
@@ -151,11 +159,11 @@ export class SessionView {
     $("#earlier", this.root).innerHTML = t.hasEarlier
       ? `<button type="button" class="btn small load-earlier">Load earlier messages</button>` : "";
     // Keep the reader's place: at the end, or the same distance from the bottom.
-    main.scrollTop = scrollToEnd ? main.scrollHeight : main.scrollHeight - fromBottom;
+    if (scrollToEnd) this.scrollToEnd();
+    else main.scrollTop = main.scrollHeight - fromBottom;
   }
 
   append(messages) {
-    const main = $("#transcript", this.root);
     const atEnd = this.atEnd !== false;
     const list = $("#msgs", this.root);
     const empty = list.querySelector(".empty, .loading");
@@ -169,7 +177,7 @@ export class SessionView {
       html += renderMessage(m, this.transcript);
     }
     if (html) list.insertAdjacentHTML("beforeend", html);
-    if (atEnd) main.scrollTop = main.scrollHeight;
+    if (atEnd) this.scrollToEnd();
   }
 
   refreshCard(callId) {
