@@ -265,3 +265,31 @@ async def test_killed_agent_ends_the_session_with_an_error(relay, model, start_r
 async def _in_thread(fn, *args):
     import asyncio
     return await asyncio.to_thread(fn, *args)
+
+
+async def test_a_crashed_runner_loses_nothing(relay, relay_server, model,
+                                              start_runner) -> None:
+    model.add(hold("Said before the crash"))
+    first = start_runner("a job")
+    session_id = await first.wait_session_id()
+    await until(lambda: _in_thread(model.wait_holding, 0.2), 60, "the model mid-answer", first)
+    relay_server.stop()
+    model.release()  # the turn ends while the relay is away: kept in the outbox
+    await until(lambda: _in_thread(lambda: "turn success" in first.output()), 60,
+                "the turn to end at the terminal", first)
+    assert first.proc is not None
+    first.proc.kill()  # the runner dies with undelivered events
+    first.proc.wait(10)
+    relay_server.start()
+    assert (await relay.get_session(session_id))["status"] == "running"
+
+    # The next runner on this machine delivers them, and ends the abandoned session.
+    second = start_runner()
+    await second.wait_session_id()
+    texts = await wait_message(relay, first, "assistant_text")
+    assert [m["content"]["text"] for m in texts] == ["Said before the crash"]
+    await wait_message(relay, first, "result")
+    [error] = await wait_message(relay, first, "error")
+    assert "stopped unexpectedly" in error["content"]["message"]
+    session = await wait_status(relay, first, "ended")
+    assert session["agent_state"]["status"] == "ended"

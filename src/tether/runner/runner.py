@@ -492,10 +492,39 @@ class Runner:
             publisher = Publisher(self.relay, box, session_id)
             publisher.start()
             try:
-                await publisher.flush(120)
+                if await publisher.flush(120):
+                    await self._end_if_abandoned(session_id, publisher)
             finally:
                 await publisher.stop()
                 box.close()
+
+    async def _end_if_abandoned(self, session_id: str, publisher: Publisher) -> None:
+        """The runner of this session died on this machine: don't leave it looking alive."""
+        try:
+            session = await self.relay.get_session(session_id)
+        except Exception:
+            return
+        state = session.get("agent_state") or {}
+        pid = state.get("runner_pid")
+        if session.get("status") == "ended" or state.get("host") != socket.gethostname() \
+                or not isinstance(pid, int) or _alive(pid):
+            return
+        text = "The runner of this session stopped unexpectedly (its process is gone)."
+        publisher.messages([{"id": f"runner-gone-{pid}", "role": "agent", "kind": "error",
+                             "content": {"message": text, "runner_pid": pid}}])
+        publisher.patch(agent_state={**state, "status": "ended"})
+        publisher.end(text)
+        await publisher.flush(30)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _returncode(client: ClaudeSDKClient) -> int | None:
