@@ -215,6 +215,9 @@ class Relay:
     async def _expire_loop(self) -> None:
         """Deny requests nobody answered in time, waking at the next deadline."""
         while True:
+            # Cleared before looking, not after: a request opened while we look wakes the
+            # next wait instead of being missed until a later deadline.
+            self._expiry_wake.clear()
             try:
                 for permission_id in await self.store.due_permissions(time.time()):
                     await self._expire(permission_id)
@@ -225,7 +228,6 @@ class Relay:
                 log.exception("permission expiry check failed; retrying in 5 s")
                 next_at = time.time() + 5
             delay = 60.0 if next_at is None else max(0.05, min(60.0, next_at - time.time()))
-            self._expiry_wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._expiry_wake.wait(), delay)
 
