@@ -244,4 +244,5 @@ class Relay:
 def _seconds_between(start_iso: str, end_iso: str) -> float:
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
     delta = datetime.strptime(end_iso, fmt) - datetime.strptime(start_iso, fmt)
-    return round(delta.total_seconds())
+    # Tenths, so a sub-second timeout does not read "timed out after 0 seconds".
+    return round(delta.total_seconds(), 1)
