@@ -148,3 +148,17 @@ def test_config_errors_name_the_field(data, message):
         parse_gateway_config(data, {})
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_provider_keys_beyond_loopback_need_gateway_keys():
+    from tether.config import Settings
+    from tether.gateway import build_gateway
+
+    section = {"providers": {"p": {"type": "openai", "base_url": "http://h/v1",
+                                   "api_key": "secret"}}}
+    with pytest.raises(ConfigError, match=r"set gateway\.keys"):
+        build_gateway(Settings(host="0.0.0.0", gateway=section))
+    # Loopback, gateway keys, or only the client's own key passed through: fine.
+    assert build_gateway(Settings(host="127.0.0.1", gateway=section))
+    assert build_gateway(Settings(host="0.0.0.0", gateway={**section, "keys": ["k"]}))
+    assert build_gateway(Settings(host="0.0.0.0"))

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tether.config import Settings
+from tether.config import ConfigError, Settings
 from tether.gateway.config import GatewayConfig, parse_gateway_config
 from tether.gateway.inbound import (
     ClientError,
@@ -142,5 +142,13 @@ def model_names(config: GatewayConfig) -> list[tuple[str, str]]:
 
 
 def build_gateway(settings: Settings) -> Gateway:
-    """Raises tether.config.ConfigError when the `gateway:` section is invalid."""
-    return Gateway(parse_gateway_config(settings.gateway))
+    """Raises tether.config.ConfigError when the `gateway:` section is invalid, or when it
+    would hand out provider keys to a network with no gateway key asked for."""
+    config = parse_gateway_config(settings.gateway)
+    own_keys = [p.name for p in config.providers.values() if p.api_key]
+    if not settings.is_loopback and own_keys and not config.keys:
+        raise ConfigError(
+            f"gateway: listening on {settings.host} beyond loopback, and provider "
+            f"{own_keys[0]!r} uses its own api_key: anyone who can reach this port would "
+            "spend it; set gateway.keys (or bind 127.0.0.1)")
+    return Gateway(config)
