@@ -1,0 +1,126 @@
+"""The relay's errors as Python exceptions, one class per `{"error": {"type"}}` it answers.
+
+Callers catch what they can act on (`AlreadyResolved`, `NotFound`, `Unauthorized`…) and
+treat the rest as `RelayError`. Every error carries the relay's `status`, `type` and
+`message`, and the whole error object as `body` (e.g. `fields`, `current`, `permission`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RelayError(Exception):
+    """Something the relay answered with an error, or could not be asked at all."""
+
+    status: int | None = None
+    type: str = "error"
+
+    def __init__(self, message: str, *, status: int | None = None, type: str | None = None,
+                 body: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if type is not None:
+            self.type = type
+        self.body: dict[str, Any] = body or {}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RelayUnavailable(RelayError):
+    """The relay cannot be reached (refused, timed out, down), or failed on its side (5xx)."""
+
+    type = "unavailable"
+
+
+class BadRequest(RelayError):
+    status, type = 400, "invalid_request"
+
+
+class Unauthorized(RelayError):
+    """The relay does not accept the token. Retrying will not help."""
+
+    status, type = 401, "unauthorized"
+
+
+class Forbidden(RelayError):
+    """The token is valid but its scope does not allow the call."""
+
+    status, type = 403, "forbidden"
+
+
+class NotFound(RelayError):
+    status, type = 404, "not_found"
+
+
+class Conflict(RelayError):
+    status, type = 409, "conflict"
+
+
+class AlreadyResolved(Conflict):
+    """The permission request was answered (or cancelled, or expired) before this answer.
+    `permission` is the request as it was resolved."""
+
+    type = "already_resolved"
+
+    @property
+    def permission(self) -> dict[str, Any] | None:
+        return self.body.get("permission")
+
+
+class VersionConflict(Conflict):
+    """`expected_version` was stale; `current` is `{field, version, value}`."""
+
+    type = "version_conflict"
+
+    @property
+    def current(self) -> dict[str, Any] | None:
+        return self.body.get("current")
+
+
+class SessionEnded(Conflict):
+    type = "session_ended"
+
+
+class PayloadTooLarge(RelayError):
+    status, type = 413, "payload_too_large"
+
+
+class ValidationFailed(RelayError):
+    """A field was wrong; `fields` lists each `{field, message}`."""
+
+    status, type = 422, "validation_error"
+
+    @property
+    def fields(self) -> list[dict[str, Any]]:
+        return list(self.body.get("fields") or [])
+
+
+_BY_TYPE: dict[str, type[RelayError]] = {
+    "already_resolved": AlreadyResolved,
+    "version_conflict": VersionConflict,
+    "session_ended": SessionEnded,
+    "malformed_json": BadRequest,
+}
+_BY_STATUS: dict[int, type[RelayError]] = {
+    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,
+    413: PayloadTooLarge, 422: ValidationFailed,
+}
+
+
+def error_from(status: int, payload: Any) -> RelayError:
+    """The exception for an error answer: `payload` is the decoded body (or anything else
+    when the body was not the relay's JSON, e.g. a proxy's HTML page)."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        error = {}
+    kind = str(error.get("type") or "")
+    message = str(error.get("message") or f"the relay answered HTTP {status}")
+    if status >= 500 or status in (502, 503, 504):
+        cls: type[RelayError] = RelayUnavailable
+    else:
+        cls = _BY_TYPE.get(kind) or _BY_STATUS.get(status) or RelayError
+    return cls(message, status=status, type=kind or None, body=error)
