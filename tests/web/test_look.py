@@ -140,6 +140,9 @@ def test_first_paint_of_a_thousand_messages(browser, relay: WebRelay) -> None:
     page.wait_for_selector(f"html[data-session-ready='{session['id']}']")
     cold = page.evaluate("window.__tetherFirstPaint")
     assert cold["messages"] == 1000
+    assert page.locator("#msgs [data-seq='1']").count() == 0
+    page.get_by_role("button", name="Load earlier messages").click()
+    expect(page.locator("#msgs [data-seq='1']")).to_contain_text("Session started")
     report = {"view_open_ms": [round(f["ms"]) for f in figures],
               "cold_page_load_ms": round(cold["sinceNavigation"]), "messages": 1000}
     ARTIFACTS.mkdir(exist_ok=True)

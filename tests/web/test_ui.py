@@ -295,7 +295,9 @@ def test_reconnects_after_a_server_restart_without_gaps_or_doubles(
     agent.say(session["id"], "still before")
     expect(page.locator(".msg.assistant")).to_have_count(2)
 
-    relay.server.restart()
+    relay.server.stop()
+    expect(page.locator("#conn")).to_have_text("Reconnecting…")
+    relay.server.start()
     # Posted at once, most likely before the page is back: it must arrive by replay.
     agent.say(session["id"], "right after the restart")
     request = agent.ask(session["id"], "Bash", {"command": "echo back"})
@@ -331,3 +333,34 @@ def test_waking_up_reconnects_from_the_cursor(page: Page, relay: WebRelay) -> No
     agent.say(session["id"], "two")
     expect(page.locator(".msg.assistant")).to_have_count(2)
     assert seqs_on_page(page) == [1, 2]
+
+
+def test_a_session_that_starts_waiting_notifies(browser, relay: WebRelay) -> None:
+    """With notifications allowed, a new permission request (or a session turning to
+    `waiting`) raises a browser notification, unless that session is on screen."""
+    context = browser.new_context()
+    context.grant_permissions(["notifications"], origin=relay.url)
+    # Record notifications instead of showing them (headless Chromium has no tray).
+    context.add_init_script("""
+      window.__notes = [];
+      window.Notification = class {
+        static permission = 'granted';
+        static requestPermission() { return Promise.resolve('granted'); }
+        constructor(title, options) { window.__notes.push({title, body: options.body}); }
+        close() {}
+      };""")
+    page = context.new_page()
+    page.goto(relay.client_link)
+    page.wait_for_selector(".list-view")
+    agent = relay.agent
+    session = agent.create_session("Deploy the thing")
+    expect(page.locator(f".session-row[data-id='{session['id']}']")).to_be_visible()
+    agent.ask(session["id"], "Bash", {"command": "make deploy"}, title="Deploy to prod")
+    page.wait_for_function("window.__notes.length === 1")
+    note = page.evaluate("window.__notes[0]")
+    assert note == {"title": "Deploy the thing needs you", "body": "Bash: Deploy to prod"}
+    agent.patch(session["id"], status="idle")
+    agent.patch(session["id"], status="waiting")
+    page.wait_for_function("window.__notes.length === 2")
+    assert page.evaluate("window.__notes[1].body") == "is waiting for you"
+    context.close()

@@ -117,10 +117,20 @@ export class Store {
   }
 
   async loadSnapshot() {
+    const knownBefore = new Set(this.permissions.keys());
     const [sessions, pending] = await Promise.all([
       this.relay.sessions(), this.relay.pendingPermissions()]);
     for (const s of sessions) this.upsertSession(s);
     for (const p of pending) this.addPermission(p, false);
+    // Requests we held before reading the snapshot that it no longer lists were resolved
+    // while we were away (ones that arrived during the read are not touched).
+    const stillPending = new Set(pending.map((p) => p.id));
+    for (const id of knownBefore) {
+      if (!stillPending.has(id)) {
+        this.permissions.delete(id);
+        this.resolved.add(id);
+      }
+    }
     this.snapshotDone = true;
     this.emit("sessions");
     this.emit("permissions");
