@@ -4,6 +4,8 @@ other side of the relay API."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -364,3 +366,15 @@ def test_a_session_that_starts_waiting_notifies(browser, relay: WebRelay) -> Non
     page.wait_for_function("window.__notes.length === 2")
     assert page.evaluate("window.__notes[1].body") == "is waiting for you"
     context.close()
+
+
+def test_a_revoked_token_signs_the_page_out_with_a_reason(page: Page, relay: WebRelay) -> None:
+    token_id = relay.client_link.split("token=", 1)[1].split("_")[1]
+    done = subprocess.run([sys.executable, "-m", "tether", "token", "revoke", token_id],
+                          env=relay.server.env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    # The open stream was authorized when it began; the next reconnect is refused (the
+    # relay caches good lookups for up to 2 s, so keep nudging until it is).
+    page.evaluate("setInterval(() => window.__tetherStore?.stream.reconnectNow(), 500)")
+    expect(page.locator(".signin-error")).to_contain_text("no longer accepted")
+    assert page.evaluate("localStorage.getItem('tether.token')") is None

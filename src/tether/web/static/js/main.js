@@ -56,7 +56,7 @@ const ui = {
     box.append(el);
     setTimeout(() => el.remove(), 6000);
   },
-  signOut() {
+  signOut(message = "Signed out.") {
     localStorage.removeItem(TOKEN_KEY);
     if (store) store.stop();
     store = null;
@@ -64,7 +64,7 @@ const ui = {
     view = null;
     setConnection("idle");
     history.replaceState(null, "", location.pathname);
-    showSignIn("Signed out.");
+    showSignIn(message);
   },
   refreshNotifyButton() {
     const button = $("#notify");
@@ -147,8 +147,7 @@ async function boot() {
     if (kind === "connection") {
       setConnection(detail.state);
       if (detail.state === "unauthorized") {
-        localStorage.removeItem(TOKEN_KEY);
-        ui.signOut();
+        ui.signOut("This token is no longer accepted. Sign in again.");
       }
     } else if (kind === "attention") notify(detail);
     else if (kind === "error") ui.toast(detail.message);

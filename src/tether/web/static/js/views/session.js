@@ -131,6 +131,7 @@ export class SessionView {
     modelEl.textContent = model || "model unknown";
     const select = $("#s-mode", this.root);
     if (document.activeElement !== select) select.value = s.permission_mode || "default";
+    select.disabled = !this.canSteer || s.status === "ended";
     this.renderUsage();
     const composer = $("#composer", this.root);
     if (s.status === "ended" && !composer.classList.contains("ended")) {

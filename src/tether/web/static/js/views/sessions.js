@@ -49,8 +49,8 @@ export class SessionsView {
     <button type="button" id="notify" class="btn small" hidden>Enable notifications</button>
     <button type="button" id="signout" class="btn small" aria-label="Sign out of this browser">Sign out</button>
   </header>
-  <nav class="filters" role="tablist" aria-label="Filter sessions">
-    ${FILTERS.map(([key, label]) => `<button type="button" role="tab" class="filter" data-filter="${key}">${label} <span class="count" data-count="${key}"></span></button>`).join("")}
+  <nav class="filters" aria-label="Show sessions">
+    ${FILTERS.map(([key, label]) => `<button type="button" class="filter" data-filter="${key}">${label} <span class="count" data-count="${key}"></span></button>`).join("")}
   </nav>
   <main id="sessions" class="sessions" aria-label="Sessions"></main>
   <p class="whoami" id="whoami"></p>
@@ -99,7 +99,7 @@ export class SessionsView {
     };
     for (const tab of this.root.querySelectorAll(".filter")) {
       const on = tab.dataset.filter === this.filter;
-      tab.setAttribute("aria-selected", String(on));
+      tab.setAttribute("aria-pressed", String(on));
       tab.classList.toggle("on", on);
       tab.querySelector(".count").textContent = String(counts[tab.dataset.filter]);
     }
