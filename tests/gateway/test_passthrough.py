@@ -141,3 +141,25 @@ def test_unreachable_provider_is_502(tmp_path, oa_upstream, an_upstream):
         assert "cannot reach provider 'gone'" in r.json()["error"]["message"]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/messages", {"model": "claude-x", "max_tokens": 5, "messages": "hi"}),
+    ("/v1/messages", {"model": "claude-x", "max_tokens": 5, "messages": [1, 2]}),
+    ("/v1/chat/completions", {"model": "gpt-x", "messages": [{"role": "user",
+                                                              "content": 5}]}),
+])
+def test_translated_body_of_the_wrong_shape_is_400(gateway, oa_upstream, an_upstream, path,
+                                                   body):
+    r = post(gateway, orjson.dumps(body), path=path)
+    assert r.status_code == 400
+    assert "unexpected shape" in r.json()["error"]["message"]
+    assert oa_upstream.received == [] and an_upstream.received == []
+
+
+def test_untranslatable_upstream_answer_is_502(gateway, oa_upstream):
+    oa_upstream.push(Json({"choices": "not a list", "object": "chat.completion"}))
+    r = post(gateway, orjson.dumps({"model": "claude-x", "max_tokens": 5,
+                                    "messages": [{"role": "user", "content": "hi"}]}))
+    assert r.status_code == 502
+    assert r.json()["type"] == "error"

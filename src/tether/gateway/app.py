@@ -38,6 +38,7 @@ from tether.gateway.routing import (
 from tether.gateway.tokens import estimate_tokens
 
 _GLOB_CHARS = frozenset("*?[")
+log = logging.getLogger("tether.gateway")
 
 
 @dataclass
@@ -119,7 +120,13 @@ class Gateway:
         call = Call(fmt=fmt, raw=raw, body=body, client_model=model, route=route,
                     headers=request.headers, ping_interval=self.config.ping_interval,
                     query=request.scope["query_string"].decode("latin-1"))
-        return await handle(self.providers[route.provider.name], call)
+        try:
+            return await handle(self.providers[route.provider.name], call)
+        except Exception:
+            # A bug of ours; the client still gets an error it can parse. No body logged.
+            log.exception("gateway failed on %s for model %s", request.url.path, model)
+            return error_response(fmt, 500, "the gateway failed to handle this request",
+                                  kind="api_error")
 
 
 def model_names(config: GatewayConfig) -> list[tuple[str, str]]:

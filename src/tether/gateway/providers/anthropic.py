@@ -29,6 +29,7 @@ from tether.gateway.providers.base import (
     stream_failure_message,
     translated_error,
     translated_stream,
+    unusable_request,
 )
 from tether.gateway.streaming import SILENCE, StreamOut, paced
 from tether.gateway.translate.errors import anthropic_error
@@ -151,8 +152,8 @@ class AnthropicProvider(BaseProvider):
         try:
             body = request_to_anthropic(call.body, model=call.upstream_model,
                                         max_tokens_limit=self.provider.max_tokens)
-        except ValueError as exc:
-            return error_response(Format.OPENAI, 400, str(exc))
+        except Exception as exc:  # the body's shape is not what the API allows
+            return error_response(Format.OPENAI, 400, unusable_request(exc))
         try:
             upstream = await self.upstream.open("/v1/messages", orjson.dumps(body),
                                                 self._translated_headers(call))
@@ -163,9 +164,12 @@ class AnthropicProvider(BaseProvider):
         if not call.stream:
             try:
                 result = await read_json(upstream)
+                converted = response_from_anthropic(result, model=call.client_model)
             except UpstreamFailure as failure:
                 return failure_response(Format.OPENAI, failure)
-            converted = response_from_anthropic(result, model=call.client_model)
+            except Exception as exc:
+                return error_response(Format.OPENAI, 502, "the provider's response could not "
+                                      f"be translated: {type(exc).__name__}: {exc}")
             response = json_bytes_response(200, orjson.dumps(converted))
             response.raw_headers.append(call.route_header())
             return response

@@ -139,6 +139,14 @@ def json_response(body: Any, extra: Iterable[tuple[bytes, bytes]] = ()) -> Respo
     return response
 
 
+def unusable_request(exc: Exception) -> str:
+    """A 400 message for a body the translator could not read (a list where an object
+    belongs, and the like). ValueErrors from the translator already say what is wrong."""
+    if isinstance(exc, ValueError):
+        return str(exc)
+    return f"request body has a field of an unexpected shape ({type(exc).__name__}: {exc})"
+
+
 class UpstreamSaidError(Exception):
     """The upstream reported an error inside a stream that had started well."""
 

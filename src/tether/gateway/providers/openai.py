@@ -25,6 +25,7 @@ from tether.gateway.providers.base import (
     stream_failure_message,
     translated_error,
     translated_stream,
+    unusable_request,
 )
 from tether.gateway.streaming import SILENCE, StreamOut, paced
 from tether.gateway.tokens import estimate_tokens
@@ -63,8 +64,8 @@ class OpenAIProvider(BaseProvider):
                 echo_reasoning=self.provider.echo_reasoning,
                 tool_id_style=self.provider.tool_id_style, mid_system=self.provider.mid_system,
                 max_tokens_field=self.provider.max_tokens_field)
-        except ValueError as exc:
-            return error_response(Format.ANTHROPIC, 400, str(exc))
+        except Exception as exc:  # the body's shape is not what the API allows
+            return error_response(Format.ANTHROPIC, 400, unusable_request(exc))
         try:
             upstream = await self.upstream.open("/chat/completions", orjson.dumps(body),
                                                 self._headers(call))
@@ -190,7 +191,8 @@ def _failure(fmt: Format, exc: Exception) -> Response:
         return failure_response(fmt, exc)
     if isinstance(exc, UpstreamResponseError):
         return error_response(fmt, 502, str(exc))
-    raise exc
+    return error_response(fmt, 502, f"the provider's response could not be translated: "
+                                    f"{type(exc).__name__}: {exc}")
 
 
 def _replayed_stream(call: Call, message: dict[str, Any]) -> StreamOut:
