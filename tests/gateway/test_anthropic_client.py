@@ -217,3 +217,13 @@ def test_upstream_silent_mid_stream_ends_with_error_event(client, oa_upstream):
         for _ in stream:
             pass
     assert "went silent" in str(info.value)
+
+
+def test_long_retry_after_goes_back_to_the_client(gateway, oa_upstream):
+    oa_upstream.push(oa_error(429, "quota", headers={"retry-after": "120"}))
+    r = httpx.post(f"{gateway.url}/v1/messages", timeout=30, json={
+        "model": "claude-x", "max_tokens": 5, "messages": HI})
+    assert r.status_code == 429
+    assert r.headers["retry-after"] == "120"
+    assert r.json()["error"]["type"] == "rate_limit_error"
+    assert len(oa_upstream.received) == 1  # not held for two minutes, not retried

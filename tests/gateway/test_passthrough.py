@@ -163,3 +163,15 @@ def test_untranslatable_upstream_answer_is_502(gateway, oa_upstream):
                                     "messages": [{"role": "user", "content": "hi"}]}))
     assert r.status_code == 502
     assert r.json()["type"] == "error"
+
+
+def test_passthrough_pings_between_events_in_long_silences(gateway, an_upstream):
+    frames = an_text_stream("slow")
+    an_upstream.push(Sse(frames, delay=0.8))
+    with httpx.stream("POST", f"{gateway.url}/v1/messages", timeout=30,
+                      json=orjson.loads(RAW) | {"stream": True}) as r:
+        received = r.read()
+    ours = b'event: ping\ndata: {"type": "ping"}\n\n'
+    assert ours in received
+    # Taking our pings out leaves exactly the upstream's bytes: none landed mid-event.
+    assert received.replace(ours, b"") == b"".join(frames)
