@@ -245,6 +245,19 @@ async def test_resume_continues_the_same_claude_conversation(relay, model,
     assert await second.wait_exit() == 130
     assert (await relay.get_session(session_id))["status"] == "ended"
 
+    # --fork: the same conversation continues in a new relay session and a new Claude id.
+    model.add(text("Forked, and it was 4242."))
+    third = start_runner("--resume", session_id, "--fork", "and now?")
+    forked_id = await third.wait_session_id()
+    assert forked_id != session_id
+    await wait_message(relay, third, "result")
+    forked = await relay.get_session(forked_id)
+    assert forked["metadata"] == {"forked_from": session_id}
+    assert forked["agent_state"]["claude_session_id"] not in (None, claude_id)
+    request = model.wait_main_requests(3)[2]
+    assert "remember the number 4242" in "\n".join(user_texts(request.body))
+    assert (await relay.get_session(session_id))["status"] == "ended"  # left as it was
+
 
 async def test_killed_agent_ends_the_session_with_an_error(relay, model, start_runner) -> None:
     runner = start_runner()

@@ -28,6 +28,8 @@ send prompts, interrupt and answer permission requests from the web UI, a phone 
 
 Stops when the session is ended from the relay, on Ctrl-C (the agent is stopped cleanly
 and the session marked ended), or after the prompt's turn with --exit-when-done.
+Exit status: 0 when ended or done, 1 when Claude Code died (the session gets an error
+message with the end of its stderr), 130 on Ctrl-C.
 """
 
 MODES = ("default", "acceptEdits", "plan", "bypassPermissions")

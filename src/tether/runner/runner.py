@@ -103,7 +103,7 @@ class Runner:
         try:
             await self._start_agent(claude_resume)
         except Exception as exc:  # reported to people
-            self._fail(f"Claude Code did not start: {exc}")
+            self._fail(f"Claude Code did not start: {exc}", stderr=self.stderr.text())
             await self._finish()
             return self.exit_code
         tasks = [asyncio.create_task(coro, name=name) for name, coro in (
