@@ -227,3 +227,16 @@ def test_long_retry_after_goes_back_to_the_client(gateway, oa_upstream):
     assert r.headers["retry-after"] == "120"
     assert r.json()["error"]["type"] == "rate_limit_error"
     assert len(oa_upstream.received) == 1  # not held for two minutes, not retried
+
+
+def test_upstream_ignoring_stream_is_replayed_as_a_stream(client, oa_upstream):
+    """Some servers answer `stream: true` with one JSON body; the client still gets SSE."""
+    oa_upstream.push(Json(oa_completion("whole answer", reasoning="mulling",
+                                        tool_calls=[("call_9", "Bash", '{"command": "pwd"}')])))
+    with client.messages.stream(model="claude-x", max_tokens=10, messages=HI,
+                                tools=TOOLS) as stream:
+        final = stream.get_final_message()
+    assert [b.type for b in final.content] == ["thinking", "text", "tool_use"]
+    assert final.content[1].text == "whole answer"
+    assert final.content[2].input == {"command": "pwd"}
+    assert final.stop_reason == "tool_use"

@@ -136,7 +136,6 @@ class AnthropicProvider(BaseProvider):
         return await self._passthrough(call, "/v1/messages")
 
     async def count_tokens(self, call: Call) -> Any:
-        call.body.pop("stream", None)
         return await self._passthrough(call, "/v1/messages/count_tokens")
 
     # --- OpenAI clients -----------------------------------------------------------------
