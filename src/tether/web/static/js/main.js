@@ -177,6 +177,8 @@ document.addEventListener("keydown", (e) => {
     }
     return;
   }
+  // Enter on a focused link or button does what it always does.
+  if ((e.key === "Enter" || e.key === " ") && e.target.closest?.("a, button, summary")) return;
   if (e.key === "?") { $("#help").hidden = !$("#help").hidden; e.preventDefault(); return; }
   if (e.key === "Escape") {
     if (!$("#help").hidden) $("#help").hidden = true;
