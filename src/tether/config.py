@@ -21,13 +21,15 @@ class ConfigError(Exception):
     """A config file or setting that cannot be used; the message says which and why."""
 
 
-def default_config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+def default_config_path(environ: dict[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "tether" / "config.yaml"
 
 
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+def default_data_dir(environ: dict[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "tether"
 
 
@@ -113,7 +115,7 @@ def load_settings(
     layers: dict[str, Any] = {}
 
     explicit = config_file or env.get("TETHER_CONFIG")
-    path = Path(explicit).expanduser() if explicit else default_config_path()
+    path = Path(explicit).expanduser() if explicit else default_config_path(env)
     if explicit or path.exists():
         layers.update(read_config_file(path))
 
@@ -121,6 +123,7 @@ def load_settings(
         if env.get(var):
             layers[key] = env[var]
     layers.update({k: v for k, v in flags.items() if v is not None})
+    layers.setdefault("data_dir", default_data_dir(env))
 
     try:
         settings = Settings.model_validate(layers)
