@@ -9,6 +9,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tether.config import DEFAULT_URL, ConfigError, load_settings
 
@@ -27,7 +28,8 @@ TOKEN_OPTION = typer.Option(
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}")
+    # One line however narrow the terminal, and the message is text, never Rich markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

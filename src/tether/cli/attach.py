@@ -1,0 +1,367 @@
+"""`tether attach ID`: one session's transcript, history first then live, and a prompt.
+
+Typed lines go to the agent as prompts; Ctrl-C interrupts its turn and a second Ctrl-C
+detaches; the session's permission requests are answered inline. `--viewer-only` sends
+nothing and stays attached through any outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+import typer
+from rich.markdown import Markdown
+from rich.text import Text
+
+from tether.cli.common import TOKEN_OPTION, URL_OPTION, is_interactive
+from tether.cli.lines import LineReader
+from tether.cli.output import Output, make_output
+from tether.cli.permissions import parse_answer
+from tether.cli.remote import explain, find_session, run
+from tether.cli.render import (
+    fold,
+    one_line,
+    resolution,
+    short_path,
+    status_line,
+    tool_call_line,
+    tool_result_text,
+)
+from tether.client import (
+    AlreadyResolved,
+    Event,
+    NotFound,
+    RelayClient,
+    RelayError,
+    RelayUnavailable,
+    SessionEnded,
+)
+from tether.client.backoff import Backoff
+
+QUICK_ANSWERS = {"y", "n", "a", "d", "A", "yes", "no"}
+HELP = ("type a prompt and Enter to send it · Ctrl-C interrupts the turn, twice detaches · "
+        "/allow /deny [reason] /always answer a permission request · /mode MODE · "
+        "/interrupt · /quit")
+
+
+def attach(
+    session_id: str = typer.Argument(..., help="Session id, or a unique start of it."),
+    viewer_only: bool = typer.Option(
+        False, "--viewer-only",
+        help="Only watch: send nothing, never interrupt, stay attached through outages."),
+    history: int = typer.Option(50, "--history", "-n", min=0,
+                                help="How many earlier messages to show first."),
+    url: str = URL_OPTION,
+    token: str = TOKEN_OPTION,
+) -> None:
+    """Watch a session live and steer it: prompts, interrupts, permission answers."""
+    out = make_output(interactive=is_interactive())
+    code = run(url, token, lambda relay: Attached(relay, out, session_id, viewer_only,
+                                                  history).run())
+    raise typer.Exit(code)
+
+
+class Attached:
+    def __init__(self, relay: RelayClient, out: Output, session_arg: str, viewer_only: bool,
+                 history: int) -> None:
+        self.relay = relay
+        self.out = out
+        self.console = out.console
+        self.session_arg = session_arg
+        self.viewer_only = viewer_only
+        self.history = history
+        self.session: dict[str, Any] = {}
+        self.usage: dict[str, Any] = {}
+        self.printed_seq = 0
+        self.pending: dict[str, dict[str, Any]] = {}
+        self.mine: set[str] = set()
+        self.inbox: asyncio.Queue[Event | str] = asyncio.Queue()
+        self.detach = asyncio.Event()
+        self.interrupting = False
+        self.outage = False
+        self.code = 0
+
+    @property
+    def sid(self) -> str:
+        return str(self.session["id"])
+
+    # ── start ─────────────────────────────────────────────────────────────────────────
+
+    async def resolve(self) -> dict[str, Any]:
+        """The session; a viewer waits out an unreachable relay instead of giving up."""
+        backoff = Backoff(1.0, 30.0)
+        while True:
+            try:
+                return await find_session(self.relay, self.session_arg)
+            except RelayUnavailable as exc:
+                if not self.viewer_only:
+                    raise
+                self.out.note(f"{explain(exc, self.relay.url)}; waiting…", "yellow")
+                await asyncio.sleep(backoff.next_delay())
+
+    async def run(self) -> int:
+        self.session = await self.resolve()
+        self.header()
+        listener = asyncio.create_task(self.listen())
+        await self.show_history()
+        lines = None if self.viewer_only else LineReader()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, self.on_ctrl_c)
+        try:
+            await self.loop(lines, listener)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            if lines is not None:
+                lines.close()
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener
+        return self.code
+
+    def header(self) -> None:
+        s = self.session
+        self.console.print(Text(f"attached to {s.get('title') or s['id']} ({s['id']})",
+                                style="bold"))
+        self.console.print(Text(f"{s.get('agent') or 'agent'} in {short_path(s.get('cwd'))}"
+                                f" on {s.get('host') or '?'} · {status_line(s, self.usage)}",
+                                style="dim"))
+        if self.viewer_only:
+            self.console.print(Text("viewer only: nothing you type is sent; Ctrl-C detaches",
+                                    style="dim"))
+        else:
+            self.console.print(Text(HELP, style="dim"))
+
+    async def show_history(self) -> None:
+        last = int(self.session.get("last_seq") or 0)
+        if last == 0 or self.history == 0:
+            self.printed_seq = last if self.history == 0 else 0
+            return
+        batch = await self.relay.messages(self.sid, before=last + 1, limit=self.history)
+        if batch and batch[0]["seq"] > 1:
+            self.console.print(Text(f"… {batch[0]['seq'] - 1} earlier messages", style="dim"))
+        for message in batch:
+            self.show(message)
+
+    # ── the stream ────────────────────────────────────────────────────────────────────
+
+    async def listen(self) -> None:
+        async for event in self.relay.events(session_id=self.sid, on_state=self.on_state):
+            self.inbox.put_nowait(event)
+
+    def on_state(self, state: str) -> None:
+        if state == "reconnecting" and not self.outage:
+            self.outage = True
+            self.out.note(f"lost the relay at {self.relay.url}; reconnecting…", "yellow")
+        elif state == "connected":
+            self.inbox.put_nowait("connected")
+
+    async def catch_up(self) -> None:
+        """Messages the stream could not replay (it had no cursor yet) and the session as
+        it is now."""
+        try:
+            while True:
+                batch = await self.relay.messages(self.sid, after=self.printed_seq, limit=200)
+                for message in batch:
+                    self.show(message)
+                if len(batch) < 200:
+                    break
+            self.session = await self.relay.get_session(self.sid)
+            still = {p["id"] for p in await self.relay.list_permissions("pending", self.sid)}
+            for pid in [p for p in self.pending if p not in still]:
+                self.pending.pop(pid)
+                self.out.note("a permission request was resolved while disconnected", "cyan")
+        except RelayUnavailable:
+            pass  # the stream is reconnecting again; this runs again when it is back
+
+    async def on_event(self, event: Event | str) -> None:
+        if event == "connected":
+            if self.outage:
+                self.outage = False
+                self.out.note("reconnected", "green")
+            await self.catch_up()
+            return
+        assert isinstance(event, Event)
+        data = event.data
+        if event.type == "message":
+            if data.get("seq", 0) > self.printed_seq + 1:
+                await self.catch_up()
+            self.show(data)
+        elif event.type == "session":
+            self.on_session(data)
+        elif event.type == "permission_request" and data.get("session_id") == self.sid:
+            if data["id"] not in self.pending and data.get("status", "pending") == "pending":
+                self.pending[data["id"]] = data
+                self.out.request(data, self.session, len(self.pending))
+                if not self.viewer_only:
+                    self.out.prompt("answer with y (allow), n [reason] (deny), A (always)")
+        elif event.type == "permission_resolved":
+            pid = data.get("id")
+            if self.pending.pop(pid, None) is not None and pid not in self.mine:
+                self.out.note(f"{data.get('tool_name')} request {resolution(data)}", "cyan")
+            self.mine.discard(pid)
+        elif event.type == "control" and data.get("action") == "interrupt":
+            self.out.note(f"interrupt requested by {data.get('by') or 'someone'}", "yellow")
+
+    def on_session(self, data: dict[str, Any]) -> None:
+        before = self.session
+        self.session = data
+        if data.get("status") == "ended":
+            self.out.note("the session ended", "bold")
+            self.detach.set()
+        elif (before.get("permission_mode"), before.get("model")) != (
+                data.get("permission_mode"), data.get("model")):
+            self.show_status()
+
+    def show_status(self) -> None:
+        self.console.print(Text(f"[{status_line(self.session, self.usage)}]", style="dim"))
+
+    def show(self, message: dict[str, Any]) -> None:
+        seq = int(message.get("seq") or 0)
+        if seq and seq <= self.printed_seq:
+            return
+        self.printed_seq = max(self.printed_seq, seq)
+        kind, content = message.get("kind"), message.get("content") or {}
+        if not isinstance(content, dict):
+            content = {"text": str(content)}
+        print_ = self.console.print
+        if kind == "user_text":
+            who = message.get("author") or "you"
+            print_(Text(f"› {content.get('text', '')}", style="bold cyan"),
+                   Text(f"  ({who})", style="dim"))
+        elif kind == "assistant_text":
+            print_(Markdown(str(content.get("text", ""))))
+        elif kind == "thinking":
+            print_(Text(fold(str(content.get("text", "")), 3, 160), style="dim italic"))
+        elif kind == "tool_call":
+            print_(Text(f"⏺ {tool_call_line(content)}", style="bold"))
+        elif kind == "tool_result":
+            style = "red" if content.get("is_error") else "dim"
+            text = tool_result_text(content).replace("\n", "\n    ")
+            print_(Text(f"  ⎿ {text}", style=style))
+        elif kind == "usage":
+            for key, value in content.items():
+                if isinstance(value, int | float):
+                    self.usage[key] = self.usage.get(key, 0) + value
+        elif kind == "result":
+            if content.get("usage") and isinstance(content["usage"], dict):
+                pass  # per-turn usage already counted from `usage` messages
+            if content.get("total_cost_usd"):
+                self.usage["cost_usd"] = content["total_cost_usd"]
+            self.interrupting = False
+            self.show_status()
+        elif kind == "status":
+            print_(Text(f"· {content.get('text') or content.get('status')}", style="dim"))
+        elif kind == "error":
+            print_(Text(f"error: {one_line(content.get('message', ''), 300)}", style="red"))
+        elif kind == "system":
+            if content.get("model"):
+                self.session = {**self.session, "model": content["model"]}
+            print_(Text(f"· {content.get('model') or 'agent'} started in "
+                        f"{short_path(content.get('cwd'))}", style="dim"))
+        else:
+            print_(Text(f"· {kind}: {one_line(str(content), 200)}", style="dim"))
+
+    # ── the person ────────────────────────────────────────────────────────────────────
+
+    def on_ctrl_c(self) -> None:
+        if self.viewer_only or self.interrupting:
+            self.detach.set()
+            return
+        self.interrupting = True
+        self.out.note("interrupting the turn… (Ctrl-C again to detach)", "yellow")
+        asyncio.get_running_loop().create_task(self.act(self.relay.interrupt(self.sid)))
+
+    async def act(self, call: Any) -> Any:
+        """One call on the person's behalf; a failure is a note, never the end."""
+        try:
+            return await call
+        except SessionEnded:
+            self.out.note("the session has ended", "yellow")
+        except RelayError as exc:
+            self.out.note(f"not done: {explain(exc, self.relay.url)}", "red")
+        return None
+
+    async def loop(self, lines: LineReader | None, listener: asyncio.Task[None]) -> None:
+        reading: asyncio.Future[str | None] | None = None
+        getting: asyncio.Future[Event | str] | None = None
+        detaching = asyncio.ensure_future(self.detach.wait())
+        try:
+            while not self.detach.is_set():
+                if getting is None:
+                    getting = asyncio.ensure_future(self.inbox.get())
+                if reading is None and lines is not None and not lines.closed:
+                    reading = asyncio.ensure_future(lines.readline())
+                waits: set[asyncio.Future[Any]] = {getting, detaching, listener}
+                if reading is not None:
+                    waits.add(reading)
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if getting in done:
+                    event, getting = getting.result(), None
+                    await self.on_event(event)
+                if reading is not None and reading in done:
+                    line, reading = reading.result(), None
+                    if line is None:
+                        self.detach.set()  # Ctrl-D / end of input
+                    else:
+                        await self.on_line(line)
+                if listener in done:
+                    listener.result()  # a refused token raises here
+                    return
+        finally:
+            for task in (reading, getting, detaching):
+                if task is not None:
+                    task.cancel()
+
+    async def on_line(self, line: str) -> None:
+        text = line.strip()
+        if not text:
+            return
+        if self.pending and (text in QUICK_ANSWERS or text.split(" ")[0] in ("n", "d")
+                             or text.startswith(("/allow", "/deny", "/always"))):
+            await self.answer(text.removeprefix("/"))
+            return
+        if text.startswith("/"):
+            command, _, arg = text[1:].partition(" ")
+            if command in ("quit", "detach", "exit"):
+                self.detach.set()
+            elif command == "interrupt":
+                await self.act(self.relay.interrupt(self.sid))
+            elif command == "mode" and arg:
+                await self.act(self.relay.set_permission_mode(self.sid, arg.strip()))
+            elif command in ("allow", "deny", "always"):
+                self.out.note("no permission request is waiting", "dim")
+            else:
+                self.out.note(HELP, "dim")
+            return
+        self.interrupting = False
+        await self.act(self.relay.send_text(self.sid, line))
+
+    async def answer(self, text: str) -> None:
+        pid, request = next(iter(self.pending.items()))
+        answer = parse_answer(text)
+        if answer.action not in ("allow", "deny", "always"):
+            self.out.note("answer with y, n [reason] or A", "yellow")
+            return
+        self.mine.add(pid)
+        try:
+            await self.relay.respond(pid, "deny" if answer.action == "deny" else "allow",
+                                     message=answer.reason, remember=answer.action == "always")
+        except AlreadyResolved as exc:
+            self.pending.pop(pid, None)
+            how = resolution(exc.permission) if exc.permission else "answered"
+            self.out.note(f"someone was quicker: already {how}; nothing to do", "cyan")
+            return
+        except NotFound:
+            self.pending.pop(pid, None)
+            self.out.note("that request no longer exists", "cyan")
+            return
+        except RelayError as exc:
+            self.mine.discard(pid)
+            self.out.note(f"not sent: {explain(exc, self.relay.url)}", "red")
+            return
+        self.pending.pop(pid, None)
+        verdict = {"allow": "allowed", "deny": "denied", "always": "always allowed"}
+        self.out.note(f"✓ {verdict[answer.action]}: {request['tool_name']}", "green")

@@ -1,0 +1,190 @@
+"""How sessions, permission requests and transcript messages read in a terminal.
+
+Pure: each function turns relay data into text (and a Rich renderable where colour
+helps); the commands decide where it goes. The same text serves a plain pipe, so nothing
+here depends on a TTY.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+FOLD_LINES = 20
+FOLD_WIDTH = 400
+
+
+def fold(text: str, lines: int = FOLD_LINES, width: int = FOLD_WIDTH) -> str:
+    """At most `lines` lines of at most `width` characters, saying what was left out."""
+    rows = text.splitlines() or [""]
+    out = [r if len(r) <= width else r[:width] + f"… (+{len(r) - width} chars)"
+           for r in rows[:lines]]
+    if len(rows) > lines:
+        out.append(f"… {len(rows) - lines} more lines")
+    return "\n".join(out)
+
+
+def one_line(text: str, width: int = 100) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def ago(stamp: str | None, now: datetime | None = None) -> str:
+    """'12s ago', '3m ago', '5h ago', '2d ago' for an ISO time from the relay."""
+    if not stamp:
+        return "-"
+    try:
+        then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    seconds = max(0, int(((now or datetime.now(UTC)) - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def short_path(path: str | None, home: str | None = None) -> str:
+    if not path:
+        return "-"
+    home = home if home is not None else os.path.expanduser("~")
+    if home and home != "/" and (path == home or path.startswith(home + "/")):
+        return "~" + path[len(home):]
+    return path
+
+
+def tokens(n: int | None) -> str:
+    if not n:
+        return "0"
+    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
+
+
+# ── sessions ──────────────────────────────────────────────────────────────────────────
+
+SESSION_COLUMNS = ("ID", "TITLE", "AGENT", "STATUS", "CWD", "ACTIVE", "PENDING")
+
+
+def session_row(session: dict[str, Any], now: datetime | None = None) -> tuple[str, ...]:
+    return (
+        session["id"],
+        one_line(session.get("title") or "(untitled)", 40),
+        session.get("agent") or "-",
+        session.get("status") or "-",
+        short_path(session.get("cwd")),
+        ago(session.get("last_activity_at"), now),
+        str(session.get("pending_permissions") or 0),
+    )
+
+
+# ── permission requests ───────────────────────────────────────────────────────────────
+
+@dataclass(frozen=True)
+class RequestView:
+    """A permission request as a person reads it: what the tool is about to do (`summary`)
+    and its input in the most readable form (`body`, with a lexer for colour)."""
+
+    summary: str
+    body: str
+    lexer: str | None = None
+
+
+_LEXERS = {".py": "python", ".js": "javascript", ".ts": "typescript", ".tsx": "tsx",
+           ".json": "json", ".md": "markdown", ".sh": "bash", ".yaml": "yaml", ".yml": "yaml",
+           ".toml": "toml", ".html": "html", ".css": "css", ".rs": "rust", ".go": "go",
+           ".sql": "sql", ".c": "c", ".h": "c", ".java": "java", ".rb": "ruby"}
+
+
+def _lexer_for(path: str) -> str | None:
+    return _LEXERS.get(os.path.splitext(path)[1].lower())
+
+
+def edit_diff(path: str, old: str, new: str) -> str:
+    return "".join(difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True),
+        fromfile=path, tofile=path, n=2)).rstrip("\n")
+
+
+def describe_request(tool: str, tool_input: dict[str, Any]) -> RequestView:
+    """Bash as a command, Write as a file preview, Edit as a diff, the rest as JSON."""
+    data = tool_input if isinstance(tool_input, dict) else {"input": tool_input}
+    path = str(data.get("file_path") or data.get("notebook_path") or data.get("path") or "")
+    if tool == "Bash" and "command" in data:
+        summary = "run a shell command"
+        if data.get("description"):
+            summary += f": {one_line(data['description'], 80)}"
+        return RequestView(summary, fold("$ " + str(data["command"])), "bash")
+    if tool == "Write" and "content" in data:
+        content = str(data["content"])
+        count = len(content.splitlines())
+        return RequestView(f"write {path} ({count} lines)", fold(content), _lexer_for(path))
+    if tool == "Edit" and "old_string" in data:
+        what = "edit every match in" if data.get("replace_all") else "edit"
+        diff = edit_diff(path, str(data["old_string"]), str(data.get("new_string", "")))
+        return RequestView(f"{what} {path}", fold(diff, 40), "diff")
+    if tool == "MultiEdit" and isinstance(data.get("edits"), list):
+        diffs = [edit_diff(path, str(e.get("old_string", "")), str(e.get("new_string", "")))
+                 for e in data["edits"] if isinstance(e, dict)]
+        return RequestView(f"make {len(diffs)} edits to {path}", fold("\n".join(diffs), 40),
+                           "diff")
+    if tool == "WebFetch" and "url" in data:
+        return RequestView(f"fetch {data['url']}", fold(str(data.get("prompt") or "")))
+    if tool in ("Read", "Glob", "Grep", "LS") and data:
+        target = path or str(data.get("pattern") or "")
+        return RequestView(f"{tool.lower()} {one_line(target, 80)}",
+                           fold(json.dumps(data, indent=2, ensure_ascii=False)), "json")
+    return RequestView(f"use {tool}", fold(json.dumps(data, indent=2, ensure_ascii=False)),
+                       "json")
+
+
+def resolution(permission: dict[str, Any]) -> str:
+    """How a request ended, e.g. 'allowed by phone' or 'cancelled by the agent'."""
+    status = permission.get("status") or "resolved"
+    decision = permission.get("decision") or {}
+    who = decision.get("decided_by")
+    if status == "cancelled":
+        reason = decision.get("message")
+        return "cancelled by the agent" + (f" ({one_line(reason, 80)})" if reason else "")
+    if status == "expired":
+        return "expired (nobody answered in time)"
+    text = status + (f" by {who}" if who else "")
+    if decision.get("remember"):
+        text += " (always)"
+    if status == "denied" and decision.get("message"):
+        text += f": {one_line(decision['message'], 80)}"
+    return text
+
+
+# ── transcript ────────────────────────────────────────────────────────────────────────
+
+def tool_call_line(content: dict[str, Any]) -> str:
+    """`Bash(ls -la)`, `Edit(src/app.py)`… one line for a tool call."""
+    name = str(content.get("name") or "tool")
+    data = content.get("input") if isinstance(content.get("input"), dict) else {}
+    key = next((k for k in ("command", "file_path", "path", "pattern", "url", "query",
+                            "description", "prompt") if k in data), None)
+    arg = str(data[key]) if key else (json.dumps(data, ensure_ascii=False) if data else "")
+    return f"{name}({one_line(arg, 90)})"
+
+
+def tool_result_text(content: dict[str, Any], lines: int = 2) -> str:
+    output = content.get("output")
+    if isinstance(output, list):  # Anthropic content blocks
+        output = "\n".join(str(b.get("text", "")) if isinstance(b, dict) else str(b)
+                           for b in output)
+    elif not isinstance(output, str):
+        output = json.dumps(output, ensure_ascii=False) if output is not None else ""
+    return fold(output.strip() or "(no output)", lines, 160)
+
+
+def status_line(session: dict[str, Any], usage: dict[str, int]) -> str:
+    parts = [session.get("model") or "model ?",
+             f"mode {session.get('permission_mode') or 'default'}",
+             f"{tokens(usage.get('input_tokens'))} in / {tokens(usage.get('output_tokens'))} out",
+             session.get("status") or "?"]
+    if usage.get("cost_usd"):
+        parts.insert(3, f"${usage['cost_usd']:.4f}")
+    return " · ".join(str(p) for p in parts)
