@@ -20,9 +20,9 @@ def gateway_config(oa: ScriptedUpstream, an: ScriptedUpstream, **extra) -> dict:
         "ping_interval": 0.3,
         "providers": {
             "oa": {"type": "openai", "base_url": f"{oa.url}/v1", "api_key": "oa-upstream-key",
-                   "retries": 2, "retry_backoff": 0.01, "timeout": 20},
+                   "retries": 2, "retry_backoff": 0.01, "timeout": 20, "max_tokens": 2000},
             "an": {"type": "anthropic", "base_url": an.url, "api_key": "an-upstream-key",
-                   "retries": 0, "timeout": 20},
+                   "retries": 0, "timeout": 20, "max_tokens": 1000},
             "an_pass": {"type": "anthropic", "base_url": an.url, "pass_client_key": True,
                         "retries": 0},
             "oa_hasty": {"type": "openai", "base_url": f"{oa.url}/v1", "retries": 0,

@@ -7,7 +7,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.gateway.upstreams import Json, Sse, an_error, an_message, an_text_stream
+from tests.gateway.upstreams import Json, Sse, an_error, an_message, an_text_stream, oa_completion
 
 # Odd spacing and a non-ASCII character: a re-serializer would change these bytes.
 RAW = ('{"model": "same-model",  "max_tokens": 64,\n "messages": [{"role": "user", '
@@ -175,3 +175,20 @@ def test_passthrough_pings_between_events_in_long_silences(gateway, an_upstream)
     assert ours in received
     # Taking our pings out leaves exactly the upstream's bytes: none landed mid-event.
     assert received.replace(ours, b"") == b"".join(frames)
+
+
+def test_max_tokens_clamped_to_the_providers_limit(gateway, an_upstream, oa_upstream):
+    an_upstream.push(Json(an_message("ok")))
+    body = orjson.loads(RAW) | {"model": "same-model", "max_tokens": 64000}
+    assert post(gateway, orjson.dumps(body)).status_code == 200
+    assert an_upstream.received[-1].json == body | {"max_tokens": 1000}
+
+    oa_upstream.push(Json(oa_completion("ok")), Json(oa_completion("ok")))
+    body = {"model": "claude-x", "max_tokens": 64000,
+            "messages": [{"role": "user", "content": "hi"}]}
+    assert post(gateway, orjson.dumps(body)).status_code == 200
+    assert oa_upstream.received[-1].json["max_tokens"] == 2000
+    chat = {"model": "claude-x", "max_completion_tokens": 9000,
+            "messages": [{"role": "user", "content": "hi"}]}
+    assert post(gateway, orjson.dumps(chat), path="/v1/chat/completions").status_code == 200
+    assert oa_upstream.received[-1].json["max_completion_tokens"] == 2000
