@@ -127,6 +127,11 @@ async def until(check: Callable[[], Awaitable[Any]], timeout: float, what: str,
         await asyncio.sleep(0.1)
 
 
+async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a blocking wait (the model server's) without stalling the event loop."""
+    return await asyncio.to_thread(fn, *args)
+
+
 async def all_messages(relay: RelayClient, session_id: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     while True:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.harness import (
     all_messages,
+    in_thread,
     record_fixture,
     tool_result_text,
     tool_results,
@@ -89,8 +90,7 @@ async def test_write_allowed_denied_and_allowed_with_edited_input(
     assert permission["tool_use_id"].startswith("toolu_")
     assert permission["title"]
     assert isinstance(permission["suggestions"], list)
-    session = await relay.get_session(runner.session_id)
-    assert session["status"] == "waiting"
+    session = await wait_status(relay, runner, "waiting")
     assert session["agent_state"]["status"] == "waiting"
     await relay.respond(permission["id"], "allow")
     await wait_message(relay, runner, "result")
@@ -135,10 +135,9 @@ async def test_interrupt_mid_turn_then_the_session_goes_on(relay, model, start_r
     model.add(hold("Thinking about it for a long time"))
     runner = start_runner("count to a million")
     await runner.wait_session_id()
-    assert await until(lambda: _in_thread(model.wait_holding, 0.2), 60,
+    assert await until(lambda: in_thread(model.wait_holding, 0.2), 60,
                        "the model to be mid-answer", runner)
-    session = await relay.get_session(runner.session_id)
-    assert session["status"] == "running"
+    await wait_status(relay, runner, "running")
     await relay.interrupt(runner.session_id)
     [result] = await wait_message(relay, runner, "result", timeout=30)
     model.release()
@@ -196,11 +195,11 @@ async def test_nothing_is_lost_while_the_relay_restarts(relay, relay_server, mod
     model.add(hold("Part one"))
     runner = start_runner("start a long job")
     session_id = await runner.wait_session_id()
-    await until(lambda: _in_thread(model.wait_holding, 0.2), 60, "the model mid-answer", runner)
+    await until(lambda: in_thread(model.wait_holding, 0.2), 60, "the model mid-answer", runner)
     relay_server.stop()
     # The turn finishes while the relay is down: its events wait in the outbox.
     model.release()
-    await until(lambda: _in_thread(lambda: "turn success" in runner.output()), 60,
+    await until(lambda: in_thread(lambda: "turn success" in runner.output()), 60,
                 "the turn to end at the terminal", runner)
     relay_server.start()
     # A prompt sent right after the relay came back, before the runner reconnected.
@@ -275,26 +274,21 @@ async def test_killed_agent_ends_the_session_with_an_error(relay, model, start_r
     assert session["agent_state"]["status"] == "ended"
 
 
-async def _in_thread(fn, *args):
-    import asyncio
-    return await asyncio.to_thread(fn, *args)
-
-
 async def test_a_crashed_runner_loses_nothing(relay, relay_server, model,
                                               start_runner) -> None:
     model.add(hold("Said before the crash"))
     first = start_runner("a job")
     session_id = await first.wait_session_id()
-    await until(lambda: _in_thread(model.wait_holding, 0.2), 60, "the model mid-answer", first)
+    await until(lambda: in_thread(model.wait_holding, 0.2), 60, "the model mid-answer", first)
     relay_server.stop()
     model.release()  # the turn ends while the relay is away: kept in the outbox
-    await until(lambda: _in_thread(lambda: "turn success" in first.output()), 60,
+    await until(lambda: in_thread(lambda: "turn success" in first.output()), 60,
                 "the turn to end at the terminal", first)
     assert first.proc is not None
     first.proc.kill()  # the runner dies with undelivered events
     first.proc.wait(10)
     relay_server.start()
-    assert (await relay.get_session(session_id))["status"] == "running"
+    assert (await relay.get_session(session_id))["status"] != "ended"
 
     # The next runner on this machine delivers them, and ends the abandoned session.
     second = start_runner()

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from tests.e2e.harness import (
+    in_thread,
     tool_result_text,
     tool_results,
     until,
@@ -30,14 +31,16 @@ async def test_prompt_sent_mid_turn_waits_for_the_turn(relay, model, start_runne
     runner = start_runner("first question", "--gateway", model.url,
                           env={"ANTHROPIC_BASE_URL": f"http://127.0.0.1:{free_port()}"})
     await runner.wait_session_id()
-    assert await until(lambda: _in_thread(model.wait_holding, 0.2), 60, "the model mid-answer",
+    assert await until(lambda: in_thread(model.wait_holding, 0.2), 60, "the model mid-answer",
                        runner)
     await relay.send_text(runner.session_id, "second question")
     [queued] = await wait_message(relay, runner, "status",
                                   where=lambda m: m["content"]["status"] == "queued")
     assert "wait" in queued["content"]["text"]
-    session = await relay.get_session(runner.session_id)
-    assert session["agent_state"]["queued"] == 1
+    async def one_queued() -> bool:
+        session = await relay.get_session(runner.session_id)
+        return session["agent_state"]["queued"] == 1
+    await until(one_queued, 30, "agent_state.queued == 1", runner)
     assert len(model.main_requests()) == 1  # not sent to claude mid-turn
     model.release()
     await wait_message(relay, runner, "result", count=2)
@@ -143,8 +146,3 @@ def test_unreachable_relay_and_unknown_session(relay_server, tmp_path) -> None:
 async def _mode_is(relay, runner, mode: str) -> bool:
     session = await relay.get_session(runner.session_id)
     return session["agent_state"]["permission_mode"] == mode
-
-
-async def _in_thread(fn, *args):
-    import asyncio
-    return await asyncio.to_thread(fn, *args)
