@@ -72,7 +72,8 @@ async def test_permission_mode_from_the_relay_and_always_allow(relay, model,
     asked = await relay.list_permissions(status=None, session_id=runner.session_id)
     assert len(asked) == 1
 
-    # A mode change from the relay reaches the running agent.
+    # A mode change from the relay reaches the running agent: "always allow" left Claude in
+    # acceptEdits, so only a mode really applied to it makes the next Write ask again.
     await relay.set_permission_mode(runner.session_id, "plan")
     async def mode_applied():
         session = await relay.get_session(runner.session_id)
@@ -86,6 +87,11 @@ async def test_permission_mode_from_the_relay_and_always_allow(relay, model,
     await relay.respond(permission["id"], "deny", message="not now")
     await wait_message(relay, runner, "result", count=3)
     assert not three.exists()
+    # Claude's own init (published when it changed, not at every turn) shows the modes it
+    # was really in: default, acceptEdits from "always allow", default from the relay.
+    inits = await wait_message(relay, runner, "system")
+    assert [m["content"]["permission_mode"] for m in inits] == [
+        "default", "acceptEdits", "default"]
 
 
 async def test_ask_user_question_is_answered_from_the_relay(relay, model,

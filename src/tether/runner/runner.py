@@ -85,6 +85,7 @@ class Runner:
         self._stopping = False
         self._prompt_cursor = 0  # seq of the last user message looked at
         self._own_ids: set[str] = set()
+        self._last_init: dict[str, Any] | None = None
         self._pending: dict[str, asyncio.Future[str]] = {}  # permission id → local cancel
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -258,6 +259,11 @@ class Runner:
             self.agent_state["claude_session_id"] = raw.get("new_conversation_id")
             self._publisher.patch(agent_state=dict(self.agent_state))
         messages = normalize(raw)
+        if kind == "system" and raw.get("subtype") == "init":
+            # Claude repeats init at every turn; viewers need it only when it changed.
+            if messages and messages[0]["content"] == self._last_init:
+                return
+            self._last_init = messages[0]["content"] if messages else None
         self._publisher.messages(messages)
         for message in messages:
             self.view("message", message)
