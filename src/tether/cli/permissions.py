@@ -171,7 +171,9 @@ class Handler:
     async def run(self) -> int:
         me = await self.relay.me()  # a refused token fails here, before anything is shown
         if self.session_arg:
-            self.session_id = (await find_session(self.relay, self.session_arg))["id"]
+            found = await find_session(self.relay, self.session_arg)
+            self.session_id = found["id"]
+            self.sessions[found["id"]] = found
         where = f"session {self.title_of(self.session_id)}" if self.session_id \
             else "every session"
         self.out.note(f"answering permission requests for {where} on {self.relay.url} "

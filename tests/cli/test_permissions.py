@@ -1,0 +1,157 @@
+"""`tether permissions` with plain line prompts (stdin and stdout are pipes), against a
+real relay: answering, queueing, answers from elsewhere, cancellations, races, reconnects
+and refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cli.support import Live
+from tests.support.server import TetherServer
+from tether.client import SyncRelayClient
+
+
+@pytest.fixture
+def handler(env: dict[str, str]) -> Iterator[Live]:
+    live = Live(env, "permissions")
+    yield live
+    live.stop()
+
+
+def bash(api: SyncRelayClient, sid: str, command: str) -> dict:
+    return api.open_permission(sid, tool_name="Bash", input={"command": command},
+                               description=f"because {command}")
+
+
+def test_answers_a_queue_of_requests(handler: Live, api: SyncRelayClient) -> None:
+    session = api.create_session(title="build bot", cwd="/srv/build")
+    sid = session["id"]
+    early = bash(api, sid, "make clean")  # pending before the handler connected
+    handler.wait_for("waiting for permission requests")
+    shown = handler.wait_for(f"permission request {early['id']}")
+    assert "session: build bot  cwd: /srv/build" in handler.lines[shown + 1]
+    handler.wait_for("$ make clean", after=shown)
+    second = api.open_permission(sid, tool_name="Write", input={
+        "file_path": "/srv/build/notes.txt", "content": "\n".join(f"l{i}" for i in range(60))})
+    third = api.open_permission(sid, tool_name="Edit", input={
+        "file_path": "/srv/build/app.py", "old_string": "x = 1\n", "new_string": "x = 2\n"})
+
+    handler.send("allow")
+    handler.wait_for("✓ allowed: Bash in build bot")
+    at = handler.wait_for(f"permission request {second['id']} (2 waiting)")
+    handler.wait_for("write /srv/build/notes.txt (60 lines)", after=at)
+    handler.wait_for("… 40 more lines", after=at)  # a long input is folded
+    handler.send("d not in that directory")
+    handler.wait_for("✓ denied: Write")
+    at = handler.wait_for(f"permission request {third['id']}")
+    handler.wait_for("+x = 2", after=at)  # an Edit reads as a diff
+    handler.send("huh?")
+    handler.wait_for("answer with [a]llow", after=at)
+    handler.send("A")
+    handler.wait_for("✓ always allowed: Edit")
+
+    assert api.get_permission(early["id"])["status"] == "allowed"
+    denied = api.get_permission(second["id"])
+    assert denied["status"] == "denied" and denied["decision"]["message"] == "not in that directory"
+    always = api.get_permission(third["id"])
+    assert always["status"] == "allowed" and always["decision"]["remember"] is True
+    handler.send("q")
+    assert handler.wait() == 0
+
+
+def test_requests_resolved_elsewhere_disappear_with_a_note(handler: Live,
+                                                           api: SyncRelayClient) -> None:
+    sid = api.create_session(title="elsewhere")["id"]
+    handler.wait_for("waiting for permission requests")
+    first = bash(api, sid, "deploy")
+    second = bash(api, sid, "rollback")
+    handler.wait_for(f"permission request {first['id']}")
+    api.respond(first["id"], "allow")  # answered on the phone
+    handler.wait_for("Bash request in elsewhere: allowed by TETHER_TOKEN elsewhere")
+    handler.wait_for(f"permission request {second['id']}")
+    api.cancel_permission(second["id"], reason="the agent moved on")
+    handler.wait_for("cancelled by the agent (the agent moved on)")
+    handler.wait_for("waiting for permission requests", after=len(handler.lines) - 2)
+    # A request whose answer crosses one from elsewhere: whichever wins, the handler stays
+    # calm and goes on.
+    third = bash(api, sid, "race")
+    handler.wait_for(f"permission request {third['id']}")
+    api.respond(third["id"], "deny")
+    handler.send("a")
+    fourth = bash(api, sid, "after the race")
+    handler.wait_for(f"permission request {fourth['id']}")
+    assert "someone was quicker" in handler.text or "denied by TETHER_TOKEN elsewhere" \
+        in handler.text
+    assert "error" not in handler.text.lower()
+    assert api.get_permission(third["id"])["status"] == "denied"
+
+
+def test_skip_moves_a_request_to_the_back(handler: Live, api: SyncRelayClient) -> None:
+    sid = api.create_session(title="skip")["id"]
+    first = bash(api, sid, "one")
+    second = bash(api, sid, "two")
+    handler.wait_for(f"permission request {first['id']}")
+    handler.wait_for("[q]uit")
+    handler.send("s")
+    handler.wait_for(f"permission request {second['id']}")
+    handler.send("a")
+    handler.wait_for("✓ allowed")
+    handler.wait_for(f"permission request {first['id']}", after=handler.wait_for("✓ allowed"))
+    assert api.get_permission(first["id"])["status"] == "pending"
+
+
+def test_only_one_session_with_session(env: dict[str, str], api: SyncRelayClient) -> None:
+    mine = api.create_session(title="mine")["id"]
+    other = api.create_session(title="other")["id"]
+    live = Live(env, "permissions", "--session", mine)
+    try:
+        live.wait_for("for session mine")
+        bash(api, other, "not for me")
+        wanted = bash(api, mine, "for me")
+        live.wait_for(f"permission request {wanted['id']}")
+        assert "not for me" not in live.text
+    finally:
+        live.stop()
+
+
+def test_reconnects_by_itself_and_says_so(server: TetherServer, handler: Live,
+                                          api: SyncRelayClient) -> None:
+    sid = api.create_session(title="outage")["id"]
+    handler.wait_for("waiting for permission requests")
+    server.restart()
+    handler.wait_for("reconnecting")
+    handler.wait_for("reconnected", timeout=60)
+    request = bash(api, sid, "after restart")
+    handler.wait_for(f"permission request {request['id']}")
+    handler.send("a")
+    handler.wait_for("✓ allowed")
+    assert handler.proc.poll() is None
+
+
+def test_no_reconnect_exits_non_zero(server: TetherServer, env: dict[str, str]) -> None:
+    live = Live(env, "permissions", "--no-reconnect")
+    try:
+        live.wait_for("waiting for permission requests")
+        server.stop()
+        assert live.wait() == 1
+        assert "error: cannot reach the relay" in live.text
+        assert "Traceback" not in live.text
+    finally:
+        live.stop()
+
+
+def test_end_of_input_leaves_requests_to_others(env: dict[str, str],
+                                                api: SyncRelayClient) -> None:
+    sid = api.create_session(title="eof")["id"]
+    request = bash(api, sid, "ls")
+    live = Live(env, "permissions")
+    try:
+        live.wait_for(f"permission request {request['id']}")
+        live.close_stdin()
+        assert live.wait() == 0
+        assert "input ended" in live.text
+        assert api.get_permission(request["id"])["status"] == "pending"
+    finally:
+        live.stop()
