@@ -1,42 +1,62 @@
-"""A test agent: does over the relay API what the runner does for a real agent (create a
-session, post transcript messages, ask permission, wait for decisions and control
-events), so the browser tests see a session behave like a live one."""
+"""A test agent: does through the relay client library what the runner does for a real
+agent (create a session, post transcript messages, ask permission, wait for decisions
+and control events), so the browser tests see a session behave like a live one."""
 
 from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
-import orjson
+from tether.client import SyncRelayClient
 
 _ids = itertools.count(1)
+
+
+class ThreadedClient:
+    """`SyncRelayClient` on a thread of its own. Playwright's sync API keeps an event loop
+    running on the test's thread, where the client's private loop cannot run."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-client")
+        self._client: SyncRelayClient = self._pool.submit(SyncRelayClient, url, token).result()
+
+    def run(self, work: Callable[[SyncRelayClient], Any]) -> Any:
+        return self._pool.submit(work, self._client).result()
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        return lambda *args, **kwargs: self.run(
+            lambda client: getattr(client, name)(*args, **kwargs))
+
+    def close(self) -> None:
+        self.run(lambda client: client.close())
+        self._pool.shutdown()
+
+    def __enter__(self) -> ThreadedClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class TestAgent:
     __test__ = False  # not a pytest test class
 
     def __init__(self, url: str, token: str) -> None:
-        self.http = httpx.Client(base_url=url + "/api/v1", timeout=30,
-                                 headers={"Authorization": f"Bearer {token}"})
+        self.relay = ThreadedClient(url, token)
 
     def close(self) -> None:
-        self.http.close()
-
-    def _ok(self, response: httpx.Response) -> Any:
-        assert response.is_success, f"{response.request.method} {response.request.url}: " \
-                                    f"{response.status_code} {response.text}"
-        return response.json()
+        self.relay.close()
 
     def create_session(self, title: str, **fields: Any) -> dict[str, Any]:
-        body = {"title": title, "agent": "claude-code", "cwd": "/home/dev/project",
-                "host": "devbox", "status": "running", "model": "claude-sonnet-4-5", **fields}
-        return self._ok(self.http.post("/sessions", json=body))
+        body = {"cwd": "/home/dev/project", "host": "devbox", "status": "running",
+                "model": "claude-sonnet-4-5", **fields}
+        return self.relay.create_session(title=title, agent="claude-code", **body)
 
     def post(self, session_id: str, *messages: dict[str, Any]) -> list[dict[str, Any]]:
-        items = [{"role": "agent", **m} for m in messages]
-        return self._ok(self.http.post(f"/sessions/{session_id}/messages", json=items))["messages"]
+        return self.relay.post_messages(session_id, [{"role": "agent", **m} for m in messages])
 
     def say(self, session_id: str, text: str) -> dict[str, Any]:
         return self.post(session_id, {"kind": "assistant_text", "content": {"text": text}})[0]
@@ -56,31 +76,33 @@ class TestAgent:
             "call_id": call_id, "output": output, "is_error": is_error}})
 
     def patch(self, session_id: str, **fields: Any) -> dict[str, Any]:
-        return self._ok(self.http.patch(f"/sessions/{session_id}", json=fields))
+        return self.relay.update_session(session_id, **fields)
+
+    def end(self, session_id: str) -> dict[str, Any]:
+        return self.relay.end_session(session_id)
 
     def ask(self, session_id: str, tool_name: str, tool_input: dict[str, Any],
             **fields: Any) -> dict[str, Any]:
-        body = {"tool_name": tool_name, "tool_use_id": f"toolu_{next(_ids)}",
-                "input": tool_input, **fields}
-        return self._ok(self.http.post(f"/sessions/{session_id}/permissions", json=body))
+        return self.relay.open_permission(session_id, tool_name=tool_name, input=tool_input,
+                                          tool_use_id=f"toolu_{next(_ids)}", **fields)
 
     def cancel(self, permission_id: str, reason: str) -> dict[str, Any]:
-        return self._ok(self.http.post(f"/permissions/{permission_id}/cancel",
-                                       json={"reason": reason}))
+        return self.relay.cancel_permission(permission_id, reason)
+
+    def permission(self, permission_id: str) -> dict[str, Any]:
+        return self.relay.get_permission(permission_id)
 
     def decision(self, permission_id: str, timeout: float = 30) -> dict[str, Any]:
         """The request once someone answered it (long-polls the relay)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            request = self._ok(self.http.get(f"/permissions/{permission_id}",
-                                             params={"wait": 10}))
+            request = self.relay.get_permission(permission_id, wait=10)
             if request["status"] != "pending":
                 return request
         raise AssertionError(f"permission {permission_id} was not answered in {timeout}s")
 
     def messages(self, session_id: str) -> list[dict[str, Any]]:
-        return self._ok(self.http.get(f"/sessions/{session_id}/messages",
-                                      params={"limit": 5000}))["messages"]
+        return self.relay.messages(session_id, limit=5000)
 
     def wait_message(self, session_id: str, kind: str, timeout: float = 30) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -93,21 +115,20 @@ class TestAgent:
 
     def wait_control(self, session_id: str, action: str, timeout: float = 30
                      ) -> dict[str, Any]:
-        """The first `control` event with this action, read from the session's event
-        stream (replayed from the start, so it may have been sent before we listened)."""
+        """The first `control` event with this action, from the session's event stream
+        (replayed from the start, so it may have been sent before we listened). The
+        relay pings every 15 s, so the deadline is checked even when nothing happens."""
         deadline = time.monotonic() + timeout
-        params = {"session": session_id, "since": 0}
-        with self.http.stream("GET", "/events", params=params,
-                              timeout=httpx.Timeout(timeout, read=20)) as response:
-            assert response.status_code == 200, response.read()
-            event = None
-            for line in response.iter_lines():
+
+        def follow(client: SyncRelayClient) -> dict[str, Any] | None:
+            for event in client.events(session_id=session_id, since=0, reconnect=False):
+                if event.type == "control" and event.data["action"] == action:
+                    return event.data
                 if time.monotonic() > deadline:
                     break
-                if line.startswith("event:"):
-                    event = line.split(":", 1)[1].strip()
-                elif line.startswith("data:") and event == "control":
-                    data = orjson.loads(line.split(":", 1)[1])
-                    if data["action"] == action:
-                        return data
-        raise AssertionError(f"no {action} control event for {session_id} in {timeout}s")
+            return None
+
+        found = self.relay.run(follow)
+        if found is None:
+            raise AssertionError(f"no {action} control event for {session_id} in {timeout}s")
+        return found

@@ -72,11 +72,10 @@ def feed(relay: WebRelay, turns: int) -> dict[str, Any]:
     for turn in range(1, turns + 1):
         batch.extend(conversation(turn))
         if len(batch) >= 200:
-            agent.http.post(f"/sessions/{session['id']}/messages", json=batch) \
-                .raise_for_status()
+            agent.relay.post_messages(session["id"], batch)
             batch = []
     if batch:
-        agent.http.post(f"/sessions/{session['id']}/messages", json=batch).raise_for_status()
+        agent.relay.post_messages(session["id"], batch)
     return session
 
 
@@ -125,7 +124,7 @@ def sticking_out(page) -> list[str]:
 
 def test_first_paint_of_a_thousand_messages(browser, relay: WebRelay) -> None:
     session = feed(relay, 100)
-    assert relay.agent.http.get(f"/sessions/{session['id']}").json()["last_seq"] == 1001
+    assert relay.agent.relay.get_session(session["id"])["last_seq"] == 1001
     context, page = signed_in(browser, relay, viewport={"width": 1280, "height": 800})
     figures = []
     for _ in range(3):

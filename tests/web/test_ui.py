@@ -10,6 +10,7 @@ import sys
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.web.agent import ThreadedClient
 from tests.web.conftest import WebRelay, make_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -107,7 +108,7 @@ def test_the_sessions_list_shows_status_badges_and_filters(page: Page, relay: We
     agent = relay.agent
     waiting = agent.create_session("Needs an answer")
     ended = agent.create_session("Old work")
-    agent.http.post(f"/sessions/{ended['id']}/end", json={}).raise_for_status()
+    agent.end(ended["id"])
     agent.ask(waiting["id"], "Bash", {"command": "make"})
     row = page.locator(f".session-row[data-id='{waiting['id']}']")
     expect(row.locator(".pending-count")).to_have_text("1")
@@ -159,7 +160,7 @@ def test_allow_deny_and_edit_reach_the_agent(page: Page, relay: WebRelay) -> Non
     card.locator(".edit-input").fill("{not json")
     card.get_by_role("button", name="Allow", exact=True).click()
     expect(card.locator(".perm-error")).to_contain_text("not valid JSON")
-    assert agent.http.get(f"/permissions/{fourth['id']}").json()["status"] == "pending"
+    assert agent.permission(fourth["id"])["status"] == "pending"
 
 
 def test_ask_user_question_is_answered_with_its_options(page: Page, relay: WebRelay) -> None:
@@ -198,8 +199,8 @@ def test_a_request_answered_elsewhere_or_cancelled_disappears_with_a_note(
     card = page.locator(f".perm[data-perm-id='{request['id']}']")
     expect(card).to_be_visible()
     # Someone answers from a terminal, through the API.
-    relay.server.client().post(f"/api/v1/permissions/{request['id']}/respond",
-                               json={"behavior": "allow"}).raise_for_status()
+    with ThreadedClient(relay.url, relay.server.token) as terminal:
+        terminal.respond(request["id"], "allow")
     expect(card).to_have_count(0)
     expect(page.locator(".note-pop")).to_contain_text("allowed elsewhere by TETHER_TOKEN")
 
