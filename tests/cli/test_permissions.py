@@ -69,7 +69,7 @@ def test_requests_resolved_elsewhere_disappear_with_a_note(handler: Live,
     second = bash(api, sid, "rollback")
     handler.wait_for(f"permission request {first['id']}")
     api.respond(first["id"], "allow")  # answered on the phone
-    handler.wait_for("Bash request in elsewhere: allowed by TETHER_TOKEN elsewhere")
+    handler.wait_for("Bash request in elsewhere: answered elsewhere, allowed by TETHER_TOKEN")
     handler.wait_for(f"permission request {second['id']}")
     api.cancel_permission(second["id"], reason="the agent moved on")
     handler.wait_for("cancelled by the agent (the agent moved on)")
@@ -82,7 +82,7 @@ def test_requests_resolved_elsewhere_disappear_with_a_note(handler: Live,
     handler.send("a")
     fourth = bash(api, sid, "after the race")
     handler.wait_for(f"permission request {fourth['id']}")
-    assert "someone was quicker" in handler.text or "denied by TETHER_TOKEN elsewhere" \
+    assert "someone was quicker" in handler.text or "answered elsewhere, denied" \
         in handler.text
     assert "error" not in handler.text.lower()
     assert api.get_permission(third["id"])["status"] == "denied"

@@ -140,8 +140,8 @@ class Handler:
                 self.mine.discard(pid)
                 self.queue.pop(pid, None)
             elif pid in self.queue:
-                self.drop(pid, resolution(data) + " elsewhere"
-                          if data.get("status") in ("allowed", "denied") else resolution(data))
+                elsewhere = data.get("status") in ("allowed", "denied")
+                self.drop(pid, ("answered elsewhere, " if elsewhere else "") + resolution(data))
         elif event.type == "session" and data.get("id"):
             self.sessions[data["id"]] = data
             if self.verbose and data.get("status") == "ended":

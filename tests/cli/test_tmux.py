@@ -1,0 +1,151 @@
+"""`tether permissions` and `tether attach` in a real terminal: tmux runs them in a pane,
+`send-keys` types the answers and `capture-pane` reads the screen."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import IN_CI
+from tether.client import SyncRelayClient
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT = 40.0
+
+
+@pytest.fixture(autouse=True)
+def _needs_tmux() -> None:
+    if shutil.which("tmux") is None:
+        if IN_CI:
+            pytest.fail("tmux is not installed, and CI must drive the terminal commands")
+        pytest.skip("tmux is not installed (apt-get install -y tmux) so the terminal "
+                    "commands cannot be driven in a real terminal here")
+
+
+class Pane:
+    """One tmux session on a private socket running one `tether` command; when the command
+    exits the pane prints its exit code and stays, so the test can read both."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.socket = "tether-test-" + secrets.token_hex(4)
+        self.env = {**env, "TERM": "xterm-256color", "COLUMNS": "", "LINES": ""}
+        self.env = {k: v for k, v in self.env.items() if v}
+        command = shlex.join([sys.executable, "-m", "tether", *args])
+        # The shell outlives Ctrl-C (a trap with a command is not inherited, so the command
+        # still gets SIGINT) to print the exit code.
+        script = f"trap 'true' INT; {command}; echo EXIT=$?; sleep 600"
+        self.tmux("new-session", "-d", "-s", "t", "-x", "160", "-y", "60", "sh", "-c", script)
+
+    def tmux(self, *args: str) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, *args], env=self.env,
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-J", "-t", "t", "-S", "-500")
+
+    def wait_for(self, needle: str, timeout: float = TIMEOUT) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if needle in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{needle!r} not on the screen:\n{self.screen()}")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "t", *keys)
+
+    def type(self, text: str) -> None:
+        self.tmux("send-keys", "-t", "t", "-l", text)
+        self.keys("Enter")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], env=self.env,
+                       capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def panes() -> Iterator[list[Pane]]:
+    made: list[Pane] = []
+    yield made
+    for pane in made:
+        pane.close()
+
+
+def test_permissions_in_a_terminal(env: dict[str, str], api: SyncRelayClient,
+                                   panes: list[Pane]) -> None:
+    sid = api.create_session(title="terminal bot", cwd=os.path.expanduser("~/proj"))["id"]
+    first = api.open_permission(sid, tool_name="Bash", input={"command": "rm -rf build"},
+                                description="clean the build directory")
+    pane = Pane(env, "permissions")
+    panes.append(pane)
+    screen = pane.wait_for("rm -rf build")
+    assert "terminal bot" in screen and "~/proj" in screen
+    assert "Bash wants to run a shell command" in screen
+    assert "clean the build directory" in screen
+    pane.wait_for("[a]llow")
+    pane.type("a")
+    pane.wait_for("✓ allowed: Bash in terminal bot")
+    assert api.get_permission(first["id"])["status"] == "allowed"
+
+    second = api.open_permission(sid, tool_name="Edit", input={
+        "file_path": "/srv/app.py", "old_string": "DEBUG = True\n",
+        "new_string": "DEBUG = False\n"})
+    pane.wait_for("+DEBUG = False")
+    pane.type("d")
+    pane.wait_for("reason (optional")
+    pane.type("not on a Friday")
+    pane.wait_for("✓ denied: Edit")
+    denied = api.get_permission(second["id"])
+    assert denied["status"] == "denied" and denied["decision"]["message"] == "not on a Friday"
+
+    third = api.open_permission(sid, tool_name="Bash", input={"command": "make deploy"})
+    pane.wait_for("make deploy")
+    api.respond(third["id"], "deny", message="from the phone")
+    pane.wait_for("answered elsewhere, denied by TETHER_TOKEN: from the phone")
+    pane.type("q")
+    assert "EXIT=0" in pane.wait_for("EXIT=")
+
+
+def test_attach_in_a_terminal(env: dict[str, str], api: SyncRelayClient,
+                              panes: list[Pane]) -> None:
+    sid = api.create_session(title="pair", cwd="/srv/pair")["id"]
+    api.post_messages(sid, [
+        {"role": "agent", "kind": "assistant_text",
+         "content": {"text": "## Findings\n- the **cache** is stale\n- tests pass"}},
+        {"role": "agent", "kind": "tool_call",
+         "content": {"call_id": "c1", "name": "Read", "input": {"file_path": "/srv/pair/x.py"}}},
+    ])
+    pane = Pane(env, "attach", sid)
+    panes.append(pane)
+    screen = pane.wait_for("Read(/srv/pair/x.py)")
+    assert "Findings" in screen and "the cache is stale" in screen
+    assert "attached to pair" in screen
+
+    pane.type("refresh the cache please")
+    pane.wait_for("› refresh the cache please")
+    assert [m["content"]["text"] for m in api.messages(sid) if m["kind"] == "user_text"] \
+        == ["refresh the cache please"]
+
+    request = api.open_permission(sid, tool_name="Bash", input={"command": "redis-cli FLUSHALL"})
+    pane.wait_for("redis-cli FLUSHALL")
+    pane.type("n too broad")
+    pane.wait_for("✓ denied: Bash")
+    assert api.get_permission(request["id"])["decision"]["message"] == "too broad"
+
+    pane.keys("C-c")
+    pane.wait_for("interrupting the turn")
+    pane.wait_for("interrupt requested by")
+    pane.keys("C-c")
+    assert "EXIT=0" in pane.wait_for("EXIT=")
