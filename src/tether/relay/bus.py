@@ -8,6 +8,7 @@ it reconnects with its last cursor and the relay replays the rest.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
 
 from tether.relay.event import Event
@@ -15,18 +16,51 @@ from tether.relay.event import Event
 QUEUE_LIMIT = 10_000
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 @dataclass(eq=False)
 class Subscription:
-    session_id: str | None
-    queue: asyncio.Queue[Event | None] = field(
-        default_factory=lambda: asyncio.Queue(maxsize=QUEUE_LIMIT))
-    overflowed: bool = False
+    """One follower's queue. Not an asyncio.Queue: a follower waits on one future with a
+    timer for its ping, where Queue.get under wait_for costs a Task per event; and it takes
+    everything queued at once, so a follower that fell behind catches up in one write."""
 
-    async def get(self) -> Event | None:
-        """The next event; None once the subscription was cut off for falling behind."""
-        if self.overflowed and self.queue.empty():
-            return None
-        return await self.queue.get()
+    session_id: str | None
+    overflowed: bool = False
+    _events: deque[Event | None] = field(default_factory=deque)
+    _waiter: asyncio.Future[None] | None = None
+
+    def put(self, event: Event | None) -> bool:
+        """Queue an event; False when the queue is full."""
+        if len(self._events) >= QUEUE_LIMIT and event is not None:
+            return False
+        self._events.append(event)
+        if self._waiter is not None:
+            _wake(self._waiter)
+        return True
+
+    async def wait(self, timeout: float | None) -> list[Event | None]:
+        """Everything queued, once there is something; [] when `timeout` seconds pass
+        first. A None in the batch means the subscription was cut off for falling behind:
+        its follower should reconnect with its cursor."""
+        if not self._events:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = None if timeout is None else loop.call_later(timeout, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+        batch = list(self._events)
+        self._events.clear()
+        return batch
+
+    def clear(self) -> None:
+        self._events.clear()
 
 
 class Bus:
@@ -38,7 +72,7 @@ class Bus:
         sub = Subscription(session_id)
         if self.closing:
             sub.overflowed = True
-            sub.queue.put_nowait(None)
+            sub.put(None)
         else:
             self._subscribers.add(sub)
         return sub
@@ -62,18 +96,13 @@ class Bus:
         self._subscribers.discard(sub)
         # Drop what it has not read and wake it with the end sentinel: it resumes from
         # its last cursor, so dropping here loses nothing.
-        while not sub.queue.empty():
-            sub.queue.get_nowait()
-        sub.queue.put_nowait(None)
+        sub.clear()
+        sub.put(None)
 
     def publish(self, events: list[Event]) -> None:
         for event in events:
             for sub in tuple(self._subscribers):
                 if sub.session_id is not None and sub.session_id != event.session_id:
                     continue
-                if sub.overflowed:
-                    continue
-                try:
-                    sub.queue.put_nowait(event)
-                except asyncio.QueueFull:
+                if not sub.put(event):
                     self._cut_off(sub)

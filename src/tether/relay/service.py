@@ -195,15 +195,16 @@ class Relay:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                try:
-                    event = await asyncio.wait_for(sub.get(), remaining)
-                except TimeoutError:
-                    break
-                if event is None:  # fell behind; read the truth from the store
-                    permission = await self.store.get_permission(permission_id)
-                    sub = self._resubscribe(sub)
-                elif event.type == "permission_resolved" and event.data["id"] == permission_id:
-                    permission = event.data
+                for event in await sub.wait(remaining):
+                    if event is None:  # fell behind, or stopping: read the truth instead
+                        sub = self._resubscribe(sub)
+                        permission = await self.store.get_permission(permission_id)
+                        if self.bus.closing:
+                            return permission
+                        break
+                    if event.type == "permission_resolved" and event.data["id"] == permission_id:
+                        permission = event.data
+                        break
             return permission
         finally:
             self.bus.unsubscribe(sub)

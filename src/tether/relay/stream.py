@@ -61,37 +61,50 @@ async def subscribe(relay: Relay, session_id: str | None, since: int | None
 
 async def follow(relay: Relay, session_id: str | None, since: int | None,
                  types: frozenset[str] | None = None,
-                 subscribed: tuple[Subscription, int] | None = None) -> AsyncIterator[Event]:
+                 subscribed: tuple[Subscription, int] | None = None
+                 ) -> AsyncIterator[list[Event]]:
     """Every event for this follower, in cursor order, with pings in idle stretches.
-    Ends when the follower fell too far behind; it should reconnect with its cursor."""
+    Events come in batches (whatever was queued), so a connection that fell behind catches
+    up in one write rather than one per event. Ends when the follower fell too far behind;
+    it should reconnect with its cursor."""
     sub, cursor = subscribed or await subscribe(relay, session_id, since)
     try:
-        for event_id, permission in await relay.store.pending_with_cursor(session_id):
-            if since is None or event_id <= since:
-                yield Event(None, "permission_request", permission["session_id"], permission)
+        snapshot = [
+            Event(None, "permission_request", permission["session_id"], permission)
+            for event_id, permission in await relay.store.pending_with_cursor(session_id)
+            if since is None or event_id <= since
+        ]
+        if snapshot:
+            yield snapshot
         if since is not None:
             while True:
-                batch = await relay.store.events_after(cursor, session_id, REPLAY_PAGE)
-                for event in batch:
-                    cursor = event.id or cursor
-                    if types is None or event.type in types:
-                        yield event
-                if len(batch) < REPLAY_PAGE:
+                page = await relay.store.events_after(cursor, session_id, REPLAY_PAGE)
+                if page:
+                    cursor = page[-1].id or cursor
+                    wanted = [e for e in page if types is None or e.type in types]
+                    if wanted:
+                        yield wanted
+                if len(page) < REPLAY_PAGE:
                     break
         interval = relay.settings.ping_interval
         while True:
-            try:
-                event = await asyncio.wait_for(sub.get(), interval)
-            except TimeoutError:
-                yield ping_event()
+            batch = await sub.wait(interval)
+            if not batch:
+                yield [ping_event()]
                 continue
-            if event is None:
-                return
-            if event.id is not None and event.id <= cursor:
-                continue
-            cursor = event.id or cursor
-            if types is None or event.type in types:
-                yield event
+            out: list[Event] = []
+            for event in batch:
+                if event is None:
+                    if out:
+                        yield out
+                    return
+                if event.id is not None and event.id <= cursor:
+                    continue
+                cursor = event.id or cursor
+                if types is None or event.type in types:
+                    out.append(event)
+            if out:
+                yield out
     finally:
         relay.bus.unsubscribe(sub)
 
@@ -130,8 +143,8 @@ def _sse_response(relay: Relay, session_id: str | None, since: int | None,
             # The retry hint and a comment go first so clients see the stream open at
             # once; from here on nothing written is missed.
             yield b"retry: 1000\n: connected\n\n"
-            async for event in follow(relay, session_id, since, types, subscribed):
-                yield event.sse
+            async for batch in follow(relay, session_id, since, types, subscribed):
+                yield batch[0].sse if len(batch) == 1 else b"".join(e.sse for e in batch)
         finally:
             relay.bus.unsubscribe(subscribed[0])
 
@@ -251,8 +264,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
 
     async def pump() -> None:
-        async for event in follow(relay, session_id, since, subscribed=subscribed):
-            await send(event.ws)
+        async for batch in follow(relay, session_id, since, subscribed=subscribed):
+            for event in batch:
+                await send(event.ws)
         if relay.bus.closing:
             await ws.close(code=1012, reason="server restarting; reconnect with your cursor")
         else:  # fell behind: close so the client reconnects from its cursor
