@@ -1,0 +1,79 @@
+"""`tether token create|list|revoke` against a running relay's store, on both backends."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import httpx
+
+from tests.relay.support import run_tether
+
+
+def _tokens(server, *args: str):
+    return run_tether(server, "token", *args, "--data-dir", str(server.data_dir))
+
+
+def test_create_list_revoke(server) -> None:
+    created = {}
+    for scope in ("admin", "agent", "client", "viewer"):
+        done = _tokens(server, "create", "--scope", scope, "--name", f"my-{scope}")
+        assert done.returncode == 0, done.stderr
+        token = done.stdout.strip()
+        # Only the token on stdout (scripts capture it); the note goes to stderr.
+        assert "\n" not in token and token.startswith("tth_")
+        assert f"my-{scope}" in done.stderr
+        created[scope] = token
+        me = httpx.get(f"{server.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.json()["scope"] == scope and me.json()["name"] == f"my-{scope}"
+
+    listed = _tokens(server, "list")
+    assert listed.returncode == 0
+    for scope, token in created.items():
+        token_id = token.split("_")[1]
+        assert token_id in listed.stdout and f"my-{scope}" in listed.stdout
+        assert token.split("_", 2)[2] not in listed.stdout  # never the secret
+
+    victim = created["client"].split("_")[1]
+    revoked = _tokens(server, "revoke", victim)
+    assert revoked.returncode == 0 and victim in revoked.stdout
+    row = next(line for line in _tokens(server, "list").stdout.splitlines() if victim in line)
+    assert len(re.findall(r"\d{4}-\d\d-\d\dT", row)) == 2, row  # created and revoked
+    kept = next(line for line in _tokens(server, "list").stdout.splitlines()
+                if created["agent"].split("_")[1] in line)
+    assert len(re.findall(r"\d{4}-\d\d-\d\dT", kept)) == 1, kept
+
+    again = _tokens(server, "revoke", victim)
+    assert again.returncode != 0 and "no active token" in again.stderr
+    unknown = _tokens(server, "revoke", "ffffffff")
+    assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
+
+
+def test_bad_scope_and_link(server) -> None:
+    bad = _tokens(server, "create", "--scope", "root")
+    assert bad.returncode == 2
+    assert "unknown scope 'root'" in bad.stderr and "viewer" in bad.stderr
+    missing = _tokens(server, "create")
+    assert missing.returncode != 0 and "--scope" in missing.stderr
+
+    link = _tokens(server, "create", "--scope", "client", "--link", "--url",
+                   "https://tether.example/")
+    assert link.returncode == 0
+    url = link.stdout.strip()
+    assert url.startswith("https://tether.example/?token=tth_")
+    token = url.split("token=", 1)[1]
+    me = httpx.get(f"{server.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["scope"] == "client"
+
+
+def test_an_unreachable_database_is_one_line(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    env["TETHER_DATABASE_URL"] = "postgresql://nobody@127.0.0.1:1/none"
+    done = subprocess.run(
+        [sys.executable, "-m", "tether", "token", "list", "--data-dir", str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "cannot open the relay's database" in done.stderr
+    assert "Traceback" not in done.stderr
