@@ -1,0 +1,1 @@
+"""Relay benchmark: `python -m bench.relay`."""

@@ -1,0 +1,3 @@
+from bench.relay.run import main
+
+main()

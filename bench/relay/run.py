@@ -1,0 +1,337 @@
+"""Relay benchmark: one `tether serve --only relay` process, measured on loopback in one run.
+
+    .venv/bin/python -m bench.relay [--idle 10000] [--fanout-clients 100] [--rate 500]
+                                    [--database-url postgresql://...]
+
+1. Permission round trip: the agent opens a request → a client sees it on SSE → the client
+   answers → the agent's `GET /permissions/{id}?wait=` returns the decision. p50/p99.
+2. Fan-out: one agent POSTs messages at a fixed offered rate to N subscribed SSE clients;
+   delivered messages/s and delivery latency (POST sent → event read by a client) p50/p99.
+   Then the same unpaced, to find the ceiling.
+3. Idle connections: N idle SSE clients (and N/10 WebSocket clients) held by the one
+   process, with its RSS before and after.
+
+Targets (issue 2): round trip p50 < 5 ms; 500 msg/s to 100 clients with p99 < 50 ms;
+10,000 idle clients < 1 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+from bench.relay.clients import HTTPConnection, SSEClient, WSClient, read_marks
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raise_fd_limit(want: int) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+class Server:
+    """The one `tether serve` under test (it inherits the raised fd limit)."""
+
+    def __init__(self, data_dir: Path, database_url: str | None) -> None:
+        self.port = free_port()
+        self.token = "bench-" + secrets.token_hex(8)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+        (data_dir / "config.yaml").write_text("")
+        env.update(TETHER_TOKEN=self.token, TETHER_DATA_DIR=str(data_dir),
+                   TETHER_CONFIG=str(data_dir / "config.yaml"), TETHER_LOG_LEVEL="warning")
+        if database_url:
+            env["TETHER_DATABASE_URL"] = database_url
+        self.log = (data_dir / "serve.log").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tether", "serve", "--only", "relay", "--port",
+             str(self.port)], env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("tether serve exited; see " + str(data_dir / "serve.log"))
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("tether serve did not come up")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=60,
+                                 headers={"Authorization": f"Bearer {self.token}"},
+                                 limits=httpx.Limits(max_connections=64))
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# ── 1. permission round trip ─────────────────────────────────────────────────────────
+
+
+async def permission_round_trip(server: Server, rounds: int) -> list[float]:
+    async with server.client() as agent, server.client() as person:
+        session = (await agent.post("/api/v1/sessions", json={"title": "bench"})).json()
+        sid = session["id"]
+        sse = await SSEClient(server.port, server.token, f"?session={sid}").open()
+        answered: dict[str, float] = {}
+
+        async def answer_what_comes() -> None:
+            carry = sse.pending
+            while True:
+                data = carry + await sse.read()
+                events = data.split(b"\n\n")
+                carry = events.pop()
+                for raw in events:
+                    if b"event: permission_request" not in raw:
+                        continue
+                    payload = orjson.loads(raw.split(b"data: ", 1)[1].split(b"\r\n", 1)[0])
+                    pid = payload["id"]
+                    await person.post(f"/api/v1/permissions/{pid}/respond",
+                                      json={"behavior": "allow"})
+                    answered[pid] = time.perf_counter()
+
+        helper = asyncio.create_task(answer_what_comes())
+        times: list[float] = []
+        body = {"tool_name": "Bash", "tool_use_id": "t", "input": {"command": "ls"}}
+        try:
+            for i in range(rounds + 20):
+                start = time.perf_counter()
+                opened = await agent.post(f"/api/v1/sessions/{sid}/permissions", json=body)
+                pid = opened.json()["id"]
+                decided = await agent.get(f"/api/v1/permissions/{pid}", params={"wait": 30})
+                elapsed = time.perf_counter() - start
+                assert decided.json()["status"] == "allowed", decided.text
+                if i >= 20:  # warm-up rounds left out
+                    times.append(elapsed * 1000)
+        finally:
+            helper.cancel()
+            sse.close()
+        return times
+
+
+# ── 2. fan-out ───────────────────────────────────────────────────────────────────────
+
+
+async def fan_out(server: Server, clients: int, rate: float | None, count: int,
+                  in_flight: int = 8) -> dict[str, float]:
+    """One agent publishes `count` messages (paced at `rate`/s, or as fast as it can with
+    `rate=None`) to `clients` SSE followers of the session."""
+    async with server.client() as agent:
+        sid = (await agent.post("/api/v1/sessions", json={"title": "fan"})).json()["id"]
+        followers = await asyncio.gather(*(
+            SSEClient(server.port, server.token, f"?session={sid}").open()
+            for _ in range(clients)))
+        sent: dict[int, float] = {}
+        latencies: list[float] = []
+        received = [0]
+        last_at = [0.0]
+
+        all_in = asyncio.Event()
+
+        def on_mark(k: int, at: float) -> None:
+            latencies.append((at - sent[k]) * 1000)
+            received[0] += 1
+            last_at[0] = at
+            if received[0] >= count * clients:
+                all_in.set()
+
+        for follower in followers:
+            read_marks(follower, on_mark)
+        path = f"/api/v1/sessions/{sid}/messages"
+        connections = [await HTTPConnection(server.port, server.token).open()
+                       for _ in range(in_flight)]
+        idle_connections: asyncio.Queue[HTTPConnection] = asyncio.Queue()
+        for connection in connections:
+            idle_connections.put_nowait(connection)
+
+        async def post(k: int) -> None:
+            connection = await idle_connections.get()
+            body = orjson.dumps({"id": f"m{k}", "role": "agent", "kind": "assistant_text",
+                                 "content": {"text": "hello world", "k": k}})
+            sent[k] = time.perf_counter()
+            status, answer = await connection.request("POST", path, body)
+            assert status == 201, answer
+            idle_connections.put_nowait(connection)
+
+        cpu0, own0 = cpu_seconds(server.proc.pid), time.process_time()
+        start = time.perf_counter()
+        tasks = []
+        for k in range(count):
+            if rate is not None:
+                delay = start + k / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(post(k)))
+        await asyncio.gather(*tasks)
+        published = time.perf_counter()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_in.wait(), 30)
+        for f in followers:
+            f.close()
+        for connection in connections:
+            connection.close()
+        cpu = cpu_seconds(server.proc.pid) - cpu0
+        own = time.process_time() - own0
+    span = max(last_at[0], published) - start
+    return {
+        "offered": rate or 0.0,
+        "published_per_s": count / (published - start),
+        "delivered": received[0], "expected": count * clients,
+        "messages_per_s": count / span,
+        "deliveries_per_s": received[0] / span,
+        "p50": pct(latencies, 50) if latencies else float("nan"),
+        "p99": pct(latencies, 99) if latencies else float("nan"),
+        "max": max(latencies) if latencies else float("nan"),
+        "server_cpu_per_s": cpu / span,
+        "bench_cpu_per_s": own / span,
+    }
+
+
+# ── 3. idle connections ──────────────────────────────────────────────────────────────
+
+
+async def idle(server: Server, sse_count: int, ws_count: int) -> dict[str, float]:
+    pid = server.proc.pid
+    before = rss_mb(pid)
+    opened: list[SSEClient | WSClient] = []
+    gate = asyncio.Semaphore(200)  # stay inside the listen backlog
+
+    async def one(kind: str) -> None:
+        async with gate:
+            client = SSEClient(server.port, server.token) if kind == "sse" \
+                else WSClient(server.port, server.token)
+            opened.append(await client.open())
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one("sse") for _ in range(sse_count)))
+    sse_rss = rss_mb(pid)
+    took = time.perf_counter() - start
+    await asyncio.gather(*(one("ws") for _ in range(ws_count)))
+    both_rss = rss_mb(pid)
+    # The held connections still work: a write reaches them (checked on one SSE client).
+    async with server.client() as http:
+        r = await http.get("/healthz")
+        assert r.status_code == 200
+    for client in opened:
+        client.close()
+    await asyncio.sleep(1)
+    return {"sse": sse_count, "ws": ws_count, "before_mb": before, "sse_mb": sse_rss,
+            "all_mb": both_rss, "open_s": took,
+            "kb_per_sse": (sse_rss - before) * 1024 / max(sse_count, 1),
+            "kb_per_ws": (both_rss - sse_rss) * 1024 / max(ws_count, 1)}
+
+
+# ── main ─────────────────────────────────────────────────────────────────────────────
+
+
+async def run(args: argparse.Namespace, server: Server) -> None:
+    print(f"tether serve --only relay on :{server.port} "
+          f"({'PostgreSQL' if args.database_url else 'SQLite'}), load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
+
+    times = await permission_round_trip(server, args.rounds)
+    print(f"permission round trip ({len(times)} rounds, open → seen on SSE → answered → "
+          f"agent's ?wait= returns)")
+    print(f"  p50 {pct(times, 50):.2f} ms   p99 {pct(times, 99):.2f} ms   "
+          f"mean {statistics.mean(times):.2f} ms      target p50 < 5 ms\n")
+
+    paced = await fan_out(server, args.fanout_clients, args.rate, int(args.rate * args.seconds))
+    print(f"fan-out: one agent → {args.fanout_clients} SSE clients, {args.rate:g} msg/s offered "
+          f"for {args.seconds:g} s")
+    _print_fan(paced)
+    print("  target: 500 msg/s to 100 clients, p99 < 50 ms\n")
+    ceiling = await fan_out(server, args.fanout_clients, None, int(args.rate * 4))
+    print(f"fan-out ceiling: the same, unpaced ({int(args.rate * 4)} messages, 8 in flight)")
+    _print_fan(ceiling)
+    print()
+
+    held = await idle(server, args.idle, args.idle // 10)
+    print(f"idle connections held by one process: {held['sse']:,} SSE + {held['ws']:,} "
+          f"WebSocket")
+    print(f"  RSS {held['before_mb']:.0f} MB before, {held['sse_mb']:.0f} MB with the SSE "
+          f"clients, {held['all_mb']:.0f} MB with all ({held['kb_per_sse']:.1f} KB per SSE, "
+          f"{held['kb_per_ws']:.1f} KB per WS); opened in {held['open_s']:.1f} s")
+    print("  target: 10,000 idle clients < 1 GB")
+
+
+def _print_fan(r: dict[str, float]) -> None:
+    print(f"  published {r['published_per_s']:.0f} msg/s; delivered {r['delivered']:,}/"
+          f"{r['expected']:,} = {r['messages_per_s']:.0f} msg/s to every client "
+          f"({r['deliveries_per_s']:,.0f} events/s)")
+    print(f"  delivery latency p50 {r['p50']:.1f} ms   p99 {r['p99']:.1f} ms   "
+          f"max {r['max']:.1f} ms")
+    print(f"  CPU: server {r['server_cpu_per_s'] * 100:.0f}% of a core, bench clients "
+          f"{r['bench_cpu_per_s'] * 100:.0f}%")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--fanout-clients", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--idle", type=int, default=10_000)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    limit = raise_fd_limit(args.idle * 2 + 2048)
+    if limit < args.idle + 1024:
+        sys.exit(f"the open-file limit is {limit}; raise it (ulimit -n) for --idle {args.idle}")
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
+        server = Server(Path(tmp), args.database_url)
+        try:
+            asyncio.run(run(args, server))
+        finally:
+            server.stop()
