@@ -19,6 +19,7 @@ from tether.relay.models import (
     PermissionModeIn,
     PermissionOpen,
     SessionCreate,
+    SessionEnd,
     SessionPatch,
     validate,
 )
@@ -120,10 +121,9 @@ async def patch_session(request: Request, relay: Relay, who: Principal) -> Respo
 
 @endpoint(None)
 async def end_session(request: Request, relay: Relay, who: Principal) -> Response:
-    data = await read_json(request)
-    reason = data.get("reason") if isinstance(data, dict) else None
+    body = validate(SessionEnd, await read_json(request))
     session_id = request.path_params["session_id"]
-    return json_response(await relay.end_session(who, session_id, reason))
+    return json_response(await relay.end_session(who, session_id, body.reason))
 
 
 @endpoint(None)

@@ -98,6 +98,10 @@ class PermissionCancel(_Body):
     reason: str | None = Field(None, max_length=10_000)
 
 
+class SessionEnd(_Body):
+    reason: str | None = Field(None, max_length=10_000)
+
+
 def validate(model: type[T], data: Any) -> T:
     """Validate a parsed body; a violation is a 422 that names the field."""
     try:

@@ -30,6 +30,7 @@ from tether.relay.models import (
     PermissionModeIn,
     PermissionOpen,
     SessionCreate,
+    SessionEnd,
     SessionPatch,
     validate,
 )
@@ -199,8 +200,8 @@ ACTIONS: dict[str, Action] = {
     "interrupt": lambda r, w, f: r.interrupt(w, _require(f, "session_id")),
     "set_permission_mode": lambda r, w, f: r.set_permission_mode(
         w, _require(f, "session_id"), validate(PermissionModeIn, _body(f))),
-    "end_session": lambda r, w, f: r.end_session(w, _require(f, "session_id"),
-                                                 _body(f).get("reason")),
+    "end_session": lambda r, w, f: r.end_session(
+        w, _require(f, "session_id"), validate(SessionEnd, _body(f)).reason),
     "open_permission": lambda r, w, f: r.open_permission(
         w, _require(f, "session_id"), validate(PermissionOpen, _body(f))),
     "respond": lambda r, w, f: r.answer_permission(
@@ -211,6 +212,16 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+async def _receive(ws: WebSocket) -> str | bytes:
+    """The next frame's payload, text or binary alike (both carry JSON); receive_text
+    would fail with a KeyError on a binary frame."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    return text if text is not None else message.get("bytes") or b""
+
+
 async def _ws_authenticate(ws: WebSocket, relay: Relay) -> Principal:
     header = ws.headers.get("authorization")
     if header:
@@ -218,7 +229,7 @@ async def _ws_authenticate(ws: WebSocket, relay: Relay) -> Principal:
     # Browsers cannot set headers on a WebSocket, and tokens in URLs end up in logs:
     # the first frame carries the token instead.
     try:
-        raw = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT)
+        raw = await asyncio.wait_for(_receive(ws), AUTH_TIMEOUT)
     except TimeoutError:
         raise Unauthorized("no auth frame within 10 seconds") from None
     try:
@@ -275,7 +286,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     pump_task = asyncio.create_task(pump())
     try:
         while True:
-            raw = await ws.receive_text()
+            raw = await _receive(ws)
             reply = await _handle_frame(relay, who, raw)
             if reply is not None:
                 await send(reply)
@@ -290,7 +301,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         relay.bus.unsubscribe(subscribed[0])  # also when the pump never got to start
 
 
-async def _handle_frame(relay: Relay, who: Principal, raw: str) -> str | None:
+async def _handle_frame(relay: Relay, who: Principal, raw: str | bytes) -> str | None:
     try:
         frame = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
