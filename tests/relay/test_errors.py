@@ -47,6 +47,8 @@ async def test_schema_violations_are_422_naming_the_field(server) -> None:
             ("POST", f"/api/v1/sessions/{sid}/messages", [], "body"),
             ("POST", f"/api/v1/sessions/{sid}/messages", [message("ok"), {"id": ""}], "id"),
             ("POST", f"/api/v1/sessions/{sid}/permission-mode", {}, "mode"),
+            ("POST", f"/api/v1/sessions/{sid}/end", {"reason": 5}, "reason"),
+            ("POST", f"/api/v1/sessions/{sid}/end", [1], "body"),
             ("POST", f"/api/v1/sessions/{sid}/permissions", {"input": {}}, "tool_name"),
             ("POST", f"/api/v1/sessions/{sid}/permissions",
              {"tool_name": "Bash", "timeout": 0}, "timeout"),
@@ -69,8 +71,10 @@ async def test_schema_violations_are_422_naming_the_field(server) -> None:
             if "fields" in error:
                 assert any(f["field"].endswith(field.split(".")[-1]) or f["field"] == "body"
                            for f in error["fields"]), error
-        # The rejected messages were not stored, and the request is still open.
-        assert (await http.get(f"/api/v1/sessions/{sid}")).json()["last_seq"] == 0
+        # The rejected messages were not stored, the session still runs, and the request
+        # is still open.
+        after = (await http.get(f"/api/v1/sessions/{sid}")).json()
+        assert (after["last_seq"], after["status"]) == (0, "starting")
         assert (await http.get(f"/api/v1/permissions/{pid}")).json()["status"] == "pending"
 
 

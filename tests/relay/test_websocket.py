@@ -182,6 +182,28 @@ async def test_action_errors_are_replies_and_the_connection_stays(server) -> Non
         invalid = await ws.act("post_messages", session_id=sid, body={"role": "robot"})
         assert (invalid["status"], invalid["error"]["type"]) == (422, "validation_error")
         assert invalid["error"]["message"].startswith("role")
+        # Bodies of the wrong shape are 422s too, never a 500.
+        for body in ([1], "x"):
+            wrong = await ws.act("end_session", session_id=sid, body=body)
+            assert (wrong["status"], wrong["error"]["type"]) == (422, "validation_error")
+        reason = await ws.act("end_session", session_id=sid, body={"reason": 5})
+        assert reason["status"] == 422 and reason["error"]["message"].startswith("reason")
+    finally:
+        await ws.close()
+
+
+async def test_binary_frames_carry_json_too(server) -> None:
+    conn = await websockets.connect(ws_url(server))
+    await conn.send(orjson.dumps({"type": "auth", "token": server.token}))  # bytes
+    assert orjson.loads(await asyncio.wait_for(conn.recv(), TIMEOUT))["type"] == "ready"
+    ws = WS(conn)
+    try:
+        await conn.send(b'{"type": "ping"}')
+        assert await asyncio.wait_for(ws.other.get(), TIMEOUT) == {"type": "pong"}
+        await conn.send(b"\xff\x00")
+        error = await asyncio.wait_for(ws.other.get(), TIMEOUT)
+        assert (error["status"], error["error"]["type"]) == (400, "malformed_json")
+        assert (await ws.act("get_permission", permission_id="perm_x"))["status"] == 404
     finally:
         await ws.close()
 
