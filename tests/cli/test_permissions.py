@@ -4,11 +4,14 @@ and refusals."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
 from tests.cli.support import Live
+from tests.client.support import make_token
 from tests.support.server import TetherServer
 from tether.client import SyncRelayClient
 
@@ -153,5 +156,27 @@ def test_end_of_input_leaves_requests_to_others(env: dict[str, str],
         assert live.wait() == 0
         assert "input ended" in live.text
         assert api.get_permission(request["id"])["status"] == "pending"
+    finally:
+        live.stop()
+
+
+def test_a_token_revoked_while_running_ends_it_at_the_next_connect(
+        server: TetherServer, env: dict[str, str], api: SyncRelayClient) -> None:
+    token = make_token(server, "client", "laptop")
+    token_id = token.split("_")[1]
+    live = Live({**env, "TETHER_TOKEN": token}, "permissions")
+    try:
+        live.wait_for("as laptop (client)")
+        live.wait_for("waiting for permission requests")
+        revoked = subprocess.run(
+            [sys.executable, "-m", "tether", "token", "revoke", token_id,
+             "--data-dir", str(server.data_dir)],
+            env=server.env(), capture_output=True, text=True, timeout=60)
+        assert revoked.returncode == 0, revoked.stderr
+        server.restart()  # the open stream ends; the reconnect is refused
+        assert live.wait(60) == 1
+        assert "error: the relay at" in live.text and "refused the token" in live.text
+        assert live.text.count("reconnecting") <= 1  # no retry storm
+        assert "Traceback" not in live.text
     finally:
         live.stop()

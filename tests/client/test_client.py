@@ -53,17 +53,22 @@ class Collector:
     def texts(self) -> list[str]:
         return [e.data["content"]["text"] for e in self.of("message")]
 
-    async def connected(self, times: int = 1) -> None:
-        async def check() -> bool:
-            return self.states.count("connected") >= times
-        await eventually(check)
+    def __repr__(self) -> str:  # what a failed wait shows
+        return (f"Collector(states={self.states}, error={self.error!r}, "
+                f"events={[(e.id, e.type) for e in self.events]})")
 
-    async def until(self, predicate: Any, timeout: float = 30.0) -> None:
-        async def check() -> bool:
+    async def connected(self, times: int = 1) -> None:
+        await self.until(lambda c: c.states.count("connected") >= times)
+
+    async def until(self, predicate: Any, timeout: float = 60.0) -> None:
+        async def check() -> Any:
             if self.error is not None:
                 raise self.error
-            return predicate(self)
-        await eventually(check, timeout)
+            return predicate(self) and self
+        try:
+            await eventually(check, timeout)
+        except AssertionError:
+            raise AssertionError(f"not reached in {timeout}s: {self!r}") from None
 
     async def stop(self) -> None:
         self._task.cancel()
