@@ -68,6 +68,9 @@ def permissions(
     """Answer permission requests as they come: allow, deny (with a reason) or always allow.
 
     Type the letter and Enter: a, d (or `d because…`), A, s to leave it for later, q to quit.
+    A dropped connection is retried by itself (with backoff) unless --no-reconnect; a
+    refused token ends it with exit code 1. Without a terminal it prints plain lines and
+    reads answers line by line from stdin, so it can be scripted.
     """
     out = make_output(interactive=is_interactive())
 

@@ -119,7 +119,7 @@ def error_from(status: int, payload: Any) -> RelayError:
         error = {}
     kind = str(error.get("type") or "")
     message = str(error.get("message") or f"the relay answered HTTP {status}")
-    if status >= 500 or status in (502, 503, 504):
+    if status >= 500:
         cls: type[RelayError] = RelayUnavailable
     else:
         cls = _BY_TYPE.get(kind) or _BY_STATUS.get(status) or RelayError

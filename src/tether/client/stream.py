@@ -135,10 +135,11 @@ async def ws_connection(base_url: str, token: str, session_id: str | None, since
                 elif kind == "error":
                     status = int(frame.get("status") or 400)
                     error = error_from(status, {"error": frame.get("error")})
-                    if isinstance(error, RelayUnavailable) or not opened:
-                        if isinstance(error, RelayUnavailable):
-                            raise Dropped(error.message)
+                    if isinstance(error, RelayUnavailable):
+                        raise Dropped(error.message)
+                    if not opened:  # refused before `ready`: the token, the session…
                         raise error
+                    # After `ready` an error frame answers a frame we sent; we send none.
                 elif "event" in frame:
                     ident = frame.get("id")
                     yield Event(ident if isinstance(ident, int) else None, str(frame["event"]),
