@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from tether.relay.event import Event
 
 QUEUE_LIMIT = 10_000
+# The most a follower takes in one go. A slow reader's backlog then waits here, as shared
+# Event objects under QUEUE_LIMIT, rather than as its own bytes in its transport buffer.
+BATCH_LIMIT = 100
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
@@ -42,9 +45,9 @@ class Subscription:
         return True
 
     async def wait(self, timeout: float | None) -> list[Event | None]:
-        """Everything queued, once there is something; [] when `timeout` seconds pass
-        first. A None in the batch means the subscription was cut off for falling behind:
-        its follower should reconnect with its cursor."""
+        """What is queued (up to BATCH_LIMIT events), once there is something; [] when
+        `timeout` seconds pass first. A None in the batch means the subscription was cut
+        off for falling behind: its follower should reconnect with its cursor."""
         if not self._events:
             loop = asyncio.get_running_loop()
             waiter = self._waiter = loop.create_future()
@@ -55,9 +58,12 @@ class Subscription:
                 self._waiter = None
                 if timer is not None:
                     timer.cancel()
-        batch = list(self._events)
-        self._events.clear()
-        return batch
+        events = self._events
+        if len(events) <= BATCH_LIMIT:
+            batch = list(events)
+            events.clear()
+            return batch
+        return [events.popleft() for _ in range(BATCH_LIMIT)]
 
     def clear(self) -> None:
         self._events.clear()
