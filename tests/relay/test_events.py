@@ -3,6 +3,8 @@ pings."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import orjson
 
@@ -218,3 +220,54 @@ async def test_a_session_stream_carries_only_that_session(server) -> None:
             event = (await stream.take(1))[0]
         assert isinstance(stream, SSEStream)
         assert event.data["content"]["text"] == "ours"
+
+
+async def test_a_follower_that_falls_far_behind_is_cut_off_and_resumes_losslessly(
+        server) -> None:
+    """A follower that does not read while >10,000 events are published is disconnected;
+    with its last cursor it gets the rest, and the two parts are the whole log."""
+    import re
+    import socket
+
+    async with aclient(server) as http:
+        session = await new_session(http)
+        sid = session["id"]
+        # A raw socket with a tiny receive buffer, so the backlog builds up in the relay.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=2 ** 16)
+        writer.write(f"GET /api/v1/events?session={sid} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     f"Authorization: Bearer {server.token}\r\n\r\n".encode())
+        await asyncio.wait_for(reader.readuntil(b": connected\n\n"), 20)
+
+        # ~1.5 KB events, so the kernel's socket buffers (a few MB) hold only some of them.
+        total, pad = 14_000, "x" * 1500
+        for start in range(0, total, 1000):
+            batch = [message(f"{i} {pad}", id=f"n{i}") for i in range(start, start + 1000)]
+            posted = await http.post(f"/api/v1/sessions/{sid}/messages", json=batch)
+            assert posted.status_code == 201
+
+        # Now read: the stream ends (the chunked terminator) before it has everything.
+        async def read_to_the_end() -> bytes:
+            data = b""
+            while not data.endswith(b"\r\n0\r\n\r\n"):
+                chunk = await reader.read(2 ** 16)
+                assert chunk, "the connection closed instead of ending the response"
+                data += chunk
+            return data
+
+        raw = await asyncio.wait_for(read_to_the_end(), 60)
+        writer.close()
+        first = [int(i) for i in re.findall(rb"id: (\d+)\nevent: message\n", raw)]
+        assert 0 < len(first) < total
+
+        async with open_sse(http, "/api/v1/events",
+                            params={"session": sid, "since": first[-1]}) as stream:
+            rest = await stream.take(total - len(first), timeout=60)
+        seqs = [int(s) for s in re.findall(rb'"seq":(\d+)', raw)] + [
+            e.data["seq"] for e in rest]
+        assert seqs == list(range(1, total + 1))
+        ids = first + [e.id for e in rest]
+        assert ids == sorted(set(ids))
