@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 from typing import Any
 
 import orjson
@@ -275,3 +276,36 @@ def test_pings_reach_an_idle_websocket(server_factory) -> None:
         pings = [orjson.loads(conn.recv(TIMEOUT)) for _ in range(2)]
     assert [(p["id"], p["event"]) for p in pings] == [(None, "ping"), (None, "ping")]
     assert isinstance(pings[0]["data"]["time"], float)
+
+
+async def test_a_websocket_that_falls_far_behind_is_closed_4008_and_resumes(server) -> None:
+    async with aclient(server) as http:
+        sid = (await new_session(http))["id"]
+        # A tiny receive buffer (the kernel would take up to 32 MB for the client) and no
+        # compression (the padding would shrink to nothing): the backlog builds in the relay.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        conn = await websockets.connect(
+            ws_url(server, f"?session={sid}"), max_queue=4, sock=sock, compression=None,
+            additional_headers={"Authorization": f"Bearer {server.token}"})
+        assert orjson.loads(await asyncio.wait_for(conn.recv(), TIMEOUT))["type"] == "ready"
+        # Not reading while ~20 MB of events are written: the relay must give up on it.
+        total, pad = 14_000, "x" * 1500
+        for start in range(0, total, 1000):
+            posted = await http.post(f"/api/v1/sessions/{sid}/messages", json=[
+                message(f"{i} {pad}", id=f"n{i}") for i in range(start, start + 1000)])
+            assert posted.status_code == 201
+        first: list[dict] = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                first.append(orjson.loads(await asyncio.wait_for(conn.recv(), 60)))
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4008
+        assert 0 < len(first) < total
+        ws, _ = await connect(server, query=f"?session={sid}&since={first[-1]['id']}")
+        try:
+            rest = [await ws.event() for _ in range(total - len(first))]
+        finally:
+            await ws.close()
+    seqs = [f["data"]["seq"] for f in first + rest]
+    assert seqs == list(range(1, total + 1))
