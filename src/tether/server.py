@@ -19,7 +19,7 @@ from tether import __version__
 from tether.config import Settings
 from tether.gateway import build_gateway
 from tether.relay.api import json_response, relay_routes
-from tether.relay.auth import ensure_admin_token
+from tether.relay.auth import admin_token_path, ensure_admin_token
 from tether.relay.errors import ApiError, error_response
 from tether.relay.service import Relay
 from tether.relay.store import Store, open_database
@@ -28,7 +28,6 @@ from tether.web import web_app
 log = logging.getLogger("tether")
 
 WEB_DIR = Path(__file__).parent / "web" / "static"
-ADMIN_TOKEN_FILE = "admin-token"
 
 
 @dataclass
@@ -104,7 +103,7 @@ def create_app(settings: Settings,
             store = Store(open_database(settings.database_url, settings.data_dir))
             await store.open()
             relay = Relay(store, settings)
-            token_file = settings.data_dir / ADMIN_TOKEN_FILE
+            token_file = admin_token_path(settings.data_dir)
             new_token = await ensure_admin_token(store, token_file)
             await relay.start()
             app.state.relay = relay

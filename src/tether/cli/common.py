@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tether.config import DEFAULT_URL, ConfigError, load_settings
+from tether.relay.auth import admin_token_path
 
 err_console = Console(stderr=True, highlight=False)
 
@@ -31,10 +32,6 @@ def fail(message: str, code: int = 1) -> NoReturn:
     # One line however narrow the terminal, and the message is text, never Rich markup.
     err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
-
-
-def admin_token_path(data_dir: Path) -> Path:
-    return data_dir / "admin-token"
 
 
 def local_admin_token(data_dir: Path | None = None) -> str | None:

@@ -10,7 +10,7 @@ import asyncio
 import functools
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -211,11 +211,3 @@ def open_database(database_url: str | None, data_dir: Path) -> Database:
             "use postgresql://… or sqlite:///path"
         )
     return SQLiteDatabase(data_dir / "tether.db")
-
-
-def placeholders(start: int, count: int) -> str:
-    return ", ".join(f"${i}" for i in range(start, start + count))
-
-
-def as_tuple(values: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(values)
