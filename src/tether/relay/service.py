@@ -12,7 +12,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 from tether.config import Settings
@@ -220,8 +219,8 @@ class Relay:
             # next wait instead of being missed until a later deadline.
             self._expiry_wake.clear()
             try:
-                for permission_id in await self.store.due_permissions(time.time()):
-                    await self._expire(permission_id)
+                for permission_id, timeout in await self.store.due_permissions(time.time()):
+                    await self._expire(permission_id, timeout)
                 next_at = await self.store.next_expiry()
             except asyncio.CancelledError:
                 raise
@@ -232,18 +231,11 @@ class Relay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._expiry_wake.wait(), delay)
 
-    async def _expire(self, permission_id: str) -> None:
-        permission = await self.store.get_permission(permission_id)
-        seconds = _seconds_between(permission["created_at"], permission["expires_at"])
+    async def _expire(self, permission_id: str, timeout: float) -> None:
+        # Tenths, so a sub-second timeout does not read "timed out after 0 seconds".
+        seconds = round(timeout, 1)
         decision = {"behavior": "deny", "message": TIMEOUT_MESSAGE.format(seconds=seconds),
                     "decided_by": "tether (timeout)"}
         with contextlib.suppress(Conflict):  # answered meanwhile: the answer stands
             await self._write(
                 lambda: self.store.resolve_permission(permission_id, "expired", decision))
-
-
-def _seconds_between(start_iso: str, end_iso: str) -> float:
-    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
-    delta = datetime.strptime(end_iso, fmt) - datetime.strptime(start_iso, fmt)
-    # Tenths, so a sub-second timeout does not read "timed out after 0 seconds".
-    return round(delta.total_seconds(), 1)

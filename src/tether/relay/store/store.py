@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -211,13 +210,12 @@ class Store:
             raise NotFound(f"no session with id {session_id!r}")
         return row
 
-    async def _pending_counts(self, session_ids: Iterable[str] | None = None) -> dict[str, int]:
+    async def _pending_counts(self) -> dict[str, int]:
         rows = await self.db.fetch(
             "SELECT session_id, COUNT(*) AS n FROM permissions WHERE status = 'pending' "
             "GROUP BY session_id"
         )
-        counts = {r["session_id"]: int(r["n"]) for r in rows}
-        return counts if session_ids is None else {s: counts.get(s, 0) for s in session_ids}
+        return {r["session_id"]: int(r["n"]) for r in rows}
 
     async def get_session(self, session_id: str) -> dict[str, Any]:
         return await self._session_with_pending(self.db, await self._session_row(self.db,
@@ -459,10 +457,12 @@ class Store:
             event = await self._log(conn, "permission_resolved", row["session_id"], permission)
         return permission, [event]
 
-    async def due_permissions(self, now: float) -> list[str]:
+    async def due_permissions(self, now: float) -> list[tuple[str, float]]:
+        """Overdue pending requests, each with the timeout it was given in seconds."""
         rows = await self.db.fetch(
-            "SELECT id FROM permissions WHERE status = 'pending' AND expires_at <= $1", now)
-        return [r["id"] for r in rows]
+            "SELECT id, expires_at - created_at AS timeout FROM permissions "
+            "WHERE status = 'pending' AND expires_at <= $1", now)
+        return [(r["id"], float(r["timeout"])) for r in rows]
 
     async def next_expiry(self) -> float | None:
         row = await self.db.fetchrow(
