@@ -2,62 +2,45 @@
 
 from __future__ import annotations
 
-import threading
+import asyncio
 
-import httpx
 import pytest
 
-from tests.support.server import TetherServer
-
-
-def _follow(server: TetherServer, since: int, want: int, out: list[dict]) -> None:
-    """Collect `want` logged events from one server's SSE stream."""
-    with httpx.stream("GET", f"{server.url}/api/v1/events", params={"since": since},
-                      headers=server.headers, timeout=30) as response:
-        current: dict = {}
-        for line in response.iter_lines():
-            if line.startswith("id: "):
-                current["id"] = int(line[4:])
-            elif line.startswith("event: "):
-                current["event"] = line[7:]
-            elif line == "" and current:
-                if "id" in current:
-                    out.append(current)
-                    if len(out) >= want:
-                        return
-                current = {}
+from tests.relay.support import aclient, message, new_session, open_sse, permission
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_a_client_of_one_process_sees_writes_made_through_another(server_factory) -> None:
+    # Servers are made outside the event loop: the factory creates a database with asyncio.run.
     first = server_factory()
     second = server_factory(token=first.token)
-    with first.client() as a, second.client() as b:
-        session = a.post("/api/v1/sessions", json={"title": "shared"}).json()
+    asyncio.run(_follow_one_write_through_the_other(first, second))
+
+
+async def _follow_one_write_through_the_other(first, second) -> None:
+    async with aclient(first) as a, aclient(second) as b:
+        session = await new_session(a, title="shared")
         # Both processes read the same session...
-        assert b.get(f"/api/v1/sessions/{session['id']}").json()["title"] == "shared"
+        assert (await b.get(f"/api/v1/sessions/{session['id']}")).json()["title"] == "shared"
 
-        # ...and a follower of the second gets, live and in order, what the first writes.
-        seen: list[dict] = []
-        follower = threading.Thread(target=_follow, args=(second, 1, 12, seen))
-        follower.start()
-        for i in range(10):
-            writer = a if i % 2 == 0 else b
-            posted = writer.post(f"/api/v1/sessions/{session['id']}/messages",
-                                 json={"id": f"m{i}", "role": "agent",
-                                       "kind": "assistant_text", "content": {"text": str(i)}})
-            assert posted.status_code == 201
-        permission = a.post(f"/api/v1/sessions/{session['id']}/permissions",
-                            json={"tool_name": "Bash", "input": {"command": "ls"}}).json()
-        answered = b.post(f"/api/v1/permissions/{permission['id']}/respond",
-                          json={"behavior": "allow"})
-        assert answered.status_code == 200
-        assert a.post(f"/api/v1/permissions/{permission['id']}/respond",
-                      json={"behavior": "deny"}).status_code == 409
-        follower.join(30)
+        # ...and a follower of the second gets, live and in order, what either writes.
+        async with open_sse(b, "/api/v1/events", params={"session": session["id"]}) as stream:
+            for i in range(10):
+                writer = a if i % 2 == 0 else b
+                posted = await writer.post(f"/api/v1/sessions/{session['id']}/messages",
+                                           json=message(str(i), id=f"m{i}"))
+                assert posted.status_code == 201
+            opened = (await a.post(f"/api/v1/sessions/{session['id']}/permissions",
+                                   json=permission())).json()
+            answered = await b.post(f"/api/v1/permissions/{opened['id']}/respond",
+                                    json={"behavior": "allow"})
+            assert answered.status_code == 200
+            late = await a.post(f"/api/v1/permissions/{opened['id']}/respond",
+                                json={"behavior": "deny"})
+            assert late.status_code == 409
+            seen = await stream.take(12)
 
-    ids = [e["id"] for e in seen]
+    ids = [e.id for e in seen]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
-    kinds = [e["event"] for e in seen]
-    assert kinds.count("message") == 10
-    assert kinds[-2:] == ["permission_request", "permission_resolved"]
+    assert [e.data["content"]["text"] for e in seen[:10]] == [str(i) for i in range(10)]
+    assert [e.event for e in seen[10:]] == ["permission_request", "permission_resolved"]
