@@ -21,8 +21,10 @@ def _backend_params() -> list:
 def backend(request: pytest.FixtureRequest) -> str:
     if request.param == "postgres" and not postgres_available():
         if IN_CI:
-            pytest.fail("PostgreSQL is not answering on 127.0.0.1:5432, and CI must run "
-                        "the PostgreSQL variants")
+            pytest.fail(
+                "PostgreSQL is not answering on 127.0.0.1:5432, and CI must run "
+                "the PostgreSQL variants"
+            )
         pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432")
     return request.param
 

@@ -34,21 +34,33 @@ def test_default_data_dir_is_under_the_users_share(tmp_path: Path, monkeypatch) 
 
 
 def test_each_layer_overrides_the_one_below(tmp_path: Path) -> None:
-    config = _write(tmp_path, "port: 9000\nhost: 127.0.0.2\nping_interval: 5\n"
-                              "permission_timeout: 30\nlog_level: warning\n")
+    config = _write(
+        tmp_path,
+        "port: 9000\nhost: 127.0.0.2\nping_interval: 5\n"
+        "permission_timeout: 30\nlog_level: warning\n",
+    )
     from_file = load_settings(config, environ={})
     assert (from_file.port, from_file.host, from_file.ping_interval) == (9000, "127.0.0.2", 5)
 
-    env = {"TETHER_PORT": "9100", "TETHER_PING_INTERVAL": "2.5",
-           "TETHER_DATA_DIR": str(tmp_path / "env-data")}
+    env = {
+        "TETHER_PORT": "9100",
+        "TETHER_PING_INTERVAL": "2.5",
+        "TETHER_DATA_DIR": str(tmp_path / "env-data"),
+    }
     from_env = load_settings(config, environ=env)
     assert (from_env.port, from_env.ping_interval) == (9100, 2.5)
     assert from_env.host == "127.0.0.2"  # untouched by env: the file's value stands
     assert from_env.permission_timeout == 30
     assert from_env.data_dir == tmp_path / "env-data"
 
-    flags = load_settings(config, environ=env, port=9200, data_dir=tmp_path / "flag-data",
-                          host=None, log_level="debug")
+    flags = load_settings(
+        config,
+        environ=env,
+        port=9200,
+        data_dir=tmp_path / "flag-data",
+        host=None,
+        log_level="debug",
+    )
     assert (flags.port, flags.log_level) == (9200, "debug")
     assert flags.data_dir == tmp_path / "flag-data"
     assert flags.host == "127.0.0.2"  # a flag left unset (None) does not override
@@ -70,15 +82,27 @@ def test_the_config_file_comes_from_tether_config_or_the_default_place(tmp_path:
 
 def test_every_documented_env_var_is_read(tmp_path: Path) -> None:
     env = {
-        "TETHER_HOST": "0.0.0.0", "TETHER_PORT": "1234", "TETHER_DATA_DIR": str(tmp_path),
-        "TETHER_LOG_LEVEL": "error", "TETHER_ONLY": "relay", "TETHER_TOKEN": "secret",
-        "TETHER_DATABASE_URL": "postgresql://x/y", "TETHER_PERMISSION_TIMEOUT": "7",
-        "TETHER_PING_INTERVAL": "3", "TETHER_MAX_BODY_BYTES": "100",
-        "TETHER_PUBLIC_URL": "https://tether.example/", "XDG_CONFIG_HOME": str(tmp_path),
+        "TETHER_HOST": "0.0.0.0",
+        "TETHER_PORT": "1234",
+        "TETHER_DATA_DIR": str(tmp_path),
+        "TETHER_LOG_LEVEL": "error",
+        "TETHER_ONLY": "relay",
+        "TETHER_TOKEN": "secret",
+        "TETHER_DATABASE_URL": "postgresql://x/y",
+        "TETHER_PERMISSION_TIMEOUT": "7",
+        "TETHER_PING_INTERVAL": "3",
+        "TETHER_MAX_BODY_BYTES": "100",
+        "TETHER_PUBLIC_URL": "https://tether.example/",
+        "XDG_CONFIG_HOME": str(tmp_path),
     }
     s = load_settings(environ=env)
     assert (s.host, s.port, s.data_dir, s.log_level, s.only) == (
-        "0.0.0.0", 1234, tmp_path, "error", "relay")
+        "0.0.0.0",
+        1234,
+        tmp_path,
+        "error",
+        "relay",
+    )
     assert (s.token, s.database_url) == ("secret", "postgresql://x/y")
     assert (s.permission_timeout, s.ping_interval, s.max_body_bytes) == (7, 3, 100)
     assert s.url == "https://tether.example" and not s.is_loopback
@@ -90,17 +114,19 @@ def test_data_dir_expands_the_home_directory(tmp_path: Path, monkeypatch) -> Non
     assert load_settings(config, environ={}).data_dir == tmp_path / "tether-data"
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    ("port: [1\n", "is not valid YAML"),
-    ("- just\n- a list\n", "must hold a mapping"),
-    ("port: eighty\n", "port"),
-    ("port: 70000\n", "port"),
-    ("permission_timeout: 0\n", "permission_timeout"),
-    ("log_level: loud\n", "log_level"),
-    ("colour: blue\n", "colour"),
-])
-def test_bad_config_files_are_clear_one_line_errors(tmp_path: Path, text: str,
-                                                    says: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("port: [1\n", "is not valid YAML"),
+        ("- just\n- a list\n", "must hold a mapping"),
+        ("port: eighty\n", "port"),
+        ("port: 70000\n", "port"),
+        ("permission_timeout: 0\n", "permission_timeout"),
+        ("log_level: loud\n", "log_level"),
+        ("colour: blue\n", "colour"),
+    ],
+)
+def test_bad_config_files_are_clear_one_line_errors(tmp_path: Path, text: str, says: str) -> None:
     config = _write(tmp_path, text)
     with pytest.raises(ConfigError) as caught:
         load_settings(config, environ={})

@@ -87,9 +87,16 @@ def pct(values: list[float], q: float) -> float:
 async def one(client: httpx.AsyncClient, case: Case) -> tuple[float, float]:
     start = time.perf_counter()
     first = None
-    async with client.stream("POST", case.path, content=case.body, headers={
-            "content-type": "application/json", "anthropic-version": "2023-06-01",
-            "x-api-key": "bench"}) as response:
+    async with client.stream(
+        "POST",
+        case.path,
+        content=case.body,
+        headers={
+            "content-type": "application/json",
+            "anthropic-version": "2023-06-01",
+            "x-api-key": "bench",
+        },
+    ) as response:
         async for _ in response.aiter_raw():
             if first is None:
                 first = time.perf_counter()
@@ -99,12 +106,15 @@ async def one(client: httpx.AsyncClient, case: Case) -> tuple[float, float]:
     return (first or end) - start, end - start
 
 
-async def latency(direct_url: str, direct_case: Case, tether_url: str, tether_case: Case,
-                  n: int) -> tuple[Result, Result]:
+async def latency(
+    direct_url: str, direct_case: Case, tether_url: str, tether_case: Case, n: int
+) -> tuple[Result, Result]:
     """Sequential requests, direct and through tether taking turns, so both see the same
     background load (this machine is shared)."""
-    async with httpx.AsyncClient(base_url=direct_url, timeout=30) as direct, \
-            httpx.AsyncClient(base_url=tether_url, timeout=30) as through:
+    async with (
+        httpx.AsyncClient(base_url=direct_url, timeout=30) as direct,
+        httpx.AsyncClient(base_url=tether_url, timeout=30) as through,
+    ):
         for _ in range(min(50, n)):
             await one(direct, direct_case)
             await one(through, tether_case)
@@ -112,12 +122,15 @@ async def latency(direct_url: str, direct_case: Case, tether_url: str, tether_ca
         for _ in range(n):
             d.append(await one(direct, direct_case))
             t.append(await one(through, tether_case))
-    return (Result([s[0] for s in d], [s[1] for s in d]),
-            Result([s[0] for s in t], [s[1] for s in t]))
+    return (
+        Result([s[0] for s in d], [s[1] for s in d]),
+        Result([s[0] for s in t], [s[1] for s in t]),
+    )
 
 
-async def throughput(base: str, case: Case, concurrency: int, seconds: float,
-                     pid: int) -> tuple[float, float]:
+async def throughput(
+    base: str, case: Case, concurrency: int, seconds: float, pid: int
+) -> tuple[float, float]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
         count = 0
@@ -147,11 +160,13 @@ def ms(x: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=400,
-                        help="sequential requests per latency measurement")
+    parser.add_argument(
+        "--requests", type=int, default=400, help="sequential requests per latency measurement"
+    )
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=4.0,
-                        help="length of each throughput measurement")
+    parser.add_argument(
+        "--seconds", type=float, default=4.0, help="length of each throughput measurement"
+    )
     args = parser.parse_args()
 
     fixture = orjson.loads(FIXTURE.read_bytes())
@@ -159,22 +174,46 @@ def main() -> None:
     upstream_url = f"http://127.0.0.1:{up_port}"
     gateway_url = f"http://127.0.0.1:{gw_port}"
     tmp = Path(tempfile.mkdtemp(prefix="tether-bench-"))
-    config = {"gateway": {
-        "providers": {
-            "an": {"type": "anthropic", "base_url": upstream_url, "api_key": "k"},
-            "oa": {"type": "openai", "base_url": f"{upstream_url}/v1", "api_key": "k"}},
-        "routes": [{"match": "oa-*", "provider": "oa", "model": "gpt-bench"},
-                   {"match": "*", "provider": "an"}]}}
+    config = {
+        "gateway": {
+            "providers": {
+                "an": {"type": "anthropic", "base_url": upstream_url, "api_key": "k"},
+                "oa": {"type": "openai", "base_url": f"{upstream_url}/v1", "api_key": "k"},
+            },
+            "routes": [
+                {"match": "oa-*", "provider": "oa", "model": "gpt-bench"},
+                {"match": "*", "provider": "an"},
+            ],
+        }
+    }
     (tmp / "config.yaml").write_bytes(orjson.dumps(config))  # JSON is YAML
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
     env.update(PYTHONPATH=str(ROOT))
-    upstream = subprocess.Popen([sys.executable, "-m", "bench.gateway.upstream", str(up_port)],
-                                cwd=ROOT, env=env)
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "bench.gateway.upstream", str(up_port)], cwd=ROOT, env=env
+    )
     gateway = subprocess.Popen(
-        [sys.executable, "-m", "tether", "serve", "--only", "gateway", "--port", str(gw_port),
-         "--config", str(tmp / "config.yaml"), "--data-dir", str(tmp), "--log-level",
-         "warning"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "tether",
+            "serve",
+            "--only",
+            "gateway",
+            "--port",
+            str(gw_port),
+            "--config",
+            str(tmp / "config.yaml"),
+            "--data-dir",
+            str(tmp),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         wait_up(f"{upstream_url}/health")
         wait_up(f"{gateway_url}/healthz")
@@ -185,20 +224,31 @@ def main() -> None:
             translated_out, _ = request_to_openai(translated_in, model="gpt-bench")
             kind = "stream" if stream else "json"
             cases = [
-                (f"passthrough {kind}",
-                 Case("direct", "/v1/messages", passthrough, stream),
-                 Case("tether", "/v1/messages", passthrough, stream)),
-                (f"translated  {kind}",
-                 Case("direct", "/v1/chat/completions", orjson.dumps(translated_out), stream),
-                 Case("tether", "/v1/messages", orjson.dumps(translated_in), stream)),
+                (
+                    f"passthrough {kind}",
+                    Case("direct", "/v1/messages", passthrough, stream),
+                    Case("tether", "/v1/messages", passthrough, stream),
+                ),
+                (
+                    f"translated  {kind}",
+                    Case("direct", "/v1/chat/completions", orjson.dumps(translated_out), stream),
+                    Case("tether", "/v1/messages", orjson.dumps(translated_in), stream),
+                ),
             ]
             for label, direct_case, tether_case in cases:
-                direct, through = asyncio.run(latency(upstream_url, direct_case, gateway_url,
-                                                      tether_case, args.requests))
-                direct.rps, direct.cpu_per_request = asyncio.run(throughput(
-                    upstream_url, direct_case, args.concurrency, args.seconds, upstream.pid))
-                through.rps, through.cpu_per_request = asyncio.run(throughput(
-                    gateway_url, tether_case, args.concurrency, args.seconds, gateway.pid))
+                direct, through = asyncio.run(
+                    latency(upstream_url, direct_case, gateway_url, tether_case, args.requests)
+                )
+                direct.rps, direct.cpu_per_request = asyncio.run(
+                    throughput(
+                        upstream_url, direct_case, args.concurrency, args.seconds, upstream.pid
+                    )
+                )
+                through.rps, through.cpu_per_request = asyncio.run(
+                    throughput(
+                        gateway_url, tether_case, args.concurrency, args.seconds, gateway.pid
+                    )
+                )
                 rows.append((label, direct, through))
                 print(f"measured {label}", file=sys.stderr)
         report(rows, len(passthrough), args)
@@ -208,23 +258,32 @@ def main() -> None:
             proc.wait(10)
 
 
-def report(rows: list[tuple[str, Result, Result]], body_bytes: int,
-           args: argparse.Namespace) -> None:
-    print(f"\nrequest body {body_bytes / 1024:.0f} KB (real Claude Code request), "
-          f"{EVENTS} text events per stream, {args.requests} sequential requests, "
-          f"concurrency {args.concurrency} for {args.seconds:g}s, {os.cpu_count()} cores\n")
+def report(
+    rows: list[tuple[str, Result, Result]], body_bytes: int, args: argparse.Namespace
+) -> None:
+    print(
+        f"\nrequest body {body_bytes / 1024:.0f} KB (real Claude Code request), "
+        f"{EVENTS} text events per stream, {args.requests} sequential requests, "
+        f"concurrency {args.concurrency} for {args.seconds:g}s, {os.cpu_count()} cores\n"
+    )
     print("latency (ms)            direct p50/p99         tether p50/p99      added p50/p99")
     for label, d, t in rows:
         for metric, dv, tv in (("ttfb ", d.ttfb, t.ttfb), ("total", d.total, t.total)):
             dp50, dp99 = statistics.median(dv), pct(dv, 0.99)
             tp50, tp99 = statistics.median(tv), pct(tv, 0.99)
-            print(f"{label} {metric} {ms(dp50)} {ms(dp99)}   {ms(tp50)} {ms(tp99)}   "
-                  f"{ms(tp50 - dp50)} {ms(tp99 - dp99)}")
-    print("\nthroughput              direct req/s   tether req/s   ratio   "
-          "tether CPU/req   upstream CPU/req")
+            print(
+                f"{label} {metric} {ms(dp50)} {ms(dp99)}   {ms(tp50)} {ms(tp99)}   "
+                f"{ms(tp50 - dp50)} {ms(tp99 - dp99)}"
+            )
+    print(
+        "\nthroughput              direct req/s   tether req/s   ratio   "
+        "tether CPU/req   upstream CPU/req"
+    )
     for label, d, t in rows:
-        print(f"{label}      {d.rps:9.0f}      {t.rps:9.0f}   {t.rps / d.rps:5.2f}   "
-              f"{t.cpu_per_request * 1000:9.2f} ms   {d.cpu_per_request * 1000:9.2f} ms")
+        print(
+            f"{label}      {d.rps:9.0f}      {t.rps:9.0f}   {t.rps / d.rps:5.2f}   "
+            f"{t.cpu_per_request * 1000:9.2f} ms   {d.cpu_per_request * 1000:9.2f} ms"
+        )
     print("\nstreaming: added total p50 per SSE event")
     for label, d, t in rows:
         if "stream" in label:

@@ -14,12 +14,24 @@ import uvicorn
 
 EVENTS = 40  # text deltas per streamed answer
 
-_usage = {"input_tokens": 12000, "output_tokens": EVENTS, "cache_read_input_tokens": 0,
-          "cache_creation_input_tokens": 0}
-AN_JSON = orjson.dumps({
-    "id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-bench",
-    "content": [{"type": "text", "text": "word " * EVENTS}], "stop_reason": "end_turn",
-    "stop_sequence": None, "usage": _usage})
+_usage = {
+    "input_tokens": 12000,
+    "output_tokens": EVENTS,
+    "cache_read_input_tokens": 0,
+    "cache_creation_input_tokens": 0,
+}
+AN_JSON = orjson.dumps(
+    {
+        "id": "msg_bench",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-bench",
+        "content": [{"type": "text", "text": "word " * EVENTS}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": _usage,
+    }
+)
 
 
 def _an(event: str, data: dict) -> bytes:
@@ -27,42 +39,88 @@ def _an(event: str, data: dict) -> bytes:
 
 
 AN_SSE = [
-    _an("message_start", {"type": "message_start", "message": {
-        "id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-bench",
-        "content": [], "stop_reason": None, "stop_sequence": None,
-        "usage": {**_usage, "output_tokens": 1}}}),
-    _an("content_block_start", {"type": "content_block_start", "index": 0,
-                                "content_block": {"type": "text", "text": ""}}),
-    *[_an("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                  "delta": {"type": "text_delta", "text": "word "}})
-      for _ in range(EVENTS)],
+    _an(
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_bench",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-bench",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {**_usage, "output_tokens": 1},
+            },
+        },
+    ),
+    _an(
+        "content_block_start",
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    ),
+    *[
+        _an(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": "word "},
+            },
+        )
+        for _ in range(EVENTS)
+    ],
     _an("content_block_stop", {"type": "content_block_stop", "index": 0}),
-    _an("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
-                                                             "stop_sequence": None},
-                          "usage": {"output_tokens": EVENTS}}),
+    _an(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": EVENTS},
+        },
+    ),
     _an("message_stop", {"type": "message_stop"}),
 ]
 
 _oa_usage = {"prompt_tokens": 12000, "completion_tokens": EVENTS, "total_tokens": 12040}
-OA_JSON = orjson.dumps({
-    "id": "chatcmpl-bench", "object": "chat.completion", "created": 1, "model": "gpt-bench",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "word " * EVENTS},
-                 "finish_reason": "stop"}], "usage": _oa_usage})
+OA_JSON = orjson.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-bench",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "word " * EVENTS},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": _oa_usage,
+    }
+)
 
 
 def _oa(delta: dict | None, finish: str | None = None, usage: dict | None = None) -> bytes:
-    chunk: dict = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1,
-                   "model": "gpt-bench",
-                   "choices": [] if delta is None else [{"index": 0, "delta": delta,
-                                                         "finish_reason": finish}]}
+    chunk: dict = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-bench",
+        "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
     if usage:
         chunk["usage"] = usage
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
-OA_SSE = [_oa({"role": "assistant", "content": ""}),
-          *[_oa({"content": "word "}) for _ in range(EVENTS)],
-          _oa({}, "stop"), _oa(None, usage=_oa_usage), b"data: [DONE]\n\n"]
+OA_SSE = [
+    _oa({"role": "assistant", "content": ""}),
+    *[_oa({"content": "word "}) for _ in range(EVENTS)],
+    _oa({}, "stop"),
+    _oa(None, usage=_oa_usage),
+    b"data: [DONE]\n\n",
+]
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 SSE_HEADERS = [(b"content-type", b"text/event-stream")]
@@ -94,5 +152,13 @@ async def app(scope, receive, send) -> None:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
-                access_log=False, http="httptools", loop="uvloop", lifespan="off")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="warning",
+        access_log=False,
+        http="httptools",
+        loop="uvloop",
+        lifespan="off",
+    )

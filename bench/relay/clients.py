@@ -16,8 +16,9 @@ from collections.abc import Callable
 HEADER_END = b"\r\n\r\n"
 
 
-async def _read_until(reader: asyncio.StreamReader, marker: bytes, buf: bytes = b"",
-                      timeout: float = 30) -> bytes:
+async def _read_until(
+    reader: asyncio.StreamReader, marker: bytes, buf: bytes = b"", timeout: float = 30
+) -> bytes:
     async def run() -> bytes:
         nonlocal buf
         while marker not in buf:
@@ -43,7 +44,8 @@ class SSEClient:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         self.writer.write(
             f"GET /api/v1/events{self.query} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-            f"Authorization: Bearer {self.token}\r\nAccept: text/event-stream\r\n\r\n".encode())
+            f"Authorization: Bearer {self.token}\r\nAccept: text/event-stream\r\n\r\n".encode()
+        )
         buf = await _read_until(self.reader, b": connected\n\n")
         head, _, rest = buf.partition(HEADER_END)
         if not head.startswith(b"HTTP/1.1 200"):
@@ -76,7 +78,8 @@ class WSClient:
         self.writer.write(
             f"GET /api/v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Authorization: Bearer {self.token}\r\n\r\n".encode())
+            f"Authorization: Bearer {self.token}\r\n\r\n".encode()
+        )
         buf = await _read_until(reader, HEADER_END)
         if not buf.startswith(b"HTTP/1.1 101"):
             raise ConnectionError(buf[:200].decode(errors="replace"))
@@ -107,7 +110,7 @@ class MarkReader(asyncio.Protocol):
         if cut < 0:
             self.carry = data
             return
-        self.carry = data[cut + 2:]
+        self.carry = data[cut + 2 :]
         for match in MARK.finditer(data, 0, cut):
             self.on_mark(int(match.group(1)), now)
 
@@ -137,7 +140,9 @@ class HTTPConnection:
         self.writer.write(
             f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
             f"Authorization: Bearer {self.token}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
         head = await self.reader.readuntil(HEADER_END)
         status = int(head[9:12])
         length = 0

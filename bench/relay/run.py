@@ -78,14 +78,22 @@ class Server:
         self.token = "bench-" + secrets.token_hex(8)
         env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
         (data_dir / "config.yaml").write_text("")
-        env.update(TETHER_TOKEN=self.token, TETHER_DATA_DIR=str(data_dir),
-                   TETHER_CONFIG=str(data_dir / "config.yaml"), TETHER_LOG_LEVEL="warning")
+        env.update(
+            TETHER_TOKEN=self.token,
+            TETHER_DATA_DIR=str(data_dir),
+            TETHER_CONFIG=str(data_dir / "config.yaml"),
+            TETHER_LOG_LEVEL="warning",
+        )
         if database_url:
             env["TETHER_DATABASE_URL"] = database_url
         self.log = (data_dir / "serve.log").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tether", "serve", "--only", "relay", "--port",
-             str(self.port)], env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+            [sys.executable, "-m", "tether", "serve", "--only", "relay", "--port", str(self.port)],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -101,9 +109,12 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=60,
-                                 headers={"Authorization": f"Bearer {self.token}"},
-                                 limits=httpx.Limits(max_connections=64))
+        return httpx.AsyncClient(
+            base_url=self.url,
+            timeout=60,
+            headers={"Authorization": f"Bearer {self.token}"},
+            limits=httpx.Limits(max_connections=64),
+        )
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGINT)
@@ -134,8 +145,9 @@ async def permission_round_trip(server: Server, rounds: int) -> list[float]:
                         continue
                     payload = orjson.loads(raw.split(b"data: ", 1)[1].split(b"\r\n", 1)[0])
                     pid = payload["id"]
-                    await person.post(f"/api/v1/permissions/{pid}/respond",
-                                      json={"behavior": "allow"})
+                    await person.post(
+                        f"/api/v1/permissions/{pid}/respond", json={"behavior": "allow"}
+                    )
                     answered[pid] = time.perf_counter()
 
         helper = asyncio.create_task(answer_what_comes())
@@ -160,15 +172,19 @@ async def permission_round_trip(server: Server, rounds: int) -> list[float]:
 # ── 2. fan-out ───────────────────────────────────────────────────────────────────────
 
 
-async def fan_out(server: Server, clients: int, rate: float | None, count: int,
-                  in_flight: int = 8) -> dict[str, float]:
+async def fan_out(
+    server: Server, clients: int, rate: float | None, count: int, in_flight: int = 8
+) -> dict[str, float]:
     """One agent publishes `count` messages (paced at `rate`/s, or as fast as it can with
     `rate=None`) to `clients` SSE followers of the session."""
     async with server.client() as agent:
         sid = (await agent.post("/api/v1/sessions", json={"title": "fan"})).json()["id"]
-        followers = await asyncio.gather(*(
-            SSEClient(server.port, server.token, f"?session={sid}").open()
-            for _ in range(clients)))
+        followers = await asyncio.gather(
+            *(
+                SSEClient(server.port, server.token, f"?session={sid}").open()
+                for _ in range(clients)
+            )
+        )
         sent: dict[int, float] = {}
         latencies: list[float] = []
         received = [0]
@@ -186,16 +202,23 @@ async def fan_out(server: Server, clients: int, rate: float | None, count: int,
         for follower in followers:
             read_marks(follower, on_mark)
         path = f"/api/v1/sessions/{sid}/messages"
-        connections = [await HTTPConnection(server.port, server.token).open()
-                       for _ in range(in_flight)]
+        connections = [
+            await HTTPConnection(server.port, server.token).open() for _ in range(in_flight)
+        ]
         idle_connections: asyncio.Queue[HTTPConnection] = asyncio.Queue()
         for connection in connections:
             idle_connections.put_nowait(connection)
 
         async def post(k: int) -> None:
             connection = await idle_connections.get()
-            body = orjson.dumps({"id": f"m{k}", "role": "agent", "kind": "assistant_text",
-                                 "content": {"text": "hello world", "k": k}})
+            body = orjson.dumps(
+                {
+                    "id": f"m{k}",
+                    "role": "agent",
+                    "kind": "assistant_text",
+                    "content": {"text": "hello world", "k": k},
+                }
+            )
             sent[k] = time.perf_counter()
             status, answer = await connection.request("POST", path, body)
             assert status == 201, answer
@@ -224,7 +247,8 @@ async def fan_out(server: Server, clients: int, rate: float | None, count: int,
     return {
         "offered": rate or 0.0,
         "published_per_s": count / (published - start),
-        "delivered": received[0], "expected": count * clients,
+        "delivered": received[0],
+        "expected": count * clients,
         "messages_per_s": count / span,
         "deliveries_per_s": received[0] / span,
         "p50": pct(latencies, 50) if latencies else float("nan"),
@@ -246,8 +270,11 @@ async def idle(server: Server, sse_count: int, ws_count: int) -> dict[str, float
 
     async def one(kind: str) -> None:
         async with gate:
-            client = SSEClient(server.port, server.token) if kind == "sse" \
+            client = (
+                SSEClient(server.port, server.token)
+                if kind == "sse"
                 else WSClient(server.port, server.token)
+            )
             opened.append(await client.open())
 
     start = time.perf_counter()
@@ -276,29 +303,44 @@ async def idle(server: Server, sse_count: int, ws_count: int) -> dict[str, float
     for client in opened:
         client.close()
     await asyncio.sleep(1)
-    return {"sse": sse_count, "ws": ws_count, "before_mb": before, "sse_mb": sse_rss,
-            "all_mb": both_rss, "open_s": took, "reach_ms": reach_ms,
-            "kb_per_sse": (sse_rss - before) * 1024 / max(sse_count, 1),
-            "kb_per_ws": (both_rss - sse_rss) * 1024 / max(ws_count, 1)}
+    return {
+        "sse": sse_count,
+        "ws": ws_count,
+        "before_mb": before,
+        "sse_mb": sse_rss,
+        "all_mb": both_rss,
+        "open_s": took,
+        "reach_ms": reach_ms,
+        "kb_per_sse": (sse_rss - before) * 1024 / max(sse_count, 1),
+        "kb_per_ws": (both_rss - sse_rss) * 1024 / max(ws_count, 1),
+    }
 
 
 # ── main ─────────────────────────────────────────────────────────────────────────────
 
 
 async def run(args: argparse.Namespace, server: Server) -> None:
-    print(f"tether serve --only relay on :{server.port} "
-          f"({'PostgreSQL' if args.database_url else 'SQLite'}), load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
+    print(
+        f"tether serve --only relay on :{server.port} "
+        f"({'PostgreSQL' if args.database_url else 'SQLite'}), load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n"
+    )
 
     times = await permission_round_trip(server, args.rounds)
-    print(f"permission round trip ({len(times)} rounds, open → seen on SSE → answered → "
-          f"agent's ?wait= returns)")
-    print(f"  p50 {pct(times, 50):.2f} ms   p99 {pct(times, 99):.2f} ms   "
-          f"mean {statistics.mean(times):.2f} ms      target p50 < 5 ms\n")
+    print(
+        f"permission round trip ({len(times)} rounds, open → seen on SSE → answered → "
+        f"agent's ?wait= returns)"
+    )
+    print(
+        f"  p50 {pct(times, 50):.2f} ms   p99 {pct(times, 99):.2f} ms   "
+        f"mean {statistics.mean(times):.2f} ms      target p50 < 5 ms\n"
+    )
 
     paced = await fan_out(server, args.fanout_clients, args.rate, int(args.rate * args.seconds))
-    print(f"fan-out: one agent → {args.fanout_clients} SSE clients, {args.rate:g} msg/s offered "
-          f"for {args.seconds:g} s")
+    print(
+        f"fan-out: one agent → {args.fanout_clients} SSE clients, {args.rate:g} msg/s offered "
+        f"for {args.seconds:g} s"
+    )
     _print_fan(paced)
     print("  target: 500 msg/s to 100 clients, p99 < 50 ms\n")
     ceiling = await fan_out(server, args.fanout_clients, None, int(args.rate * 4))
@@ -307,24 +349,29 @@ async def run(args: argparse.Namespace, server: Server) -> None:
     print()
 
     held = await idle(server, args.idle, args.idle // 10)
-    print(f"idle connections held by one process: {held['sse']:,} SSE + {held['ws']:,} "
-          f"WebSocket")
-    print(f"  RSS {held['before_mb']:.0f} MB before, {held['sse_mb']:.0f} MB with the SSE "
-          f"clients, {held['all_mb']:.0f} MB with all ({held['kb_per_sse']:.1f} KB per SSE, "
-          f"{held['kb_per_ws']:.1f} KB per WS); opened in {held['open_s']:.1f} s")
-    print(f"  one event then reached all {held['sse']:,} SSE clients in "
-          f"{held['reach_ms']:.0f} ms")
+    print(f"idle connections held by one process: {held['sse']:,} SSE + {held['ws']:,} WebSocket")
+    print(
+        f"  RSS {held['before_mb']:.0f} MB before, {held['sse_mb']:.0f} MB with the SSE "
+        f"clients, {held['all_mb']:.0f} MB with all ({held['kb_per_sse']:.1f} KB per SSE, "
+        f"{held['kb_per_ws']:.1f} KB per WS); opened in {held['open_s']:.1f} s"
+    )
+    print(f"  one event then reached all {held['sse']:,} SSE clients in {held['reach_ms']:.0f} ms")
     print("  target: 10,000 idle clients < 1 GB")
 
 
 def _print_fan(r: dict[str, float]) -> None:
-    print(f"  published {r['published_per_s']:.0f} msg/s; delivered {r['delivered']:,}/"
-          f"{r['expected']:,} = {r['messages_per_s']:.0f} msg/s to every client "
-          f"({r['deliveries_per_s']:,.0f} events/s)")
-    print(f"  delivery latency p50 {r['p50']:.1f} ms   p99 {r['p99']:.1f} ms   "
-          f"max {r['max']:.1f} ms")
-    print(f"  CPU: server {r['server_cpu_per_s'] * 100:.0f}% of a core, bench clients "
-          f"{r['bench_cpu_per_s'] * 100:.0f}%")
+    print(
+        f"  published {r['published_per_s']:.0f} msg/s; delivered {r['delivered']:,}/"
+        f"{r['expected']:,} = {r['messages_per_s']:.0f} msg/s to every client "
+        f"({r['deliveries_per_s']:,.0f} events/s)"
+    )
+    print(
+        f"  delivery latency p50 {r['p50']:.1f} ms   p99 {r['p99']:.1f} ms   max {r['max']:.1f} ms"
+    )
+    print(
+        f"  CPU: server {r['server_cpu_per_s'] * 100:.0f}% of a core, bench clients "
+        f"{r['bench_cpu_per_s'] * 100:.0f}%"
+    )
 
 
 def main() -> None:
@@ -341,6 +388,7 @@ def main() -> None:
         sys.exit(f"the open-file limit is {limit}; raise it (ulimit -n) for --idle {args.idle}")
     try:
         import uvloop
+
         uvloop.install()
     except ImportError:
         pass

@@ -79,8 +79,10 @@ class LoopbackHostGuard:
             if name not in self.allowed and not name.startswith("127."):
                 if scope["type"] == "http":
                     response = error_response(
-                        421, "misdirected_request",
-                        f"this server listens on loopback and does not serve host {host!r}")
+                        421,
+                        "misdirected_request",
+                        f"this server listens on loopback and does not serve host {host!r}",
+                    )
                     await response(scope, receive, send)
                 else:
                     await send({"type": "websocket.close", "code": 4421})
@@ -88,8 +90,9 @@ class LoopbackHostGuard:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings,
-               on_startup: Callable[[StartupInfo], None] | None = None) -> Starlette:
+def create_app(
+    settings: Settings, on_startup: Callable[[StartupInfo], None] | None = None
+) -> Starlette:
     serve_relay = settings.only in ("all", "relay")
     serve_gateway = settings.only in ("all", "gateway")
     gateway = build_gateway(settings) if serve_gateway else None

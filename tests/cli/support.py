@@ -16,18 +16,29 @@ def cli_env(url: str, token: str | None, data_dir: Path) -> dict[str, str]:
     """The environment of a person's shell: only TETHER_URL/TETHER_TOKEN set, and a data
     dir of its own so no local admin token is picked up by accident."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
-    env.update(TETHER_URL=url, TETHER_DATA_DIR=str(data_dir),
-               TETHER_CONFIG=str(data_dir / "config.yaml"), PYTHONUNBUFFERED="1",
-               COLUMNS="120")
+    env.update(
+        TETHER_URL=url,
+        TETHER_DATA_DIR=str(data_dir),
+        TETHER_CONFIG=str(data_dir / "config.yaml"),
+        PYTHONUNBUFFERED="1",
+        COLUMNS="120",
+    )
     if token is not None:
         env["TETHER_TOKEN"] = token
     return env
 
 
-def tether(env: dict[str, str], *args: str, input: str | None = None,
-           timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tether", *args], env=env, input=input,
-                          capture_output=True, text=True, timeout=timeout)
+def tether(
+    env: dict[str, str], *args: str, input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tether", *args],
+        env=env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
@@ -46,8 +57,14 @@ class Live:
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tether", *args], env=env, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+            [sys.executable, "-m", "tether", *args],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

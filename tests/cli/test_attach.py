@@ -20,16 +20,23 @@ def text(kind: str, value: str) -> dict:
 
 def test_history_then_live_and_steering(env: dict[str, str], api: SyncRelayClient) -> None:
     sid = api.create_session(title="attach me", cwd="/srv/app")["id"]
-    agent_says(api, sid,
-               {"kind": "system", "content": {"model": "claude-test", "cwd": "/srv/app"}},
-               text("thinking", "let me look\nat the files\nfirst\nand more\nand more"),
-               text("assistant_text", "# Plan\nI will **list** the files."),
-               {"kind": "tool_call", "content": {"call_id": "c1", "name": "Bash",
-                                                 "input": {"command": "ls -la /srv/app"}}},
-               {"kind": "tool_result", "content": {"call_id": "c1", "is_error": False,
-                                                   "output": "a.py\nb.py\nc.py\nd.py"}},
-               {"kind": "usage", "content": {"input_tokens": 1200, "output_tokens": 34}},
-               {"kind": "result", "content": {"subtype": "success", "is_error": False}})
+    agent_says(
+        api,
+        sid,
+        {"kind": "system", "content": {"model": "claude-test", "cwd": "/srv/app"}},
+        text("thinking", "let me look\nat the files\nfirst\nand more\nand more"),
+        text("assistant_text", "# Plan\nI will **list** the files."),
+        {
+            "kind": "tool_call",
+            "content": {"call_id": "c1", "name": "Bash", "input": {"command": "ls -la /srv/app"}},
+        },
+        {
+            "kind": "tool_result",
+            "content": {"call_id": "c1", "is_error": False, "output": "a.py\nb.py\nc.py\nd.py"},
+        },
+        {"kind": "usage", "content": {"input_tokens": 1200, "output_tokens": 34}},
+        {"kind": "result", "content": {"subtype": "success", "is_error": False}},
+    )
     live = Live(env, "attach", sid)
     try:
         live.wait_for("attached to attach me")
@@ -83,7 +90,8 @@ def test_a_session_that_ends_detaches(env: dict[str, str], api: SyncRelayClient)
 
 
 def test_viewer_only_sends_nothing_and_rides_out_a_restart(
-        server: TetherServer, env: dict[str, str], api: SyncRelayClient) -> None:
+    server: TetherServer, env: dict[str, str], api: SyncRelayClient
+) -> None:
     sid = api.create_session(title="watch only")["id"]
     agent_says(api, sid, text("assistant_text", "before the outage"))
     live = Live(env, "attach", "--viewer-only", sid)

@@ -78,11 +78,20 @@ def test_send_interrupt_mode_end(env: dict[str, str], api: SyncRelayClient) -> N
     assert "ended" in late
 
 
-@pytest.mark.parametrize("command", [["send", "{id}", "hi"], ["interrupt", "{id}"],
-                                     ["mode", "{id}", "plan"], ["end", "{id}"],
-                                     ["attach", "{id}"], ["permissions", "--session", "{id}"]])
-def test_an_unknown_session_is_one_line(env: dict[str, str], api: SyncRelayClient,
-                                        command: list[str]) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["send", "{id}", "hi"],
+        ["interrupt", "{id}"],
+        ["mode", "{id}", "plan"],
+        ["end", "{id}"],
+        ["attach", "{id}"],
+        ["permissions", "--session", "{id}"],
+    ],
+)
+def test_an_unknown_session_is_one_line(
+    env: dict[str, str], api: SyncRelayClient, command: list[str]
+) -> None:
     api.create_session(title="a")
     api.create_session(title="b")
     done = tether(env, *[c.replace("{id}", "ses_nope") for c in command])
@@ -93,11 +102,22 @@ def test_an_unknown_session_is_one_line(env: dict[str, str], api: SyncRelayClien
     assert "matches several sessions" in one_line_error(ambiguous)
 
 
-@pytest.mark.parametrize("command", [["sessions"], ["send", "x", "hi"], ["interrupt", "x"],
-                                     ["mode", "x", "plan"], ["end", "x"], ["attach", "x"],
-                                     ["permissions"], ["connect"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sessions"],
+        ["send", "x", "hi"],
+        ["interrupt", "x"],
+        ["mode", "x", "plan"],
+        ["end", "x"],
+        ["attach", "x"],
+        ["permissions"],
+        ["connect"],
+    ],
+)
 def test_a_refused_token_and_an_unreachable_relay_are_one_line(
-        server: TetherServer, tmp_path: Path, command: list[str]) -> None:
+    server: TetherServer, tmp_path: Path, command: list[str]
+) -> None:
     (tmp_path / "cli").mkdir()
     refused = tether(cli_env(server.url, "tth_wrong", tmp_path / "cli"), *command)
     line = one_line_error(refused)
@@ -108,8 +128,7 @@ def test_a_refused_token_and_an_unreachable_relay_are_one_line(
     assert f"cannot reach the relay at {nowhere}" in one_line_error(down)
 
 
-def test_no_token_anywhere_says_where_to_get_one(server: TetherServer,
-                                                 tmp_path: Path) -> None:
+def test_no_token_anywhere_says_where_to_get_one(server: TetherServer, tmp_path: Path) -> None:
     (tmp_path / "cli").mkdir()
     done = tether(cli_env(server.url, None, tmp_path / "cli"), "sessions")
     assert "no token" in one_line_error(done)
@@ -124,8 +143,9 @@ def test_the_local_admin_token_is_used_when_none_is_given(server: TetherServer) 
     assert done.returncode == 0, done.stderr
 
 
-def test_a_viewer_token_may_look_but_not_steer(server: TetherServer, env: dict[str, str],
-                                               api: SyncRelayClient) -> None:
+def test_a_viewer_token_may_look_but_not_steer(
+    server: TetherServer, env: dict[str, str], api: SyncRelayClient
+) -> None:
     sid = api.create_session(title="watched")["id"]
     viewer_env = {**env, "TETHER_TOKEN": make_token(server, "viewer", "tv")}
     assert tether(viewer_env, "sessions").returncode == 0
@@ -133,8 +153,9 @@ def test_a_viewer_token_may_look_but_not_steer(server: TetherServer, env: dict[s
     assert "not allowed" in line and "viewer" in line
 
 
-def test_flags_override_the_environment(server: TetherServer, tmp_path: Path,
-                                        api: SyncRelayClient) -> None:
+def test_flags_override_the_environment(
+    server: TetherServer, tmp_path: Path, api: SyncRelayClient
+) -> None:
     (tmp_path / "cli").mkdir()
     env = cli_env(f"http://127.0.0.1:{free_port()}", "tth_wrong", tmp_path / "cli")
     done = tether(env, "sessions", "--json", "--url", server.url, "--token", server.token)

@@ -24,8 +24,9 @@ def handler(env: dict[str, str]) -> Iterator[Live]:
 
 
 def bash(api: SyncRelayClient, sid: str, command: str) -> dict:
-    return api.open_permission(sid, tool_name="Bash", input={"command": command},
-                               description=f"because {command}")
+    return api.open_permission(
+        sid, tool_name="Bash", input={"command": command}, description=f"because {command}"
+    )
 
 
 def test_answers_a_queue_of_requests(handler: Live, api: SyncRelayClient) -> None:
@@ -36,10 +37,19 @@ def test_answers_a_queue_of_requests(handler: Live, api: SyncRelayClient) -> Non
     shown = handler.wait_for(f"permission request {early['id']}")
     assert "session: build bot  cwd: /srv/build" in handler.lines[shown + 1]
     handler.wait_for("$ make clean", after=shown)
-    second = api.open_permission(sid, tool_name="Write", input={
-        "file_path": "/srv/build/notes.txt", "content": "\n".join(f"l{i}" for i in range(60))})
-    third = api.open_permission(sid, tool_name="Edit", input={
-        "file_path": "/srv/build/app.py", "old_string": "x = 1\n", "new_string": "x = 2\n"})
+    second = api.open_permission(
+        sid,
+        tool_name="Write",
+        input={
+            "file_path": "/srv/build/notes.txt",
+            "content": "\n".join(f"l{i}" for i in range(60)),
+        },
+    )
+    third = api.open_permission(
+        sid,
+        tool_name="Edit",
+        input={"file_path": "/srv/build/app.py", "old_string": "x = 1\n", "new_string": "x = 2\n"},
+    )
 
     handler.send("allow")
     handler.wait_for("✓ allowed: Bash in build bot")
@@ -64,8 +74,9 @@ def test_answers_a_queue_of_requests(handler: Live, api: SyncRelayClient) -> Non
     assert handler.wait() == 0
 
 
-def test_requests_resolved_elsewhere_disappear_with_a_note(handler: Live,
-                                                           api: SyncRelayClient) -> None:
+def test_requests_resolved_elsewhere_disappear_with_a_note(
+    handler: Live, api: SyncRelayClient
+) -> None:
     sid = api.create_session(title="elsewhere")["id"]
     handler.wait_for("waiting for permission requests")
     first = bash(api, sid, "deploy")
@@ -85,8 +96,7 @@ def test_requests_resolved_elsewhere_disappear_with_a_note(handler: Live,
     handler.send("a")
     fourth = bash(api, sid, "after the race")
     handler.wait_for(f"permission request {fourth['id']}")
-    assert "someone was quicker" in handler.text or "answered elsewhere, denied" \
-        in handler.text
+    assert "someone was quicker" in handler.text or "answered elsewhere, denied" in handler.text
     assert "error" not in handler.text.lower()
     assert api.get_permission(third["id"])["status"] == "denied"
 
@@ -119,8 +129,9 @@ def test_only_one_session_with_session(env: dict[str, str], api: SyncRelayClient
         live.stop()
 
 
-def test_reconnects_by_itself_and_says_so(server: TetherServer, handler: Live,
-                                          api: SyncRelayClient) -> None:
+def test_reconnects_by_itself_and_says_so(
+    server: TetherServer, handler: Live, api: SyncRelayClient
+) -> None:
     sid = api.create_session(title="outage")["id"]
     handler.wait_for("waiting for permission requests")
     server.restart()
@@ -145,8 +156,7 @@ def test_no_reconnect_exits_non_zero(server: TetherServer, env: dict[str, str]) 
         live.stop()
 
 
-def test_end_of_input_leaves_requests_to_others(env: dict[str, str],
-                                                api: SyncRelayClient) -> None:
+def test_end_of_input_leaves_requests_to_others(env: dict[str, str], api: SyncRelayClient) -> None:
     sid = api.create_session(title="eof")["id"]
     request = bash(api, sid, "ls")
     live = Live(env, "permissions")
@@ -161,7 +171,8 @@ def test_end_of_input_leaves_requests_to_others(env: dict[str, str],
 
 
 def test_a_token_revoked_while_running_ends_it_at_the_next_connect(
-        server: TetherServer, env: dict[str, str], api: SyncRelayClient) -> None:
+    server: TetherServer, env: dict[str, str], api: SyncRelayClient
+) -> None:
     token = make_token(server, "client", "laptop")
     token_id = token.split("_")[1]
     live = Live({**env, "TETHER_TOKEN": token}, "permissions")
@@ -169,9 +180,21 @@ def test_a_token_revoked_while_running_ends_it_at_the_next_connect(
         live.wait_for("as laptop (client)")
         live.wait_for("waiting for permission requests")
         revoked = subprocess.run(
-            [sys.executable, "-m", "tether", "token", "revoke", token_id,
-             "--data-dir", str(server.data_dir)],
-            env=server.env(), capture_output=True, text=True, timeout=60)
+            [
+                sys.executable,
+                "-m",
+                "tether",
+                "token",
+                "revoke",
+                token_id,
+                "--data-dir",
+                str(server.data_dir),
+            ],
+            env=server.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert revoked.returncode == 0, revoked.stderr
         server.restart()  # the open stream ends; the reconnect is refused
         assert live.wait(60) == 1

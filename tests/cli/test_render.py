@@ -32,10 +32,17 @@ def test_fold_keeps_short_text_and_says_what_it_cut() -> None:
     assert one_line("abcdef", 4) == "abc…"
 
 
-@pytest.mark.parametrize(("stamp", "text"), [
-    ("2026-11-24T11:59:50.000Z", "10s ago"), ("2026-11-24T11:57:00Z", "3m ago"),
-    ("2026-11-24T07:00:00Z", "5h ago"), ("2026-11-21T12:00:00Z", "3d ago"),
-    (None, "-"), ("garbage", "garbage")])
+@pytest.mark.parametrize(
+    ("stamp", "text"),
+    [
+        ("2026-11-24T11:59:50.000Z", "10s ago"),
+        ("2026-11-24T11:57:00Z", "3m ago"),
+        ("2026-11-24T07:00:00Z", "5h ago"),
+        ("2026-11-21T12:00:00Z", "3d ago"),
+        (None, "-"),
+        ("garbage", "garbage"),
+    ],
+)
 def test_ago(stamp: str | None, text: str) -> None:
     assert ago(stamp, NOW) == text
 
@@ -60,12 +67,27 @@ def test_a_write_request_previews_the_file_folded() -> None:
 
 
 def test_an_edit_request_reads_as_a_diff() -> None:
-    view = describe_request("Edit", {"file_path": "a.txt", "old_string": "one\ntwo\n",
-                                     "new_string": "one\nTWO\n", "replace_all": True})
+    view = describe_request(
+        "Edit",
+        {
+            "file_path": "a.txt",
+            "old_string": "one\ntwo\n",
+            "new_string": "one\nTWO\n",
+            "replace_all": True,
+        },
+    )
     assert view.summary == "edit every match in a.txt" and view.lexer == "diff"
     assert "-two" in view.body.splitlines() and "+TWO" in view.body.splitlines()
-    multi = describe_request("MultiEdit", {"file_path": "b.txt", "edits": [
-        {"old_string": "a", "new_string": "b"}, {"old_string": "c", "new_string": "d"}]})
+    multi = describe_request(
+        "MultiEdit",
+        {
+            "file_path": "b.txt",
+            "edits": [
+                {"old_string": "a", "new_string": "b"},
+                {"old_string": "c", "new_string": "d"},
+            ],
+        },
+    )
     assert multi.summary == "make 2 edits to b.txt" and "+d" in multi.body
 
 
@@ -73,28 +95,40 @@ def test_other_tools_read_as_folded_json() -> None:
     view = describe_request("mcp__db__query", {"sql": "select 1", "rows": list(range(50))})
     assert view.summary == "use mcp__db__query" and view.lexer == "json"
     assert view.body.endswith("more lines")
-    assert describe_request("WebFetch", {"url": "https://x.org"}).summary == \
-        "fetch https://x.org"
+    assert describe_request("WebFetch", {"url": "https://x.org"}).summary == "fetch https://x.org"
 
 
 def test_resolution_says_who_and_how() -> None:
     decided = {"behavior": "deny", "message": "no", "decided_by": "phone", "remember": False}
     assert resolution({"status": "denied", "decision": decided}) == "denied by phone: no"
-    assert resolution({"status": "allowed", "decision": {"decided_by": "web",
-                                                         "remember": True}}) \
+    assert (
+        resolution({"status": "allowed", "decision": {"decided_by": "web", "remember": True}})
         == "allowed by web (always)"
-    assert resolution({"status": "cancelled", "decision": {"message": "moved on"}}) \
+    )
+    assert (
+        resolution({"status": "cancelled", "decision": {"message": "moved on"}})
         == "cancelled by the agent (moved on)"
+    )
     assert resolution({"status": "expired", "decision": {}}).startswith("expired")
 
 
-@pytest.mark.parametrize(("line", "answer"), [
-    ("a", Answer("allow")), ("Y", Answer("allow")), ("allow", Answer("allow")),
-    ("A", Answer("always")), ("always", Answer("always")),
-    ("d", Answer("deny")), ("n  too risky ", Answer("deny", "too risky")),
-    ("deny because", Answer("deny", "because")),
-    ("s", Answer("skip")), ("q", Answer("quit")), ("", Answer("help")), ("what", Answer("help")),
-])
+@pytest.mark.parametrize(
+    ("line", "answer"),
+    [
+        ("a", Answer("allow")),
+        ("Y", Answer("allow")),
+        ("allow", Answer("allow")),
+        ("A", Answer("always")),
+        ("always", Answer("always")),
+        ("d", Answer("deny")),
+        ("n  too risky ", Answer("deny", "too risky")),
+        ("deny because", Answer("deny", "because")),
+        ("s", Answer("skip")),
+        ("q", Answer("quit")),
+        ("", Answer("help")),
+        ("what", Answer("help")),
+    ],
+)
 def test_parse_answer(line: str, answer: Answer) -> None:
     assert parse_answer(line) == answer
 
@@ -105,13 +139,24 @@ def test_transcript_lines() -> None:
     assert tool_result_text({"output": "1\n2\n3"}) == "1\n2\n… 1 more lines"
     assert tool_result_text({"output": [{"type": "text", "text": "block"}]}) == "block"
     assert tool_result_text({"output": ""}) == "(no output)"
-    line = status_line({"model": "m", "permission_mode": "plan", "status": "idle"},
-                       {"input_tokens": 12345, "output_tokens": 7})
+    line = status_line(
+        {"model": "m", "permission_mode": "plan", "status": "idle"},
+        {"input_tokens": 12345, "output_tokens": 7},
+    )
     assert line == "m · mode plan · 12.3k in / 7 out · idle"
 
 
 def test_session_row() -> None:
-    row = session_row({"id": "ses_1", "title": "t", "agent": "claude-code",
-                       "status": "running", "cwd": "/srv", "pending_permissions": 2,
-                       "last_activity_at": "2026-11-24T11:59:00Z"}, NOW)
+    row = session_row(
+        {
+            "id": "ses_1",
+            "title": "t",
+            "agent": "claude-code",
+            "status": "running",
+            "cwd": "/srv",
+            "pending_permissions": 2,
+            "last_activity_at": "2026-11-24T11:59:00Z",
+        },
+        NOW,
+    )
     assert row == ("ses_1", "t", "claude-code", "running", "/srv", "1m ago", "2")

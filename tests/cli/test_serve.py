@@ -24,9 +24,14 @@ TOKEN = re.compile(r"tth_[0-9a-f]+_[A-Za-z0-9_-]+")
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """A clean environment: no TETHER_* from outside, and a home with no config."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
-    env.update(HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "home" / ".config"),
-               XDG_DATA_HOME=str(tmp_path / "home" / ".local" / "share"),
-               PYTHONUNBUFFERED="1", COLUMNS="200", **extra)
+    env.update(
+        HOME=str(tmp_path / "home"),
+        XDG_CONFIG_HOME=str(tmp_path / "home" / ".config"),
+        XDG_DATA_HOME=str(tmp_path / "home" / ".local" / "share"),
+        PYTHONUNBUFFERED="1",
+        COLUMNS="200",
+        **extra,
+    )
     return env
 
 
@@ -39,7 +44,10 @@ class Serve:
         self.err = tmp_path / f"serve-{self.port}.err"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tether", "serve", "--port", str(self.port), *args],
-            env=env or _env(tmp_path), stdout=self.log.open("wb"), stderr=self.err.open("wb"))
+            env=env or _env(tmp_path),
+            stdout=self.log.open("wb"),
+            stderr=self.err.open("wb"),
+        )
 
     @property
     def url(self) -> str:
@@ -113,8 +121,10 @@ def test_a_token_given_in_the_environment_is_never_printed(tmp_path: Path, serve
     serves.append(s)
     out = s.wait_up().output()
     assert secret not in out and "TETHER_TOKEN" in out
-    assert httpx.get(f"{s.url}/api/v1/me",
-                     headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    assert (
+        httpx.get(f"{s.url}/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code
+        == 200
+    )
     assert s.interrupt() == 0
 
 
@@ -124,9 +134,21 @@ def test_a_busy_port_is_said_plainly(tmp_path: Path, serves) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         done = subprocess.run(
-            [sys.executable, "-m", "tether", "serve", "--port", str(port),
-             "--data-dir", str(tmp_path / "d")],
-            env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+            [
+                sys.executable,
+                "-m",
+                "tether",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(tmp_path / "d"),
+            ],
+            env=_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode != 0
     assert f"port {port}" in done.stderr and "already in use" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
@@ -137,9 +159,21 @@ def test_a_second_tether_on_the_same_port(tmp_path: Path, serves) -> None:
     serves.append(first)
     first.wait_up()
     done = subprocess.run(
-        [sys.executable, "-m", "tether", "serve", "--port", str(first.port),
-         "--data-dir", str(tmp_path / "b")],
-        env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "tether",
+            "serve",
+            "--port",
+            str(first.port),
+            "--data-dir",
+            str(tmp_path / "b"),
+        ],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0
     assert "already in use" in done.stderr and "Traceback" not in done.stderr
     # The first one is unharmed.
@@ -148,8 +182,12 @@ def test_a_second_tether_on_the_same_port(tmp_path: Path, serves) -> None:
 
 
 def test_ctrl_c_stops_promptly_with_clients_attached(tmp_path: Path, serves) -> None:
-    s = Serve(tmp_path, "--data-dir", str(tmp_path / "d"),
-              env=_env(tmp_path, TETHER_TOKEN="attached-token"))
+    s = Serve(
+        tmp_path,
+        "--data-dir",
+        str(tmp_path / "d"),
+        env=_env(tmp_path, TETHER_TOKEN="attached-token"),
+    )
     serves.append(s)
     s.wait_up()
     headers = {"Authorization": "Bearer attached-token"}
@@ -169,45 +207,80 @@ def test_ctrl_c_stops_promptly_with_clients_attached(tmp_path: Path, serves) -> 
 def test_flags_beat_the_environment_and_the_config_file(tmp_path: Path, serves) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("port: 1\nlog_level: debug\n")
-    s = Serve(tmp_path, "--config", str(config), "--data-dir", str(tmp_path / "d"),
-              env=_env(tmp_path, TETHER_PORT="2", TETHER_TOKEN="t"))
+    s = Serve(
+        tmp_path,
+        "--config",
+        str(config),
+        "--data-dir",
+        str(tmp_path / "d"),
+        env=_env(tmp_path, TETHER_PORT="2", TETHER_TOKEN="t"),
+    )
     serves.append(s)  # --port (from Serve) wins over env 2 and file 1
     s.wait_up()
     assert f":{s.port}" in s.output()
     assert s.interrupt() == 0
 
 
-@pytest.mark.parametrize(("config", "says"), [
-    ("port: [oops\n", "not valid YAML"),
-    ("permission_timeout: -5\n", "permission_timeout"),
-    ("no_such_setting: 1\n", "no_such_setting"),
-])
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        ("port: [oops\n", "not valid YAML"),
+        ("permission_timeout: -5\n", "permission_timeout"),
+        ("no_such_setting: 1\n", "no_such_setting"),
+    ],
+)
 def test_bad_config_is_a_clear_error(tmp_path: Path, config: str, says: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(config)
-    done = subprocess.run([sys.executable, "-m", "tether", "serve", "--config", str(path)],
-                          env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "tether", "serve", "--config", str(path)],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0
     assert says in done.stderr and "error" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_a_missing_config_file_and_a_bad_flag(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "tether", "serve", "--config",
-                           str(tmp_path / "nope.yaml")],
-                          env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "tether", "serve", "--config", str(tmp_path / "nope.yaml")],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0 and "config file not found" in done.stderr
-    done = subprocess.run([sys.executable, "-m", "tether", "serve", "--log-level", "loud",
-                           "--data-dir", str(tmp_path / "d")],
-                          env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tether",
+            "serve",
+            "--log-level",
+            "loud",
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0 and "log_level" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_help_says_what_it_does() -> None:
-    done = subprocess.run([sys.executable, "-m", "tether", "serve", "--help"],
-                          capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "COLUMNS": "200"})
+    done = subprocess.run(
+        [sys.executable, "-m", "tether", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert done.returncode == 0
     for flag in ("--host", "--port", "--data-dir", "--config", "--log-level"):
         assert flag in done.stdout

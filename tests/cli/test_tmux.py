@@ -27,8 +27,10 @@ def _needs_tmux() -> None:
     if shutil.which("tmux") is None:
         if IN_CI:
             pytest.fail("tmux is not installed, and CI must drive the terminal commands")
-        pytest.skip("tmux is not installed (apt-get install -y tmux) so the terminal "
-                    "commands cannot be driven in a real terminal here")
+        pytest.skip(
+            "tmux is not installed (apt-get install -y tmux) so the terminal "
+            "commands cannot be driven in a real terminal here"
+        )
 
 
 class Pane:
@@ -46,8 +48,13 @@ class Pane:
         self.tmux("new-session", "-d", "-s", "t", "-x", "160", "-y", "60", "sh", "-c", script)
 
     def tmux(self, *args: str) -> str:
-        done = subprocess.run(["tmux", "-L", self.socket, *args], env=self.env,
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -71,8 +78,12 @@ class Pane:
         self.keys("Enter")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], env=self.env,
-                       capture_output=True, timeout=30)
+        subprocess.run(
+            ["tmux", "-L", self.socket, "kill-server"],
+            env=self.env,
+            capture_output=True,
+            timeout=30,
+        )
 
 
 @pytest.fixture
@@ -83,11 +94,16 @@ def panes() -> Iterator[list[Pane]]:
         pane.close()
 
 
-def test_permissions_in_a_terminal(env: dict[str, str], api: SyncRelayClient,
-                                   panes: list[Pane]) -> None:
+def test_permissions_in_a_terminal(
+    env: dict[str, str], api: SyncRelayClient, panes: list[Pane]
+) -> None:
     sid = api.create_session(title="terminal bot", cwd=os.path.expanduser("~/proj"))["id"]
-    first = api.open_permission(sid, tool_name="Bash", input={"command": "rm -rf build"},
-                                description="clean the build directory")
+    first = api.open_permission(
+        sid,
+        tool_name="Bash",
+        input={"command": "rm -rf build"},
+        description="clean the build directory",
+    )
     pane = Pane(env, "permissions")
     panes.append(pane)
     screen = pane.wait_for("rm -rf build")
@@ -99,9 +115,15 @@ def test_permissions_in_a_terminal(env: dict[str, str], api: SyncRelayClient,
     pane.wait_for("✓ allowed: Bash in terminal bot")
     assert api.get_permission(first["id"])["status"] == "allowed"
 
-    second = api.open_permission(sid, tool_name="Edit", input={
-        "file_path": "/srv/app.py", "old_string": "DEBUG = True\n",
-        "new_string": "DEBUG = False\n"})
+    second = api.open_permission(
+        sid,
+        tool_name="Edit",
+        input={
+            "file_path": "/srv/app.py",
+            "old_string": "DEBUG = True\n",
+            "new_string": "DEBUG = False\n",
+        },
+    )
     pane.wait_for("+DEBUG = False")
     pane.type("d")
     pane.wait_for("reason (optional")
@@ -118,15 +140,27 @@ def test_permissions_in_a_terminal(env: dict[str, str], api: SyncRelayClient,
     assert "EXIT=0" in pane.wait_for("EXIT=")
 
 
-def test_attach_in_a_terminal(env: dict[str, str], api: SyncRelayClient,
-                              panes: list[Pane]) -> None:
+def test_attach_in_a_terminal(env: dict[str, str], api: SyncRelayClient, panes: list[Pane]) -> None:
     sid = api.create_session(title="pair", cwd="/srv/pair")["id"]
-    api.post_messages(sid, [
-        {"role": "agent", "kind": "assistant_text",
-         "content": {"text": "## Findings\n- the **cache** is stale\n- tests pass"}},
-        {"role": "agent", "kind": "tool_call",
-         "content": {"call_id": "c1", "name": "Read", "input": {"file_path": "/srv/pair/x.py"}}},
-    ])
+    api.post_messages(
+        sid,
+        [
+            {
+                "role": "agent",
+                "kind": "assistant_text",
+                "content": {"text": "## Findings\n- the **cache** is stale\n- tests pass"},
+            },
+            {
+                "role": "agent",
+                "kind": "tool_call",
+                "content": {
+                    "call_id": "c1",
+                    "name": "Read",
+                    "input": {"file_path": "/srv/pair/x.py"},
+                },
+            },
+        ],
+    )
     pane = Pane(env, "attach", sid)
     panes.append(pane)
     screen = pane.wait_for("Read(/srv/pair/x.py)")
@@ -135,8 +169,9 @@ def test_attach_in_a_terminal(env: dict[str, str], api: SyncRelayClient,
 
     pane.type("refresh the cache please")
     pane.wait_for("› refresh the cache please")
-    assert [m["content"]["text"] for m in api.messages(sid) if m["kind"] == "user_text"] \
-        == ["refresh the cache please"]
+    assert [m["content"]["text"] for m in api.messages(sid) if m["kind"] == "user_text"] == [
+        "refresh the cache please"
+    ]
 
     request = api.open_permission(sid, tool_name="Bash", input={"command": "redis-cli FLUSHALL"})
     pane.wait_for("redis-cli FLUSHALL")

@@ -41,8 +41,11 @@ def test_create_list_revoke(server) -> None:
     assert revoked.returncode == 0 and victim in revoked.stdout
     row = next(line for line in _tokens(server, "list").stdout.splitlines() if victim in line)
     assert len(re.findall(r"\d{4}-\d\d-\d\dT", row)) == 2, row  # created and revoked
-    kept = next(line for line in _tokens(server, "list").stdout.splitlines()
-                if created["agent"].split("_")[1] in line)
+    kept = next(
+        line
+        for line in _tokens(server, "list").stdout.splitlines()
+        if created["agent"].split("_")[1] in line
+    )
     assert len(re.findall(r"\d{4}-\d\d-\d\dT", kept)) == 1, kept
 
     again = _tokens(server, "revoke", victim)
@@ -58,8 +61,9 @@ def test_bad_scope_and_link(server) -> None:
     missing = _tokens(server, "create")
     assert missing.returncode != 0 and "--scope" in missing.stderr
 
-    link = _tokens(server, "create", "--scope", "client", "--link", "--url",
-                   "https://tether.example/")
+    link = _tokens(
+        server, "create", "--scope", "client", "--link", "--url", "https://tether.example/"
+    )
     assert link.returncode == 0
     url = link.stdout.strip()
     assert url.startswith("https://tether.example/?token=tth_")
@@ -73,7 +77,11 @@ def test_an_unreachable_database_is_one_line(tmp_path) -> None:
     env["TETHER_DATABASE_URL"] = "postgresql://nobody@127.0.0.1:1/none"
     done = subprocess.run(
         [sys.executable, "-m", "tether", "token", "list", "--data-dir", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=60)
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0
     assert "cannot open the relay's database" in done.stderr
     assert "Traceback" not in done.stderr

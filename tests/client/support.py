@@ -77,8 +77,17 @@ class CuttableProxy:
 
 def make_token(server: TetherServer, scope: str, name: str | None = None) -> str:
     """A new token minted by the real `tether token create` against the server's store."""
-    args = [sys.executable, "-m", "tether", "token", "create", "--scope", scope,
-            "--data-dir", str(server.data_dir)]
+    args = [
+        sys.executable,
+        "-m",
+        "tether",
+        "token",
+        "create",
+        "--scope",
+        scope,
+        "--data-dir",
+        str(server.data_dir),
+    ]
     if name:
         args += ["--name", name]
     done = subprocess.run(args, env=server.env(), capture_output=True, text=True, timeout=60)
@@ -86,8 +95,9 @@ def make_token(server: TetherServer, scope: str, name: str | None = None) -> str
     return done.stdout.strip()
 
 
-async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 30.0,
-                     interval: float = 0.1) -> T:
+async def eventually(
+    check: Callable[[], Awaitable[T]], timeout: float = 30.0, interval: float = 0.1
+) -> T:
     """Poll `check` until it returns something truthy (never a fixed sleep)."""
     deadline = time.monotonic() + timeout
     while True:

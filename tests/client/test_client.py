@@ -54,8 +54,10 @@ class Collector:
         return [e.data["content"]["text"] for e in self.of("message")]
 
     def __repr__(self) -> str:  # what a failed wait shows
-        return (f"Collector(states={self.states}, error={self.error!r}, "
-                f"events={[(e.id, e.type) for e in self.events]})")
+        return (
+            f"Collector(states={self.states}, error={self.error!r}, "
+            f"events={[(e.id, e.type) for e in self.events]})"
+        )
 
     async def connected(self, times: int = 1) -> None:
         await self.until(lambda c: c.states.count("connected") >= times)
@@ -65,6 +67,7 @@ class Collector:
             if self.error is not None:
                 raise self.error
             return predicate(self) and self
+
         try:
             await eventually(check, timeout)
         except AssertionError:
@@ -86,8 +89,12 @@ async def collect(relay: RelayClient, **kwargs: Any) -> AsyncIterator[Collector]
 
 
 def text(n: int) -> dict[str, Any]:
-    return {"id": f"m{n}", "role": "agent", "kind": "assistant_text",
-            "content": {"text": f"text {n}"}}
+    return {
+        "id": f"m{n}",
+        "role": "agent",
+        "kind": "assistant_text",
+        "content": {"text": f"text {n}"},
+    }
 
 
 @pytest.fixture
@@ -97,6 +104,7 @@ async def relay(server: TetherServer) -> AsyncIterator[RelayClient]:
 
 
 # ── calls ──────────────────────────────────────────────────────────────────────────────
+
 
 async def test_session_calls_round_trip(relay: RelayClient) -> None:
     me = await relay.me()
@@ -127,8 +135,9 @@ async def test_session_calls_round_trip(relay: RelayClient) -> None:
         await relay.interrupt(session["id"])
 
 
-async def test_typed_errors_carry_the_relays_type_and_message(server: TetherServer,
-                                                              relay: RelayClient) -> None:
+async def test_typed_errors_carry_the_relays_type_and_message(
+    server: TetherServer, relay: RelayClient
+) -> None:
     with pytest.raises(NotFound) as missing:
         await relay.get_session("no-such-session")
     assert missing.value.status == 404 and missing.value.type == "not_found"
@@ -169,8 +178,7 @@ def test_the_sync_client_makes_the_same_calls(server: TetherServer) -> None:
         session = relay.create_session(title="sync")
         relay.send_text(session["id"], "from a script")
         assert [m["content"]["text"] for m in relay.messages(session["id"])] == ["from a script"]
-        request = relay.open_permission(session["id"], tool_name="Bash",
-                                        input={"command": "ls"})
+        request = relay.open_permission(session["id"], tool_name="Bash", input={"command": "ls"})
         answered = relay.respond(request["id"], "deny", message="not now")
         assert answered["status"] == "denied"
         with pytest.raises(AlreadyResolved):
@@ -184,6 +192,7 @@ def test_the_sync_client_makes_the_same_calls(server: TetherServer) -> None:
 
 
 # ── events: refusals ──────────────────────────────────────────────────────────────────
+
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_refused_token_raises_at_once(server: TetherServer, transport: str) -> None:
@@ -202,23 +211,25 @@ async def test_a_refused_token_raises_at_once(server: TetherServer, transport: s
 async def test_an_unknown_session_raises_not_found(relay: RelayClient, transport: str) -> None:
     states: list[str] = []
     with pytest.raises(NotFound):
-        async for _ in relay.events(session_id="nope", transport=transport,
-                                    on_state=states.append):
+        async for _ in relay.events(session_id="nope", transport=transport, on_state=states.append):
             pass
     assert "reconnecting" not in states
 
 
 # ── events: resume without loss ────────────────────────────────────────────────────────
 
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_resumes_across_a_dropped_connection(server: TetherServer, relay: RelayClient,
-                                                   transport: str) -> None:
+async def test_resumes_across_a_dropped_connection(
+    server: TetherServer, relay: RelayClient, transport: str
+) -> None:
     session = await relay.create_session(title="drops")
-    waiting = await relay.open_permission(session["id"], tool_name="Bash",
-                                          input={"command": "ls"})
-    async with CuttableProxy(server.port) as proxy, \
-            RelayClient(proxy.url, server.token, backoff_base=0.2) as follower, \
-            collect(follower, session_id=session["id"], transport=transport) as seen:
+    waiting = await relay.open_permission(session["id"], tool_name="Bash", input={"command": "ls"})
+    async with (
+        CuttableProxy(server.port) as proxy,
+        RelayClient(proxy.url, server.token, backoff_base=0.2) as follower,
+        collect(follower, session_id=session["id"], transport=transport) as seen,
+    ):
         await seen.connected()
         # The pending request arrives first, without a cursor.
         await seen.until(lambda c: c.of("permission_request"))
@@ -252,8 +263,9 @@ async def test_resumes_across_a_relay_restart(server: TetherServer, transport: s
             server.restart()
             # Straight after the restart, likely before the follower is back: replayed.
             await relay.post_messages(session["id"], [text(3)])
-            request = await relay.open_permission(session["id"], tool_name="Read",
-                                                  input={"file_path": "/etc/hosts"})
+            request = await relay.open_permission(
+                session["id"], tool_name="Read", input={"file_path": "/etc/hosts"}
+            )
             await relay.respond(request["id"], "allow")
             await seen.connected(times=2)
             await relay.post_messages(session["id"], [text(4)])
@@ -265,12 +277,15 @@ async def test_resumes_across_a_relay_restart(server: TetherServer, transport: s
             assert seen.states.count("reconnecting") >= 1
 
 
-async def test_since_replays_the_log_and_reconnect_false_gives_up(server: TetherServer,
-                                                                  relay: RelayClient) -> None:
+async def test_since_replays_the_log_and_reconnect_false_gives_up(
+    server: TetherServer, relay: RelayClient
+) -> None:
     session = await relay.create_session(title="since")
     await relay.post_messages(session["id"], [text(1), text(2)])
-    async with CuttableProxy(server.port) as proxy, \
-            RelayClient(proxy.url, server.token) as follower:
+    async with (
+        CuttableProxy(server.port) as proxy,
+        RelayClient(proxy.url, server.token) as follower,
+    ):
         seen = Collector(follower, session_id=session["id"], since=0, reconnect=False)
         await seen.until(lambda c: len(c.texts()) == 2)
         proxy.cut()
@@ -282,26 +297,31 @@ async def test_since_replays_the_log_and_reconnect_false_gives_up(server: Tether
 
 # ── permission races ──────────────────────────────────────────────────────────────────
 
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_two_handlers_race_and_one_learns_it_lost(server: TetherServer,
-                                                        relay: RelayClient,
-                                                        transport: str) -> None:
+async def test_two_handlers_race_and_one_learns_it_lost(
+    server: TetherServer, relay: RelayClient, transport: str
+) -> None:
     session = await relay.create_session(title="race")
     phone_token = make_token(server, "client", "phone")
-    async with RelayClient(server.url, server.token) as laptop, \
-            RelayClient(server.url, phone_token) as phone, \
-            collect(laptop, transport=transport) as laptop_seen, \
-            collect(phone, transport=transport) as phone_seen:
+    async with (
+        RelayClient(server.url, server.token) as laptop,
+        RelayClient(server.url, phone_token) as phone,
+        collect(laptop, transport=transport) as laptop_seen,
+        collect(phone, transport=transport) as phone_seen,
+    ):
         await laptop_seen.connected()
         await phone_seen.connected()
-        request = await relay.open_permission(session["id"], tool_name="Bash",
-                                              input={"command": "rm -rf build"})
+        request = await relay.open_permission(
+            session["id"], tool_name="Bash", input={"command": "rm -rf build"}
+        )
         for seen in (laptop_seen, phone_seen):
             await seen.until(lambda c: c.of("permission_request"))
         results = await asyncio.gather(
             laptop.respond(request["id"], "allow"),
             phone.respond(request["id"], "deny", message="not that"),
-            return_exceptions=True)
+            return_exceptions=True,
+        )
         won = [r for r in results if isinstance(r, dict)]
         lost = [r for r in results if isinstance(r, AlreadyResolved)]
         assert len(won) == 1 and len(lost) == 1, results

@@ -35,11 +35,13 @@ def parse(text: str) -> list[SSEMessage]:
 
 
 def test_sse_parser_reads_ids_events_comments_and_multiline_data() -> None:
-    stream = ("retry: 1000\n: connected\n\n"
-              "event: permission_request\ndata: {\"id\": \"p1\"}\n\n"
-              "id: 7\nevent: message\ndata: a\ndata: b\n\n"
-              "id: 8\ndata:no-space\n\n"
-              ": ping comment\n\n")
+    stream = (
+        "retry: 1000\n: connected\n\n"
+        'event: permission_request\ndata: {"id": "p1"}\n\n'
+        "id: 7\nevent: message\ndata: a\ndata: b\n\n"
+        "id: 8\ndata:no-space\n\n"
+        ": ping comment\n\n"
+    )
     assert parse(stream) == [
         SSEMessage("permission_request", '{"id": "p1"}', None),
         SSEMessage("message", "a\nb", "7"),
@@ -67,19 +69,22 @@ def test_two_clients_do_not_back_off_in_lockstep() -> None:
     assert [a.next_delay() for _ in range(4)] != [b.next_delay() for _ in range(4)]
 
 
-@pytest.mark.parametrize(("status", "kind", "cls"), [
-    (401, "unauthorized", Unauthorized),
-    (403, "forbidden", Forbidden),
-    (404, "not_found", NotFound),
-    (409, "already_resolved", AlreadyResolved),
-    (409, "version_conflict", VersionConflict),
-    (409, "session_ended", SessionEnded),
-    (409, "conflict", Conflict),
-    (422, "validation_error", ValidationFailed),
-    (500, "internal_error", RelayUnavailable),
-    (503, "", RelayUnavailable),
-    (418, "teapot", RelayError),
-])
+@pytest.mark.parametrize(
+    ("status", "kind", "cls"),
+    [
+        (401, "unauthorized", Unauthorized),
+        (403, "forbidden", Forbidden),
+        (404, "not_found", NotFound),
+        (409, "already_resolved", AlreadyResolved),
+        (409, "version_conflict", VersionConflict),
+        (409, "session_ended", SessionEnded),
+        (409, "conflict", Conflict),
+        (422, "validation_error", ValidationFailed),
+        (500, "internal_error", RelayUnavailable),
+        (503, "", RelayUnavailable),
+        (418, "teapot", RelayError),
+    ],
+)
 def test_errors_map_by_type_then_status(status: int, kind: str, cls: type) -> None:
     error = error_from(status, {"error": {"type": kind, "message": "why"}})
     assert type(error) is cls
@@ -89,8 +94,16 @@ def test_errors_map_by_type_then_status(status: int, kind: str, cls: type) -> No
 def test_an_error_body_that_is_not_the_relays_still_maps() -> None:
     error = error_from(404, "<html>nginx</html>")
     assert isinstance(error, NotFound) and "404" in error.message
-    resolved = error_from(409, {"error": {"type": "already_resolved", "message": "m",
-                                          "permission": {"id": "p", "status": "allowed"}}})
+    resolved = error_from(
+        409,
+        {
+            "error": {
+                "type": "already_resolved",
+                "message": "m",
+                "permission": {"id": "p", "status": "allowed"},
+            }
+        },
+    )
     assert isinstance(resolved, AlreadyResolved)
     assert resolved.permission == {"id": "p", "status": "allowed"}
 

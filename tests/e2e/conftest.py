@@ -34,8 +34,9 @@ async def relay(relay_server: TetherServer) -> AsyncIterator[RelayClient]:
 
 
 @pytest.fixture
-def runners(tmp_path: Path, relay_server: TetherServer, model: ModelServer
-            ) -> Iterator[list[RunnerProcess]]:
+def runners(
+    tmp_path: Path, relay_server: TetherServer, model: ModelServer
+) -> Iterator[list[RunnerProcess]]:
     made: list[RunnerProcess] = []
     yield made
     for runner in made:
@@ -43,11 +44,14 @@ def runners(tmp_path: Path, relay_server: TetherServer, model: ModelServer
 
 
 @pytest.fixture
-def start_runner(tmp_path: Path, relay_server: TetherServer, model: ModelServer,
-                 runners: list[RunnerProcess]):
+def start_runner(
+    tmp_path: Path, relay_server: TetherServer, model: ModelServer, runners: list[RunnerProcess]
+):
     """Start `tether run ARGS…` sharing one HOME (so claude can resume its transcripts)."""
+
     def start(*args: str, env: dict[str, str] | None = None) -> RunnerProcess:
         runner = RunnerProcess(relay_server, model, tmp_path / "agent", name=f"run{len(runners)}")
         runners.append(runner)
         return runner.start(*args, env=env)
+
     return start

@@ -47,8 +47,11 @@ class RunnerProcess:
         return self.root / f"{self.name}.out"
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("TETHER_", "ANTHROPIC_", "CLAUDE"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TETHER_", "ANTHROPIC_", "CLAUDE"))
+        }
         env.update(
             HOME=str(self.root / "home"),
             ANTHROPIC_BASE_URL=self.model.url,
@@ -70,28 +73,33 @@ class RunnerProcess:
         out = self.output_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tether", "run", "--cwd", str(self.workdir), *args],
-            env={**self.env(), **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
-            cwd=self.workdir)
+            env={**self.env(), **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+        )
         return self
 
     async def wait_session_id(self, timeout: float = 60) -> str:
         async def first_line() -> str | None:
             assert self.proc is not None
-            text = self.output_path.read_text(errors="replace") if \
-                self.output_path.exists() else ""
+            text = self.output_path.read_text(errors="replace") if self.output_path.exists() else ""
             for line in text.splitlines():
                 if line.startswith("ses_"):
                     return line.strip()
             if self.proc.poll() is not None:
                 raise AssertionError(f"tether run exited early:\n{self.output()}")
             return None
+
         self.session_id = await until(first_line, timeout, "the session id", self)
         return self.session_id
 
     async def wait_exit(self, timeout: float = 60) -> int:
         assert self.proc is not None
+
         async def exited() -> int | None:
             return self.proc.poll()  # type: ignore[union-attr]
+
         code = await until(exited, timeout, "tether run to exit", self, accept_zero=True)
         return int(code)
 
@@ -109,12 +117,17 @@ class RunnerProcess:
                 self.proc.wait(10)
 
     def output(self) -> str:
-        return self.output_path.read_text(errors="replace") if self.output_path.exists() \
-            else ""
+        return self.output_path.read_text(errors="replace") if self.output_path.exists() else ""
 
 
-async def until(check: Callable[[], Awaitable[Any]], timeout: float, what: str,
-                runner: RunnerProcess | None = None, *, accept_zero: bool = False) -> Any:
+async def until(
+    check: Callable[[], Awaitable[Any]],
+    timeout: float,
+    what: str,
+    runner: RunnerProcess | None = None,
+    *,
+    accept_zero: bool = False,
+) -> Any:
     """Poll `check` until it returns something truthy (or 0 with accept_zero)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -141,29 +154,42 @@ async def all_messages(relay: RelayClient, session_id: str) -> list[dict[str, An
             return out
 
 
-async def wait_message(relay: RelayClient, runner: RunnerProcess, kind: str,
-                       where: Callable[[dict[str, Any]], bool] = lambda m: True,
-                       count: int = 1, timeout: float = 60) -> list[dict[str, Any]]:
+async def wait_message(
+    relay: RelayClient,
+    runner: RunnerProcess,
+    kind: str,
+    where: Callable[[dict[str, Any]], bool] = lambda m: True,
+    count: int = 1,
+    timeout: float = 60,
+) -> list[dict[str, Any]]:
     async def found() -> list[dict[str, Any]] | None:
-        hits = [m for m in await all_messages(relay, runner.session_id)
-                if m["kind"] == kind and where(m)]
+        hits = [
+            m
+            for m in await all_messages(relay, runner.session_id)
+            if m["kind"] == kind and where(m)
+        ]
         return hits if len(hits) >= count else None
+
     return await until(found, timeout, f"{count} {kind} message(s)", runner)
 
 
-async def wait_pending(relay: RelayClient, runner: RunnerProcess,
-                       timeout: float = 60) -> dict[str, Any]:
+async def wait_pending(
+    relay: RelayClient, runner: RunnerProcess, timeout: float = 60
+) -> dict[str, Any]:
     async def pending() -> dict[str, Any] | None:
         found = await relay.list_permissions(status="pending", session_id=runner.session_id)
         return found[0] if found else None
+
     return await until(pending, timeout, "a pending permission request", runner)
 
 
-async def wait_status(relay: RelayClient, runner: RunnerProcess, status: str,
-                      timeout: float = 60) -> dict[str, Any]:
+async def wait_status(
+    relay: RelayClient, runner: RunnerProcess, status: str, timeout: float = 60
+) -> dict[str, Any]:
     async def reached() -> dict[str, Any] | None:
         session = await relay.get_session(runner.session_id)
         return session if session["status"] == status else None
+
     return await until(reached, timeout, f"session status {status!r}", runner)
 
 
@@ -173,8 +199,7 @@ def tool_results(body: dict[str, Any]) -> list[dict[str, Any]]:
     for message in body.get("messages", []):
         content = message.get("content")
         if isinstance(content, list):
-            out.extend(b for b in content if isinstance(b, dict) and b.get("type") ==
-                       "tool_result")
+            out.extend(b for b in content if isinstance(b, dict) and b.get("type") == "tool_result")
     return out
 
 
@@ -194,8 +219,11 @@ def user_texts(body: dict[str, Any]) -> list[str]:
         if isinstance(content, str):
             texts.append(content)
         elif isinstance(content, list):
-            texts.extend(b.get("text", "") for b in content
-                         if isinstance(b, dict) and b.get("type") == "text")
+            texts.extend(
+                b.get("text", "")
+                for b in content
+                if isinstance(b, dict) and b.get("type") == "text"
+            )
     return texts
 
 
@@ -203,4 +231,5 @@ def record_fixture(name: str, body: dict[str, Any]) -> None:
     """Keep a real request of the pinned claude as a gateway fixture (when recording)."""
     if RECORD:
         (FIXTURES / f"claude_code_runner_{name}.json").write_text(
-            json.dumps(body, indent=1, ensure_ascii=False) + "\n")
+            json.dumps(body, indent=1, ensure_ascii=False) + "\n"
+        )

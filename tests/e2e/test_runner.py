@@ -29,7 +29,8 @@ pytestmark = pytest.mark.slow
 
 
 async def test_remote_prompt_is_answered_and_end_from_relay_stops_the_runner(
-        relay, model, start_runner) -> None:
+    relay, model, start_runner
+) -> None:
     model.add(text("Hello from the model."))
     runner = start_runner("--title", "remote prompt")
     session_id = await runner.wait_session_id()
@@ -60,8 +61,9 @@ async def test_remote_prompt_is_answered_and_end_from_relay_stops_the_runner(
     messages = await all_messages(relay, session_id)
     assert [m["seq"] for m in messages] == list(range(1, len(messages) + 1))
     assert len({m["id"] for m in messages}) == len(messages)
-    assert all(m["raw"] is not None for m in messages if m["role"] == "agent"
-               and m["kind"] != "status")
+    assert all(
+        m["raw"] is not None for m in messages if m["role"] == "agent" and m["kind"] != "status"
+    )
 
     await relay.end_session(session_id, reason="done here")
     assert await runner.wait_exit() == 0
@@ -73,7 +75,8 @@ async def test_remote_prompt_is_answered_and_end_from_relay_stops_the_runner(
 
 
 async def test_write_allowed_denied_and_allowed_with_edited_input(
-        relay, model, start_runner) -> None:
+    relay, model, start_runner
+) -> None:
     target = "notes.txt"
     runner = start_runner()
     await runner.wait_session_id()
@@ -81,8 +84,7 @@ async def test_write_allowed_denied_and_allowed_with_edited_input(
     await wait_status(relay, runner, "idle")
 
     # 1. allowed as asked: the file is written with the model's content.
-    model.add(tool_use("Write", {"file_path": str(path), "content": "first\n"}),
-              text("Wrote it."))
+    model.add(tool_use("Write", {"file_path": str(path), "content": "first\n"}), text("Wrote it."))
     await relay.send_text(runner.session_id, "write the file")
     permission = await wait_pending(relay, runner)
     assert permission["tool_name"] == "Write"
@@ -98,32 +100,39 @@ async def test_write_allowed_denied_and_allowed_with_edited_input(
     await wait_status(relay, runner, "idle")
 
     # 2. denied with a message: nothing written, and the model is told why.
-    model.add(tool_use("Write", {"file_path": str(path), "content": "second\n"}),
-              text("Understood."))
+    model.add(
+        tool_use("Write", {"file_path": str(path), "content": "second\n"}), text("Understood.")
+    )
     await relay.send_text(runner.session_id, "overwrite it")
     permission = await wait_pending(relay, runner)
     await relay.respond(permission["id"], "deny", message="Not that file, please.")
     await wait_message(relay, runner, "result", count=2)
     assert path.read_text() == "first\n"
     requests = model.wait_main_requests(4)
-    denial = [b for b in tool_results(requests[3].body)
-              if b["tool_use_id"] == permission["tool_use_id"]]
+    denial = [
+        b for b in tool_results(requests[3].body) if b["tool_use_id"] == permission["tool_use_id"]
+    ]
     assert denial and denial[0].get("is_error") is True
     assert "Not that file, please." in tool_result_text(denial[0])
     record_fixture("tool_denied", requests[3].body)
     [denied_result] = await wait_message(
-        relay, runner, "tool_result",
-        where=lambda m: m["content"]["call_id"] == permission["tool_use_id"])
+        relay,
+        runner,
+        "tool_result",
+        where=lambda m: m["content"]["call_id"] == permission["tool_use_id"],
+    )
     assert denied_result["content"]["is_error"] is True
     await wait_status(relay, runner, "idle")
 
     # 3. allowed with the input edited by the person: the edited content is written.
-    model.add(tool_use("Write", {"file_path": str(path), "content": "third\n"}),
-              text("Done."))
+    model.add(tool_use("Write", {"file_path": str(path), "content": "third\n"}), text("Done."))
     await relay.send_text(runner.session_id, "try again")
     permission = await wait_pending(relay, runner)
-    await relay.respond(permission["id"], "allow",
-                        updated_input={"file_path": str(path), "content": "edited by a human\n"})
+    await relay.respond(
+        permission["id"],
+        "allow",
+        updated_input={"file_path": str(path), "content": "edited by a human\n"},
+    )
     await wait_message(relay, runner, "result", count=3)
     assert path.read_text() == "edited by a human\n"
     record_fixture("tool_result", model.wait_main_requests(6)[5].body)
@@ -135,25 +144,27 @@ async def test_interrupt_mid_turn_then_the_session_goes_on(relay, model, start_r
     model.add(hold("Thinking about it for a long time"))
     runner = start_runner("count to a million")
     await runner.wait_session_id()
-    assert await until(lambda: in_thread(model.wait_holding, 0.2), 60,
-                       "the model to be mid-answer", runner)
+    assert await until(
+        lambda: in_thread(model.wait_holding, 0.2), 60, "the model to be mid-answer", runner
+    )
     await wait_status(relay, runner, "running")
     await relay.interrupt(runner.session_id)
     [result] = await wait_message(relay, runner, "result", timeout=30)
     model.release()
     await wait_status(relay, runner, "idle")
-    assert result["content"]["terminal_reason"] != "completed" or \
-        result["content"]["is_error"], result["content"]
+    assert result["content"]["terminal_reason"] != "completed" or result["content"]["is_error"], (
+        result["content"]
+    )
 
     # The agent is still there and answers the next prompt.
     model.add(text("Still here."))
     await relay.send_text(runner.session_id, "are you there?")
-    await wait_message(relay, runner, "assistant_text",
-                       where=lambda m: m["content"]["text"] == "Still here.")
+    await wait_message(
+        relay, runner, "assistant_text", where=lambda m: m["content"]["text"] == "Still here."
+    )
 
 
-async def test_interrupt_cancels_the_open_permission_request(relay, model,
-                                                            start_runner) -> None:
+async def test_interrupt_cancels_the_open_permission_request(relay, model, start_runner) -> None:
     runner = start_runner()
     await runner.wait_session_id()
     path = runner.workdir / "never.txt"
@@ -170,13 +181,14 @@ async def test_interrupt_cancels_the_open_permission_request(relay, model,
     assert await relay.list_permissions(status="pending", session_id=runner.session_id) == []
 
 
-async def test_unanswered_request_expires_and_the_model_is_told(relay, model,
-                                                               start_runner) -> None:
+async def test_unanswered_request_expires_and_the_model_is_told(relay, model, start_runner) -> None:
     runner = start_runner("--permission-timeout", "1")
     await runner.wait_session_id()
     path = runner.workdir / "late.txt"
-    model.add(tool_use("Write", {"file_path": str(path), "content": "late\n"}),
-              text("Nobody answered; I will wait."))
+    model.add(
+        tool_use("Write", {"file_path": str(path), "content": "late\n"}),
+        text("Nobody answered; I will wait."),
+    )
     await wait_status(relay, runner, "idle")
     await relay.send_text(runner.session_id, "write late.txt")
     permission = await wait_pending(relay, runner)
@@ -185,13 +197,15 @@ async def test_unanswered_request_expires_and_the_model_is_told(relay, model,
     await wait_message(relay, runner, "result")
     assert not path.exists()
     [_, followup] = model.wait_main_requests(2)
-    [block] = [b for b in tool_results(followup.body)
-               if b["tool_use_id"] == permission["tool_use_id"]]
+    [block] = [
+        b for b in tool_results(followup.body) if b["tool_use_id"] == permission["tool_use_id"]
+    ]
     assert "timed out" in tool_result_text(block)
 
 
-async def test_nothing_is_lost_while_the_relay_restarts(relay, relay_server, model,
-                                                        start_runner) -> None:
+async def test_nothing_is_lost_while_the_relay_restarts(
+    relay, relay_server, model, start_runner
+) -> None:
     model.add(hold("Part one"))
     runner = start_runner("start a long job")
     session_id = await runner.wait_session_id()
@@ -199,24 +213,31 @@ async def test_nothing_is_lost_while_the_relay_restarts(relay, relay_server, mod
     relay_server.stop()
     # The turn finishes while the relay is down: its events wait in the outbox.
     model.release()
-    await until(lambda: in_thread(lambda: "turn success" in runner.output()), 60,
-                "the turn to end at the terminal", runner)
+    await until(
+        lambda: in_thread(lambda: "turn success" in runner.output()),
+        60,
+        "the turn to end at the terminal",
+        runner,
+    )
     relay_server.start()
     # A prompt sent right after the relay came back, before the runner reconnected.
     model.add(text("Answer two"))
     await relay.send_text(session_id, "second question")
-    await wait_message(relay, runner, "assistant_text",
-                       where=lambda m: m["content"]["text"] == "Answer two")
-    texts = [m["content"]["text"] for m in await all_messages(relay, session_id)
-             if m["kind"] == "assistant_text"]
+    await wait_message(
+        relay, runner, "assistant_text", where=lambda m: m["content"]["text"] == "Answer two"
+    )
+    texts = [
+        m["content"]["text"]
+        for m in await all_messages(relay, session_id)
+        if m["kind"] == "assistant_text"
+    ]
     assert texts == ["Part one", "Answer two"]  # delivered once each, in order
     results = [m for m in await all_messages(relay, session_id) if m["kind"] == "result"]
     assert len(results) == 2
     assert runner.proc is not None and runner.proc.poll() is None
 
 
-async def test_resume_continues_the_same_claude_conversation(relay, model,
-                                                             start_runner) -> None:
+async def test_resume_continues_the_same_claude_conversation(relay, model, start_runner) -> None:
     model.add(text("I will remember 4242."))
     first = start_runner("remember the number 4242", "--exit-when-done")
     session_id = await first.wait_session_id()
@@ -231,8 +252,9 @@ async def test_resume_continues_the_same_claude_conversation(relay, model,
     assert await second.wait_session_id() == session_id
     await wait_status(relay, second, "idle")
     await relay.send_text(session_id, "which number?")
-    await wait_message(relay, second, "assistant_text",
-                       where=lambda m: m["content"]["text"] == "It was 4242.")
+    await wait_message(
+        relay, second, "assistant_text", where=lambda m: m["content"]["text"] == "It was 4242."
+    )
     [_, request] = model.wait_main_requests(2)
     seen = "\n".join(user_texts(request.body))
     assert "remember the number 4242" in seen and "which number?" in seen
@@ -274,16 +296,19 @@ async def test_killed_agent_ends_the_session_with_an_error(relay, model, start_r
     assert session["agent_state"]["status"] == "ended"
 
 
-async def test_a_crashed_runner_loses_nothing(relay, relay_server, model,
-                                              start_runner) -> None:
+async def test_a_crashed_runner_loses_nothing(relay, relay_server, model, start_runner) -> None:
     model.add(hold("Said before the crash"))
     first = start_runner("a job")
     session_id = await first.wait_session_id()
     await until(lambda: in_thread(model.wait_holding, 0.2), 60, "the model mid-answer", first)
     relay_server.stop()
     model.release()  # the turn ends while the relay is away: kept in the outbox
-    await until(lambda: in_thread(lambda: "turn success" in first.output()), 60,
-                "the turn to end at the terminal", first)
+    await until(
+        lambda: in_thread(lambda: "turn success" in first.output()),
+        60,
+        "the turn to end at the terminal",
+        first,
+    )
     assert first.proc is not None
     first.proc.kill()  # the runner dies with undelivered events
     first.proc.wait(10)

@@ -28,18 +28,26 @@ pytestmark = pytest.mark.slow
 async def test_prompt_sent_mid_turn_waits_for_the_turn(relay, model, start_runner) -> None:
     model.add(hold("First answer"), text("Second answer"))
     # --gateway is what claude uses for its model calls: the inherited address is dead.
-    runner = start_runner("first question", "--gateway", model.url,
-                          env={"ANTHROPIC_BASE_URL": f"http://127.0.0.1:{free_port()}"})
+    runner = start_runner(
+        "first question",
+        "--gateway",
+        model.url,
+        env={"ANTHROPIC_BASE_URL": f"http://127.0.0.1:{free_port()}"},
+    )
     await runner.wait_session_id()
-    assert await until(lambda: in_thread(model.wait_holding, 0.2), 60, "the model mid-answer",
-                       runner)
+    assert await until(
+        lambda: in_thread(model.wait_holding, 0.2), 60, "the model mid-answer", runner
+    )
     await relay.send_text(runner.session_id, "second question")
-    [queued] = await wait_message(relay, runner, "status",
-                                  where=lambda m: m["content"]["status"] == "queued")
+    [queued] = await wait_message(
+        relay, runner, "status", where=lambda m: m["content"]["status"] == "queued"
+    )
     assert "wait" in queued["content"]["text"]
+
     async def one_queued() -> bool:
         session = await relay.get_session(runner.session_id)
         return session["agent_state"]["queued"] == 1
+
     await until(one_queued, 30, "agent_state.queued == 1", runner)
     assert len(model.main_requests()) == 1  # not sent to claude mid-turn
     model.release()
@@ -51,16 +59,19 @@ async def test_prompt_sent_mid_turn_waits_for_the_turn(relay, model, start_runne
     assert session["agent_state"]["queued"] == 0
 
 
-async def test_permission_mode_from_the_relay_and_always_allow(relay, model,
-                                                              start_runner) -> None:
+async def test_permission_mode_from_the_relay_and_always_allow(relay, model, start_runner) -> None:
     runner = start_runner()
     await runner.wait_session_id()
     await wait_status(relay, runner, "idle")
     one, two, three = (runner.workdir / name for name in ("one.txt", "two.txt", "three.txt"))
 
     # "Always allow" applies Claude's suggestion (accept edits for this session).
-    model.add(tool_use("Write", {"file_path": str(one), "content": "1\n"}), text("ok"),
-              tool_use("Write", {"file_path": str(two), "content": "2\n"}), text("ok"))
+    model.add(
+        tool_use("Write", {"file_path": str(one), "content": "1\n"}),
+        text("ok"),
+        tool_use("Write", {"file_path": str(two), "content": "2\n"}),
+        text("ok"),
+    )
     await relay.send_text(runner.session_id, "write one")
     permission = await wait_pending(relay, runner)
     assert any(s.get("type") == "setMode" for s in permission["suggestions"])
@@ -75,9 +86,11 @@ async def test_permission_mode_from_the_relay_and_always_allow(relay, model,
     # A mode change from the relay reaches the running agent: "always allow" left Claude in
     # acceptEdits, so only a mode really applied to it makes the next Write ask again.
     await relay.set_permission_mode(runner.session_id, "plan")
+
     async def mode_applied():
         session = await relay.get_session(runner.session_id)
         return session["agent_state"]["permission_mode"] == "plan"
+
     await until(mode_applied, 30, "the plan mode in agent_state", runner)
     await relay.set_permission_mode(runner.session_id, "default")
     await until(lambda: _mode_is(relay, runner, "default"), 30, "default mode", runner)
@@ -90,46 +103,60 @@ async def test_permission_mode_from_the_relay_and_always_allow(relay, model,
     # Claude's own init (published when it changed, not at every turn) shows the modes it
     # was really in: default, acceptEdits from "always allow", default from the relay.
     inits = await wait_message(relay, runner, "system")
-    assert [m["content"]["permission_mode"] for m in inits] == [
-        "default", "acceptEdits", "default"]
+    assert [m["content"]["permission_mode"] for m in inits] == ["default", "acceptEdits", "default"]
 
 
-async def test_ask_user_question_is_answered_from_the_relay(relay, model,
-                                                           start_runner) -> None:
-    question = {"questions": [{
-        "question": "Which color should the button be?", "header": "Color",
-        "options": [{"label": "red", "description": "warm"},
-                    {"label": "blue", "description": "cool"}],
-        "multiSelect": False}]}
+async def test_ask_user_question_is_answered_from_the_relay(relay, model, start_runner) -> None:
+    question = {
+        "questions": [
+            {
+                "question": "Which color should the button be?",
+                "header": "Color",
+                "options": [
+                    {"label": "red", "description": "warm"},
+                    {"label": "blue", "description": "cool"},
+                ],
+                "multiSelect": False,
+            }
+        ]
+    }
     model.add(tool_use("AskUserQuestion", question), text("Blue it is."))
     runner = start_runner("style the button")
     await runner.wait_session_id()
     permission = await wait_pending(relay, runner)
     assert permission["tool_name"] == "AskUserQuestion"
-    assert permission["input"]["questions"][0]["question"] == question["questions"][0][
-        "question"]
+    assert permission["input"]["questions"][0]["question"] == question["questions"][0]["question"]
     await relay.respond(permission["id"], "allow", message="blue")
     await wait_message(relay, runner, "result")
     _, followup = model.wait_main_requests(2)
-    [answer] = [b for b in tool_results(followup.body)
-                if b["tool_use_id"] == permission["tool_use_id"]]
+    [answer] = [
+        b for b in tool_results(followup.body) if b["tool_use_id"] == permission["tool_use_id"]
+    ]
     assert "blue" in tool_result_text(answer)
     assert not answer.get("is_error")
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tether", "run", *args], capture_output=True,
-                          text=True, timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "tether", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (["--fork"], "--fork needs --resume"),
-    (["--permission-mode", "yolo"], "--permission-mode must be one of"),
-    (["--cwd", "/no/such/dir"], "is not a directory"),
-    (["--permission-timeout", "0"], "must be a positive"),
-    (["hello", "--", "--max-turns", "1", "--max-turns", "2"], "given twice"),
-    (["--", "stray"], "unexpected claude argument"),
-])
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--fork"], "--fork needs --resume"),
+        (["--permission-mode", "yolo"], "--permission-mode must be one of"),
+        (["--cwd", "/no/such/dir"], "is not a directory"),
+        (["--permission-timeout", "0"], "must be a positive"),
+        (["hello", "--", "--max-turns", "1", "--max-turns", "2"], "given twice"),
+        (["--", "stray"], "unexpected claude argument"),
+    ],
+)
 def test_bad_options_fail_in_one_line(args: list[str], says: str) -> None:
     result = run_cli("--token", "x", *args)
     assert result.returncode != 0
@@ -142,8 +169,9 @@ def test_unreachable_relay_and_unknown_session(relay_server, tmp_path) -> None:
     env.update(HOME=str(tmp_path), TETHER_DATA_DIR=str(tmp_path))
     down = run_cli("--url", f"http://127.0.0.1:{free_port()}", "--token", "x", env=env)
     assert down.returncode == 1 and "cannot reach the relay" in down.stderr
-    unknown = run_cli("--url", relay_server.url, "--token", relay_server.token,
-                      "--resume", "ses_nope", env=env)
+    unknown = run_cli(
+        "--url", relay_server.url, "--token", relay_server.token, "--resume", "ses_nope", env=env
+    )
     assert unknown.returncode == 1 and "no session ses_nope" in unknown.stderr
     refused = run_cli("--url", relay_server.url, "--token", "tth_bad_token", env=env)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr

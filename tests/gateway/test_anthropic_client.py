@@ -21,24 +21,35 @@ from tests.gateway.upstreams import (
 
 HI = [{"role": "user", "content": "hi"}]
 TOOLS = [
-    {"name": "Bash", "description": "Run a command",
-     "input_schema": {"type": "object", "properties": {"command": {"type": "string"}},
-                      "required": ["command"]}},
-    {"name": "Read", "description": "Read a file",
-     "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}}}},
+    {
+        "name": "Bash",
+        "description": "Run a command",
+        "input_schema": {
+            "type": "object",
+            "properties": {"command": {"type": "string"}},
+            "required": ["command"],
+        },
+    },
+    {
+        "name": "Read",
+        "description": "Read a file",
+        "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}}},
+    },
 ]
 
 
 @pytest.fixture
 def client(gateway) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.url, api_key="client-key", max_retries=0,
-                               timeout=30)
+    return anthropic.Anthropic(
+        base_url=gateway.url, api_key="client-key", max_retries=0, timeout=30
+    )
 
 
 def test_text_not_streamed(client, oa_upstream):
     oa_upstream.push(Json(oa_completion("hello there")))
-    message = client.messages.create(model="claude-sonnet-4", max_tokens=100, messages=HI,
-                                     system="be brief")
+    message = client.messages.create(
+        model="claude-sonnet-4", max_tokens=100, messages=HI, system="be brief"
+    )
     assert [b.type for b in message.content] == ["text"]
     assert message.content[0].text == "hello there"
     assert message.stop_reason == "end_turn"
@@ -54,8 +65,12 @@ def test_text_not_streamed(client, oa_upstream):
 
 def test_text_and_thinking_streamed(client, oa_upstream):
     oa_upstream.push(Sse(oa_text_stream("Hel", "lo ", "world", reasoning=("let me ", "think"))))
-    with client.messages.stream(model="claude-sonnet-4", max_tokens=100, messages=HI,
-                                thinking={"type": "enabled", "budget_tokens": 1024}) as stream:
+    with client.messages.stream(
+        model="claude-sonnet-4",
+        max_tokens=100,
+        messages=HI,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+    ) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text == "Hello world"
@@ -67,16 +82,20 @@ def test_text_and_thinking_streamed(client, oa_upstream):
 
 
 def test_parallel_tool_calls_streamed(client, oa_upstream):
-    calls = [("call_a", "Bash", json.dumps({"command": "echo one && echo two"})),
-             ("call_b", "Read", json.dumps({"file_path": "/tmp/some/long/path.txt"}))]
+    calls = [
+        ("call_a", "Bash", json.dumps({"command": "echo one && echo two"})),
+        ("call_b", "Read", json.dumps({"file_path": "/tmp/some/long/path.txt"})),
+    ]
     oa_upstream.push(Sse(oa_tool_stream(calls, split=4)))
-    with client.messages.stream(model="claude-sonnet-4", max_tokens=100, messages=HI,
-                                tools=TOOLS) as stream:
+    with client.messages.stream(
+        model="claude-sonnet-4", max_tokens=100, messages=HI, tools=TOOLS
+    ) as stream:
         final = stream.get_final_message()
     uses = [b for b in final.content if b.type == "tool_use"]
     assert [(u.name, u.input) for u in uses] == [
         ("Bash", {"command": "echo one && echo two"}),
-        ("Read", {"file_path": "/tmp/some/long/path.txt"})]
+        ("Read", {"file_path": "/tmp/some/long/path.txt"}),
+    ]
     assert len({u.id for u in uses}) == 2
     assert final.stop_reason == "tool_use"
     sent = oa_upstream.received[-1].json
@@ -85,17 +104,24 @@ def test_parallel_tool_calls_streamed(client, oa_upstream):
 
 def test_tool_calls_not_streamed_then_result(client, oa_upstream):
     oa_upstream.push(Json(oa_completion(tool_calls=[("call_1", "Bash", '{"command": "ls"}')])))
-    first = client.messages.create(model="claude-sonnet-4", max_tokens=100, messages=HI,
-                                   tools=TOOLS)
+    first = client.messages.create(
+        model="claude-sonnet-4", max_tokens=100, messages=HI, tools=TOOLS
+    )
     use = first.content[-1]
     assert use.type == "tool_use" and use.input == {"command": "ls"}
     assert first.stop_reason == "tool_use"
     oa_upstream.push(Json(oa_completion("two files")))
-    history = [*HI, {"role": "assistant", "content": [b.model_dump() for b in first.content]},
-               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
-                                             "content": "a.txt\nb.txt"}]}]
-    second = client.messages.create(model="claude-sonnet-4", max_tokens=100,
-                                    messages=history, tools=TOOLS)
+    history = [
+        *HI,
+        {"role": "assistant", "content": [b.model_dump() for b in first.content]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "a.txt\nb.txt"}],
+        },
+    ]
+    second = client.messages.create(
+        model="claude-sonnet-4", max_tokens=100, messages=history, tools=TOOLS
+    )
     assert second.content[0].text == "two files"
     sent = oa_upstream.received[-1].json["messages"]
     tool_msg = next(m for m in sent if m["role"] == "tool")
@@ -104,14 +130,16 @@ def test_tool_calls_not_streamed_then_result(client, oa_upstream):
     assert assistant["tool_calls"][0]["id"] == tool_msg["tool_call_id"]
 
 
-@pytest.mark.parametrize(("status", "error_class", "kind"), [
-    (429, anthropic.RateLimitError, "rate_limit_error"),
-    (400, anthropic.BadRequestError, "invalid_request_error"),
-    (401, anthropic.AuthenticationError, "authentication_error"),
-    (503, anthropic.InternalServerError, "overloaded_error"),
-])
-def test_upstream_errors_keep_status_and_message(client, oa_upstream, status, error_class,
-                                                 kind):
+@pytest.mark.parametrize(
+    ("status", "error_class", "kind"),
+    [
+        (429, anthropic.RateLimitError, "rate_limit_error"),
+        (400, anthropic.BadRequestError, "invalid_request_error"),
+        (401, anthropic.AuthenticationError, "authentication_error"),
+        (503, anthropic.InternalServerError, "overloaded_error"),
+    ],
+)
+def test_upstream_errors_keep_status_and_message(client, oa_upstream, status, error_class, kind):
     # Enough failures to exhaust the provider's retries (2) for the retried statuses.
     oa_upstream.push(*[oa_error(status, f"upstream says no ({status})")] * 3)
     with pytest.raises(error_class) as info:
@@ -123,8 +151,9 @@ def test_upstream_errors_keep_status_and_message(client, oa_upstream, status, er
 
 
 def test_retry_recovers_before_any_byte(client, oa_upstream):
-    oa_upstream.push(oa_error(500, "flaky"), oa_error(429, "slow down"),
-                     Sse(oa_text_stream("recovered")))
+    oa_upstream.push(
+        oa_error(500, "flaky"), oa_error(429, "slow down"), Sse(oa_text_stream("recovered"))
+    )
     with client.messages.stream(model="claude-sonnet-4", max_tokens=10, messages=HI) as stream:
         assert "".join(stream.text_stream) == "recovered"
     assert len(oa_upstream.received) == 3
@@ -132,8 +161,10 @@ def test_retry_recovers_before_any_byte(client, oa_upstream):
 
 def test_streamed_error_status_before_start(client, oa_upstream):
     oa_upstream.push(oa_error(400, "This model's maximum context length is 8192 tokens"))
-    with pytest.raises(anthropic.BadRequestError) as info, client.messages.stream(
-            model="claude-sonnet-4", max_tokens=10, messages=HI) as stream:
+    with (
+        pytest.raises(anthropic.BadRequestError) as info,
+        client.messages.stream(model="claude-sonnet-4", max_tokens=10, messages=HI) as stream,
+    ):
         stream.get_final_message()
     assert info.value.body["error"]["message"].startswith("prompt is too long")
 
@@ -141,8 +172,10 @@ def test_streamed_error_status_before_start(client, oa_upstream):
 def test_mid_stream_failure_is_an_error_event(client, oa_upstream):
     frames = oa_text_stream("partial ", "answer", "never sent")
     oa_upstream.push(Sse(frames, break_after=3))
-    with pytest.raises(anthropic.APIStatusError) as info, client.messages.stream(
-            model="claude-sonnet-4", max_tokens=10, messages=HI) as stream:
+    with (
+        pytest.raises(anthropic.APIStatusError) as info,
+        client.messages.stream(model="claude-sonnet-4", max_tokens=10, messages=HI) as stream,
+    ):
         for _ in stream:
             pass
     assert "broke off" in str(info.value)
@@ -151,8 +184,12 @@ def test_mid_stream_failure_is_an_error_event(client, oa_upstream):
 def test_mid_stream_failure_raw_events(gateway, oa_upstream):
     """On the wire: text so far, then `event: error`, and no message_stop/end_turn."""
     oa_upstream.push(Sse(oa_text_stream("partial"), break_after=3))
-    with httpx.stream("POST", f"{gateway.url}/v1/messages", timeout=30, json={
-            "model": "claude-x", "max_tokens": 5, "messages": HI, "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        f"{gateway.url}/v1/messages",
+        timeout=30,
+        json={"model": "claude-x", "max_tokens": 5, "messages": HI, "stream": True},
+    ) as r:
         body = r.read().decode()
     assert r.status_code == 200
     assert "event: error" in body
@@ -160,22 +197,36 @@ def test_mid_stream_failure_raw_events(gateway, oa_upstream):
 
 
 def test_ping_during_long_silence(gateway, oa_upstream):
-    frames = [oa_chunk({"role": "assistant", "content": ""}), oa_chunk({"content": "slow"}),
-              oa_chunk(finish="stop")]
+    frames = [
+        oa_chunk({"role": "assistant", "content": ""}),
+        oa_chunk({"content": "slow"}),
+        oa_chunk(finish="stop"),
+    ]
     oa_upstream.push(Sse(frames, delay=1.0))
-    with httpx.stream("POST", f"{gateway.url}/v1/messages", timeout=30, json={
-            "model": "claude-x", "max_tokens": 5, "messages": HI, "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        f"{gateway.url}/v1/messages",
+        timeout=30,
+        json={"model": "claude-x", "max_tokens": 5, "messages": HI, "stream": True},
+    ) as r:
         events = [line[7:] for line in r.iter_lines() if line.startswith("event: ")]
     assert "ping" in events
     assert events[-1] == "message_stop"
 
 
 def test_client_disconnect_cancels_upstream(gateway, oa_upstream):
-    frames = [oa_chunk({"role": "assistant", "content": ""})] + [
-        oa_chunk({"content": f"w{i} "}) for i in range(200)] + [oa_chunk(finish="stop")]
+    frames = (
+        [oa_chunk({"role": "assistant", "content": ""})]
+        + [oa_chunk({"content": f"w{i} "}) for i in range(200)]
+        + [oa_chunk(finish="stop")]
+    )
     oa_upstream.push(Sse(frames, delay=0.1))
-    with httpx.stream("POST", f"{gateway.url}/v1/messages", timeout=30, json={
-            "model": "claude-x", "max_tokens": 5, "messages": HI, "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        f"{gateway.url}/v1/messages",
+        timeout=30,
+        json={"model": "claude-x", "max_tokens": 5, "messages": HI, "stream": True},
+    ) as r:
         for line in r.iter_lines():
             if "w1 " in line:
                 break
@@ -183,11 +234,17 @@ def test_client_disconnect_cancels_upstream(gateway, oa_upstream):
 
 
 def test_count_tokens_is_an_estimate_for_openai_providers(gateway, oa_upstream):
-    short = httpx.post(f"{gateway.url}/v1/messages/count_tokens", json={
-        "model": "claude-x", "messages": HI})
-    long = httpx.post(f"{gateway.url}/v1/messages/count_tokens", json={
-        "model": "claude-x", "messages": [{"role": "user", "content": "word " * 2000}],
-        "tools": TOOLS})
+    short = httpx.post(
+        f"{gateway.url}/v1/messages/count_tokens", json={"model": "claude-x", "messages": HI}
+    )
+    long = httpx.post(
+        f"{gateway.url}/v1/messages/count_tokens",
+        json={
+            "model": "claude-x",
+            "messages": [{"role": "user", "content": "word " * 2000}],
+            "tools": TOOLS,
+        },
+    )
     assert short.status_code == long.status_code == 200
     assert short.headers["tether-count"] == "estimate"
     assert 0 < short.json()["input_tokens"] < 20
@@ -212,8 +269,10 @@ def test_upstream_timeout_is_a_timeout_error(client, oa_upstream):
 def test_upstream_silent_mid_stream_ends_with_error_event(client, oa_upstream):
     frames = oa_text_stream("first ", "then nothing")
     oa_upstream.push(Sse(frames, delay=3))
-    with pytest.raises(anthropic.APIStatusError) as info, client.messages.stream(
-            model="claude-hasty-1", max_tokens=10, messages=HI) as stream:
+    with (
+        pytest.raises(anthropic.APIStatusError) as info,
+        client.messages.stream(model="claude-hasty-1", max_tokens=10, messages=HI) as stream,
+    ):
         for _ in stream:
             pass
     assert "went silent" in str(info.value)
@@ -221,8 +280,11 @@ def test_upstream_silent_mid_stream_ends_with_error_event(client, oa_upstream):
 
 def test_long_retry_after_goes_back_to_the_client(gateway, oa_upstream):
     oa_upstream.push(oa_error(429, "quota", headers={"retry-after": "120"}))
-    r = httpx.post(f"{gateway.url}/v1/messages", timeout=30, json={
-        "model": "claude-x", "max_tokens": 5, "messages": HI})
+    r = httpx.post(
+        f"{gateway.url}/v1/messages",
+        timeout=30,
+        json={"model": "claude-x", "max_tokens": 5, "messages": HI},
+    )
     assert r.status_code == 429
     assert r.headers["retry-after"] == "120"
     assert r.json()["error"]["type"] == "rate_limit_error"
@@ -231,10 +293,18 @@ def test_long_retry_after_goes_back_to_the_client(gateway, oa_upstream):
 
 def test_upstream_ignoring_stream_is_replayed_as_a_stream(client, oa_upstream):
     """Some servers answer `stream: true` with one JSON body; the client still gets SSE."""
-    oa_upstream.push(Json(oa_completion("whole answer", reasoning="mulling",
-                                        tool_calls=[("call_9", "Bash", '{"command": "pwd"}')])))
-    with client.messages.stream(model="claude-x", max_tokens=10, messages=HI,
-                                tools=TOOLS) as stream:
+    oa_upstream.push(
+        Json(
+            oa_completion(
+                "whole answer",
+                reasoning="mulling",
+                tool_calls=[("call_9", "Bash", '{"command": "pwd"}')],
+            )
+        )
+    )
+    with client.messages.stream(
+        model="claude-x", max_tokens=10, messages=HI, tools=TOOLS
+    ) as stream:
         final = stream.get_final_message()
     assert [b.type for b in final.content] == ["thinking", "text", "tool_use"]
     assert final.content[1].text == "whole answer"

@@ -31,24 +31,49 @@ from tests.gateway.upstreams import (
 from tether.gateway.translate.anthropic_to_openai import request_to_openai
 
 CLAUDE = Path(__file__).parents[2] / (
-    ".venv/lib/python3.11/site-packages/claude_agent_sdk/_bundled/claude")
+    ".venv/lib/python3.11/site-packages/claude_agent_sdk/_bundled/claude"
+)
 FIXTURES = Path(__file__).parent / "fixtures"
 FILE_TEXT = "written through the tether gateway\n"
 FINAL_TEXT = "I wrote hello.txt for you."
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not CLAUDE.exists(), reason="bundled claude binary missing")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CLAUDE.exists(), reason="bundled claude binary missing"),
+]
 
 
 def run_claude(gateway_url: str, cwd: Path, home: Path, model: str) -> list[dict[str, Any]]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ANTHROPIC_", "CLAUDE", "TETHER_"))}
-    env.update(HOME=str(home), ANTHROPIC_BASE_URL=gateway_url, ANTHROPIC_API_KEY="test",
-               CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_AUTOUPDATER="1")
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE", "TETHER_"))
+    }
+    env.update(
+        HOME=str(home),
+        ANTHROPIC_BASE_URL=gateway_url,
+        ANTHROPIC_API_KEY="test",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_AUTOUPDATER="1",
+    )
     proc = subprocess.run(
-        [str(CLAUDE), "-p", "Create hello.txt with a greeting.", "--output-format",
-         "stream-json", "--verbose", "--permission-mode", "acceptEdits", "--model", model],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+        [
+            str(CLAUDE),
+            "-p",
+            "Create hello.txt with a greeting.",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--permission-mode",
+            "acceptEdits",
+            "--model",
+            model,
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, f"claude printed nothing (exit {proc.returncode}): {proc.stderr[-2000:]}"
     return lines
@@ -63,7 +88,8 @@ def wrote_already(body: dict[str, Any]) -> bool:
     """The request carries the tool result of our Write (an OpenAI `tool` message or an
     Anthropic `tool_result` block)."""
     return "tool_result" in json.dumps(body["messages"]) or any(
-        m.get("role") == "tool" for m in body["messages"])
+        m.get("role") == "tool" for m in body["messages"]
+    )
 
 
 def check_result(lines: list[dict[str, Any]], cwd: Path) -> None:
@@ -72,8 +98,13 @@ def check_result(lines: list[dict[str, Any]], cwd: Path) -> None:
     assert result["subtype"] == "success" and not result["is_error"], result
     assert FINAL_TEXT in result["result"]
     assert (cwd / "hello.txt").read_text() == FILE_TEXT
-    uses = [block for line in lines if line.get("type") == "assistant"
-            for block in line["message"]["content"] if block["type"] == "tool_use"]
+    uses = [
+        block
+        for line in lines
+        if line.get("type") == "assistant"
+        for block in line["message"]["content"]
+        if block["type"] == "tool_use"
+    ]
     assert [u["name"] for u in uses] == ["Write"]
 
 
@@ -87,8 +118,11 @@ def test_claude_code_tool_turn_through_openai_upstream(gateway, oa_upstream, tmp
         body = received.json
         streamed = body.get("stream") is True
         if not is_main_turn(body):
-            return Sse(oa_text_stream("Greeting file")) if streamed else Json(
-                oa_completion("Greeting file"))
+            return (
+                Sse(oa_text_stream("Greeting file"))
+                if streamed
+                else Json(oa_completion("Greeting file"))
+            )
         if wrote_already(body):
             return Sse(oa_text_stream("I wrote ", "hello.txt for you."))
         return Sse(oa_tool_stream([("call_write_1", "Write", write_args)], split=7))
@@ -156,4 +190,5 @@ def save_fixtures(main: list[Received], cwd: Path, home: Path) -> None:
         text = text.replace(str(cwd), "/tmp/proj").replace(str(home), "/tmp/home")
         body = orjson.loads(text)
         (FIXTURES / f"claude_code_gateway_{name}.json").write_bytes(
-            orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
+            orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n"
+        )

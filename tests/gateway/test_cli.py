@@ -14,20 +14,36 @@ from tests.gateway.test_config import ISSUE_EXAMPLE
 
 
 def tether(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith("TETHER_") and k not in ("LOCAL_KEY", "ANTHROPIC_API_KEY")}
-    return subprocess.run([sys.executable, "-m", "tether", *args], capture_output=True,
-                          text=True, timeout=60, env={**base, "COLUMNS": "200", **(env or {})})
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TETHER_") and k not in ("LOCAL_KEY", "ANTHROPIC_API_KEY")
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "tether", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**base, "COLUMNS": "200", **(env or {})},
+    )
 
 
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump({"gateway": {
-        **ISSUE_EXAMPLE,
-        "scenarios": {"thinking": "local,deep-thinker",
-                      "long_context": {"provider": "local", "model": "long",
-                                       "threshold": 100000}}}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "gateway": {
+                    **ISSUE_EXAMPLE,
+                    "scenarios": {
+                        "thinking": "local,deep-thinker",
+                        "long_context": {"provider": "local", "model": "long", "threshold": 100000},
+                    },
+                }
+            }
+        )
+    )
     return path
 
 
@@ -40,8 +56,10 @@ def test_check_prints_providers_and_routes(config_file):
     out = result.stdout
     assert "http://127.0.0.1:11434/v1" in out and "https://api.anthropic.com" in out
     lines = out.splitlines()
-    order = [next(i for i, line in enumerate(lines) if needle in line) for needle in
-             ("long_context", "thinking", "'claude-haiku-*'", "'*'")]
+    order = [
+        next(i for i, line in enumerate(lines) if needle in line)
+        for needle in ("long_context", "thinking", "'claude-haiku-*'", "'*'")
+    ]
     assert order == sorted(order)
     assert "qwen3-coder" in out and "ok: 2 provider(s)" in out
     assert "secret" not in out  # keys are never printed
@@ -49,8 +67,7 @@ def test_check_prints_providers_and_routes(config_file):
 
 def test_check_fails_in_one_line_on_a_bad_config(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"gateway": {"routes": [{"match": "*",
-                                                           "provider": "ghost"}]}}))
+    bad.write_text(yaml.safe_dump({"gateway": {"routes": [{"match": "*", "provider": "ghost"}]}}))
     result = tether("gateway", "check", "--config", str(bad))
     assert result.returncode == 1
     assert "gateway.routes[0].provider: no provider named 'ghost'" in result.stderr
@@ -72,15 +89,24 @@ def test_check_on_no_config_shows_the_default(tmp_path):
     assert "api.anthropic.com" in result.stdout and "client's key" in result.stdout
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["claude-haiku-4-5"], "claude-haiku-4-5 → local (openai, http://127.0.0.1:11434/v1) "
-                           "model qwen3-coder"),
-    (["claude-opus-4"], "claude-opus-4 → anthropic (anthropic, https://api.anthropic.com) "
-                        "model claude-opus-4"),
-    (["claude-opus-4", "--thinking"], "→ local (openai, http://127.0.0.1:11434/v1) model "
-                                      "deep-thinker"),
-    (["claude-opus-4", "--tokens", "150000"], "model long"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["claude-haiku-4-5"],
+            "claude-haiku-4-5 → local (openai, http://127.0.0.1:11434/v1) model qwen3-coder",
+        ),
+        (
+            ["claude-opus-4"],
+            "claude-opus-4 → anthropic (anthropic, https://api.anthropic.com) model claude-opus-4",
+        ),
+        (
+            ["claude-opus-4", "--thinking"],
+            "→ local (openai, http://127.0.0.1:11434/v1) model deep-thinker",
+        ),
+        (["claude-opus-4", "--tokens", "150000"], "model long"),
+    ],
+)
 def test_route_shows_where_a_model_goes(config_file, args, expected):
     result = tether("gateway", "route", *args, "--config", str(config_file), env=ENV)
     assert result.returncode == 0, result.stderr
@@ -89,8 +115,11 @@ def test_route_shows_where_a_model_goes(config_file, args, expected):
 
 def test_route_with_no_match_fails(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump({"gateway": {**ISSUE_EXAMPLE, "routes": [
-        {"match": "gpt-*", "provider": "local"}]}}))
+    path.write_text(
+        yaml.safe_dump(
+            {"gateway": {**ISSUE_EXAMPLE, "routes": [{"match": "gpt-*", "provider": "local"}]}}
+        )
+    )
     result = tether("gateway", "route", "claude-x", "--config", str(path), env=ENV)
     assert result.returncode == 1
     assert "no gateway route matches model 'claude-x'" in result.stderr

@@ -11,10 +11,16 @@ from tether.gateway.tokens import estimate_tokens
 
 ISSUE_EXAMPLE = {
     "providers": {
-        "local": {"type": "openai", "base_url": "http://127.0.0.1:11434/v1",
-                  "api_key": "env:LOCAL_KEY"},
-        "anthropic": {"type": "anthropic", "base_url": "https://api.anthropic.com",
-                      "api_key": "env:ANTHROPIC_API_KEY"},
+        "local": {
+            "type": "openai",
+            "base_url": "http://127.0.0.1:11434/v1",
+            "api_key": "env:LOCAL_KEY",
+        },
+        "anthropic": {
+            "type": "anthropic",
+            "base_url": "https://api.anthropic.com",
+            "api_key": "env:ANTHROPIC_API_KEY",
+        },
     },
     "routes": [
         {"match": "claude-haiku-*", "provider": "local", "model": "qwen3-coder"},
@@ -45,22 +51,31 @@ def test_no_section_is_anthropic_with_the_clients_key():
 
 
 def test_one_provider_without_routes_takes_everything():
-    config = parse_gateway_config({"providers": {"only": {
-        "type": "openai", "base_url": "http://h/v1"}}}, {})
+    config = parse_gateway_config(
+        {"providers": {"only": {"type": "openai", "base_url": "http://h/v1"}}}, {}
+    )
     assert resolve(config, Features("anything")).provider.name == "only"
 
 
 def test_scenarios_come_before_routes_in_a_fixed_order():
-    config = parse_gateway_config({
-        **ISSUE_EXAMPLE,
-        "scenarios": {
-            "thinking": "local,deep-thinker",
-            "web_search": {"provider": "anthropic", "model": "claude-sonnet-4"},
-            "background": {"provider": "local", "model": "small", "match": "*haiku*"},
-            "long_context": {"provider": "local", "model": "long", "threshold": 1000},
-        }}, ENV)
-    assert [s.name for s in config.scenarios] == ["long_context", "background", "web_search",
-                                                  "thinking"]
+    config = parse_gateway_config(
+        {
+            **ISSUE_EXAMPLE,
+            "scenarios": {
+                "thinking": "local,deep-thinker",
+                "web_search": {"provider": "anthropic", "model": "claude-sonnet-4"},
+                "background": {"provider": "local", "model": "small", "match": "*haiku*"},
+                "long_context": {"provider": "local", "model": "long", "threshold": 1000},
+            },
+        },
+        ENV,
+    )
+    assert [s.name for s in config.scenarios] == [
+        "long_context",
+        "background",
+        "web_search",
+        "thinking",
+    ]
 
     def where(**kw) -> tuple[str, str]:
         r = resolve(config, Features(**{"model": "claude-opus-4", **kw}))
@@ -90,16 +105,20 @@ def test_explicit_provider_comma_model():
 
 
 def test_no_route_and_no_default_is_an_error():
-    config = parse_gateway_config({**ISSUE_EXAMPLE, "routes": [
-        {"match": "gpt-*", "provider": "local"}]}, ENV)
+    config = parse_gateway_config(
+        {**ISSUE_EXAMPLE, "routes": [{"match": "gpt-*", "provider": "local"}]}, ENV
+    )
     with pytest.raises(NoRoute, match="claude-x"):
         resolve(config, Features("claude-x"))
 
 
 def test_request_features():
-    body = {"model": "m", "thinking": {"type": "adaptive"},
-            "tools": [{"type": "web_search_20250305", "name": "web_search"}],
-            "messages": [{"role": "user", "content": "x" * 350}]}
+    body = {
+        "model": "m",
+        "thinking": {"type": "adaptive"},
+        "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+        "messages": [{"role": "user", "content": "x" * 350}],
+    }
     features = anthropic_features(body, lambda: estimate_tokens(body))
     assert features.thinking and features.web_search
     assert 100 <= features.token_count() <= 120
@@ -109,40 +128,69 @@ def test_request_features():
 
 def test_token_estimate_counts_everything_a_model_reads():
     small = estimate_tokens({"messages": [{"role": "user", "content": "hello"}]})
-    image = estimate_tokens({"messages": [{"role": "user", "content": [
-        {"type": "image", "source": {"type": "base64", "data": "A" * 100_000}}]}]})
+    image = estimate_tokens(
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image", "source": {"type": "base64", "data": "A" * 100_000}}
+                    ],
+                }
+            ]
+        }
+    )
     cjk = estimate_tokens({"messages": [{"role": "user", "content": "漢字" * 100}]})
     assert small < 10
     assert 1600 <= image < 1700  # a fixed cost, not the base64 length
     assert cjk >= 200
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"providers": {"x": {"type": "grpc"}}}, "gateway.providers.x.type: must be one of"),
-    ({"providers": {"x": {"type": "openai"}}}, "gateway.providers.x.base_url: is required"),
-    ({"providers": {"x": {"type": "openai", "base_url": "ftp://h"}}},
-     "gateway.providers.x.base_url: must be an http(s) URL"),
-    ({"providers": {"x": {"type": "anthropic", "api_key": "env:NOPE_UNSET"}}},
-     "gateway.providers.x.api_key: environment variable NOPE_UNSET is not set"),
-    ({"providers": {"x": {"type": "anthropic", "timeout": -1}}},
-     "gateway.providers.x.timeout: must be a number"),
-    ({"providers": {"x": {"type": "anthropic", "max_tokens": "lots"}}},
-     "gateway.providers.x.max_tokens: must be a whole number"),
-    ({"providers": {"x": {"type": "anthropic", "colour": "red"}}},
-     "gateway.providers.x: unknown field 'colour'"),
-    ({"providers": {"x": {"type": "openai", "base_url": "http://h", "reasoning": "max"}}},
-     "gateway.providers.x.reasoning: must be one of"),
-    ({"routes": [{"match": "*", "provider": "nobody"}]},
-     "gateway.routes[0].provider: no provider named 'nobody'"),
-    ({"routes": [{"provider": "anthropic"}]}, "gateway.routes[0].match: is required"),
-    ({"routes": {"match": "*"}}, "gateway.routes: must be a list"),
-    ({"scenarios": {"sleepy": "anthropic"}}, "gateway.scenarios.sleepy: unknown scenario"),
-    ({"scenarios": {"long_context": {"provider": "anthropic", "threshold": 0}}},
-     "gateway.scenarios.long_context.threshold: must be a whole number >= 1"),
-    ({"keys": ["env:NOPE_UNSET"]}, "gateway.keys[0]: environment variable NOPE_UNSET"),
-    ({"rouets": []}, "gateway: unknown field 'rouets'"),
-    ({"default": "nobody,m"}, "gateway.default.provider: no provider named 'nobody'"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"providers": {"x": {"type": "grpc"}}}, "gateway.providers.x.type: must be one of"),
+        ({"providers": {"x": {"type": "openai"}}}, "gateway.providers.x.base_url: is required"),
+        (
+            {"providers": {"x": {"type": "openai", "base_url": "ftp://h"}}},
+            "gateway.providers.x.base_url: must be an http(s) URL",
+        ),
+        (
+            {"providers": {"x": {"type": "anthropic", "api_key": "env:NOPE_UNSET"}}},
+            "gateway.providers.x.api_key: environment variable NOPE_UNSET is not set",
+        ),
+        (
+            {"providers": {"x": {"type": "anthropic", "timeout": -1}}},
+            "gateway.providers.x.timeout: must be a number",
+        ),
+        (
+            {"providers": {"x": {"type": "anthropic", "max_tokens": "lots"}}},
+            "gateway.providers.x.max_tokens: must be a whole number",
+        ),
+        (
+            {"providers": {"x": {"type": "anthropic", "colour": "red"}}},
+            "gateway.providers.x: unknown field 'colour'",
+        ),
+        (
+            {"providers": {"x": {"type": "openai", "base_url": "http://h", "reasoning": "max"}}},
+            "gateway.providers.x.reasoning: must be one of",
+        ),
+        (
+            {"routes": [{"match": "*", "provider": "nobody"}]},
+            "gateway.routes[0].provider: no provider named 'nobody'",
+        ),
+        ({"routes": [{"provider": "anthropic"}]}, "gateway.routes[0].match: is required"),
+        ({"routes": {"match": "*"}}, "gateway.routes: must be a list"),
+        ({"scenarios": {"sleepy": "anthropic"}}, "gateway.scenarios.sleepy: unknown scenario"),
+        (
+            {"scenarios": {"long_context": {"provider": "anthropic", "threshold": 0}}},
+            "gateway.scenarios.long_context.threshold: must be a whole number >= 1",
+        ),
+        ({"keys": ["env:NOPE_UNSET"]}, "gateway.keys[0]: environment variable NOPE_UNSET"),
+        ({"rouets": []}, "gateway: unknown field 'rouets'"),
+        ({"default": "nobody,m"}, "gateway.default.provider: no provider named 'nobody'"),
+    ],
+)
 def test_config_errors_name_the_field(data, message):
     with pytest.raises(ConfigError) as info:
         parse_gateway_config(data, {})
@@ -154,8 +202,9 @@ def test_provider_keys_beyond_loopback_need_gateway_keys():
     from tether.config import Settings
     from tether.gateway import build_gateway
 
-    section = {"providers": {"p": {"type": "openai", "base_url": "http://h/v1",
-                                   "api_key": "secret"}}}
+    section = {
+        "providers": {"p": {"type": "openai", "base_url": "http://h/v1", "api_key": "secret"}}
+    }
     with pytest.raises(ConfigError, match=r"set gateway\.keys"):
         build_gateway(Settings(host="0.0.0.0", gateway=section))
     # Loopback, gateway keys, or only the client's own key passed through: fine.

@@ -18,12 +18,14 @@ from tests.support.server import TetherServer
 
 @pytest.fixture(scope="module")
 def locked(tmp_path_factory, oa_upstream, an_upstream):
-    config = gateway_config(oa_upstream, an_upstream, keys=["env:GW_TEST_KEY", "second-key"],
-                            max_body_bytes=4096)
+    config = gateway_config(
+        oa_upstream, an_upstream, keys=["env:GW_TEST_KEY", "second-key"], max_body_bytes=4096
+    )
     data_dir = tmp_path_factory.mktemp("locked")
     (data_dir / "config.yaml").write_text(yaml.safe_dump(config))
-    server = TetherServer(data_dir=data_dir, extra_args=["--only", "gateway"],
-                          extra_env={"GW_TEST_KEY": GATEWAY_KEY}).start()
+    server = TetherServer(
+        data_dir=data_dir, extra_args=["--only", "gateway"], extra_env={"GW_TEST_KEY": GATEWAY_KEY}
+    ).start()
     yield server
     server.stop()
 
@@ -55,8 +57,9 @@ def test_sdks_with_a_gateway_key(locked, oa_upstream, an_upstream):
     assert GATEWAY_KEY not in str(an_upstream.received[-1].headers)
 
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=f"{locked.url}/v1", api_key="wrong", max_retries=0) \
-            .chat.completions.create(model="gpt-x", messages=BODY["messages"])
+        openai.OpenAI(
+            base_url=f"{locked.url}/v1", api_key="wrong", max_retries=0
+        ).chat.completions.create(model="gpt-x", messages=BODY["messages"])
 
 
 @pytest.mark.parametrize("path", ["/v1/messages", "/v1/chat/completions"])
@@ -67,8 +70,10 @@ def test_body_over_the_limit_is_413(locked, path):
     if path == "/v1/messages":
         assert r.json()["error"]["type"] == "request_too_large"
     else:
-        assert "limit of 4096" in r.json()["error"]["message"] or \
-            "at most 4096" in r.json()["error"]["message"]
+        assert (
+            "limit of 4096" in r.json()["error"]["message"]
+            or "at most 4096" in r.json()["error"]["message"]
+        )
 
 
 def test_chunked_body_over_the_limit_is_413(locked):
@@ -76,19 +81,39 @@ def test_chunked_body_over_the_limit_is_413(locked):
         for _ in range(10):
             yield b"x" * 1000
 
-    r = httpx.post(f"{locked.url}/v1/messages", content=chunks(),
-                   headers={"x-api-key": GATEWAY_KEY, "content-type": "application/json"})
+    r = httpx.post(
+        f"{locked.url}/v1/messages",
+        content=chunks(),
+        headers={"x-api-key": GATEWAY_KEY, "content-type": "application/json"},
+    )
     assert r.status_code == 413
 
 
 def test_serve_refuses_an_invalid_gateway_config(tmp_path):
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"gateway": {
-        "providers": {"x": {"type": "grpc", "base_url": "http://127.0.0.1:1"}}}}))
+    (tmp_path / "config.yaml").write_text(
+        yaml.safe_dump(
+            {"gateway": {"providers": {"x": {"type": "grpc", "base_url": "http://127.0.0.1:1"}}}}
+        )
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "tether", "serve", "--only", "gateway", "--port", "0",
-         "--config", str(tmp_path / "config.yaml"), "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "tether",
+            "serve",
+            "--only",
+            "gateway",
+            "--port",
+            "0",
+            "--config",
+            str(tmp_path / "config.yaml"),
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0
     assert "gateway.providers.x.type" in proc.stderr
     assert "Traceback" not in proc.stderr
-

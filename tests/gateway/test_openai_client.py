@@ -24,8 +24,9 @@ HI = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi
 
 @pytest.fixture
 def client(gateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="client-key", max_retries=0,
-                         timeout=30)
+    return openai.OpenAI(
+        base_url=f"{gateway.url}/v1", api_key="client-key", max_retries=0, timeout=30
+    )
 
 
 def test_chat_to_anthropic_not_streamed(client, an_upstream):
@@ -44,9 +45,13 @@ def test_chat_to_anthropic_not_streamed(client, an_upstream):
 
 def test_chat_to_anthropic_streamed(client, an_upstream):
     an_upstream.push(Sse(an_text_stream("Hel", "lo", "!")))
-    stream = client.chat.completions.create(model="gpt-4o", messages=HI, max_tokens=50,
-                                            stream=True,
-                                            stream_options={"include_usage": True})
+    stream = client.chat.completions.create(
+        model="gpt-4o",
+        messages=HI,
+        max_tokens=50,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Hello!"
@@ -71,12 +76,13 @@ def test_chat_to_anthropic_overloaded_is_503(client, an_upstream):
 
 
 def test_chat_to_anthropic_mid_stream_error_event(client, an_upstream):
-    error = {"type": "error", "error": {"type": "overloaded_error",
-                                        "message": "Overloaded mid-way"}}
+    error = {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded mid-way"},
+    }
     frames = [*an_text_stream("partial")[:3], an_event("error", error)]
     an_upstream.push(Sse(frames))
-    stream = client.chat.completions.create(model="gpt-4o", messages=HI, max_tokens=5,
-                                            stream=True)
+    stream = client.chat.completions.create(model="gpt-4o", messages=HI, max_tokens=5, stream=True)
     with pytest.raises(openai.APIError) as info:
         list(stream)
     assert "Overloaded mid-way" in str(info.value)
@@ -84,8 +90,7 @@ def test_chat_to_anthropic_mid_stream_error_event(client, an_upstream):
 
 def test_chat_to_anthropic_broken_stream(client, an_upstream):
     an_upstream.push(Sse(an_text_stream("partial", "more"), break_after=4))
-    stream = client.chat.completions.create(model="gpt-4o", messages=HI, max_tokens=5,
-                                            stream=True)
+    stream = client.chat.completions.create(model="gpt-4o", messages=HI, max_tokens=5, stream=True)
     with pytest.raises(openai.APIError) as info:
         list(stream)
     assert "broke off" in str(info.value)
@@ -94,8 +99,7 @@ def test_chat_to_anthropic_broken_stream(client, an_upstream):
 def test_chat_to_openai_passthrough(client, oa_upstream):
     """OpenAI client → OpenAI provider: only the model changes."""
     oa_upstream.push(Json(oa_completion("direct")))
-    completion = client.chat.completions.create(model="claude-like-name", messages=HI,
-                                                max_tokens=5)
+    completion = client.chat.completions.create(model="claude-like-name", messages=HI, max_tokens=5)
     assert completion.choices[0].message.content == "direct"
     sent = oa_upstream.received[-1]
     assert sent.json == {"model": "gpt-test", "messages": HI, "max_tokens": 5}
@@ -117,8 +121,7 @@ def test_models_in_both_shapes(gateway):
     assert oa["object"] == "list"
     ids = {m["id"] for m in oa["data"]}
     assert {"gpt-test", "claude-real"} <= ids
-    an = httpx.get(f"{gateway.url}/v1/models",
-                   headers={"anthropic-version": "2023-06-01"}).json()
+    an = httpx.get(f"{gateway.url}/v1/models", headers={"anthropic-version": "2023-06-01"}).json()
     assert {m["id"] for m in an["data"]} == ids
     assert all(m["type"] == "model" for m in an["data"]) and an["has_more"] is False
 

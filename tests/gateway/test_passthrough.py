@@ -10,14 +10,24 @@ import pytest
 from tests.gateway.upstreams import Json, Sse, an_error, an_message, an_text_stream, oa_completion
 
 # Odd spacing and a non-ASCII character: a re-serializer would change these bytes.
-RAW = ('{"model": "same-model",  "max_tokens": 64,\n "messages": [{"role": "user", '
-       '"content": "h\\u00e9llo caf\u00e9"}], "metadata": {"user_id": "u1"}}').encode()
+RAW = (
+    '{"model": "same-model",  "max_tokens": 64,\n "messages": [{"role": "user", '
+    '"content": "h\\u00e9llo caf\u00e9"}], "metadata": {"user_id": "u1"}}'
+).encode()
 
 
 def post(gateway, body: bytes, path: str = "/v1/messages", **headers: str) -> httpx.Response:
-    return httpx.post(f"{gateway.url}{path}", content=body, timeout=30, headers={
-        "content-type": "application/json", "anthropic-version": "2023-06-01",
-        "x-api-key": "client-secret", **headers})
+    return httpx.post(
+        f"{gateway.url}{path}",
+        content=body,
+        timeout=30,
+        headers={
+            "content-type": "application/json",
+            "anthropic-version": "2023-06-01",
+            "x-api-key": "client-secret",
+            **headers,
+        },
+    )
 
 
 def test_unchanged_model_sends_the_clients_exact_bytes(gateway, an_upstream):
@@ -56,8 +66,9 @@ def test_stream_bytes_come_back_unchanged(gateway, an_upstream):
 def test_sdk_stream_through_passthrough(gateway, an_upstream):
     an_upstream.push(Sse(an_text_stream("pass", "through")))
     client = anthropic.Anthropic(base_url=gateway.url, api_key="k", max_retries=0)
-    with client.messages.stream(model="pass-x", max_tokens=5,
-                                messages=[{"role": "user", "content": "hi"}]) as stream:
+    with client.messages.stream(
+        model="pass-x", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
         assert "".join(stream.text_stream) == "passthrough"
 
 
@@ -65,8 +76,10 @@ def test_errors_pass_through_unchanged(gateway, an_upstream):
     an_upstream.push(an_error(529, "overloaded_error", "Overloaded"))
     r = post(gateway, RAW)
     assert r.status_code == 529
-    assert r.json() == {"type": "error", "error": {"type": "overloaded_error",
-                                                   "message": "Overloaded"}}
+    assert r.json() == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+    }
 
 
 def test_non_anthropic_error_body_becomes_one(gateway, an_upstream):
@@ -78,8 +91,9 @@ def test_non_anthropic_error_body_becomes_one(gateway, an_upstream):
 
 def test_broken_stream_ends_with_error_event(gateway, an_upstream):
     an_upstream.push(Sse(an_text_stream("partial", "rest"), break_after=4))
-    with httpx.stream("POST", f"{gateway.url}/v1/messages", timeout=30,
-                      json=orjson.loads(RAW) | {"stream": True}) as r:
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/messages", timeout=30, json=orjson.loads(RAW) | {"stream": True}
+    ) as r:
         text = r.read().decode()
     assert text.rstrip().splitlines()[-2] == "event: error"
     assert "message_stop" not in text
@@ -94,8 +108,11 @@ def test_client_key_passed_only_when_configured(gateway, an_upstream):
 
 def test_count_tokens_uses_the_upstream_endpoint(gateway, an_upstream):
     an_upstream.push(Json({"input_tokens": 4242}))
-    r = post(gateway, orjson.dumps({"model": "pass-x", "messages": [
-        {"role": "user", "content": "hi"}]}), path="/v1/messages/count_tokens")
+    r = post(
+        gateway,
+        orjson.dumps({"model": "pass-x", "messages": [{"role": "user", "content": "hi"}]}),
+        path="/v1/messages/count_tokens",
+    )
     assert r.json() == {"input_tokens": 4242}
     assert an_upstream.received[-1].path == "/v1/messages/count_tokens"
     assert an_upstream.received[-1].json["model"] == "claude-real"
@@ -115,8 +132,9 @@ def test_malformed_json_is_400_in_the_clients_format(gateway, path):
 
 def test_missing_model_and_wrong_shapes(gateway):
     assert post(gateway, b'{"messages": []}').status_code == 400
-    assert post(gateway, b'[1, 2]').json()["error"]["message"] == \
-        "request body must be a JSON object"
+    assert (
+        post(gateway, b"[1, 2]").json()["error"]["message"] == "request body must be a JSON object"
+    )
 
 
 def test_unroutable_model_is_404(gateway):
@@ -131,9 +149,21 @@ def test_unreachable_provider_is_502(tmp_path, oa_upstream, an_upstream):
     from tests.support.server import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
-    server = start_gateway(tmp_path, {"gateway": {"providers": {
-        "gone": {"type": "anthropic", "base_url": dead, "retries": 1,
-                 "retry_backoff": 0.01}}}})
+    server = start_gateway(
+        tmp_path,
+        {
+            "gateway": {
+                "providers": {
+                    "gone": {
+                        "type": "anthropic",
+                        "base_url": dead,
+                        "retries": 1,
+                        "retry_backoff": 0.01,
+                    }
+                }
+            }
+        },
+    )
     try:
         r = post(server, RAW)
         assert r.status_code == 502
@@ -143,14 +173,15 @@ def test_unreachable_provider_is_502(tmp_path, oa_upstream, an_upstream):
         server.stop()
 
 
-@pytest.mark.parametrize(("path", "body"), [
-    ("/v1/messages", {"model": "claude-x", "max_tokens": 5, "messages": "hi"}),
-    ("/v1/messages", {"model": "claude-x", "max_tokens": 5, "messages": [1, 2]}),
-    ("/v1/chat/completions", {"model": "gpt-x", "messages": [{"role": "user",
-                                                              "content": 5}]}),
-])
-def test_translated_body_of_the_wrong_shape_is_400(gateway, oa_upstream, an_upstream, path,
-                                                   body):
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/messages", {"model": "claude-x", "max_tokens": 5, "messages": "hi"}),
+        ("/v1/messages", {"model": "claude-x", "max_tokens": 5, "messages": [1, 2]}),
+        ("/v1/chat/completions", {"model": "gpt-x", "messages": [{"role": "user", "content": 5}]}),
+    ],
+)
+def test_translated_body_of_the_wrong_shape_is_400(gateway, oa_upstream, an_upstream, path, body):
     r = post(gateway, orjson.dumps(body), path=path)
     assert r.status_code == 400
     assert "unexpected shape" in r.json()["error"]["message"]
@@ -159,8 +190,12 @@ def test_translated_body_of_the_wrong_shape_is_400(gateway, oa_upstream, an_upst
 
 def test_untranslatable_upstream_answer_is_502(gateway, oa_upstream):
     oa_upstream.push(Json({"choices": "not a list", "object": "chat.completion"}))
-    r = post(gateway, orjson.dumps({"model": "claude-x", "max_tokens": 5,
-                                    "messages": [{"role": "user", "content": "hi"}]}))
+    r = post(
+        gateway,
+        orjson.dumps(
+            {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+        ),
+    )
     assert r.status_code == 502
     assert r.json()["type"] == "error"
 
@@ -168,8 +203,9 @@ def test_untranslatable_upstream_answer_is_502(gateway, oa_upstream):
 def test_passthrough_pings_between_events_in_long_silences(gateway, an_upstream):
     frames = an_text_stream("slow")
     an_upstream.push(Sse(frames, delay=0.8))
-    with httpx.stream("POST", f"{gateway.url}/v1/messages", timeout=30,
-                      json=orjson.loads(RAW) | {"stream": True}) as r:
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/messages", timeout=30, json=orjson.loads(RAW) | {"stream": True}
+    ) as r:
         received = r.read()
     ours = b'event: ping\ndata: {"type": "ping"}\n\n'
     assert ours in received
@@ -184,11 +220,17 @@ def test_max_tokens_clamped_to_the_providers_limit(gateway, an_upstream, oa_upst
     assert an_upstream.received[-1].json == body | {"max_tokens": 1000}
 
     oa_upstream.push(Json(oa_completion("ok")), Json(oa_completion("ok")))
-    body = {"model": "claude-x", "max_tokens": 64000,
-            "messages": [{"role": "user", "content": "hi"}]}
+    body = {
+        "model": "claude-x",
+        "max_tokens": 64000,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
     assert post(gateway, orjson.dumps(body)).status_code == 200
     assert oa_upstream.received[-1].json["max_tokens"] == 2000
-    chat = {"model": "claude-x", "max_completion_tokens": 9000,
-            "messages": [{"role": "user", "content": "hi"}]}
+    chat = {
+        "model": "claude-x",
+        "max_completion_tokens": 9000,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
     assert post(gateway, orjson.dumps(chat), path="/v1/chat/completions").status_code == 200
     assert oa_upstream.received[-1].json["max_completion_tokens"] == 2000

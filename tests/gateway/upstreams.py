@@ -69,8 +69,11 @@ class ScriptedUpstream:
         self._lock = threading.Lock()
         self.port = _free_port()
         app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST"])])
-        self._server = uvicorn.Server(uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="critical", lifespan="off"))
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="critical", lifespan="off"
+            )
+        )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     @property
@@ -109,8 +112,9 @@ class ScriptedUpstream:
         return None
 
     async def _handle(self, request: Request) -> Response:
-        received = Received(path=request.url.path, headers=dict(request.headers),
-                            raw=await request.body())
+        received = Received(
+            path=request.url.path, headers=dict(request.headers), raw=await request.body()
+        )
         with self._lock:
             index = len(self.received)
             self.received.append(received)
@@ -122,10 +126,15 @@ class ScriptedUpstream:
         if isinstance(reply, Json):
             if reply.delay:
                 await asyncio.sleep(reply.delay)
-            return Response(orjson.dumps(reply.body), status_code=reply.status,
-                            media_type="application/json", headers=reply.headers)
-        return StreamingResponse(self._frames(reply, index), status_code=reply.status,
-                                 media_type="text/event-stream")
+            return Response(
+                orjson.dumps(reply.body),
+                status_code=reply.status,
+                media_type="application/json",
+                headers=reply.headers,
+            )
+        return StreamingResponse(
+            self._frames(reply, index), status_code=reply.status, media_type="text/event-stream"
+        )
 
     async def _frames(self, reply: Sse, index: int):
         try:
@@ -155,12 +164,21 @@ def _free_port() -> int:
 # --- OpenAI Chat Completions shapes ----------------------------------------------------
 
 
-def oa_chunk(delta: dict[str, Any] | None = None, finish: str | None = None,
-             usage: dict[str, Any] | None = None, model: str = "gpt-test") -> bytes:
-    chunk: dict[str, Any] = {"id": "chatcmpl-1", "object": "chat.completion.chunk",
-                             "created": 1, "model": model,
-                             "choices": [] if delta is None and finish is None else [
-                                 {"index": 0, "delta": delta or {}, "finish_reason": finish}]}
+def oa_chunk(
+    delta: dict[str, Any] | None = None,
+    finish: str | None = None,
+    usage: dict[str, Any] | None = None,
+    model: str = "gpt-test",
+) -> bytes:
+    chunk: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": model,
+        "choices": []
+        if delta is None and finish is None
+        else [{"index": 0, "delta": delta or {}, "finish_reason": finish}],
+    }
     if usage is not None:
         chunk["usage"] = usage
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
@@ -183,39 +201,64 @@ def oa_tool_stream(calls: list[tuple[str, str, str]], split: int = 5) -> list[by
     `split` characters, interleaved between the calls the way some servers send them."""
     frames = [oa_chunk({"role": "assistant", "content": None})]
     for i, (call_id, name, _) in enumerate(calls):
-        frames.append(oa_chunk({"tool_calls": [{"index": i, "id": call_id, "type": "function",
-                                                "function": {"name": name,
-                                                             "arguments": ""}}]}))
-    pieces = [[args[j:j + split] for j in range(0, len(args), split)] for _, _, args in calls]
+        frames.append(
+            oa_chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": i,
+                            "id": call_id,
+                            "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
+    pieces = [[args[j : j + split] for j in range(0, len(args), split)] for _, _, args in calls]
     for step in range(max(len(p) for p in pieces)):
         for i, p in enumerate(pieces):
             if step < len(p):
-                frames.append(oa_chunk({"tool_calls": [{"index": i,
-                                                        "function": {"arguments": p[step]}}]}))
+                frames.append(
+                    oa_chunk({"tool_calls": [{"index": i, "function": {"arguments": p[step]}}]})
+                )
     frames += [oa_chunk(finish="tool_calls"), oa_chunk(usage=OA_USAGE), OA_DONE]
     return frames
 
 
-def oa_completion(content: str | None = None, *, reasoning: str | None = None,
-                  tool_calls: list[tuple[str, str, str]] | None = None,
-                  finish: str = "stop") -> dict[str, Any]:
+def oa_completion(
+    content: str | None = None,
+    *,
+    reasoning: str | None = None,
+    tool_calls: list[tuple[str, str, str]] | None = None,
+    finish: str = "stop",
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if reasoning:
         message["reasoning_content"] = reasoning
     if tool_calls:
-        message["tool_calls"] = [{"id": i, "type": "function",
-                                  "function": {"name": n, "arguments": a}}
-                                 for i, n, a in tool_calls]
+        message["tool_calls"] = [
+            {"id": i, "type": "function", "function": {"name": n, "arguments": a}}
+            for i, n, a in tool_calls
+        ]
         finish = "tool_calls"
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-test",
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": OA_USAGE}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-test",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": OA_USAGE,
+    }
 
 
-def oa_error(status: int, message: str, kind: str = "invalid_request_error",
-             headers: dict[str, str] | None = None) -> Json:
-    return Json({"error": {"message": message, "type": kind, "code": None}}, status,
-                headers or {})
+def oa_error(
+    status: int,
+    message: str,
+    kind: str = "invalid_request_error",
+    headers: dict[str, str] | None = None,
+) -> Json:
+    return Json({"error": {"message": message, "type": kind, "code": None}}, status, headers or {})
 
 
 # --- Anthropic Messages shapes ---------------------------------------------------------
@@ -225,32 +268,65 @@ def an_event(event: str, data: dict[str, Any]) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-AN_USAGE = {"input_tokens": 12, "output_tokens": 5, "cache_read_input_tokens": 0,
-            "cache_creation_input_tokens": 0}
+AN_USAGE = {
+    "input_tokens": 12,
+    "output_tokens": 5,
+    "cache_read_input_tokens": 0,
+    "cache_creation_input_tokens": 0,
+}
 
 
 def an_message(text: str, model: str = "claude-real") -> dict[str, Any]:
-    return {"id": "msg_up1", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
-            "stop_sequence": None, "usage": AN_USAGE}
+    return {
+        "id": "msg_up1",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": AN_USAGE,
+    }
 
 
 def an_text_stream(*parts: str, model: str = "claude-real") -> list[bytes]:
-    start = {**an_message("", model), "content": [], "stop_reason": None,
-             "usage": {**AN_USAGE, "output_tokens": 1}}
-    frames = [an_event("message_start", {"type": "message_start", "message": start}),
-              an_event("content_block_start", {"type": "content_block_start", "index": 0,
-                                               "content_block": {"type": "text", "text": ""}}),
-              an_event("ping", {"type": "ping"})]
-    frames += [an_event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                "delta": {"type": "text_delta", "text": p}})
-               for p in parts]
-    frames += [an_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
-               an_event("message_delta", {"type": "message_delta",
-                                          "delta": {"stop_reason": "end_turn",
-                                                    "stop_sequence": None},
-                                          "usage": {"output_tokens": 5}}),
-               an_event("message_stop", {"type": "message_stop"})]
+    start = {
+        **an_message("", model),
+        "content": [],
+        "stop_reason": None,
+        "usage": {**AN_USAGE, "output_tokens": 1},
+    }
+    frames = [
+        an_event("message_start", {"type": "message_start", "message": start}),
+        an_event(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
+        an_event("ping", {"type": "ping"}),
+    ]
+    frames += [
+        an_event(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}},
+        )
+        for p in parts
+    ]
+    frames += [
+        an_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        an_event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 5},
+            },
+        ),
+        an_event("message_stop", {"type": "message_stop"}),
+    ]
     return frames
 
 
@@ -258,24 +334,48 @@ def an_error(status: int, kind: str, message: str) -> Json:
     return Json({"type": "error", "error": {"type": kind, "message": message}}, status)
 
 
-def an_tool_stream(tool_id: str, name: str, input_json: str, split: int = 16,
-                   model: str = "claude-real") -> list[bytes]:
+def an_tool_stream(
+    tool_id: str, name: str, input_json: str, split: int = 16, model: str = "claude-real"
+) -> list[bytes]:
     """A tool_use turn as Anthropic streams it: input_json_delta pieces of `split` chars."""
-    start = {**an_message("", model), "content": [], "stop_reason": None,
-             "usage": {**AN_USAGE, "output_tokens": 1}}
-    frames = [an_event("message_start", {"type": "message_start", "message": start}),
-              an_event("content_block_start", {
-                  "type": "content_block_start", "index": 0,
-                  "content_block": {"type": "tool_use", "id": tool_id, "name": name,
-                                    "input": {}}})]
-    frames += [an_event("content_block_delta", {
-        "type": "content_block_delta", "index": 0,
-        "delta": {"type": "input_json_delta", "partial_json": input_json[i:i + split]}})
-        for i in range(0, len(input_json), split)]
-    frames += [an_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
-               an_event("message_delta", {"type": "message_delta",
-                                          "delta": {"stop_reason": "tool_use",
-                                                    "stop_sequence": None},
-                                          "usage": {"output_tokens": 9}}),
-               an_event("message_stop", {"type": "message_stop"})]
+    start = {
+        **an_message("", model),
+        "content": [],
+        "stop_reason": None,
+        "usage": {**AN_USAGE, "output_tokens": 1},
+    }
+    frames = [
+        an_event("message_start", {"type": "message_start", "message": start}),
+        an_event(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "tool_use", "id": tool_id, "name": name, "input": {}},
+            },
+        ),
+    ]
+    frames += [
+        an_event(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": input_json[i : i + split]},
+            },
+        )
+        for i in range(0, len(input_json), split)
+    ]
+    frames += [
+        an_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        an_event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                "usage": {"output_tokens": 9},
+            },
+        ),
+        an_event("message_stop", {"type": "message_stop"}),
+    ]
     return frames

@@ -74,8 +74,9 @@ class SSEStream:
                 self.retry = int(value)
         raise EOFError("the event stream ended")
 
-    async def until(self, predicate, timeout: float = TIMEOUT,
-                    skip_pings: bool = True) -> list[SSEEvent]:
+    async def until(
+        self, predicate, timeout: float = TIMEOUT, skip_pings: bool = True
+    ) -> list[SSEEvent]:
         """Events up to and including the first that matches, pings left out."""
         seen: list[SSEEvent] = []
         deadline = asyncio.get_running_loop().time() + timeout
@@ -122,8 +123,10 @@ class open_sse:
 
 def aclient(server: TetherServer, token: str | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        base_url=server.url, timeout=TIMEOUT,
-        headers={"Authorization": f"Bearer {token or server.token}"})
+        base_url=server.url,
+        timeout=TIMEOUT,
+        headers={"Authorization": f"Bearer {token or server.token}"},
+    )
 
 
 def cli_env(server: TetherServer) -> dict[str, str]:
@@ -136,8 +139,11 @@ def cli_env(server: TetherServer) -> dict[str, str]:
 
 def run_tether(server: TetherServer, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tether", *args], env=cli_env(server),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "tether", *args],
+        env=cli_env(server),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -153,8 +159,9 @@ def make_token(server: TetherServer, scope: str, name: str | None = None) -> str
     return token
 
 
-def message(text: str, id: str | None = None, role: str = "agent",
-            kind: str = "assistant_text") -> dict[str, Any]:
+def message(
+    text: str, id: str | None = None, role: str = "agent", kind: str = "assistant_text"
+) -> dict[str, Any]:
     body: dict[str, Any] = {"role": role, "kind": kind, "content": {"text": text}}
     if id is not None:
         body["id"] = id
@@ -162,9 +169,15 @@ def message(text: str, id: str | None = None, role: str = "agent",
 
 
 def permission(tool: str = "Bash", command: str = "ls", **extra: Any) -> dict[str, Any]:
-    return {"tool_name": tool, "tool_use_id": f"toolu_{os.urandom(4).hex()}",
-            "input": {"command": command}, "title": f"Run {command}",
-            "description": "list files", "suggestions": [], **extra}
+    return {
+        "tool_name": tool,
+        "tool_use_id": f"toolu_{os.urandom(4).hex()}",
+        "input": {"command": command},
+        "title": f"Run {command}",
+        "description": "list files",
+        "suggestions": [],
+        **extra,
+    }
 
 
 async def new_session(http: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:

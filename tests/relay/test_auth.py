@@ -33,26 +33,26 @@ WRITES: dict[str, set[str]] = {
 }
 
 
-async def _attempt(write: str, http: httpx.AsyncClient, admin: httpx.AsyncClient
-                   ) -> httpx.Response:
+async def _attempt(write: str, http: httpx.AsyncClient, admin: httpx.AsyncClient) -> httpx.Response:
     """Do one write as `http` against fresh state made by the admin."""
     sid = (await new_session(admin))["id"]
     pid = (await admin.post(f"/api/v1/sessions/{sid}/permissions", json=permission())).json()["id"]
     calls = {
         "create_session": lambda: http.post("/api/v1/sessions", json={"title": "x"}),
         "patch_session": lambda: http.patch(f"/api/v1/sessions/{sid}", json={"title": "y"}),
-        "post_message": lambda: http.post(f"/api/v1/sessions/{sid}/messages",
-                                          json=message("m")),
+        "post_message": lambda: http.post(f"/api/v1/sessions/{sid}/messages", json=message("m")),
         "interrupt": lambda: http.post(f"/api/v1/sessions/{sid}/interrupt"),
-        "permission_mode": lambda: http.post(f"/api/v1/sessions/{sid}/permission-mode",
-                                             json={"mode": "plan"}),
+        "permission_mode": lambda: http.post(
+            f"/api/v1/sessions/{sid}/permission-mode", json={"mode": "plan"}
+        ),
         "end_session": lambda: http.post(f"/api/v1/sessions/{sid}/end"),
-        "open_permission": lambda: http.post(f"/api/v1/sessions/{sid}/permissions",
-                                             json=permission()),
-        "respond": lambda: http.post(f"/api/v1/permissions/{pid}/respond",
-                                     json={"behavior": "allow"}),
-        "respond_legacy": lambda: http.post(f"/permissions/{pid}/respond",
-                                            json={"allowed": True}),
+        "open_permission": lambda: http.post(
+            f"/api/v1/sessions/{sid}/permissions", json=permission()
+        ),
+        "respond": lambda: http.post(
+            f"/api/v1/permissions/{pid}/respond", json={"behavior": "allow"}
+        ),
+        "respond_legacy": lambda: http.post(f"/permissions/{pid}/respond", json={"allowed": True}),
         "cancel_permission": lambda: http.post(f"/api/v1/permissions/{pid}/cancel"),
     }
     return await calls[write]()
@@ -60,10 +60,15 @@ async def _attempt(write: str, http: httpx.AsyncClient, admin: httpx.AsyncClient
 
 async def _reads(http: httpx.AsyncClient, sid: str, pid: str) -> list[int]:
     statuses = [
-        (await http.get(path)).status_code for path in (
-            "/api/v1/me", "/api/v1/sessions", f"/api/v1/sessions/{sid}",
-            f"/api/v1/sessions/{sid}/messages", "/api/v1/permissions",
-            f"/api/v1/permissions/{pid}")
+        (await http.get(path)).status_code
+        for path in (
+            "/api/v1/me",
+            "/api/v1/sessions",
+            f"/api/v1/sessions/{sid}",
+            f"/api/v1/sessions/{sid}/messages",
+            "/api/v1/permissions",
+            f"/api/v1/permissions/{pid}",
+        )
     ]
     for path in ("/api/v1/events", "/permissions/stream"):
         async with http.stream("GET", path) as response:
@@ -72,12 +77,15 @@ async def _reads(http: httpx.AsyncClient, sid: str, pid: str) -> list[int]:
 
 
 async def test_scope_matrix(server) -> None:
-    tokens = {scope: make_token(server, scope, f"{scope}-token")
-              for scope in ("admin", "agent", "client", "viewer")}
+    tokens = {
+        scope: make_token(server, scope, f"{scope}-token")
+        for scope in ("admin", "agent", "client", "viewer")
+    }
     async with aclient(server) as admin:
         sid = (await new_session(admin))["id"]
-        pid = (await admin.post(f"/api/v1/sessions/{sid}/permissions",
-                                json=permission())).json()["id"]
+        pid = (await admin.post(f"/api/v1/sessions/{sid}/permissions", json=permission())).json()[
+            "id"
+        ]
         for scope, token in tokens.items():
             async with aclient(server, token) as http:
                 me = (await http.get("/api/v1/me")).json()
@@ -98,18 +106,25 @@ async def test_wrong_or_missing_tokens_are_401(server) -> None:
     agent = make_token(server, "agent")
     token_id = agent.split("_")[1]
     bad_headers = [
-        {}, {"Authorization": ""}, {"Authorization": "Bearer"},
-        {"Authorization": f"Basic {server.token}"}, {"Authorization": "Bearer wrong"},
+        {},
+        {"Authorization": ""},
+        {"Authorization": "Bearer"},
+        {"Authorization": f"Basic {server.token}"},
+        {"Authorization": "Bearer wrong"},
         {"Authorization": f"Bearer tth_{token_id}_not-the-secret"},
         {"Authorization": "Bearer tth_ffffffff_whatever"},
         {"Authorization": f"Bearer {server.token}x"},
     ]
     async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
         for headers in bad_headers:
-            for method, path in (("GET", "/api/v1/sessions"), ("POST", "/api/v1/sessions"),
-                                 ("GET", "/api/v1/events"), ("GET", "/permissions/stream"),
-                                 ("POST", "/permissions/perm_x/respond"),
-                                 ("GET", "/api/v1/permissions/perm_x")):
+            for method, path in (
+                ("GET", "/api/v1/sessions"),
+                ("POST", "/api/v1/sessions"),
+                ("GET", "/api/v1/events"),
+                ("GET", "/permissions/stream"),
+                ("POST", "/permissions/perm_x/respond"),
+                ("GET", "/api/v1/permissions/perm_x"),
+            ):
                 response = await http.request(method, path, headers=headers, json={})
                 assert_error(response, 401, "unauthorized")
                 assert response.headers["www-authenticate"] == "Bearer"

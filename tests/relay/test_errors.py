@@ -11,18 +11,22 @@ async def test_malformed_json_is_400(server) -> None:
     async with aclient(server) as http:
         session = await new_session(http)
         sid = session["id"]
-        pid = (await http.post(f"/api/v1/sessions/{sid}/permissions",
-                               json=permission())).json()["id"]
+        pid = (await http.post(f"/api/v1/sessions/{sid}/permissions", json=permission())).json()[
+            "id"
+        ]
         for method, path in (
-                ("POST", "/api/v1/sessions"), ("PATCH", f"/api/v1/sessions/{sid}"),
-                ("POST", f"/api/v1/sessions/{sid}/messages"),
-                ("POST", f"/api/v1/sessions/{sid}/permission-mode"),
-                ("POST", f"/api/v1/sessions/{sid}/permissions"),
-                ("POST", f"/api/v1/permissions/{pid}/respond"),
-                ("POST", f"/permissions/{pid}/respond")):
+            ("POST", "/api/v1/sessions"),
+            ("PATCH", f"/api/v1/sessions/{sid}"),
+            ("POST", f"/api/v1/sessions/{sid}/messages"),
+            ("POST", f"/api/v1/sessions/{sid}/permission-mode"),
+            ("POST", f"/api/v1/sessions/{sid}/permissions"),
+            ("POST", f"/api/v1/permissions/{pid}/respond"),
+            ("POST", f"/permissions/{pid}/respond"),
+        ):
             for body in (b"{", b"not json", b'{"title": "x",}', b"\xff\xfe"):
-                response = await http.request(method, path, content=body,
-                                              headers={"Content-Type": "application/json"})
+                response = await http.request(
+                    method, path, content=body, headers={"Content-Type": "application/json"}
+                )
                 assert_error(response, 400, "malformed_json")
         # Nothing was changed by any of it.
         assert (await http.get(f"/api/v1/permissions/{pid}")).json()["status"] == "pending"
@@ -33,8 +37,9 @@ async def test_schema_violations_are_422_naming_the_field(server) -> None:
     async with aclient(server) as http:
         session = await new_session(http)
         sid = session["id"]
-        pid = (await http.post(f"/api/v1/sessions/{sid}/permissions",
-                               json=permission())).json()["id"]
+        pid = (await http.post(f"/api/v1/sessions/{sid}/permissions", json=permission())).json()[
+            "id"
+        ]
         cases = [
             ("POST", "/api/v1/sessions", {"status": "flying"}, "status"),
             ("POST", "/api/v1/sessions", {"title": "x" * 501}, "title"),
@@ -50,10 +55,18 @@ async def test_schema_violations_are_422_naming_the_field(server) -> None:
             ("POST", f"/api/v1/sessions/{sid}/end", {"reason": 5}, "reason"),
             ("POST", f"/api/v1/sessions/{sid}/end", [1], "body"),
             ("POST", f"/api/v1/sessions/{sid}/permissions", {"input": {}}, "tool_name"),
-            ("POST", f"/api/v1/sessions/{sid}/permissions",
-             {"tool_name": "Bash", "timeout": 0}, "timeout"),
-            ("POST", f"/api/v1/sessions/{sid}/permissions",
-             {"tool_name": "Bash", "input": "ls"}, "input"),
+            (
+                "POST",
+                f"/api/v1/sessions/{sid}/permissions",
+                {"tool_name": "Bash", "timeout": 0},
+                "timeout",
+            ),
+            (
+                "POST",
+                f"/api/v1/sessions/{sid}/permissions",
+                {"tool_name": "Bash", "input": "ls"},
+                "input",
+            ),
             ("POST", f"/api/v1/permissions/{pid}/respond", {"behavior": "maybe"}, "behavior"),
             ("POST", f"/api/v1/permissions/{pid}/respond", {}, "behavior"),
             ("POST", f"/permissions/{pid}/respond", {"allowed": "perhaps"}, "allowed"),
@@ -66,11 +79,14 @@ async def test_schema_violations_are_422_naming_the_field(server) -> None:
             error = assert_error(response, 422, "validation_error")
             # A rule over the whole body (e.g. "give behavior") is reported on `body`.
             named = error["message"].startswith(field) or (
-                error["message"].startswith("body") and field in error["message"])
+                error["message"].startswith("body") and field in error["message"]
+            )
             assert named, (path, body, error)
             if "fields" in error:
-                assert any(f["field"].endswith(field.split(".")[-1]) or f["field"] == "body"
-                           for f in error["fields"]), error
+                assert any(
+                    f["field"].endswith(field.split(".")[-1]) or f["field"] == "body"
+                    for f in error["fields"]
+                ), error
         # The rejected messages were not stored, the session still runs, and the request
         # is still open.
         after = (await http.get(f"/api/v1/sessions/{sid}")).json()
@@ -81,15 +97,16 @@ async def test_schema_violations_are_422_naming_the_field(server) -> None:
 async def test_unknown_ids_and_endpoints_are_404(server) -> None:
     async with aclient(server) as http:
         for method, path, body in (
-                ("GET", "/api/v1/sessions/ses_nope", None),
-                ("PATCH", "/api/v1/sessions/ses_nope", {"title": "x"}),
-                ("GET", "/api/v1/sessions/ses_nope/messages", None),
-                ("POST", "/api/v1/sessions/ses_nope/messages", message("x")),
-                ("POST", "/api/v1/sessions/ses_nope/interrupt", None),
-                ("POST", "/api/v1/sessions/ses_nope/permission-mode", {"mode": "plan"}),
-                ("POST", "/api/v1/sessions/ses_nope/end", None),
-                ("GET", "/api/v1/permissions/perm_nope", None),
-                ("GET", "/api/v1/no-such-endpoint", None)):
+            ("GET", "/api/v1/sessions/ses_nope", None),
+            ("PATCH", "/api/v1/sessions/ses_nope", {"title": "x"}),
+            ("GET", "/api/v1/sessions/ses_nope/messages", None),
+            ("POST", "/api/v1/sessions/ses_nope/messages", message("x")),
+            ("POST", "/api/v1/sessions/ses_nope/interrupt", None),
+            ("POST", "/api/v1/sessions/ses_nope/permission-mode", {"mode": "plan"}),
+            ("POST", "/api/v1/sessions/ses_nope/end", None),
+            ("GET", "/api/v1/permissions/perm_nope", None),
+            ("GET", "/api/v1/no-such-endpoint", None),
+        ):
             assert_error(await http.request(method, path, json=body), 404, "not_found")
 
 

@@ -33,14 +33,20 @@ async def test_every_logged_event_has_an_increasing_cursor(server) -> None:
         assert stream.retry == 1000
         session = await new_session(http)
         await _post_texts(http, session["id"], ["a", "b"])
-        request = (await http.post(f"/api/v1/sessions/{session['id']}/permissions",
-                                   json=permission())).json()
-        await http.post(f"/api/v1/permissions/{request['id']}/respond",
-                        json={"behavior": "allow"})
+        request = (
+            await http.post(f"/api/v1/sessions/{session['id']}/permissions", json=permission())
+        ).json()
+        await http.post(f"/api/v1/permissions/{request['id']}/respond", json={"behavior": "allow"})
         await http.post(f"/api/v1/sessions/{session['id']}/interrupt")
         events = await stream.take(6)
-    assert [e.event for e in events] == ["session", "message", "message", "permission_request",
-                                         "permission_resolved", "control"]
+    assert [e.event for e in events] == [
+        "session",
+        "message",
+        "message",
+        "permission_request",
+        "permission_resolved",
+        "control",
+    ]
     ids = [e.id for e in events]
     assert all(isinstance(i, int) for i in ids) and ids == sorted(set(ids))
     assert events[0].data["id"] == session["id"]
@@ -57,16 +63,17 @@ async def test_resume_after_a_client_drop_gets_exactly_what_was_missed(server) -
         last = before[-1].id
         # While nobody listens: messages, a permission request opened and answered, a patch.
         await _post_texts(http, sid, ["m4", "m5"])
-        request = (await http.post(f"/api/v1/sessions/{sid}/permissions",
-                                   json=permission())).json()
-        await http.post(f"/api/v1/permissions/{request['id']}/respond",
-                        json={"behavior": "deny"})
+        request = (await http.post(f"/api/v1/sessions/{sid}/permissions", json=permission())).json()
+        await http.post(f"/api/v1/permissions/{request['id']}/respond", json={"behavior": "deny"})
         await http.patch(f"/api/v1/sessions/{sid}", json={"title": "while away"})
         missed = ["message", "message", "permission_request", "permission_resolved", "session"]
 
         for how in ("header", "query"):
-            kwargs = ({"headers": {"Last-Event-ID": str(last)}, "params": {"session": sid}}
-                      if how == "header" else {"params": {"session": sid, "since": last}})
+            kwargs = (
+                {"headers": {"Last-Event-ID": str(last)}, "params": {"session": sid}}
+                if how == "header"
+                else {"params": {"session": sid, "since": last}}
+            )
             async with open_sse(http, "/api/v1/events", **kwargs) as resumed:
                 replay = await resumed.take(len(missed))
                 # Then live, and nothing doubled in between.
@@ -83,8 +90,9 @@ async def test_resume_after_a_client_drop_gets_exactly_what_was_missed(server) -
 
         # since=0 replays the session's whole history, in order.
         async with open_sse(http, "/api/v1/events", params={"session": sid, "since": 0}) as all_:
-            history = await all_.until(lambda e: e.event == "message"
-                                       and e.data["id"] == "live-query")
+            history = await all_.until(
+                lambda e: e.event == "message" and e.data["id"] == "live-query"
+            )
         texts = [e.data["content"]["text"] for e in history if e.event == "message"]
         assert texts == ["m1", "m2", "m3", "m4", "m5", "live-header", "live-query"]
         assert history[0].event == "session" and history[0].data["title"] == "t"
@@ -99,12 +107,14 @@ async def test_a_resume_while_writers_are_busy_misses_nothing(server) -> None:
         cursor = 0
         # Drop and reconnect between bursts of writes; the seqs seen must be 1..N exactly.
         for burst in range(4):
-            async with open_sse(http, "/api/v1/events",
-                                params={"session": sid, "since": cursor}) as stream:
+            async with open_sse(
+                http, "/api/v1/events", params={"session": sid, "since": cursor}
+            ) as stream:
                 for i in range(10):
                     await http.post(url, json=message(f"{burst}-{i}", id=f"{burst}-{i}"))
-                events = await stream.until(lambda e, b=burst: e.event == "message"
-                                            and e.data["id"] == f"{b}-9")
+                events = await stream.until(
+                    lambda e, b=burst: e.event == "message" and e.data["id"] == f"{b}-9"
+                )
             for event in events:
                 if event.event == "message":
                     got.append(event.data["seq"])
@@ -112,8 +122,9 @@ async def test_a_resume_while_writers_are_busy_misses_nothing(server) -> None:
             # Half of the next burst is written while no one is connected.
             for i in range(10, 15):
                 await http.post(url, json=message(f"{burst}-{i}", id=f"{burst}-{i}"))
-        async with open_sse(http, "/api/v1/events",
-                            params={"session": sid, "since": cursor}) as stream:
+        async with open_sse(
+            http, "/api/v1/events", params={"session": sid, "since": cursor}
+        ) as stream:
             tail = await stream.take(5)
         got.extend(e.data["seq"] for e in tail)
         assert got == list(range(1, 4 * 15 + 1))
@@ -122,8 +133,13 @@ async def test_a_resume_while_writers_are_busy_misses_nothing(server) -> None:
 def _read_events(server, since: int, count: int, session: str) -> list[tuple[int, str, dict]]:
     """Sync SSE read for tests that also restart the server (sync fixtures)."""
     out: list[tuple[int, str, dict]] = []
-    with httpx.stream("GET", f"{server.url}/api/v1/events", headers=server.headers,
-                      params={"since": since, "session": session}, timeout=20) as response:
+    with httpx.stream(
+        "GET",
+        f"{server.url}/api/v1/events",
+        headers=server.headers,
+        params={"since": since, "session": session},
+        timeout=20,
+    ) as response:
         event: dict = {}
         for line in response.iter_lines():
             if line.startswith("id: "):
@@ -160,7 +176,11 @@ def test_resume_after_a_server_restart(server_factory) -> None:
         # Sessions, messages and pending requests survive...
         assert http.get(f"/api/v1/sessions/{sid}").json()["last_seq"] == 4
         assert [m["id"] for m in http.get(f"{url}").json()["messages"]] == [
-            "b0", "b1", "b2", "missed"]
+            "b0",
+            "b1",
+            "b2",
+            "missed",
+        ]
         assert http.get(f"/api/v1/permissions/{pending['id']}").json()["status"] == "pending"
         # ...and seq keeps counting where it stopped.
         assert http.post(url, json=message("after", id="after")).json()["seq"] == 5
@@ -170,7 +190,10 @@ def test_resume_after_a_server_restart(server_factory) -> None:
     # The old cursor gets exactly what came after it: no more, no less.
     resumed = _read_events(server, cursor, 3, sid)
     assert [(kind, data.get("id")) for _, kind, data in resumed] == [
-        ("message", "missed"), ("permission_request", pending["id"]), ("message", "after")]
+        ("message", "missed"),
+        ("permission_request", pending["id"]),
+        ("message", "after"),
+    ]
     assert [i for i, _, _ in resumed] == sorted(i for i, _, _ in resumed)
     assert resumed[0][0] > cursor
     # A killed server (no clean shutdown) loses nothing committed either.
@@ -183,8 +206,9 @@ def test_resume_after_a_server_restart(server_factory) -> None:
 def test_pings_arrive_without_a_cursor(server_factory) -> None:
     server = server_factory(extra_env={"TETHER_PING_INTERVAL": "0.2"})
     pings = []
-    with httpx.stream("GET", f"{server.url}/api/v1/events", headers=server.headers,
-                      timeout=20) as response:
+    with httpx.stream(
+        "GET", f"{server.url}/api/v1/events", headers=server.headers, timeout=20
+    ) as response:
         block: list[str] = []
         for line in response.iter_lines():
             if line:
@@ -203,8 +227,11 @@ def test_pings_arrive_without_a_cursor(server_factory) -> None:
 async def test_bad_cursors_and_unknown_sessions_are_refused(server) -> None:
     async with aclient(server) as http:
         for params, headers, status in (
-                ({"since": "abc"}, {}, 422), ({"since": "-1"}, {}, 422),
-                ({}, {"Last-Event-ID": "x"}, 422), ({"session": "ses_nope"}, {}, 404)):
+            ({"since": "abc"}, {}, 422),
+            ({"since": "-1"}, {}, 422),
+            ({}, {"Last-Event-ID": "x"}, 422),
+            ({"session": "ses_nope"}, {}, 404),
+        ):
             r = await http.get("/api/v1/events", params=params, headers=headers)
             assert_error(r, status)
             r = await http.get("/permissions/stream", params=params, headers=headers)
@@ -222,8 +249,7 @@ async def test_a_session_stream_carries_only_that_session(server) -> None:
         assert event.data["content"]["text"] == "ours"
 
 
-async def test_a_follower_that_falls_far_behind_is_cut_off_and_resumes_losslessly(
-        server) -> None:
+async def test_a_follower_that_falls_far_behind_is_cut_off_and_resumes_losslessly(server) -> None:
     """A follower that does not read while >10,000 events are published is disconnected;
     with its last cursor it gets the rest, and the two parts are the whole log."""
     import re
@@ -237,9 +263,11 @@ async def test_a_follower_that_falls_far_behind_is_cut_off_and_resumes_losslessl
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
-        reader, writer = await asyncio.open_connection(sock=sock, limit=2 ** 16)
-        writer.write(f"GET /api/v1/events?session={sid} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     f"Authorization: Bearer {server.token}\r\n\r\n".encode())
+        reader, writer = await asyncio.open_connection(sock=sock, limit=2**16)
+        writer.write(
+            f"GET /api/v1/events?session={sid} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {server.token}\r\n\r\n".encode()
+        )
         await asyncio.wait_for(reader.readuntil(b": connected\n\n"), 20)
 
         # ~1.5 KB events, so the kernel's socket buffers (a few MB) hold only some of them.
@@ -253,7 +281,7 @@ async def test_a_follower_that_falls_far_behind_is_cut_off_and_resumes_losslessl
         async def read_to_the_end() -> bytes:
             data = b""
             while not data.endswith(b"\r\n0\r\n\r\n"):
-                chunk = await reader.read(2 ** 16)
+                chunk = await reader.read(2**16)
                 assert chunk, "the connection closed instead of ending the response"
                 data += chunk
             return data
@@ -263,11 +291,11 @@ async def test_a_follower_that_falls_far_behind_is_cut_off_and_resumes_losslessl
         first = [int(i) for i in re.findall(rb"id: (\d+)\nevent: message\n", raw)]
         assert 0 < len(first) < total
 
-        async with open_sse(http, "/api/v1/events",
-                            params={"session": sid, "since": first[-1]}) as stream:
+        async with open_sse(
+            http, "/api/v1/events", params={"session": sid, "since": first[-1]}
+        ) as stream:
             rest = await stream.take(total - len(first), timeout=60)
-        seqs = [int(s) for s in re.findall(rb'"seq":(\d+)', raw)] + [
-            e.data["seq"] for e in rest]
+        seqs = [int(s) for s in re.findall(rb'"seq":(\d+)', raw)] + [e.data["seq"] for e in rest]
         assert seqs == list(range(1, total + 1))
         ids = first + [e.id for e in rest]
         assert ids == sorted(set(ids))

@@ -27,16 +27,20 @@ async def _follow_one_write_through_the_other(first, second) -> None:
         async with open_sse(b, "/api/v1/events", params={"session": session["id"]}) as stream:
             for i in range(10):
                 writer = a if i % 2 == 0 else b
-                posted = await writer.post(f"/api/v1/sessions/{session['id']}/messages",
-                                           json=message(str(i), id=f"m{i}"))
+                posted = await writer.post(
+                    f"/api/v1/sessions/{session['id']}/messages", json=message(str(i), id=f"m{i}")
+                )
                 assert posted.status_code == 201
-            opened = (await a.post(f"/api/v1/sessions/{session['id']}/permissions",
-                                   json=permission())).json()
-            answered = await b.post(f"/api/v1/permissions/{opened['id']}/respond",
-                                    json={"behavior": "allow"})
+            opened = (
+                await a.post(f"/api/v1/sessions/{session['id']}/permissions", json=permission())
+            ).json()
+            answered = await b.post(
+                f"/api/v1/permissions/{opened['id']}/respond", json={"behavior": "allow"}
+            )
             assert answered.status_code == 200
-            late = await a.post(f"/api/v1/permissions/{opened['id']}/respond",
-                                json={"behavior": "deny"})
+            late = await a.post(
+                f"/api/v1/permissions/{opened['id']}/respond", json={"behavior": "deny"}
+            )
             assert late.status_code == 409
             seen = await stream.take(12)
 

@@ -9,19 +9,39 @@ import re
 from tests.relay.support import aclient, assert_error, message, new_session, open_sse
 
 SESSION_KEYS = {
-    "id", "title", "agent", "cwd", "host", "status", "permission_mode", "model", "created_at",
-    "updated_at", "last_activity_at", "metadata", "metadata_version", "agent_state",
-    "agent_state_version", "last_seq", "pending_permissions",
+    "id",
+    "title",
+    "agent",
+    "cwd",
+    "host",
+    "status",
+    "permission_mode",
+    "model",
+    "created_at",
+    "updated_at",
+    "last_activity_at",
+    "metadata",
+    "metadata_version",
+    "agent_state",
+    "agent_state_version",
+    "last_seq",
+    "pending_permissions",
 }
-MESSAGE_KEYS = {"session_id", "seq", "id", "role", "kind", "content", "raw", "author",
-                "created_at"}
+MESSAGE_KEYS = {"session_id", "seq", "id", "role", "kind", "content", "raw", "author", "created_at"}
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 async def test_create_get_list_and_patch_a_session(server) -> None:
     async with aclient(server) as http:
-        created = await new_session(http, title="fix bug", agent="claude-code", cwd="/src",
-                                    host="laptop", model="opus", metadata={"branch": "main"})
+        created = await new_session(
+            http,
+            title="fix bug",
+            agent="claude-code",
+            cwd="/src",
+            host="laptop",
+            model="opus",
+            metadata={"branch": "main"},
+        )
         assert set(created) == SESSION_KEYS
         assert created["id"].startswith("ses_")
         assert (created["status"], created["permission_mode"]) == ("starting", "default")
@@ -38,8 +58,9 @@ async def test_create_get_list_and_patch_a_session(server) -> None:
         # Most recent activity first: the one just written to leads.
         assert [s["id"] for s in listed[:2]] == [created["id"], other["id"]]
 
-        patched = await http.patch(f"/api/v1/sessions/{created['id']}",
-                                   json={"title": "renamed", "status": "running"})
+        patched = await http.patch(
+            f"/api/v1/sessions/{created['id']}", json={"title": "renamed", "status": "running"}
+        )
         assert patched.status_code == 200
         assert set(patched.json()) == SESSION_KEYS
         assert (patched.json()["title"], patched.json()["status"]) == ("renamed", "running")
@@ -71,7 +92,10 @@ async def test_versioned_metadata_and_agent_state(server) -> None:
         assert state["metadata_version"] == 1
         stale_state = await http.patch(url, json={"agent_state": {}, "expected_version": 5})
         assert assert_error(stale_state, 409, "version_conflict")["current"] == {
-            "field": "agent_state", "version": 1, "value": {"busy": True}}
+            "field": "agent_state",
+            "version": 1,
+            "value": {"busy": True},
+        }
         ok = await http.patch(url, json={"agent_state": {"busy": False}, "expected_version": 1})
         assert ok.json()["agent_state_version"] == 2
 
@@ -84,7 +108,10 @@ async def test_messages_get_seqs_and_pages(server) -> None:
         assert one.status_code == 201
         assert set(one.json()) == MESSAGE_KEYS
         assert (one.json()["seq"], one.json()["id"], one.json()["author"]) == (
-            1, "m1", "TETHER_TOKEN")
+            1,
+            "m1",
+            "TETHER_TOKEN",
+        )
         batch = await http.post(url, json=[message(str(i)) for i in range(2, 11)])
         assert batch.status_code == 201
         assert [m["seq"] for m in batch.json()["messages"]] == list(range(2, 11))
@@ -106,8 +133,7 @@ async def test_concurrent_publishers_get_gap_free_seqs_in_stream_order(server) -
     async with aclient(server) as http:
         session = await new_session(http)
         url = f"/api/v1/sessions/{session['id']}/messages"
-        async with open_sse(http, "/api/v1/events",
-                            params={"session": session["id"]}) as stream:
+        async with open_sse(http, "/api/v1/events", params={"session": session["id"]}) as stream:
 
             async def publish(worker: int) -> list[int]:
                 async with aclient(server) as own:
@@ -146,21 +172,24 @@ async def test_a_retried_message_id_is_stored_once(server) -> None:
         assert again.json() == first  # same seq, same created_at: the stored row
 
         # Retries of a list: the known ids are answered as stored, new ones appended.
-        mixed = await http.post(url, json=[message("x", id="next"), message("y", id="new"),
-                                           message("y", id="new")])
+        mixed = await http.post(
+            url, json=[message("x", id="next"), message("y", id="new"), message("y", id="new")]
+        )
         assert [m["seq"] for m in mixed.json()["messages"]] == [2, 3, 3]
 
         # Racing retries of the same id still store it once.
-        racers = await asyncio.gather(*(http.post(url, json=message("race", id="racy"))
-                                        for _ in range(8)))
+        racers = await asyncio.gather(
+            *(http.post(url, json=message("race", id="racy")) for _ in range(8))
+        )
         assert {r.json()["seq"] for r in racers} == {4}
         stored = (await http.get(url)).json()["messages"]
         assert [m["id"] for m in stored] == ["retry-me", "next", "new", "racy"]
 
         # The same id in another session is a different message.
         other = await new_session(http)
-        elsewhere = await http.post(f"/api/v1/sessions/{other['id']}/messages",
-                                    json=message("hello", id="retry-me"))
+        elsewhere = await http.post(
+            f"/api/v1/sessions/{other['id']}/messages", json=message("hello", id="retry-me")
+        )
         assert elsewhere.json()["seq"] == 1
 
 
@@ -171,8 +200,9 @@ async def test_client_messages_are_always_stored_as_the_user(server) -> None:
     async with aclient(server) as agent, aclient(server, client_token) as phone:
         session = await new_session(agent)
         url = f"/api/v1/sessions/{session['id']}/messages"
-        posted = await phone.post(url, json={"role": "agent", "kind": "user_text",
-                                             "content": {"text": "continue"}})
+        posted = await phone.post(
+            url, json={"role": "agent", "kind": "user_text", "content": {"text": "continue"}}
+        )
         assert posted.status_code == 201
         assert (posted.json()["role"], posted.json()["author"]) == ("user", "phone")
         by_agent = await agent.post(url, json=message("ok", role="agent"))
@@ -185,14 +215,16 @@ async def test_control_actions_reach_a_session_follower(server) -> None:
         sid = session["id"]
         async with open_sse(http, "/api/v1/events", params={"session": sid}) as stream:
             assert (await http.post(f"/api/v1/sessions/{sid}/interrupt")).json() == {"ok": True}
-            mode = await http.post(f"/api/v1/sessions/{sid}/permission-mode",
-                                   json={"mode": "acceptEdits"})
+            mode = await http.post(
+                f"/api/v1/sessions/{sid}/permission-mode", json={"mode": "acceptEdits"}
+            )
             assert mode.status_code == 200
             assert mode.json()["permission_mode"] == "acceptEdits"
             ended = await http.post(f"/api/v1/sessions/{sid}/end", json={"reason": "bye"})
             assert ended.json()["status"] == "ended"
             events = await stream.until(
-                lambda e: e.event == "control" and e.data["action"] == "end")
+                lambda e: e.event == "control" and e.data["action"] == "end"
+            )
 
         controls = [e.data for e in events if e.event == "control"]
         assert [c["action"] for c in controls] == ["interrupt", "permission_mode", "end"]
@@ -213,10 +245,12 @@ async def test_session_events_carry_the_whole_session(server) -> None:
         async with open_sse(http, "/api/v1/events") as stream:
             session = await new_session(http)
             await http.patch(f"/api/v1/sessions/{session['id']}", json={"title": "x"})
-            await http.post(f"/api/v1/sessions/{session['id']}/permission-mode",
-                            json={"mode": "plan"})
-            events = await stream.until(lambda e: e.event == "session"
-                                        and e.data["permission_mode"] == "plan")
+            await http.post(
+                f"/api/v1/sessions/{session['id']}/permission-mode", json={"mode": "plan"}
+            )
+            events = await stream.until(
+                lambda e: e.event == "session" and e.data["permission_mode"] == "plan"
+            )
         for event in events:
             if event.event == "session":
                 assert set(event.data) == SESSION_KEYS, event.data

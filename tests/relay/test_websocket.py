@@ -46,8 +46,9 @@ class WS:
         req = f"r{next(self._reqs)}"
         future = asyncio.get_running_loop().create_future()
         self.replies[req] = future
-        await self.conn.send(orjson.dumps({"type": "action", "req": req, "action": action,
-                                           **fields}).decode())
+        await self.conn.send(
+            orjson.dumps({"type": "action", "req": req, "action": action, **fields}).decode()
+        )
         return await asyncio.wait_for(future, TIMEOUT)
 
     async def event(self, skip_pings: bool = True) -> dict:
@@ -61,15 +62,17 @@ class WS:
         self._reader.cancel()
 
 
-async def connect(server, token: str | None = None, query: str = "",
-                  first_frame: bool = False) -> tuple[WS, dict]:
+async def connect(
+    server, token: str | None = None, query: str = "", first_frame: bool = False
+) -> tuple[WS, dict]:
     token = token or server.token
     if first_frame:
         conn = await websockets.connect(ws_url(server, query))
         await conn.send(orjson.dumps({"type": "auth", "token": token}).decode())
     else:
-        conn = await websockets.connect(ws_url(server, query),
-                                        additional_headers={"Authorization": f"Bearer {token}"})
+        conn = await websockets.connect(
+            ws_url(server, query), additional_headers={"Authorization": f"Bearer {token}"}
+        )
     ready = orjson.loads(await asyncio.wait_for(conn.recv(), TIMEOUT))
     return WS(conn), ready
 
@@ -101,23 +104,31 @@ async def test_actions_with_replies_cover_a_whole_turn(server) -> None:
         created = await agent.act("create_session", body={"title": "over ws", "cwd": "/w"})
         assert created["ok"] is True and created["data"]["title"] == "over ws"
         sid = created["data"]["id"]
-        updated = await agent.act("update_session", session_id=sid,
-                                  body={"metadata": {"k": 1}, "expected_version": 0})
+        updated = await agent.act(
+            "update_session", session_id=sid, body={"metadata": {"k": 1}, "expected_version": 0}
+        )
         assert updated["data"]["metadata_version"] == 1
-        stale = await agent.act("update_session", session_id=sid,
-                                body={"metadata": {"k": 2}, "expected_version": 0})
+        stale = await agent.act(
+            "update_session", session_id=sid, body={"metadata": {"k": 2}, "expected_version": 0}
+        )
         assert (stale["ok"], stale["status"], stale["error"]["type"]) == (
-            False, 409, "version_conflict")
+            False,
+            409,
+            "version_conflict",
+        )
         assert stale["error"]["current"]["value"] == {"k": 1}
 
         one = await agent.act("post_messages", session_id=sid, body=message("a", id="a"))
-        many = await agent.act("post_messages", session_id=sid,
-                               body=[message("b", id="b"), message("a", id="a")])
+        many = await agent.act(
+            "post_messages", session_id=sid, body=[message("b", id="b"), message("a", id="a")]
+        )
         assert one["data"]["seq"] == 1
         assert [m["seq"] for m in many["data"]["messages"]] == [2, 1]
-        said = await phone.act("post_messages", session_id=sid,
-                               body={"role": "agent", "kind": "user_text",
-                                     "content": {"text": "go on"}})
+        said = await phone.act(
+            "post_messages",
+            session_id=sid,
+            body={"role": "agent", "kind": "user_text", "content": {"text": "go on"}},
+        )
         assert said["data"]["role"] == "user"
 
         opened = await agent.act("open_permission", session_id=sid, body=permission())
@@ -130,8 +141,9 @@ async def test_actions_with_replies_cover_a_whole_turn(server) -> None:
         assert (again["status"], again["error"]["type"]) == (409, "already_resolved")
 
         second = await agent.act("open_permission", session_id=sid, body=permission())
-        withdrawn = await agent.act("cancel_permission", permission_id=second["data"]["id"],
-                                    body={"reason": "interrupted"})
+        withdrawn = await agent.act(
+            "cancel_permission", permission_id=second["data"]["id"], body={"reason": "interrupted"}
+        )
         assert withdrawn["data"]["status"] == "cancelled"
 
         assert (await phone.act("interrupt", session_id=sid))["data"] == {"ok": True}
@@ -158,7 +170,10 @@ async def test_action_errors_are_replies_and_the_connection_stays(server) -> Non
     try:
         denied = await ws.act("create_session", body={"title": "x"})
         assert (denied["ok"], denied["status"], denied["error"]["type"]) == (
-            False, 403, "forbidden")
+            False,
+            403,
+            "forbidden",
+        )
         unknown = await ws.act("get_permission", permission_id="perm_nope")
         assert (unknown["status"], unknown["error"]["type"]) == (404, "not_found")
         missing = await ws.act("interrupt")
@@ -169,7 +184,10 @@ async def test_action_errors_are_replies_and_the_connection_stays(server) -> Non
         await ws.conn.send("{not json")
         error = await asyncio.wait_for(ws.other.get(), TIMEOUT)
         assert (error["type"], error["status"], error["error"]["type"]) == (
-            "error", 400, "malformed_json")
+            "error",
+            400,
+            "malformed_json",
+        )
         await ws.conn.send("[1, 2]")
         assert (await asyncio.wait_for(ws.other.get(), TIMEOUT))["status"] == 422
         # Still usable afterwards.
@@ -209,20 +227,27 @@ async def test_binary_frames_carry_json_too(server) -> None:
         await ws.close()
 
 
-@pytest.mark.parametrize("how", ["bad-header", "bad-frame-token", "not-an-auth-frame",
-                                 "not-json"])
+@pytest.mark.parametrize("how", ["bad-header", "bad-frame-token", "not-an-auth-frame", "not-json"])
 async def test_auth_failures_close_with_4401(server, how: str) -> None:
     if how == "bad-header":
-        conn = await websockets.connect(ws_url(server),
-                                        additional_headers={"Authorization": "Bearer nope"})
+        conn = await websockets.connect(
+            ws_url(server), additional_headers={"Authorization": "Bearer nope"}
+        )
     else:
         conn = await websockets.connect(ws_url(server))
-        await conn.send({"bad-frame-token": '{"type": "auth", "token": "tth_x_y"}',
-                         "not-an-auth-frame": '{"type": "action", "action": "interrupt"}',
-                         "not-json": "hello"}[how])
+        await conn.send(
+            {
+                "bad-frame-token": '{"type": "auth", "token": "tth_x_y"}',
+                "not-an-auth-frame": '{"type": "action", "action": "interrupt"}',
+                "not-json": "hello",
+            }[how]
+        )
     frame = orjson.loads(await asyncio.wait_for(conn.recv(), TIMEOUT))
     assert (frame["type"], frame["status"], frame["error"]["type"]) == (
-        "error", 401, "unauthorized")
+        "error",
+        401,
+        "unauthorized",
+    )
     with pytest.raises(ConnectionClosed) as closed:
         await asyncio.wait_for(conn.recv(), TIMEOUT)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
@@ -232,13 +257,15 @@ async def test_resume_with_since_and_the_pending_snapshot(server) -> None:
     async with aclient(server) as http:
         session = await new_session(http)
         sid = session["id"]
-        waiting = (await http.post(f"/api/v1/sessions/{sid}/permissions",
-                                   json=permission())).json()
+        waiting = (await http.post(f"/api/v1/sessions/{sid}/permissions", json=permission())).json()
         ws, _ = await connect(server, query=f"?session={sid}")
         try:
             snapshot = await ws.event()
             assert (snapshot["id"], snapshot["event"], snapshot["data"]["id"]) == (
-                None, "permission_request", waiting["id"])
+                None,
+                "permission_request",
+                waiting["id"],
+            )
             await http.post(f"/api/v1/sessions/{sid}/messages", json=message("1", id="1"))
             cursor = (await ws.event())["id"]
         finally:
@@ -257,7 +284,8 @@ async def test_resume_with_since_and_the_pending_snapshot(server) -> None:
 
         unknown = await websockets.connect(
             ws_url(server, "?session=ses_nope"),
-            additional_headers={"Authorization": f"Bearer {server.token}"})
+            additional_headers={"Authorization": f"Bearer {server.token}"},
+        )
         frame = orjson.loads(await asyncio.wait_for(unknown.recv(), TIMEOUT))
         assert (frame["status"], frame["error"]["type"]) == (404, "not_found")
         with pytest.raises(ConnectionClosed) as closed:
@@ -270,8 +298,9 @@ def test_pings_reach_an_idle_websocket(server_factory) -> None:
     from websockets.sync.client import connect as sync_connect
 
     server = server_factory(extra_env={"TETHER_PING_INTERVAL": "0.2"})
-    with sync_connect(ws_url(server),
-                      additional_headers={"Authorization": f"Bearer {server.token}"}) as conn:
+    with sync_connect(
+        ws_url(server), additional_headers={"Authorization": f"Bearer {server.token}"}
+    ) as conn:
         assert orjson.loads(conn.recv(TIMEOUT))["type"] == "ready"
         pings = [orjson.loads(conn.recv(TIMEOUT)) for _ in range(2)]
     assert [(p["id"], p["event"]) for p in pings] == [(None, "ping"), (None, "ping")]
@@ -287,14 +316,20 @@ async def test_a_websocket_that_falls_far_behind_is_closed_4008_and_resumes(serv
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", server.port))
         conn = await websockets.connect(
-            ws_url(server, f"?session={sid}"), max_queue=4, sock=sock, compression=None,
-            additional_headers={"Authorization": f"Bearer {server.token}"})
+            ws_url(server, f"?session={sid}"),
+            max_queue=4,
+            sock=sock,
+            compression=None,
+            additional_headers={"Authorization": f"Bearer {server.token}"},
+        )
         assert orjson.loads(await asyncio.wait_for(conn.recv(), TIMEOUT))["type"] == "ready"
         # Not reading while ~20 MB of events are written: the relay must give up on it.
         total, pad = 14_000, "x" * 1500
         for start in range(0, total, 1000):
-            posted = await http.post(f"/api/v1/sessions/{sid}/messages", json=[
-                message(f"{i} {pad}", id=f"n{i}") for i in range(start, start + 1000)])
+            posted = await http.post(
+                f"/api/v1/sessions/{sid}/messages",
+                json=[message(f"{i} {pad}", id=f"n{i}") for i in range(start, start + 1000)],
+            )
             assert posted.status_code == 201
         first: list[dict] = []
         with pytest.raises(ConnectionClosed) as closed:

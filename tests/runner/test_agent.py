@@ -21,8 +21,18 @@ async def _never(*_args):  # a can_use_tool that is never called here
 
 def test_parse_claude_args() -> None:
     extra, dirs, model = parse_claude_args(
-        ["--model", "opus", "--add-dir", "../lib", "--add-dir=../docs", "--max-turns", "3",
-         "--verbose", "--fallback-model=-x"])
+        [
+            "--model",
+            "opus",
+            "--add-dir",
+            "../lib",
+            "--add-dir=../docs",
+            "--max-turns",
+            "3",
+            "--verbose",
+            "--fallback-model=-x",
+        ]
+    )
     assert model == "opus"
     assert dirs == ["../lib", "../docs"]
     assert extra == {"max-turns": "3", "verbose": None, "fallback-model": "-x"}
@@ -36,8 +46,14 @@ def test_parse_claude_args_refuses(args: list[str]) -> None:
 
 
 def test_build_options(tmp_path: Path) -> None:
-    spec = AgentSpec(cwd=tmp_path, permission_mode="acceptEdits", resume="abc", fork=True,
-                     gateway="http://127.0.0.1:9999/", claude_args=["--model", "sonnet"])
+    spec = AgentSpec(
+        cwd=tmp_path,
+        permission_mode="acceptEdits",
+        resume="abc",
+        fork=True,
+        gateway="http://127.0.0.1:9999/",
+        claude_args=["--model", "sonnet"],
+    )
     options = build_options(spec, _never, StderrTail())
     assert options.cwd == str(tmp_path)
     assert options.permission_mode == "acceptEdits"

@@ -23,9 +23,11 @@ def test_recorded_stream_becomes_unified_kinds_in_order() -> None:
     assert init["content"]["claude_session_id"] == recorded()[0]["session_id"]
     assert init["content"]["model"] == "claude-opus-5-5"
     assert "Write" in init["content"]["tools"]
-    assert call["content"] == {"call_id": "toolu_test0001", "name": "Write",
-                               "input": {"file_path": "/tmp/probe/proj/a.txt",
-                                         "content": "hi\n"}}
+    assert call["content"] == {
+        "call_id": "toolu_test0001",
+        "name": "Write",
+        "input": {"file_path": "/tmp/probe/proj/a.txt", "content": "hi\n"},
+    }
     assert result["content"]["call_id"] == "toolu_test0001"
     assert result["content"]["is_error"] is False
     assert text["content"] == {"text": "Done writing."}
@@ -56,13 +58,19 @@ def test_event_without_uuid_gets_a_content_digest_id() -> None:
 
 
 def test_assistant_blocks_thinking_empty_text_and_errors() -> None:
-    raw = {"type": "assistant", "uuid": "u1", "error": "rate_limit",
-           "message": {"content": [
-               {"type": "thinking", "thinking": "hmm", "signature": "s"},
-               {"type": "text", "text": ""},
-               {"type": "text", "text": "hello"},
-               {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}},
-           ]}}
+    raw = {
+        "type": "assistant",
+        "uuid": "u1",
+        "error": "rate_limit",
+        "message": {
+            "content": [
+                {"type": "thinking", "thinking": "hmm", "signature": "s"},
+                {"type": "text", "text": ""},
+                {"type": "text", "text": "hello"},
+                {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}},
+            ]
+        },
+    }
     out = normalize(raw)
     assert [m["kind"] for m in out] == ["thinking", "assistant_text", "tool_call", "error"]
     assert [m["id"] for m in out] == ["cc-u1:0", "cc-u1:2", "cc-u1:3", "cc-u1:error"]
@@ -70,23 +78,39 @@ def test_assistant_blocks_thinking_empty_text_and_errors() -> None:
 
 
 def test_subagent_messages_name_their_parent() -> None:
-    raw = {"type": "assistant", "uuid": "u2", "parent_tool_use_id": "toolu_parent",
-           "message": {"content": [{"type": "text", "text": "inside"}]}}
+    raw = {
+        "type": "assistant",
+        "uuid": "u2",
+        "parent_tool_use_id": "toolu_parent",
+        "message": {"content": [{"type": "text", "text": "inside"}]},
+    }
     [msg] = normalize(raw)
     assert msg["content"]["parent_tool_use_id"] == "toolu_parent"
 
 
 def test_user_frames_tool_results_and_text() -> None:
-    raw = {"type": "user", "uuid": "u3", "message": {"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": "t1", "is_error": True,
-         "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
-        {"type": "text", "text": "[Request interrupted by user]"},
-    ]}}
+    raw = {
+        "type": "user",
+        "uuid": "u3",
+        "message": {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "t1",
+                    "is_error": True,
+                    "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+                },
+                {"type": "text", "text": "[Request interrupted by user]"},
+            ],
+        },
+    }
     result, text = normalize(raw)
     assert result["content"] == {"call_id": "t1", "output": "a\nb", "is_error": True}
     assert text["kind"] == "user_text" and text["role"] == "agent"
-    assert normalize({"type": "user", "uuid": "u4", "message": {"content": "plain"}}
-                     )[0]["content"] == {"text": "plain"}
+    assert normalize({"type": "user", "uuid": "u4", "message": {"content": "plain"}})[0][
+        "content"
+    ] == {"text": "plain"}
 
 
 def test_tool_output_keeps_non_text_content() -> None:
@@ -98,34 +122,60 @@ def test_tool_output_keeps_non_text_content() -> None:
 def test_skipped_and_status_frames() -> None:
     assert normalize({"type": "stream_event", "event": {}}) == []
     assert normalize({"type": "keep_alive"}) == []
-    assert normalize({"type": "system", "subtype": "session_state_changed",
-                      "state": "idle"}) == []
-    [status] = normalize({"type": "system", "subtype": "status", "status": "compacting",
-                          "uuid": "u5"})
+    assert normalize({"type": "system", "subtype": "session_state_changed", "state": "idle"}) == []
+    [status] = normalize(
+        {"type": "system", "subtype": "status", "status": "compacting", "uuid": "u5"}
+    )
     assert status["kind"] == "status" and status["content"]["status"] == "compacting"
-    [retry] = normalize({"type": "system", "subtype": "api_retry", "attempt": 1,
-                         "max_retries": 3, "retry_delay_ms": 500, "error_status": 529,
-                         "uuid": "u6"})
-    assert retry["content"] == {"status": "retrying",
-                                "text": "model API error 529; retry 1/3 in 0.5s"}
+    [retry] = normalize(
+        {
+            "type": "system",
+            "subtype": "api_retry",
+            "attempt": 1,
+            "max_retries": 3,
+            "retry_delay_ms": 500,
+            "error_status": 529,
+            "uuid": "u6",
+        }
+    )
+    assert retry["content"] == {
+        "status": "retrying",
+        "text": "model API error 529; retry 1/3 in 0.5s",
+    }
 
 
 def test_error_result_and_conversation_reset() -> None:
-    raw = {"type": "result", "subtype": "error_during_execution", "is_error": True,
-           "uuid": "u7", "errors": ["boom"], "usage": {}, "terminal_reason": "aborted_tools"}
+    raw = {
+        "type": "result",
+        "subtype": "error_during_execution",
+        "is_error": True,
+        "uuid": "u7",
+        "errors": ["boom"],
+        "usage": {},
+        "terminal_reason": "aborted_tools",
+    }
     usage, result = normalize(raw)
     assert usage["content"]["input_tokens"] == 0
     assert result["content"]["is_error"] is True and result["content"]["errors"] == ["boom"]
     assert result["content"]["terminal_reason"] == "aborted_tools"
-    [reset] = normalize({"type": "conversation_reset", "new_conversation_id": "new-id",
-                         "uuid": "u8", "session_id": "old"})
+    [reset] = normalize(
+        {
+            "type": "conversation_reset",
+            "new_conversation_id": "new-id",
+            "uuid": "u8",
+            "session_id": "old",
+        }
+    )
     assert reset["content"]["claude_session_id"] == "new-id"
 
 
 def test_huge_raw_is_cut_down_but_content_kept() -> None:
     big = "x" * (MAX_RAW_BYTES + 10)
-    raw = {"type": "user", "uuid": "u9", "message": {"content": [
-        {"type": "tool_result", "tool_use_id": "t", "content": big}]}}
+    raw = {
+        "type": "user",
+        "uuid": "u9",
+        "message": {"content": [{"type": "tool_result", "tool_use_id": "t", "content": big}]},
+    }
     [msg] = normalize(raw)
     assert msg["raw"]["truncated"] is True and msg["raw"]["uuid"] == "u9"
     assert len(msg["content"]["output"]) >= 200_000

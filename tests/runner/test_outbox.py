@@ -21,8 +21,11 @@ def test_entries_keep_their_order_and_kind(tmp_path: Path) -> None:
     box.add_messages([{"id": "c"}])
     entries = box.peek()
     assert [(e.op, e.body) for e in entries] == [
-        ("messages", {"id": "a"}), ("messages", {"id": "b"}),
-        ("session", {"status": "idle"}), ("messages", {"id": "c"})]
+        ("messages", {"id": "a"}),
+        ("messages", {"id": "b"}),
+        ("session", {"status": "idle"}),
+        ("messages", {"id": "c"}),
+    ]
     assert [e.seq for e in entries] == sorted(e.seq for e in entries)
     box.remove(entries[1].seq)
     assert [e.body for e in box.peek()] == [{"status": "idle"}, {"id": "c"}]
@@ -46,8 +49,10 @@ def test_survives_a_crash_and_reopen(tmp_path: Path) -> None:
     found = orphans(tmp_path)
     assert [sid for sid, _ in found] == ["ses_2"]
     box = found[0][1]
-    assert [e.body for e in box.peek()] == [{"id": "m1", "content": {"text": "é"}},
-                                            {"agent_state": {"status": "running"}}]
+    assert [e.body for e in box.peek()] == [
+        {"id": "m1", "content": {"text": "é"}},
+        {"agent_state": {"status": "running"}},
+    ]
     box.close(delete_if_empty=False)
 
 

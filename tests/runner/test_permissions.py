@@ -21,12 +21,18 @@ def resolved(status: str, **decision) -> dict:
 
 
 def test_request_body_carries_claudes_facts() -> None:
-    ctx = ToolPermissionContext(suggestions=[SET_MODE], tool_use_id="toolu_1",
-                                title="Claude wants to write a.txt", description="a.txt",
-                                decision_reason="outside the project")
+    ctx = ToolPermissionContext(
+        suggestions=[SET_MODE],
+        tool_use_id="toolu_1",
+        title="Claude wants to write a.txt",
+        description="a.txt",
+        decision_reason="outside the project",
+    )
     body = request_body("Write", WRITE, ctx, timeout=5)
     assert body == {
-        "tool_name": "Write", "input": WRITE, "tool_use_id": "toolu_1",
+        "tool_name": "Write",
+        "input": WRITE,
+        "tool_use_id": "toolu_1",
         "title": "Claude wants to write a.txt",
         "description": "a.txt — outside the project",
         "suggestions": [{"type": "setMode", "mode": "acceptEdits", "destination": "session"}],
@@ -47,49 +53,83 @@ def test_allow_echoes_the_original_input_or_the_edited_one() -> None:
     assert isinstance(result, PermissionResultAllow)
     assert result.updated_input == WRITE and result.updated_permissions is None
     edited = {**WRITE, "content": "edited"}
-    result = to_result(resolved("allowed", behavior="allow", updated_input=edited), "Write",
-                       WRITE, [])
+    result = to_result(
+        resolved("allowed", behavior="allow", updated_input=edited), "Write", WRITE, []
+    )
     assert result.updated_input == edited
 
 
 def test_always_allow_applies_claudes_suggestions_to_this_session_only() -> None:
-    local = PermissionUpdate(type="addRules", rules=[PermissionRuleValue("Bash", "npm test")],
-                             behavior="allow", destination="localSettings")
-    result = to_result(resolved("allowed", behavior="allow", remember=True), "Bash",
-                       {"command": "npm test"}, [local])
+    local = PermissionUpdate(
+        type="addRules",
+        rules=[PermissionRuleValue("Bash", "npm test")],
+        behavior="allow",
+        destination="localSettings",
+    )
+    result = to_result(
+        resolved("allowed", behavior="allow", remember=True),
+        "Bash",
+        {"command": "npm test"},
+        [local],
+    )
     [update] = result.updated_permissions
     assert update.destination == "session" and update.rules == local.rules
     assert local.destination == "localSettings"  # not mutated
     [rule] = always_allow("Read", [])
-    assert rule.to_dict() == {"type": "addRules", "destination": "session",
-                              "rules": [{"toolName": "Read"}], "behavior": "allow"}
+    assert rule.to_dict() == {
+        "type": "addRules",
+        "destination": "session",
+        "rules": [{"toolName": "Read"}],
+        "behavior": "allow",
+    }
 
 
 def test_deny_expiry_and_cancel() -> None:
-    deny = to_result(resolved("denied", behavior="deny", message="no", interrupt=True),
-                     "Write", WRITE, [])
+    deny = to_result(
+        resolved("denied", behavior="deny", message="no", interrupt=True), "Write", WRITE, []
+    )
     assert isinstance(deny, PermissionResultDeny)
     assert (deny.message, deny.interrupt) == ("no", True)
     plain = to_result(resolved("denied", behavior="deny"), "Write", WRITE, [])
     assert plain.message and plain.interrupt is False
-    expired = to_result(resolved("expired", behavior="deny",
-                                 message="The permission request timed out after 1 seconds"),
-                        "Write", WRITE, [])
+    expired = to_result(
+        resolved(
+            "expired", behavior="deny", message="The permission request timed out after 1 seconds"
+        ),
+        "Write",
+        WRITE,
+        [],
+    )
     assert "timed out" in expired.message and expired.interrupt is False
     assert to_result(resolved("expired"), "Write", WRITE, []).message == EXPIRED
-    cancelled = to_result(resolved("cancelled", behavior="deny", message="The session ended."),
-                          "Write", WRITE, [])
+    cancelled = to_result(
+        resolved("cancelled", behavior="deny", message="The session ended."), "Write", WRITE, []
+    )
     assert cancelled.interrupt is True and cancelled.message == "The session ended."
 
 
 def test_ask_user_question_answers() -> None:
-    question = {"questions": [{"question": "Which color?", "options": []},
-                              {"question": "Which size?", "options": []}]}
-    typed = to_result(resolved("allowed", behavior="allow", message="blue, large"),
-                      "AskUserQuestion", question, [])
-    assert typed.updated_input["answers"] == {"Which color?": "blue, large",
-                                              "Which size?": "blue, large"}
+    question = {
+        "questions": [
+            {"question": "Which color?", "options": []},
+            {"question": "Which size?", "options": []},
+        ]
+    }
+    typed = to_result(
+        resolved("allowed", behavior="allow", message="blue, large"),
+        "AskUserQuestion",
+        question,
+        [],
+    )
+    assert typed.updated_input["answers"] == {
+        "Which color?": "blue, large",
+        "Which size?": "blue, large",
+    }
     filled = {**question, "answers": {"Which color?": "red", "Which size?": "S"}}
-    exact = to_result(resolved("allowed", behavior="allow", updated_input=filled,
-                               message="ignored"), "AskUserQuestion", question, [])
+    exact = to_result(
+        resolved("allowed", behavior="allow", updated_input=filled, message="ignored"),
+        "AskUserQuestion",
+        question,
+        [],
+    )
     assert exact.updated_input == filled

@@ -10,8 +10,13 @@ from tether.runner.publisher import Publisher
 
 
 def text_message(i: int) -> dict:
-    return {"id": f"m{i}", "role": "agent", "kind": "assistant_text",
-            "content": {"text": f"text {i}"}, "raw": {"n": i}}
+    return {
+        "id": f"m{i}",
+        "role": "agent",
+        "kind": "assistant_text",
+        "content": {"text": f"text {i}"},
+        "raw": {"n": i},
+    }
 
 
 async def test_delivers_in_order_and_replays_are_harmless(server, tmp_path: Path) -> None:
@@ -62,8 +67,7 @@ async def test_keeps_everything_while_the_relay_is_down(server, tmp_path: Path) 
         box.close()
 
 
-async def test_an_entry_the_relay_refuses_does_not_block_the_rest(server,
-                                                                  tmp_path: Path) -> None:
+async def test_an_entry_the_relay_refuses_does_not_block_the_rest(server, tmp_path: Path) -> None:
     async with RelayClient(url=server.url, token=server.token) as relay:
         session = await relay.create_session(title="refused")
         notices: list[str] = []

@@ -43,10 +43,16 @@ def text(value: str) -> dict[str, Any]:
     return {"type": "text", "text": value}
 
 
-def tool_use(name: str, input: dict[str, Any], *, id: str | None = None,
-             text_before: str | None = None) -> dict[str, Any]:
-    return {"type": "tool_use", "name": name, "input": input,
-            "id": id or f"toolu_test{next(_ids):04d}", "text_before": text_before}
+def tool_use(
+    name: str, input: dict[str, Any], *, id: str | None = None, text_before: str | None = None
+) -> dict[str, Any]:
+    return {
+        "type": "tool_use",
+        "name": name,
+        "input": input,
+        "id": id or f"toolu_test{next(_ids):04d}",
+        "text_before": text_before,
+    }
 
 
 def hold(value: str = "Working on it") -> dict[str, Any]:
@@ -97,24 +103,33 @@ class ModelServer:
             return [r for r in self.requests if r.main]
 
     def wait_main_requests(self, count: int, timeout: float = 60) -> list[Recorded]:
-        return wait_for(lambda: len(self.main_requests()) >= count and self.main_requests(),
-                        timeout, f"{count} main model requests")
+        return wait_for(
+            lambda: len(self.main_requests()) >= count and self.main_requests(),
+            timeout,
+            f"{count} main model requests",
+        )
 
     # ── lifecycle ──────────────────────────────────────────────────────────────────
 
     def start(self) -> ModelServer:
-        app = Starlette(routes=[
-            Route("/v1/messages", self._messages, methods=["POST"]),
-            Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
-            Route("/{path:path}", self._other, methods=["GET", "POST", "HEAD"]),
-        ])
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off")
+        app = Starlette(
+            routes=[
+                Route("/v1/messages", self._messages, methods=["POST"]),
+                Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
+                Route("/{path:path}", self._other, methods=["GET", "POST", "HEAD"]),
+            ]
+        )
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
-        wait_for(lambda: self._server is not None and self._server.started, 20,
-                 "the model server to start")
+        wait_for(
+            lambda: self._server is not None and self._server.started,
+            20,
+            "the model server to start",
+        )
         return self
 
     def stop(self) -> None:
@@ -133,8 +148,11 @@ class ModelServer:
     # ── handlers ───────────────────────────────────────────────────────────────────
 
     def _record(self, request: Request, body: Any, main: bool) -> None:
-        headers = {k: v for k, v in request.headers.items()
-                   if k.lower() not in ("x-api-key", "authorization")}
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in ("x-api-key", "authorization")
+        }
         with self._lock:
             self.requests.append(Recorded(request.url.path, headers, body, main))
 
@@ -161,13 +179,18 @@ class ModelServer:
 
     async def _other(self, request: Request) -> Response:
         self._record(request, None, False)
-        return JSONResponse({"type": "error", "error": {"type": "not_found_error",
-                                                        "message": "not scripted"}}, 404)
+        return JSONResponse(
+            {"type": "error", "error": {"type": "not_found_error", "message": "not scripted"}}, 404
+        )
 
     async def _stream(self, step: dict[str, Any], model: str) -> AsyncIterator[bytes]:
         message = _whole_message(step, model)
-        start = {**message, "content": [], "stop_reason": None,
-                 "usage": {**message["usage"], "output_tokens": 1}}
+        start = {
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "usage": {**message["usage"], "output_tokens": 1},
+        }
         yield _sse("message_start", {"type": "message_start", "message": start})
         for index, block in enumerate(message["content"]):
             opened = copy.deepcopy(block)
@@ -175,14 +198,18 @@ class ModelServer:
                 opened["text"] = ""
             elif block["type"] == "tool_use":
                 opened["input"] = {}
-            yield _sse("content_block_start", {"type": "content_block_start", "index": index,
-                                               "content_block": opened})
+            yield _sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": opened},
+            )
             if block["type"] == "text":
                 delta = {"type": "text_delta", "text": block["text"]}
             else:
                 delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
-            yield _sse("content_block_delta", {"type": "content_block_delta", "index": index,
-                                               "delta": delta})
+            yield _sse(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": index, "delta": delta},
+            )
             if step["type"] == "hold":
                 self._holding.set()
                 # Stream nothing more until the test (another thread) releases it.
@@ -190,10 +217,14 @@ class ModelServer:
                 self._release.clear()
                 self._holding.clear()
             yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
-        yield _sse("message_delta", {
-            "type": "message_delta",
-            "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-            "usage": {"output_tokens": message["usage"]["output_tokens"]}})
+        yield _sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": message["usage"]["output_tokens"]},
+            },
+        )
         yield _sse("message_stop", {"type": "message_stop"})
 
 
@@ -205,17 +236,26 @@ def _whole_message(step: dict[str, Any], model: str) -> dict[str, Any]:
     elif step["type"] == "tool_use":
         if step.get("text_before"):
             content.append({"type": "text", "text": step["text_before"]})
-        content.append({"type": "tool_use", "id": step["id"], "name": step["name"],
-                        "input": step["input"]})
+        content.append(
+            {"type": "tool_use", "id": step["id"], "name": step["name"], "input": step["input"]}
+        )
         stop_reason = "tool_use"
     else:
         raise ValueError(f"unknown step type {step['type']!r}")
     return {
-        "id": f"msg_test{next(_ids):04d}", "type": "message", "role": "assistant",
-        "model": model, "content": content, "stop_reason": stop_reason,
+        "id": f"msg_test{next(_ids):04d}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason,
         "stop_sequence": None,
-        "usage": {"input_tokens": 12, "output_tokens": 7, "cache_creation_input_tokens": 0,
-                  "cache_read_input_tokens": 0},
+        "usage": {
+            "input_tokens": 12,
+            "output_tokens": 7,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
     }
 
 

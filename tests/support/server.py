@@ -71,9 +71,10 @@ class TetherServer:
         self.log_path = self.data_dir / f"serve-{self.port}.log"
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tether", "serve", "--port", str(self.port),
-             *self.extra_args],
-            env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "tether", "serve", "--port", str(self.port), *self.extra_args],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -106,8 +107,11 @@ class TetherServer:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
     def client(self, token: str | None = None) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=15,
-                            headers={"Authorization": f"Bearer {token or self.token}"})
+        return httpx.Client(
+            base_url=self.url,
+            timeout=15,
+            headers={"Authorization": f"Bearer {token or self.token}"},
+        )
 
 
 def postgres_available() -> bool:

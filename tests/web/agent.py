@@ -28,7 +28,8 @@ class ThreadedClient:
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         return lambda *args, **kwargs: self.run(
-            lambda client: getattr(client, name)(*args, **kwargs))
+            lambda client: getattr(client, name)(*args, **kwargs)
+        )
 
     def close(self) -> None:
         self.run(lambda client: client.close())
@@ -51,8 +52,13 @@ class TestAgent:
         self.relay.close()
 
     def create_session(self, title: str, **fields: Any) -> dict[str, Any]:
-        body = {"cwd": "/home/dev/project", "host": "devbox", "status": "running",
-                "model": "claude-sonnet-4-5", **fields}
+        body = {
+            "cwd": "/home/dev/project",
+            "host": "devbox",
+            "status": "running",
+            "model": "claude-sonnet-4-5",
+            **fields,
+        }
         return self.relay.create_session(title=title, agent="claude-code", **body)
 
     def post(self, session_id: str, *messages: dict[str, Any]) -> list[dict[str, Any]]:
@@ -61,19 +67,35 @@ class TestAgent:
     def say(self, session_id: str, text: str) -> dict[str, Any]:
         return self.post(session_id, {"kind": "assistant_text", "content": {"text": text}})[0]
 
-    def tool(self, session_id: str, name: str, tool_input: dict[str, Any],
-             output: str | None = None, *, is_error: bool = False) -> str:
+    def tool(
+        self,
+        session_id: str,
+        name: str,
+        tool_input: dict[str, Any],
+        output: str | None = None,
+        *,
+        is_error: bool = False,
+    ) -> str:
         call_id = f"call_{next(_ids)}"
-        self.post(session_id, {"kind": "tool_call",
-                               "content": {"call_id": call_id, "name": name, "input": tool_input}})
+        self.post(
+            session_id,
+            {
+                "kind": "tool_call",
+                "content": {"call_id": call_id, "name": name, "input": tool_input},
+            },
+        )
         if output is not None:
             self.result(session_id, call_id, output, is_error=is_error)
         return call_id
 
-    def result(self, session_id: str, call_id: str, output: str, *, is_error: bool = False
-               ) -> None:
-        self.post(session_id, {"kind": "tool_result", "content": {
-            "call_id": call_id, "output": output, "is_error": is_error}})
+    def result(self, session_id: str, call_id: str, output: str, *, is_error: bool = False) -> None:
+        self.post(
+            session_id,
+            {
+                "kind": "tool_result",
+                "content": {"call_id": call_id, "output": output, "is_error": is_error},
+            },
+        )
 
     def patch(self, session_id: str, **fields: Any) -> dict[str, Any]:
         return self.relay.update_session(session_id, **fields)
@@ -81,10 +103,16 @@ class TestAgent:
     def end(self, session_id: str) -> dict[str, Any]:
         return self.relay.end_session(session_id)
 
-    def ask(self, session_id: str, tool_name: str, tool_input: dict[str, Any],
-            **fields: Any) -> dict[str, Any]:
-        return self.relay.open_permission(session_id, tool_name=tool_name, input=tool_input,
-                                          tool_use_id=f"toolu_{next(_ids)}", **fields)
+    def ask(
+        self, session_id: str, tool_name: str, tool_input: dict[str, Any], **fields: Any
+    ) -> dict[str, Any]:
+        return self.relay.open_permission(
+            session_id,
+            tool_name=tool_name,
+            input=tool_input,
+            tool_use_id=f"toolu_{next(_ids)}",
+            **fields,
+        )
 
     def cancel(self, permission_id: str, reason: str) -> dict[str, Any]:
         return self.relay.cancel_permission(permission_id, reason)
@@ -113,8 +141,7 @@ class TestAgent:
             time.sleep(0.1)
         raise AssertionError(f"no {kind} message in session {session_id} after {timeout}s")
 
-    def wait_control(self, session_id: str, action: str, timeout: float = 30
-                     ) -> dict[str, Any]:
+    def wait_control(self, session_id: str, action: str, timeout: float = 30) -> dict[str, Any]:
         """The first `control` event with this action, from the session's event stream
         (replayed from the start, so it may have been sent before we listened). The
         relay pings every 15 s, so the deadline is checked even when nothing happens."""

@@ -22,8 +22,14 @@ from tests.web.agent import TestAgent
 CHROMIUM = Path("/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -31,7 +37,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(
         reason=f"{CHROMIUM} is missing; install it with `apt-get install -y chromium` "
-               "(under CI=true these tests fail instead of skipping)")
+        "(under CI=true these tests fail instead of skipping)"
+    )
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
@@ -51,8 +58,7 @@ def browser() -> Iterator:
 
 def make_token(server: TetherServer, scope: str, name: str, *, link: bool = False) -> str:
     """A token made the way a person makes one: `tether token create`."""
-    args = [sys.executable, "-m", "tether", "token", "create", "--scope", scope,
-            "--name", name]
+    args = [sys.executable, "-m", "tether", "token", "create", "--scope", scope, "--name", name]
     if link:
         args += ["--link", "--url", server.url]
     done = subprocess.run(args, env=server.env(), capture_output=True, text=True, timeout=60)

@@ -23,7 +23,8 @@ def run(browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     def call(module: str, expression: str, *args: Any) -> Any:
         return page.evaluate(
             f"async (args) => {{ const m = await import('/js/{module}'); return ({expression}); }}",
-            list(args))
+            list(args),
+        )
 
     yield call
     context.close()
@@ -49,7 +50,9 @@ XSS = [
 @pytest.mark.parametrize("source", XSS)
 def test_markdown_never_lets_markup_through(run, source: str) -> None:
     html = run("markdown.js", "m.renderMarkdown(args[0])", source)
-    probe = run("markdown.js", """(() => {
+    probe = run(
+        "markdown.js",
+        """(() => {
         const t = document.createElement('template');
         t.innerHTML = m.renderMarkdown(args[0]);
         const bad = [...t.content.querySelectorAll('*')].filter(e =>
@@ -59,20 +62,34 @@ def test_markdown_never_lets_markup_through(run, source: str) -> None:
           || [...e.attributes].some(a => a.name.startsWith('on') || a.name === 'style')
           || (e.tagName === 'A' && !/^(https?:|mailto:)/.test(e.getAttribute('href'))));
         return bad.map(e => e.outerHTML);
-    })()""", source)
+    })()""",
+        source,
+    )
     assert probe == [], html
 
 
 def test_markdown_renders_what_agents_write(run) -> None:
-    source = ("# Plan\n\nSome **bold**, *em*, `code` and a [link](https://example.com).\n\n"
-              "1. first\n2. second\n   - nested\n\n```python\nx = 1  # one\n```\n\n"
-              "| a | b |\n|---|---|\n| 1 | 2 |\n\n> quoted\n\n---\n")
+    source = (
+        "# Plan\n\nSome **bold**, *em*, `code` and a [link](https://example.com).\n\n"
+        "1. first\n2. second\n   - nested\n\n```python\nx = 1  # one\n```\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\n> quoted\n\n---\n"
+    )
     html = run("markdown.js", "m.renderMarkdown(args[0])", source)
-    for fragment in ("<h3>Plan</h3>", "<strong>bold</strong>", "<em>em</em>",
-                     "<code>code</code>", 'href="https://example.com"', "<ol>",
-                     "<li>nested</li>", '<span class="hl-c"># one</span>',
-                     '<span class="hl-n">1</span>', "<th>a</th>", "<td>2</td>",
-                     "<blockquote><p>quoted</p></blockquote>", "<hr>"):
+    for fragment in (
+        "<h3>Plan</h3>",
+        "<strong>bold</strong>",
+        "<em>em</em>",
+        "<code>code</code>",
+        'href="https://example.com"',
+        "<ol>",
+        "<li>nested</li>",
+        '<span class="hl-c"># one</span>',
+        '<span class="hl-n">1</span>',
+        "<th>a</th>",
+        "<td>2</td>",
+        "<blockquote><p>quoted</p></blockquote>",
+        "<hr>",
+    ):
         assert fragment in html, (fragment, html)
 
 
@@ -82,26 +99,41 @@ def test_an_unclosed_fence_keeps_the_rest_as_code(run) -> None:
 
 
 def test_sse_parser_handles_any_chunking(run) -> None:
-    stream = ("retry: 1000\n: connected\n\n"
-              "id: 7\nevent: message\ndata: {\"a\":1}\n\n"
-              "event: ping\r\ndata: {}\r\n\r\n"
-              "id: 8\nevent: session\ndata: line1\ndata: line2\n\n")
-    expected = [{"event": "message", "data": '{"a":1}', "id": "7"},
-                {"event": "ping", "data": "{}", "id": None},
-                {"event": "session", "data": "line1\nline2", "id": "8"}]
+    stream = (
+        "retry: 1000\n: connected\n\n"
+        'id: 7\nevent: message\ndata: {"a":1}\n\n'
+        "event: ping\r\ndata: {}\r\n\r\n"
+        "id: 8\nevent: session\ndata: line1\ndata: line2\n\n"
+    )
+    expected = [
+        {"event": "message", "data": '{"a":1}', "id": "7"},
+        {"event": "ping", "data": "{}", "id": None},
+        {"event": "session", "data": "line1\nline2", "id": "8"},
+    ]
     for size in (1, 2, 3, 7, len(stream)):
-        events = run("sse.js", """(() => {
+        events = run(
+            "sse.js",
+            """(() => {
             const p = new m.SSEParser(); const out = [];
             for (let i = 0; i < args[0].length; i += args[1])
               out.push(...p.push(args[0].slice(i, i + args[1])));
-            return out; })()""", stream, size)
+            return out; })()""",
+            stream,
+            size,
+        )
         assert events == expected, size
 
 
 def test_diff_finds_the_changed_lines(run) -> None:
     lines = run("diff.js", "m.diffLines(args[0], args[1])", "a\nb\nc\nd", "a\nB\nc\nd\ne")
     assert [(line["op"], line["text"]) for line in lines] == [
-        (" ", "a"), ("-", "b"), ("+", "B"), (" ", "c"), (" ", "d"), ("+", "e")]
+        (" ", "a"),
+        ("-", "b"),
+        ("+", "B"),
+        (" ", "c"),
+        (" ", "d"),
+        ("+", "e"),
+    ]
 
 
 def test_backoff_grows_to_a_cap_with_jitter(run) -> None:
@@ -112,12 +144,20 @@ def test_backoff_grows_to_a_cap_with_jitter(run) -> None:
 
 
 def test_tool_summaries_are_one_line(run) -> None:
-    got = run("views/tools.js", """[
+    got = run(
+        "views/tools.js",
+        """[
         m.describe('Bash', {command: 'ls -la'}),
         m.describe('Read', {file_path: '/a/b.py', offset: 10}),
         m.describe('Grep', {pattern: 'TODO', path: 'src', glob: '*.py'}),
         m.describe('Glob', {pattern: '**/*.ts'}),
         m.describe('Mystery', {thing: 'x'}),
-    ]""")
+    ]""",
+    )
     assert [g["summary"] for g in got] == [
-        "ls -la", "/a/b.py (from line 10)", "TODO in src (*.py)", "**/*.ts", "x"]
+        "ls -la",
+        "/a/b.py (from line 10)",
+        "TODO in src (*.py)",
+        "**/*.ts",
+        "x",
+    ]

@@ -23,15 +23,18 @@ def open_session(page: Page, relay: WebRelay, session_id: str) -> None:
 
 
 def seqs_on_page(page: Page) -> list[int]:
-    return [int(s) for s in page.eval_on_selector_all(
-        "#msgs [data-seq]", "els => els.map(e => e.dataset.seq)")]
+    return [
+        int(s)
+        for s in page.eval_on_selector_all("#msgs [data-seq]", "els => els.map(e => e.dataset.seq)")
+    ]
 
 
 # ── sign-in ──────────────────────────────────────────────────────────────────────────
 
 
 def test_sign_in_link_stores_the_token_and_removes_it_from_the_address(
-        page: Page, relay: WebRelay) -> None:
+    page: Page, relay: WebRelay
+) -> None:
     token = relay.client_link.split("token=", 1)[1]
     assert "token" not in page.url
     assert page.evaluate("localStorage.getItem('tether.token')") == token
@@ -70,8 +73,11 @@ def test_a_new_session_appears_and_its_messages_stream_in(page: Page, relay: Web
     page.wait_for_selector(f"html[data-session-ready='{session['id']}']")
 
     agent.post(session["id"], {"kind": "thinking", "content": {"text": "Look at the test."}})
-    agent.say(session["id"], "Here is the **fix**:\n\n```python\ndef ok():\n    return True\n```\n"
-                             "<img src=x onerror=\"window.pwned=1\"> [bad](javascript:alert(1))")
+    agent.say(
+        session["id"],
+        "Here is the **fix**:\n\n```python\ndef ok():\n    return True\n```\n"
+        '<img src=x onerror="window.pwned=1"> [bad](javascript:alert(1))',
+    )
     call = agent.tool(session["id"], "Bash", {"command": "pytest -q tests/test_login.py"})
     card = page.locator(f".tool[data-call-id='{call}']")
     expect(card).to_contain_text("$ pytest -q tests/test_login.py")
@@ -80,11 +86,25 @@ def test_a_new_session_appears_and_its_messages_stream_in(page: Page, relay: Web
     expect(card).to_have_class(re.compile("tool-ok"))
     expect(card.locator(".tool-preview")).to_contain_text("1 failed, 4 passed")
     agent.tool(session["id"], "Read", {"file_path": "/home/dev/project/app.py"}, "a\nb\nc")
-    agent.tool(session["id"], "Edit", {"file_path": "app.py", "old_string": "x = 1",
-                                       "new_string": "x = 2"}, "ok")
-    agent.post(session["id"], {"kind": "usage", "content": {
-        "input_tokens": 1200, "output_tokens": 300, "cache_read_input_tokens": 0,
-        "cache_creation_input_tokens": 0, "cost_usd": 0.0123}})
+    agent.tool(
+        session["id"],
+        "Edit",
+        {"file_path": "app.py", "old_string": "x = 1", "new_string": "x = 2"},
+        "ok",
+    )
+    agent.post(
+        session["id"],
+        {
+            "kind": "usage",
+            "content": {
+                "input_tokens": 1200,
+                "output_tokens": 300,
+                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": 0,
+                "cost_usd": 0.0123,
+            },
+        },
+    )
 
     expect(page.locator(".tool", has_text="Read")).to_contain_text("3 lines")
     expect(page.locator(".tool", has_text="Edit").locator(".diff .d-add")).to_contain_text("x = 2")
@@ -168,11 +188,21 @@ def test_ask_user_question_is_answered_with_its_options(page: Page, relay: WebRe
     session = agent.create_session("Questions")
     open_session(page, relay, session["id"])
     questions = [
-        {"question": "Which database?", "header": "DB", "multiSelect": False,
-         "options": [{"label": "SQLite", "description": "one file"},
-                     {"label": "PostgreSQL", "description": "a server"}]},
-        {"question": "Which extras?", "header": "Extras", "multiSelect": True,
-         "options": [{"label": "Redis"}, {"label": "Metrics"}, {"label": "Tracing"}]},
+        {
+            "question": "Which database?",
+            "header": "DB",
+            "multiSelect": False,
+            "options": [
+                {"label": "SQLite", "description": "one file"},
+                {"label": "PostgreSQL", "description": "a server"},
+            ],
+        },
+        {
+            "question": "Which extras?",
+            "header": "Extras",
+            "multiSelect": True,
+            "options": [{"label": "Redis"}, {"label": "Metrics"}, {"label": "Tracing"}],
+        },
     ]
     request = agent.ask(session["id"], "AskUserQuestion", {"questions": questions})
     card = page.locator(f".perm[data-perm-id='{request['id']}']")
@@ -186,12 +216,15 @@ def test_ask_user_question_is_answered_with_its_options(page: Page, relay: WebRe
     decided = agent.decision(request["id"])
     assert decided["status"] == "allowed"
     assert decided["decision"]["updated_input"]["answers"] == {
-        "Which database?": "PostgreSQL", "Which extras?": "Metrics, Sentry"}
+        "Which database?": "PostgreSQL",
+        "Which extras?": "Metrics, Sentry",
+    }
     assert decided["decision"]["updated_input"]["questions"] == questions
 
 
 def test_a_request_answered_elsewhere_or_cancelled_disappears_with_a_note(
-        page: Page, relay: WebRelay) -> None:
+    page: Page, relay: WebRelay
+) -> None:
     agent = relay.agent
     session = agent.create_session("Elsewhere")
     open_session(page, relay, session["id"])
@@ -210,7 +243,8 @@ def test_a_request_answered_elsewhere_or_cancelled_disappears_with_a_note(
     agent.cancel(withdrawn["id"], "the turn was interrupted")
     expect(card).to_have_count(0)
     expect(page.locator(".note-pop", has_text="withdrawn")).to_contain_text(
-        "the turn was interrupted")
+        "the turn was interrupted"
+    )
 
 
 # ── steering ─────────────────────────────────────────────────────────────────────────
@@ -289,7 +323,8 @@ def test_a_viewer_token_gets_a_read_only_ui(browser, relay: WebRelay) -> None:
 
 
 def test_reconnects_after_a_server_restart_without_gaps_or_doubles(
-        page: Page, relay: WebRelay) -> None:
+    page: Page, relay: WebRelay
+) -> None:
     agent = relay.agent
     session = agent.create_session("Survives restarts")
     agent.say(session["id"], "before the restart")
@@ -371,8 +406,13 @@ def test_a_session_that_starts_waiting_notifies(browser, relay: WebRelay) -> Non
 
 def test_a_revoked_token_signs_the_page_out_with_a_reason(page: Page, relay: WebRelay) -> None:
     token_id = relay.client_link.split("token=", 1)[1].split("_")[1]
-    done = subprocess.run([sys.executable, "-m", "tether", "token", "revoke", token_id],
-                          env=relay.server.env(), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "tether", "token", "revoke", token_id],
+        env=relay.server.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     # The open stream was authorized when it began; the next reconnect is refused (the
     # relay caches good lookups for up to 2 s, so keep nudging until it is).

@@ -42,31 +42,38 @@ from tether.client import (
 from tether.client.backoff import Backoff
 
 QUICK_ANSWERS = {"y", "n", "a", "d", "A", "yes", "no"}
-HELP = ("type a prompt and Enter to send it · Ctrl-C interrupts the turn, twice detaches · "
-        "/allow /deny [reason] /always answer a permission request · /mode MODE · "
-        "/interrupt · /quit")
+HELP = (
+    "type a prompt and Enter to send it · Ctrl-C interrupts the turn, twice detaches · "
+    "/allow /deny [reason] /always answer a permission request · /mode MODE · "
+    "/interrupt · /quit"
+)
 
 
 def attach(
     session_id: str = typer.Argument(..., help="Session id, or a unique start of it."),
     viewer_only: bool = typer.Option(
-        False, "--viewer-only",
-        help="Only watch: send nothing, never interrupt, stay attached through outages."),
-    history: int = typer.Option(50, "--history", "-n", min=0,
-                                help="How many earlier messages to show first."),
+        False,
+        "--viewer-only",
+        help="Only watch: send nothing, never interrupt, stay attached through outages.",
+    ),
+    history: int = typer.Option(
+        50, "--history", "-n", min=0, help="How many earlier messages to show first."
+    ),
     url: str = URL_OPTION,
     token: str = TOKEN_OPTION,
 ) -> None:
     """Watch a session live and steer it: prompts, interrupts, permission answers."""
     out = make_output(interactive=is_interactive())
-    code = run(url, token, lambda relay: Attached(relay, out, session_id, viewer_only,
-                                                  history).run())
+    code = run(
+        url, token, lambda relay: Attached(relay, out, session_id, viewer_only, history).run()
+    )
     raise typer.Exit(code)
 
 
 class Attached:
-    def __init__(self, relay: RelayClient, out: Output, session_arg: str, viewer_only: bool,
-                 history: int) -> None:
+    def __init__(
+        self, relay: RelayClient, out: Output, session_arg: str, viewer_only: bool, history: int
+    ) -> None:
         self.relay = relay
         self.out = out
         self.console = out.console
@@ -123,14 +130,20 @@ class Attached:
 
     def header(self) -> None:
         s = self.session
-        self.console.print(Text(f"attached to {s.get('title') or s['id']} ({s['id']})",
-                                style="bold"))
-        self.console.print(Text(f"{s.get('agent') or 'agent'} in {short_path(s.get('cwd'))}"
-                                f" on {s.get('host') or '?'} · {status_line(s, self.usage)}",
-                                style="dim"))
+        self.console.print(
+            Text(f"attached to {s.get('title') or s['id']} ({s['id']})", style="bold")
+        )
+        self.console.print(
+            Text(
+                f"{s.get('agent') or 'agent'} in {short_path(s.get('cwd'))}"
+                f" on {s.get('host') or '?'} · {status_line(s, self.usage)}",
+                style="dim",
+            )
+        )
         if self.viewer_only:
-            self.console.print(Text("viewer only: nothing you type is sent; Ctrl-C detaches",
-                                    style="dim"))
+            self.console.print(
+                Text("viewer only: nothing you type is sent; Ctrl-C detaches", style="dim")
+            )
         else:
             self.console.print(Text(HELP, style="dim"))
 
@@ -212,7 +225,9 @@ class Attached:
             self.out.note("the session ended", "bold")
             self.detach.set()
         elif (before.get("permission_mode"), before.get("model")) != (
-                data.get("permission_mode"), data.get("model")):
+            data.get("permission_mode"),
+            data.get("model"),
+        ):
             self.show_status()
 
     def show_status(self) -> None:
@@ -229,8 +244,10 @@ class Attached:
         print_ = self.console.print
         if kind == "user_text":
             who = message.get("author") or "you"
-            print_(Text(f"› {content.get('text', '')}", style="bold cyan"),
-                   Text(f"  ({who})", style="dim"))
+            print_(
+                Text(f"› {content.get('text', '')}", style="bold cyan"),
+                Text(f"  ({who})", style="dim"),
+            )
         elif kind == "assistant_text":
             print_(Markdown(str(content.get("text", ""))))
         elif kind == "thinking":
@@ -259,8 +276,13 @@ class Attached:
         elif kind == "system":
             if content.get("model"):
                 self.session = {**self.session, "model": content["model"]}
-            print_(Text(f"· {content.get('model') or 'agent'} started in "
-                        f"{short_path(content.get('cwd'))}", style="dim"))
+            print_(
+                Text(
+                    f"· {content.get('model') or 'agent'} started in "
+                    f"{short_path(content.get('cwd'))}",
+                    style="dim",
+                )
+            )
         else:
             print_(Text(f"· {kind}: {one_line(str(content), 200)}", style="dim"))
 
@@ -319,8 +341,11 @@ class Attached:
         text = line.strip()
         if not text:
             return
-        if self.pending and (text in QUICK_ANSWERS or text.split(" ")[0] in ("n", "d")
-                             or text.startswith(("/allow", "/deny", "/always"))):
+        if self.pending and (
+            text in QUICK_ANSWERS
+            or text.split(" ")[0] in ("n", "d")
+            or text.startswith(("/allow", "/deny", "/always"))
+        ):
             await self.answer(text.removeprefix("/"))
             return
         if text.startswith("/"):
@@ -347,8 +372,12 @@ class Attached:
             return
         self.mine.add(pid)
         try:
-            await self.relay.respond(pid, "deny" if answer.action == "deny" else "allow",
-                                     message=answer.reason, remember=answer.action == "always")
+            await self.relay.respond(
+                pid,
+                "deny" if answer.action == "deny" else "allow",
+                message=answer.reason,
+                remember=answer.action == "always",
+            )
         except AlreadyResolved as exc:
             self.pending.pop(pid, None)
             how = resolution(exc.permission) if exc.permission else "answered"

@@ -22,8 +22,13 @@ gateway_app = typer.Typer(
 )
 
 CONFIG_OPTION = typer.Option(
-    None, "--config", "-c", envvar="TETHER_CONFIG",
-    help="YAML config file.", show_default="~/.config/tether/config.yaml")
+    None,
+    "--config",
+    "-c",
+    envvar="TETHER_CONFIG",
+    help="YAML config file.",
+    show_default="~/.config/tether/config.yaml",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -53,8 +58,14 @@ def check(config: Path = CONFIG_OPTION) -> None:
     for column in ("name", "type", "base_url", "auth", "max_tokens", "timeout"):
         providers.add_column(column)
     for p in gw.providers.values():
-        providers.add_row(p.name, p.type, p.base_url, p.describe_auth(),
-                          str(p.max_tokens or "-"), f"{p.timeout:g}s")
+        providers.add_row(
+            p.name,
+            p.type,
+            p.base_url,
+            p.describe_auth(),
+            str(p.max_tokens or "-"),
+            f"{p.timeout:g}s",
+        )
     console.print(providers)
 
     routes = Table(title="routes (first match wins)", title_justify="left")
@@ -63,23 +74,27 @@ def check(config: Path = CONFIG_OPTION) -> None:
     n = 0
     for s in gw.scenarios:
         n += 1
-        when = {"long_context": f"input > {s.threshold} tokens (estimated)",
-                "background": f"model matches {s.match!r}",
-                "web_search": "a web-search tool is offered",
-                "thinking": "thinking is enabled"}[s.name]
+        when = {
+            "long_context": f"input > {s.threshold} tokens (estimated)",
+            "background": f"model matches {s.match!r}",
+            "web_search": "a web-search tool is offered",
+            "thinking": "thinking is enabled",
+        }[s.name]
         routes.add_row(str(n), f"{s.name}: {when}", _target(s.target.provider, s.target.model))
     for r in gw.routes:
         n += 1
-        routes.add_row(str(n), f"model matches {r.match!r}",
-                       _target(r.target.provider, r.target.model))
+        routes.add_row(
+            str(n), f"model matches {r.match!r}", _target(r.target.provider, r.target.model)
+        )
     if gw.default is not None:
         routes.add_row(str(n + 1), "default", _target(gw.default.provider, gw.default.model))
     console.print(routes)
     keys = f"{len(gw.keys)} gateway key(s) required" if gw.keys else "no gateway keys (open)"
     console.print(f"[green]ok[/]: {len(gw.providers)} provider(s); {keys}")
     if gw.default is None and not any(r.match == "*" for r in gw.routes):
-        console.print("[yellow]note[/]: no default and no '*' route: "
-                      "unmatched models are refused with 404")
+        console.print(
+            "[yellow]note[/]: no default and no '*' route: unmatched models are refused with 404"
+        )
 
 
 @gateway_app.command()
@@ -87,17 +102,21 @@ def route(
     model: str = typer.Argument(..., help="The model name a client asks for."),
     thinking: bool = typer.Option(False, "--thinking", help="The request enables thinking."),
     tokens: int = typer.Option(0, "--tokens", help="Estimated input tokens of the request."),
-    web_search: bool = typer.Option(False, "--web-search",
-                                    help="The request offers a web-search tool."),
+    web_search: bool = typer.Option(
+        False, "--web-search", help="The request offers a web-search tool."
+    ),
     config: Path = CONFIG_OPTION,
 ) -> None:
     """Show where one model name goes: provider, upstream model, and the rule that chose."""
     gw = _load(config)
     try:
-        resolved = resolve(gw, Features(model=model, thinking=thinking, web_search=web_search,
-                                        tokens=tokens))
+        resolved = resolve(
+            gw, Features(model=model, thinking=thinking, web_search=web_search, tokens=tokens)
+        )
     except NoRoute as exc:
         fail(str(exc))
     p = resolved.provider
-    console.print(f"{model} → {p.name} ({p.type}, {p.base_url}) model {resolved.model}  "
-                  f"[dim]by {resolved.reason}[/]")
+    console.print(
+        f"{model} → {p.name} ({p.type}, {p.base_url}) model {resolved.model}  "
+        f"[dim]by {resolved.reason}[/]"
+    )

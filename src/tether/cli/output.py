@@ -29,10 +29,11 @@ class Output:
     def request(self, request: dict[str, Any], session: dict[str, Any], queued: int) -> None:
         view = describe_request(request["tool_name"], request.get("input") or {})
         where = f"{one_line(session.get('title') or session.get('id') or '?', 60)}"
-        lines = [f"── permission request {request['id']} "
-                 f"({queued} waiting) ──",
-                 f"session: {where}  cwd: {short_path(session.get('cwd'))}",
-                 f"tool: {request['tool_name']} — {view.summary}"]
+        lines = [
+            f"── permission request {request['id']} ({queued} waiting) ──",
+            f"session: {where}  cwd: {short_path(session.get('cwd'))}",
+            f"tool: {request['tool_name']} — {view.summary}",
+        ]
         if request.get("description"):
             lines.append(f"why: {one_line(request['description'], 200)}")
         lines += ["  " + row for row in view.body.splitlines()]
@@ -53,20 +54,32 @@ class RichOutput(Output):
         head = Text()
         head.append(f"{request['tool_name']}", style="bold")
         head.append(f" wants to {view.summary}")
-        parts: list[Any] = [head,
-                            Text(f"in {short_path(session.get('cwd'))}", style="dim")]
+        parts: list[Any] = [head, Text(f"in {short_path(session.get('cwd'))}", style="dim")]
         if request.get("description"):
             parts.append(Text(one_line(request["description"], 300), style="italic"))
         if view.lexer:
-            parts.append(Syntax(view.body, view.lexer, word_wrap=True, theme="ansi_dark",
-                                background_color="default"))
+            parts.append(
+                Syntax(
+                    view.body,
+                    view.lexer,
+                    word_wrap=True,
+                    theme="ansi_dark",
+                    background_color="default",
+                )
+            )
         else:
             parts.append(Text(view.body))
         title = one_line(session.get("title") or session.get("id") or "?", 50)
         more = f"{queued} waiting" if queued > 1 else "1 waiting"
-        self.console.print(Panel(Group(*parts), title=f"[bold]{title}[/]",
-                                 subtitle=f"{request['id']} · {more}",
-                                 border_style="yellow", expand=True))
+        self.console.print(
+            Panel(
+                Group(*parts),
+                title=f"[bold]{title}[/]",
+                subtitle=f"{request['id']} · {more}",
+                border_style="yellow",
+                expand=True,
+            )
+        )
 
 
 def make_output(interactive: bool | None = None) -> Output:

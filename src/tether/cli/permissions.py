@@ -59,9 +59,11 @@ def register(app: typer.Typer) -> None:
 def permissions(
     session: str = typer.Option(None, "--session", "-s", help="Only this session's requests."),
     no_reconnect: bool = typer.Option(
-        False, "--no-reconnect", help="Exit (non-zero) when the connection drops."),
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True,
-                                help="-v: connection details; -vv: every event."),
+        False, "--no-reconnect", help="Exit (non-zero) when the connection drops."
+    ),
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True, help="-v: connection details; -vv: every event."
+    ),
     url: str = URL_OPTION,
     token: str = TOKEN_OPTION,
 ) -> None:
@@ -83,8 +85,15 @@ def permissions(
 
 
 class Handler:
-    def __init__(self, relay: RelayClient, out: Output, session: str | None, *,
-                 verbose: int = 0, reconnect: bool = True) -> None:
+    def __init__(
+        self,
+        relay: RelayClient,
+        out: Output,
+        session: str | None,
+        *,
+        verbose: int = 0,
+        reconnect: bool = True,
+    ) -> None:
         self.relay = relay
         self.out = out
         self.session_arg = session
@@ -101,9 +110,9 @@ class Handler:
     # ── the event stream ──────────────────────────────────────────────────────────────
 
     async def listen(self) -> None:
-        async for event in self.relay.events(session_id=self.session_id,
-                                             reconnect=self.reconnect,
-                                             on_state=self.on_state):
+        async for event in self.relay.events(
+            session_id=self.session_id, reconnect=self.reconnect, on_state=self.on_state
+        ):
             await self.consider(event)
 
     def on_state(self, state: str) -> None:
@@ -121,17 +130,18 @@ class Handler:
         """After an outage, drop what was resolved meanwhile: the replay brings most of it,
         but a stream that had no cursor yet cannot replay."""
         with contextlib.suppress(Exception):
-            still = {p["id"] for p in await self.relay.list_permissions(
-                "pending", self.session_id)}
+            still = {p["id"] for p in await self.relay.list_permissions("pending", self.session_id)}
             for pid in [p for p in self.queue if p not in still]:
                 self.drop(pid, "was resolved while we were disconnected")
 
     async def consider(self, event: Event) -> None:
         data = event.data
         if self.verbose >= 2 and event.type != "ping":
-            self.out.note(f"event {event.id or '-'} {event.type} "
-                          f"{one_line(str(data.get('id') or data.get('session_id') or ''))}",
-                          "dim")
+            self.out.note(
+                f"event {event.id or '-'} {event.type} "
+                f"{one_line(str(data.get('id') or data.get('session_id') or ''))}",
+                "dim",
+            )
         if event.type == "permission_request" and data.get("status", "pending") == "pending":
             if data["id"] not in self.queue:
                 await self.session_of(data["session_id"])
@@ -153,8 +163,10 @@ class Handler:
     def drop(self, pid: str, why: str) -> None:
         request = self.queue.pop(pid, None)
         if request is not None:
-            self.out.note(f"{request['tool_name']} request in "
-                          f"{self.title_of(request['session_id'])}: {why}", "cyan")
+            self.out.note(
+                f"{request['tool_name']} request in {self.title_of(request['session_id'])}: {why}",
+                "cyan",
+            )
             self.changed.set()
 
     async def session_of(self, session_id: str) -> dict[str, Any]:
@@ -177,10 +189,12 @@ class Handler:
             found = await find_session(self.relay, self.session_arg)
             self.session_id = found["id"]
             self.sessions[found["id"]] = found
-        where = f"session {self.title_of(self.session_id)}" if self.session_id \
-            else "every session"
-        self.out.note(f"answering permission requests for {where} on {self.relay.url} "
-                      f"as {me['name']} ({me['scope']})", "bold")
+        where = f"session {self.title_of(self.session_id)}" if self.session_id else "every session"
+        self.out.note(
+            f"answering permission requests for {where} on {self.relay.url} "
+            f"as {me['name']} ({me['scope']})",
+            "bold",
+        )
         if me["scope"] == "viewer":
             self.out.note("a viewer token can see requests but not answer them", "yellow")
         lines = LineReader()
@@ -193,8 +207,9 @@ class Handler:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await listener
 
-    async def next_input(self, lines: LineReader, listener: asyncio.Task[None],
-                         still: Callable[[], bool]) -> str | Literal[False] | None:
+    async def next_input(
+        self, lines: LineReader, listener: asyncio.Task[None], still: Callable[[], bool]
+    ) -> str | Literal[False] | None:
         """A typed line; None at the end of input; False when `still()` stopped holding
         (the request went away) before the person answered."""
         while True:
@@ -203,8 +218,9 @@ class Handler:
             self.changed.clear()
             reading = asyncio.ensure_future(lines.readline())
             waking = asyncio.ensure_future(self.changed.wait())
-            done, _ = await asyncio.wait({reading, waking, listener},
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {reading, waking, listener}, return_when=asyncio.FIRST_COMPLETED
+            )
             waking.cancel()
             if reading in done:
                 return reading.result()
@@ -265,14 +281,16 @@ class Handler:
         behavior: Literal["allow", "deny"] = "deny" if answer.action == "deny" else "allow"
         self.mine.add(pid)
         try:
-            done = await self.relay.respond(pid, behavior, message=answer.reason,
-                                            remember=answer.action == "always")
+            done = await self.relay.respond(
+                pid, behavior, message=answer.reason, remember=answer.action == "always"
+            )
         except AlreadyResolved as exc:
             self.mine.discard(pid)
             self.queue.pop(pid, None)
             how = resolution(exc.permission) if exc.permission else "answered"
-            self.out.note(f"someone was quicker: that request was already {how}; "
-                          "nothing to do", "cyan")
+            self.out.note(
+                f"someone was quicker: that request was already {how}; nothing to do", "cyan"
+            )
             return
         except NotFound:
             self.mine.discard(pid)
@@ -281,13 +299,16 @@ class Handler:
             return
         except RelayUnavailable as exc:
             self.mine.discard(pid)
-            self.out.note(f"could not send the answer ({explain(exc, self.relay.url)}); "
-                          "it stays in the queue", "red")
+            self.out.note(
+                f"could not send the answer ({explain(exc, self.relay.url)}); "
+                "it stays in the queue",
+                "red",
+            )
             self.shown = None
             return
         self.queue.pop(pid, None)
         verdict = "always allowed" if answer.action == "always" else done["status"]
-        self.out.note(f"✓ {verdict}: {request['tool_name']} in "
-                      f"{self.title_of(request['session_id'])}", "green")
-
-
+        self.out.note(
+            f"✓ {verdict}: {request['tool_name']} in {self.title_of(request['session_id'])}",
+            "green",
+        )

@@ -26,11 +26,14 @@ def explain(error: RelayError, url: str) -> str:
     if isinstance(error, RelayUnavailable):
         if error.status:
             return f"the relay at {url} failed (HTTP {error.status}): {error.message}"
-        return (f"cannot reach the relay at {url} ({error.message}); is `tether serve` "
-                "running, and is --url / TETHER_URL right?")
+        return (
+            f"cannot reach the relay at {url} ({error.message}); is `tether serve` "
+            "running, and is --url / TETHER_URL right?"
+        )
     if isinstance(error, Unauthorized):
-        return (f"the relay at {url} refused the token: {error.message}; check --token / "
-                "TETHER_TOKEN")
+        return (
+            f"the relay at {url} refused the token: {error.message}; check --token / TETHER_TOKEN"
+        )
     if isinstance(error, Forbidden):
         return f"not allowed: {error.message}"
     if isinstance(error, ValidationFailed):
@@ -38,8 +41,7 @@ def explain(error: RelayError, url: str) -> str:
     return error.message
 
 
-def run(url: str | None, token: str | None,
-        work: Callable[[RelayClient], Awaitable[T]]) -> T:
+def run(url: str | None, token: str | None, work: Callable[[RelayClient], Awaitable[T]]) -> T:
     """Resolve the address and token, run `work` with a client, and fail in one line on any
     relay error. Ctrl-C outside a command's own handling exits quietly (130)."""
     base, secret = resolve_url(url), resolve_token(token)
@@ -64,14 +66,14 @@ async def find_session(relay: RelayClient, session_id: str) -> dict[str, Any]:
     except NotFound:
         pass
     if session_id:
-        matches = [s for s in await relay.list_sessions()
-                   if s["id"].startswith(session_id)
-                   or s["id"].removeprefix("ses_").startswith(session_id)]
+        matches = [
+            s
+            for s in await relay.list_sessions()
+            if s["id"].startswith(session_id) or s["id"].removeprefix("ses_").startswith(session_id)
+        ]
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
             ids = ", ".join(s["id"] for s in matches[:5])
             raise NotFound(f"{session_id!r} matches several sessions ({ids}); give more of the id")
     raise NotFound(f"no session {session_id!r} on the relay; `tether sessions` lists them")
-
-

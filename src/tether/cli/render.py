@@ -21,8 +21,9 @@ FOLD_WIDTH = 400
 def fold(text: str, lines: int = FOLD_LINES, width: int = FOLD_WIDTH) -> str:
     """At most `lines` lines of at most `width` characters, saying what was left out."""
     rows = text.splitlines() or [""]
-    out = [r if len(r) <= width else r[:width] + f"… (+{len(r) - width} chars)"
-           for r in rows[:lines]]
+    out = [
+        r if len(r) <= width else r[:width] + f"… (+{len(r) - width} chars)" for r in rows[:lines]
+    ]
     if len(rows) > lines:
         out.append(f"… {len(rows) - lines} more lines")
     return "\n".join(out)
@@ -53,7 +54,7 @@ def short_path(path: str | None, home: str | None = None) -> str:
         return "-"
     home = home if home is not None else os.path.expanduser("~")
     if home and home != "/" and (path == home or path.startswith(home + "/")):
-        return "~" + path[len(home):]
+        return "~" + path[len(home) :]
     return path
 
 
@@ -82,6 +83,7 @@ def session_row(session: dict[str, Any], now: datetime | None = None) -> tuple[s
 
 # ── permission requests ───────────────────────────────────────────────────────────────
 
+
 @dataclass(frozen=True)
 class RequestView:
     """A permission request as a person reads it: what the tool is about to do (`summary`)
@@ -92,10 +94,27 @@ class RequestView:
     lexer: str | None = None
 
 
-_LEXERS = {".py": "python", ".js": "javascript", ".ts": "typescript", ".tsx": "tsx",
-           ".json": "json", ".md": "markdown", ".sh": "bash", ".yaml": "yaml", ".yml": "yaml",
-           ".toml": "toml", ".html": "html", ".css": "css", ".rs": "rust", ".go": "go",
-           ".sql": "sql", ".c": "c", ".h": "c", ".java": "java", ".rb": "ruby"}
+_LEXERS = {
+    ".py": "python",
+    ".js": "javascript",
+    ".ts": "typescript",
+    ".tsx": "tsx",
+    ".json": "json",
+    ".md": "markdown",
+    ".sh": "bash",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".toml": "toml",
+    ".html": "html",
+    ".css": "css",
+    ".rs": "rust",
+    ".go": "go",
+    ".sql": "sql",
+    ".c": "c",
+    ".h": "c",
+    ".java": "java",
+    ".rb": "ruby",
+}
 
 
 def _lexer_for(path: str) -> str | None:
@@ -103,9 +122,15 @@ def _lexer_for(path: str) -> str | None:
 
 
 def edit_diff(path: str, old: str, new: str) -> str:
-    return "".join(difflib.unified_diff(
-        old.splitlines(keepends=True), new.splitlines(keepends=True),
-        fromfile=path, tofile=path, n=2)).rstrip("\n")
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=path,
+            tofile=path,
+            n=2,
+        )
+    ).rstrip("\n")
 
 
 def describe_request(tool: str, tool_input: dict[str, Any]) -> RequestView:
@@ -126,18 +151,22 @@ def describe_request(tool: str, tool_input: dict[str, Any]) -> RequestView:
         diff = edit_diff(path, str(data["old_string"]), str(data.get("new_string", "")))
         return RequestView(f"{what} {path}", fold(diff, 40), "diff")
     if tool == "MultiEdit" and isinstance(data.get("edits"), list):
-        diffs = [edit_diff(path, str(e.get("old_string", "")), str(e.get("new_string", "")))
-                 for e in data["edits"] if isinstance(e, dict)]
-        return RequestView(f"make {len(diffs)} edits to {path}", fold("\n".join(diffs), 40),
-                           "diff")
+        diffs = [
+            edit_diff(path, str(e.get("old_string", "")), str(e.get("new_string", "")))
+            for e in data["edits"]
+            if isinstance(e, dict)
+        ]
+        return RequestView(f"make {len(diffs)} edits to {path}", fold("\n".join(diffs), 40), "diff")
     if tool == "WebFetch" and "url" in data:
         return RequestView(f"fetch {data['url']}", fold(str(data.get("prompt") or "")))
     if tool in ("Read", "Glob", "Grep", "LS") and data:
         target = path or str(data.get("pattern") or "")
-        return RequestView(f"{tool.lower()} {one_line(target, 80)}",
-                           fold(json.dumps(data, indent=2, ensure_ascii=False)), "json")
-    return RequestView(f"use {tool}", fold(json.dumps(data, indent=2, ensure_ascii=False)),
-                       "json")
+        return RequestView(
+            f"{tool.lower()} {one_line(target, 80)}",
+            fold(json.dumps(data, indent=2, ensure_ascii=False)),
+            "json",
+        )
+    return RequestView(f"use {tool}", fold(json.dumps(data, indent=2, ensure_ascii=False)), "json")
 
 
 def resolution(permission: dict[str, Any]) -> str:
@@ -160,12 +189,28 @@ def resolution(permission: dict[str, Any]) -> str:
 
 # ── transcript ────────────────────────────────────────────────────────────────────────
 
+
 def tool_call_line(content: dict[str, Any]) -> str:
     """`Bash(ls -la)`, `Edit(src/app.py)`… one line for a tool call."""
     name = str(content.get("name") or "tool")
     data = content.get("input") if isinstance(content.get("input"), dict) else {}
-    key = next((k for k in ("command", "file_path", "path", "pattern", "url", "query",
-                            "description", "prompt") if k in data), None)
+    key = next(
+        (
+            k
+            for k in (
+                "command",
+                "file_path",
+                "path",
+                "pattern",
+                "url",
+                "query",
+                "description",
+                "prompt",
+            )
+            if k in data
+        ),
+        None,
+    )
     arg = str(data[key]) if key else (json.dumps(data, ensure_ascii=False) if data else "")
     return f"{name}({one_line(arg, 90)})"
 
@@ -173,18 +218,21 @@ def tool_call_line(content: dict[str, Any]) -> str:
 def tool_result_text(content: dict[str, Any], lines: int = 2) -> str:
     output = content.get("output")
     if isinstance(output, list):  # Anthropic content blocks
-        output = "\n".join(str(b.get("text", "")) if isinstance(b, dict) else str(b)
-                           for b in output)
+        output = "\n".join(
+            str(b.get("text", "")) if isinstance(b, dict) else str(b) for b in output
+        )
     elif not isinstance(output, str):
         output = json.dumps(output, ensure_ascii=False) if output is not None else ""
     return fold(output.strip() or "(no output)", lines, 160)
 
 
 def status_line(session: dict[str, Any], usage: dict[str, int]) -> str:
-    parts = [session.get("model") or "model ?",
-             f"mode {session.get('permission_mode') or 'default'}",
-             f"{tokens(usage.get('input_tokens'))} in / {tokens(usage.get('output_tokens'))} out",
-             session.get("status") or "?"]
+    parts = [
+        session.get("model") or "model ?",
+        f"mode {session.get('permission_mode') or 'default'}",
+        f"{tokens(usage.get('input_tokens'))} in / {tokens(usage.get('output_tokens'))} out",
+        session.get("status") or "?",
+    ]
     if usage.get("cost_usd"):
         parts.insert(3, f"${usage['cost_usd']:.4f}")
     return " · ".join(str(p) for p in parts)

@@ -37,7 +37,8 @@ MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
 def register(app: typer.Typer) -> None:
     app.command(
-        "run", help=HELP,
+        "run",
+        help=HELP,
         context_settings={"allow_extra_args": True, "ignore_unknown_options": False},
     )(run)
 
@@ -45,34 +46,48 @@ def register(app: typer.Typer) -> None:
 def run(
     ctx: typer.Context,
     prompt: str | None = typer.Argument(
-        None, help="First prompt; without one the session waits for a prompt from the relay."),
+        None, help="First prompt; without one the session waits for a prompt from the relay."
+    ),
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
     cwd: Path | None = typer.Option(
-        None, "--cwd", help="Directory claude works in.", show_default="current directory"),
+        None, "--cwd", help="Directory claude works in.", show_default="current directory"
+    ),
     title: str | None = typer.Option(None, "--title", help="Session title shown to people."),
     permission_mode: str | None = typer.Option(
-        None, "--permission-mode", help="default | acceptEdits | plan | bypassPermissions."),
+        None, "--permission-mode", help="default | acceptEdits | plan | bypassPermissions."
+    ),
     resume: str | None = typer.Option(
-        None, "--resume", metavar="SESSION",
-        help="Continue this relay session's Claude conversation."),
+        None,
+        "--resume",
+        metavar="SESSION",
+        help="Continue this relay session's Claude conversation.",
+    ),
     fork: bool = typer.Option(
-        False, "--fork", help="With --resume: continue in a new session, leaving the old one."),
+        False, "--fork", help="With --resume: continue in a new session, leaving the old one."
+    ),
     gateway: str | None = typer.Option(
-        None, "--gateway", metavar="URL",
-        help="Send the agent's model calls through this tether gateway (ANTHROPIC_BASE_URL)."),
+        None,
+        "--gateway",
+        metavar="URL",
+        help="Send the agent's model calls through this tether gateway (ANTHROPIC_BASE_URL).",
+    ),
     exit_when_done: bool = typer.Option(
-        False, "--exit-when-done", help="Exit after the first prompt's turn."),
+        False, "--exit-when-done", help="Exit after the first prompt's turn."
+    ),
     permission_timeout: float | None = typer.Option(
-        None, "--permission-timeout", metavar="SECONDS",
+        None,
+        "--permission-timeout",
+        metavar="SECONDS",
         help="Deny a permission request nobody answers in this time (relay default: "
-             "its permission_timeout)."),
+        "its permission_timeout).",
+    ),
 ) -> None:
     from tether.runner.agent import ClaudeArgsError, parse_claude_args
 
     claude_args = list(ctx.args)
     if prompt is not None and "--" in sys.argv:
-        after = sys.argv[sys.argv.index("--") + 1:]
+        after = sys.argv[sys.argv.index("--") + 1 :]
         if [prompt, *claude_args] == after:
             # Click gave the first word after `--` to PROMPT; it belongs to claude.
             claude_args, prompt = after, None
@@ -97,10 +112,18 @@ def run(
     from tether.runner.runner import RunConfig
 
     config = RunConfig(
-        cwd=workdir, data_dir=data_dir, prompt=prompt, title=title,
-        permission_mode=permission_mode, resume=resume, fork=fork, gateway=gateway,
-        claude_args=claude_args, exit_when_done=exit_when_done,
-        permission_timeout=permission_timeout)
+        cwd=workdir,
+        data_dir=data_dir,
+        prompt=prompt,
+        title=title,
+        permission_mode=permission_mode,
+        resume=resume,
+        fork=fork,
+        gateway=gateway,
+        claude_args=claude_args,
+        exit_when_done=exit_when_done,
+        permission_timeout=permission_timeout,
+    )
     code = asyncio.run(_main(resolve_url(url), resolve_token(token), config))
     raise typer.Exit(code)
 
@@ -131,6 +154,7 @@ def _stopper(runner: Any, view: TerminalView) -> Any:
     def stop() -> None:
         view.notice("stopping: closing Claude Code and ending the session…")
         runner.request_stop("stopped at the terminal (Ctrl-C)", code=130)
+
     return stop
 
 
@@ -154,8 +178,9 @@ class TerminalView:
     def _session(self, session: dict[str, Any]) -> None:
         # The first line is the session id alone, so scripts can read it.
         print(session["id"], flush=True)
-        console.print(f"[bold]session[/] {session['id']}  "
-                      f"[link]{self.url}/#/session/{session['id']}[/link]")
+        console.print(
+            f"[bold]session[/] {session['id']}  [link]{self.url}/#/session/{session['id']}[/link]"
+        )
 
     def _prompt(self, data: dict[str, Any]) -> None:
         console.print(f"[bold cyan]›[/] {escape(_short(data.get('text', ''), 300))}")
@@ -169,14 +194,17 @@ class TerminalView:
         status = permission.get("status")
         name = permission.get("tool_name", "tool")
         if status == "pending":
-            console.print(f"[yellow]?[/] {escape(permission.get('title') or name)} — waiting "
-                          f"for an answer ({escape(self.url)}/#/session/"
-                          f"{permission.get('session_id', '')})")
+            console.print(
+                f"[yellow]?[/] {escape(permission.get('title') or name)} — waiting "
+                f"for an answer ({escape(self.url)}/#/session/"
+                f"{permission.get('session_id', '')})"
+            )
         elif status:
             decision = permission.get("decision") or {}
             who = decision.get("decided_by") or ""
-            console.print(f"[yellow]?[/] {escape(name)}: {status}"
-                          + (f" by {escape(who)}" if who else ""))
+            console.print(
+                f"[yellow]?[/] {escape(name)}: {status}" + (f" by {escape(who)}" if who else "")
+            )
 
     def _message(self, message: dict[str, Any]) -> None:
         kind = message.get("kind")
@@ -186,8 +214,10 @@ class TerminalView:
         elif kind == "thinking":
             console.print(f"[dim]∴ {escape(_short(content.get('text', ''), 200))}[/]")
         elif kind == "tool_call":
-            console.print(f"[magenta]⚙[/] {escape(str(content.get('name')))}"
-                          f"({escape(_short(_args(content.get('input')), 120))})")
+            console.print(
+                f"[magenta]⚙[/] {escape(str(content.get('name')))}"
+                f"({escape(_short(_args(content.get('input')), 120))})"
+            )
         elif kind == "tool_result":
             mark = "[red]✗[/]" if content.get("is_error") else "[green]✓[/]"
             output = content.get("output")
@@ -195,10 +225,12 @@ class TerminalView:
             console.print(f"  {mark} [dim]{escape(_short(text, 160))}[/]")
         elif kind == "result":
             cost = content.get("total_cost_usd")
-            console.print(f"[dim]■ turn {content.get('subtype')}"
-                          + (f", {content.get('num_turns')} steps" if content.get("num_turns")
-                             else "")
-                          + (f", ${cost:.4f}" if isinstance(cost, int | float) else "") + "[/]")
+            console.print(
+                f"[dim]■ turn {content.get('subtype')}"
+                + (f", {content.get('num_turns')} steps" if content.get("num_turns") else "")
+                + (f", ${cost:.4f}" if isinstance(cost, int | float) else "")
+                + "[/]"
+            )
         elif kind == "error":
             console.print(f"[bold red]error:[/] {escape(str(content.get('message')))}")
             if content.get("stderr"):
@@ -206,8 +238,10 @@ class TerminalView:
         elif kind == "status":
             self.notice(str(content.get("text") or content.get("status")))
         elif kind == "system" and content.get("subtype") == "init":
-            self.notice(f"claude {content.get('claude_code_version') or ''} · "
-                        f"{content.get('model')} · {content.get('permission_mode')}")
+            self.notice(
+                f"claude {content.get('claude_code_version') or ''} · "
+                f"{content.get('model')} · {content.get('permission_mode')}"
+            )
 
 
 def _args(value: Any) -> str:

@@ -29,15 +29,25 @@ def serve(
     host: str = typer.Option(None, "--host", help="Address to bind.", show_default="127.0.0.1"),
     port: int = typer.Option(None, "--port", "-p", help="Port to listen on.", show_default="8787"),
     data_dir: Path = typer.Option(
-        None, "--data-dir", help="Where tokens and the SQLite database live.",
-        show_default="~/.local/share/tether"),
+        None,
+        "--data-dir",
+        help="Where tokens and the SQLite database live.",
+        show_default="~/.local/share/tether",
+    ),
     config: Path = typer.Option(
-        None, "--config", "-c", envvar="TETHER_CONFIG",
-        help="YAML config file.", show_default="~/.config/tether/config.yaml"),
+        None,
+        "--config",
+        "-c",
+        envvar="TETHER_CONFIG",
+        help="YAML config file.",
+        show_default="~/.config/tether/config.yaml",
+    ),
     only: str = typer.Option(
-        None, "--only", help="Serve one half alone: gateway or relay.", show_default="both"),
+        None, "--only", help="Serve one half alone: gateway or relay.", show_default="both"
+    ),
     log_level: str = typer.Option(
-        None, "--log-level", "-v", help="debug, info, warning or error.", show_default="info"),
+        None, "--log-level", "-v", help="debug, info, warning or error.", show_default="info"
+    ),
 ) -> None:
     """Run the gateway, the relay and the web UI.
 
@@ -45,8 +55,9 @@ def serve(
     keeps it in the data dir (mode 0600) and prints it once.
     """
     try:
-        settings = load_settings(config, host=host, port=port, data_dir=data_dir, only=only,
-                                 log_level=log_level)
+        settings = load_settings(
+            config, host=host, port=port, data_dir=data_dir, only=only, log_level=log_level
+        )
     except ConfigError as exc:
         fail(str(exc))
     _configure_logging(settings.log_level)
@@ -57,10 +68,17 @@ def serve(
     except ConfigError as exc:  # the gateway section is checked when the app is built
         sock.close()
         fail(str(exc))
-    server = _Server(app, uvicorn.Config(
-        app, log_level=settings.log_level, access_log=settings.log_level == "debug",
-        lifespan="on", timeout_graceful_shutdown=3, server_header=False,
-    ))
+    server = _Server(
+        app,
+        uvicorn.Config(
+            app,
+            log_level=settings.log_level,
+            access_log=settings.log_level == "debug",
+            lifespan="on",
+            timeout_graceful_shutdown=3,
+            server_header=False,
+        ),
+    )
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])  # uvloop when installed, as uvicorn.run would
     console.print("[dim]tether stopped[/]")
@@ -98,8 +116,10 @@ def _bind(settings: Settings) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            fail(f"port {settings.port} on {settings.host} is already in use "
-                 "(is tether already running?); pick another with --port")
+            fail(
+                f"port {settings.port} on {settings.host} is already in use "
+                "(is tether already running?); pick another with --port"
+            )
         fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
     sock.listen(2048)
     sock.set_inheritable(True)
@@ -119,8 +139,10 @@ def _announce(info: StartupInfo) -> None:
             console.print(f"  admin token (shown once; kept in {info.admin_token_file}):")
             console.print(f"    {info.new_admin_token}")
         else:
-            console.print(f"  auth: admin token in {info.admin_token_file}; "
-                          "`tether token create --scope client` makes one for a phone")
+            console.print(
+                f"  auth: admin token in {info.admin_token_file}; "
+                "`tether token create --scope client` makes one for a phone"
+            )
         # Only a token minted just now is printed: one given from outside (TETHER_TOKEN)
         # may end up in service logs that way.
         if info.new_admin_token:
@@ -130,6 +152,8 @@ def _announce(info: StartupInfo) -> None:
     if s.only != "relay":
         console.print(f"  gateway: ANTHROPIC_BASE_URL={s.url}")
     if not s.is_loopback:
-        console.print("[yellow]  listening beyond loopback: every API call needs a token; "
-                      "put TLS in front of it[/]")
+        console.print(
+            "[yellow]  listening beyond loopback: every API call needs a token; "
+            "put TLS in front of it[/]"
+        )
     console.print("[dim]Press Ctrl-C to stop.[/]")

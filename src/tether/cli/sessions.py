@@ -37,7 +37,8 @@ def _title(session: dict[str, Any]) -> str:
 
 def sessions(
     status: str = typer.Option(
-        None, "--status", help="Only these: active, ended, running, idle, waiting, starting."),
+        None, "--status", help="Only these: active, ended, running, idle, waiting, starting."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the sessions as JSON."),
     url: str = URL_OPTION,
     token: str = TOKEN_OPTION,
@@ -54,14 +55,16 @@ def sessions(
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for name in SESSION_COLUMNS:
-        table.add_column(name, no_wrap=name in ("ID", "STATUS", "ACTIVE"),
-                         overflow="fold")
+        table.add_column(name, no_wrap=name in ("ID", "STATUS", "ACTIVE"), overflow="fold")
     styles = {"running": "green", "waiting": "yellow", "ended": "dim", "idle": "cyan"}
     for session in found:
         row = list(session_row(session))
         pending = int(row[6])
-        table.add_row(*row[:6], f"[bold yellow]{pending}[/]" if pending else "0",
-                      style=styles.get(session.get("status") or "", ""))
+        table.add_row(
+            *row[:6],
+            f"[bold yellow]{pending}[/]" if pending else "0",
+            style=styles.get(session.get("status") or "", ""),
+        )
     console.print(table)
 
 
@@ -85,8 +88,9 @@ def send(
     print(f"sent to {_title(session)} as message #{message['seq']}")
 
 
-def interrupt(session_id: str = SESSION_ID, url: str = URL_OPTION,
-              token: str = TOKEN_OPTION) -> None:
+def interrupt(
+    session_id: str = SESSION_ID, url: str = URL_OPTION, token: str = TOKEN_OPTION
+) -> None:
     """Interrupt the agent's current turn."""
 
     async def work(relay: RelayClient) -> dict[str, Any]:
@@ -105,8 +109,9 @@ def mode(
 ) -> None:
     """Change a session's permission mode."""
     if new_mode not in MODES:
-        raise typer.BadParameter(f"{new_mode!r} is not one of {', '.join(MODES)}",
-                                 param_hint="MODE")
+        raise typer.BadParameter(
+            f"{new_mode!r} is not one of {', '.join(MODES)}", param_hint="MODE"
+        )
 
     async def work(relay: RelayClient) -> dict[str, Any]:
         session = await find_session(relay, session_id)

@@ -53,10 +53,15 @@ def create(
     scope: str = typer.Option(..., "--scope", "-s", help=f"One of: {', '.join(SCOPES)}."),
     name: str = typer.Option(None, "--name", "-n", help="A label to recognise it by."),
     link: bool = typer.Option(
-        False, "--link", help="Print a web UI sign-in link that carries the token instead."),
+        False, "--link", help="Print a web UI sign-in link that carries the token instead."
+    ),
     url: str = typer.Option(
-        None, "--url", envvar="TETHER_PUBLIC_URL",
-        help="The address people open, for --link.", show_default="this server's address"),
+        None,
+        "--url",
+        envvar="TETHER_PUBLIC_URL",
+        help="The address people open, for --link.",
+        show_default="this server's address",
+    ),
     config: Path = CONFIG_OPTION,
     data_dir: Path = DATA_DIR_OPTION,
 ) -> None:
@@ -81,8 +86,9 @@ def list_(config: Path = CONFIG_OPTION, data_dir: Path = DATA_DIR_OPTION) -> Non
     rows = _with_store(config, data_dir, lambda store: store.list_tokens())
     table = Table("id", "name", "scope", "created", "revoked")
     for row in rows:
-        table.add_row(row["id"], row["name"], row["scope"], row["created_at"] or "",
-                      row["revoked_at"] or "")
+        table.add_row(
+            row["id"], row["name"], row["scope"], row["created_at"] or "", row["revoked_at"] or ""
+        )
     console.print(table)
 
 

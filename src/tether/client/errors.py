@@ -16,8 +16,14 @@ class RelayError(Exception):
     status: int | None = None
     type: str = "error"
 
-    def __init__(self, message: str, *, status: int | None = None, type: str | None = None,
-                 body: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        type: str | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
@@ -106,8 +112,13 @@ _BY_TYPE: dict[str, type[RelayError]] = {
     "malformed_json": BadRequest,
 }
 _BY_STATUS: dict[int, type[RelayError]] = {
-    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,
-    413: PayloadTooLarge, 422: ValidationFailed,
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    422: ValidationFailed,
 }
 
 

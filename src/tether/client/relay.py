@@ -42,10 +42,17 @@ class RelayClient:
     """An async client of one relay. Use as `async with RelayClient(url, token) as relay:`
     (or call `aclose()`); one connection pool serves every call."""
 
-    def __init__(self, url: str = "http://127.0.0.1:8787", token: str = "", *,
-                 timeout: float = DEFAULT_TIMEOUT, idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-                 backoff_base: float = 1.0, backoff_cap: float = 60.0,
-                 verify: bool | str = True) -> None:
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8787",
+        token: str = "",
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        verify: bool | str = True,
+    ) -> None:
         self.url = url.rstrip("/")
         self._token = token
         self.timeout = timeout
@@ -54,9 +61,13 @@ class RelayClient:
         self.backoff_cap = backoff_cap
         self.last_event_id: int | None = None
         self._http = httpx.AsyncClient(
-            base_url=self.url, timeout=timeout, verify=verify,
-            headers={"Authorization": f"Bearer {token}",
-                     "User-Agent": f"tether-client/{__version__}"},
+            base_url=self.url,
+            timeout=timeout,
+            verify=verify,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "User-Agent": f"tether-client/{__version__}",
+            },
         )
 
     def __repr__(self) -> str:  # never the token
@@ -65,8 +76,12 @@ class RelayClient:
     async def __aenter__(self) -> RelayClient:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -74,15 +89,25 @@ class RelayClient:
 
     # ── plumbing ──────────────────────────────────────────────────────────────────────
 
-    async def request(self, method: str, path: str, *, json: Any = None,
-                      params: dict[str, Any] | None = None,
-                      timeout: float | None = None) -> Any:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         """One call of `/api/v1{path}`: the decoded JSON answer, or a typed `RelayError`."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = await self._http.request(
-                method, "/api/v1" + path, json=json, params=query or None,
-                timeout=timeout if timeout is not None else self.timeout)
+                method,
+                "/api/v1" + path,
+                json=json,
+                params=query or None,
+                timeout=timeout if timeout is not None else self.timeout,
+            )
         except httpx.TransportError as exc:
             raise RelayUnavailable(describe_transport_error(exc)) from None
         if response.status_code >= 400:
@@ -98,7 +123,9 @@ class RelayClient:
         except ValueError:
             raise RelayUnavailable(
                 f"the relay answered HTTP {response.status_code} with a body that is not "
-                "JSON; is this a tether relay?", status=response.status_code) from None
+                "JSON; is this a tether relay?",
+                status=response.status_code,
+            ) from None
 
     # ── who am I ──────────────────────────────────────────────────────────────────────
 
@@ -107,14 +134,26 @@ class RelayClient:
 
     # ── sessions ──────────────────────────────────────────────────────────────────────
 
-    async def create_session(self, title: str | None = None, agent: str | None = "claude-code",
-                             cwd: str | None = None, host: str | None = None,
-                             metadata: dict[str, Any] | None = None,
-                             **fields: Any) -> dict[str, Any]:
-        body = {"title": title, "agent": agent, "cwd": cwd, "host": host,
-                "metadata": metadata, **fields}
-        return await self.request("POST", "/sessions",
-                                  json={k: v for k, v in body.items() if v is not None})
+    async def create_session(
+        self,
+        title: str | None = None,
+        agent: str | None = "claude-code",
+        cwd: str | None = None,
+        host: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        body = {
+            "title": title,
+            "agent": agent,
+            "cwd": cwd,
+            "host": host,
+            "metadata": metadata,
+            **fields,
+        }
+        return await self.request(
+            "POST", "/sessions", json={k: v for k, v in body.items() if v is not None}
+        )
 
     async def list_sessions(self, status: str | None = None) -> list[dict[str, Any]]:
         answer = await self.request("GET", "/sessions", params={"status": status})
@@ -123,31 +162,33 @@ class RelayClient:
     async def get_session(self, session_id: str) -> dict[str, Any]:
         return await self.request("GET", f"/sessions/{_seg(session_id)}")
 
-    async def update_session(self, session_id: str, *, expected_version: int | None = None,
-                             **fields: Any) -> dict[str, Any]:
+    async def update_session(
+        self, session_id: str, *, expected_version: int | None = None, **fields: Any
+    ) -> dict[str, Any]:
         body = dict(fields)
         if expected_version is not None:
             body["expected_version"] = expected_version
         return await self.request("PATCH", f"/sessions/{_seg(session_id)}", json=body)
 
-    async def messages(self, session_id: str, after: int = 0, limit: int = 100,
-                       before: int | None = None) -> list[dict[str, Any]]:
+    async def messages(
+        self, session_id: str, after: int = 0, limit: int = 100, before: int | None = None
+    ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit, "before": before}
         if before is None or after:
             params["after"] = after
-        answer = await self.request("GET", f"/sessions/{_seg(session_id)}/messages",
-                                    params=params)
+        answer = await self.request("GET", f"/sessions/{_seg(session_id)}/messages", params=params)
         return list(answer["messages"])
 
-    async def post_messages(self, session_id: str,
-                            messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def post_messages(
+        self, session_id: str, messages: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         """Post several messages at once; an `id` on each makes a retry store it once."""
-        answer = await self.request("POST", f"/sessions/{_seg(session_id)}/messages",
-                                    json=list(messages))
+        answer = await self.request(
+            "POST", f"/sessions/{_seg(session_id)}/messages", json=list(messages)
+        )
         return list(answer["messages"])
 
-    async def send_text(self, session_id: str, text: str,
-                        id: str | None = None) -> dict[str, Any]:
+    async def send_text(self, session_id: str, text: str, id: str | None = None) -> dict[str, Any]:
         """A prompt for the session's agent (a `user_text` message)."""
         body: dict[str, Any] = {"role": "user", "kind": "user_text", "content": {"text": text}}
         if id is not None:
@@ -158,8 +199,9 @@ class RelayClient:
         await self.request("POST", f"/sessions/{_seg(session_id)}/interrupt")
 
     async def set_permission_mode(self, session_id: str, mode: str) -> dict[str, Any]:
-        return await self.request("POST", f"/sessions/{_seg(session_id)}/permission-mode",
-                                  json={"mode": mode})
+        return await self.request(
+            "POST", f"/sessions/{_seg(session_id)}/permission-mode", json={"mode": mode}
+        )
 
     async def end_session(self, session_id: str, reason: str | None = None) -> dict[str, Any]:
         body = {"reason": reason} if reason is not None else {}
@@ -167,56 +209,84 @@ class RelayClient:
 
     # ── permission requests ───────────────────────────────────────────────────────────
 
-    async def open_permission(self, session_id: str, *, tool_name: str,
-                              input: dict[str, Any], tool_use_id: str | None = None,
-                              title: str | None = None, description: str | None = None,
-                              suggestions: list[Any] | None = None,
-                              timeout: float | None = None) -> dict[str, Any]:
-        body = {"tool_name": tool_name, "input": input, "tool_use_id": tool_use_id,
-                "title": title, "description": description, "suggestions": suggestions,
-                "timeout": timeout}
-        return await self.request("POST", f"/sessions/{_seg(session_id)}/permissions",
-                                  json={k: v for k, v in body.items() if v is not None})
+    async def open_permission(
+        self,
+        session_id: str,
+        *,
+        tool_name: str,
+        input: dict[str, Any],
+        tool_use_id: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        suggestions: list[Any] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        body = {
+            "tool_name": tool_name,
+            "input": input,
+            "tool_use_id": tool_use_id,
+            "title": title,
+            "description": description,
+            "suggestions": suggestions,
+            "timeout": timeout,
+        }
+        return await self.request(
+            "POST",
+            f"/sessions/{_seg(session_id)}/permissions",
+            json={k: v for k, v in body.items() if v is not None},
+        )
 
-    async def get_permission(self, permission_id: str,
-                             wait: float | None = None) -> dict[str, Any]:
+    async def get_permission(self, permission_id: str, wait: float | None = None) -> dict[str, Any]:
         """The request; with `wait`, held by the relay until it is resolved or `wait`
         seconds pass (then still pending)."""
         timeout = None if wait is None else max(self.timeout, wait + 15)
-        return await self.request("GET", f"/permissions/{_seg(permission_id)}",
-                                  params={"wait": wait}, timeout=timeout)
+        return await self.request(
+            "GET", f"/permissions/{_seg(permission_id)}", params={"wait": wait}, timeout=timeout
+        )
 
-    async def list_permissions(self, status: str | None = "pending",
-                               session_id: str | None = None) -> list[dict[str, Any]]:
-        answer = await self.request("GET", "/permissions",
-                                    params={"status": status, "session": session_id})
+    async def list_permissions(
+        self, status: str | None = "pending", session_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        answer = await self.request(
+            "GET", "/permissions", params={"status": status, "session": session_id}
+        )
         return list(answer["permissions"])
 
-    async def respond(self, permission_id: str, behavior: Literal["allow", "deny"], *,
-                      updated_input: dict[str, Any] | None = None, message: str | None = None,
-                      interrupt: bool = False, remember: bool = False) -> dict[str, Any]:
+    async def respond(
+        self,
+        permission_id: str,
+        behavior: Literal["allow", "deny"],
+        *,
+        updated_input: dict[str, Any] | None = None,
+        message: str | None = None,
+        interrupt: bool = False,
+        remember: bool = False,
+    ) -> dict[str, Any]:
         """Answer a permission request. `AlreadyResolved` when someone (or something)
         answered it first; its `.permission` says how."""
-        body: dict[str, Any] = {"behavior": behavior, "interrupt": interrupt,
-                                "remember": remember}
+        body: dict[str, Any] = {"behavior": behavior, "interrupt": interrupt, "remember": remember}
         if updated_input is not None:
             body["updated_input"] = updated_input
         if message is not None:
             body["message"] = message
-        return await self.request("POST", f"/permissions/{_seg(permission_id)}/respond",
-                                  json=body)
+        return await self.request("POST", f"/permissions/{_seg(permission_id)}/respond", json=body)
 
-    async def cancel_permission(self, permission_id: str,
-                                reason: str | None = None) -> dict[str, Any]:
+    async def cancel_permission(
+        self, permission_id: str, reason: str | None = None
+    ) -> dict[str, Any]:
         body = {"reason": reason} if reason is not None else {}
-        return await self.request("POST", f"/permissions/{_seg(permission_id)}/cancel",
-                                  json=body)
+        return await self.request("POST", f"/permissions/{_seg(permission_id)}/cancel", json=body)
 
     # ── events ────────────────────────────────────────────────────────────────────────
 
-    def events(self, session_id: str | None = None, since: int | None = None,
-               transport: Literal["sse", "ws"] = "sse", reconnect: bool = True,
-               on_state: StateCallback | None = None) -> AsyncIterator[Event]:
+    def events(
+        self,
+        session_id: str | None = None,
+        since: int | None = None,
+        transport: Literal["sse", "ws"] = "sse",
+        reconnect: bool = True,
+        on_state: StateCallback | None = None,
+    ) -> AsyncIterator[Event]:
         """Every event of the relay (or of one session), live, across outages.
 
         With `since`, the relay first replays every logged event after that cursor
@@ -233,13 +303,17 @@ class RelayClient:
 
         def open_connection(cursor: int | None) -> Connection:
             if transport == "ws":
-                return ws_connection(self.url, self._token, session_id, cursor,
-                                     self.idle_timeout)
+                return ws_connection(self.url, self._token, session_id, cursor, self.idle_timeout)
             return sse_connection(self._http, session_id, cursor, self.idle_timeout)
 
         def remember(cursor: int | None) -> None:
             self.last_event_id = cursor
 
-        return follow(open_connection, since=since, reconnect=reconnect,
-                      backoff=Backoff(self.backoff_base, self.backoff_cap),
-                      on_state=on_state, on_cursor=remember)
+        return follow(
+            open_connection,
+            since=since,
+            reconnect=reconnect,
+            backoff=Backoff(self.backoff_base, self.backoff_cap),
+            on_state=on_state,
+            on_cursor=remember,
+        )

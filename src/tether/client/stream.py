@@ -74,8 +74,9 @@ def _decode(data: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
-async def sse_connection(http: httpx.AsyncClient, session_id: str | None, since: int | None,
-                         idle_timeout: float) -> Connection:
+async def sse_connection(
+    http: httpx.AsyncClient, session_id: str | None, since: int | None, idle_timeout: float
+) -> Connection:
     # The cursor travels as Last-Event-ID, as a browser's EventSource would send it.
     headers = {"Accept": "text/event-stream"}
     if since is not None:
@@ -83,8 +84,9 @@ async def sse_connection(http: httpx.AsyncClient, session_id: str | None, since:
     params = _params(session_id, None)
     timeout = httpx.Timeout(connect=10.0, read=idle_timeout, write=10.0, pool=10.0)
     try:
-        async with http.stream("GET", "/api/v1/events", params=params, headers=headers,
-                               timeout=timeout) as response:
+        async with http.stream(
+            "GET", "/api/v1/events", params=params, headers=headers, timeout=timeout
+        ) as response:
             if response.status_code >= 400:
                 await response.aread()
                 try:
@@ -110,20 +112,27 @@ async def sse_connection(http: httpx.AsyncClient, session_id: str | None, since:
 
 def ws_url(base_url: str) -> str:
     if base_url.startswith("https://"):
-        return "wss://" + base_url[len("https://"):]
+        return "wss://" + base_url[len("https://") :]
     if base_url.startswith("http://"):
-        return "ws://" + base_url[len("http://"):]
+        return "ws://" + base_url[len("http://") :]
     return base_url
 
 
-async def ws_connection(base_url: str, token: str, session_id: str | None, since: int | None,
-                        idle_timeout: float) -> Connection:
+async def ws_connection(
+    base_url: str, token: str, session_id: str | None, since: int | None, idle_timeout: float
+) -> Connection:
     query = urlencode(_params(session_id, since))
     uri = ws_url(base_url) + "/api/v1/ws" + (f"?{query}" if query else "")
     try:
-        async with ws_connect(uri, additional_headers={"Authorization": f"Bearer {token}"},
-                              open_timeout=10, ping_interval=20, ping_timeout=20,
-                              max_size=64 * 1024 * 1024, proxy=None) as ws:
+        async with ws_connect(
+            uri,
+            additional_headers={"Authorization": f"Bearer {token}"},
+            open_timeout=10,
+            ping_interval=20,
+            ping_timeout=20,
+            max_size=64 * 1024 * 1024,
+            proxy=None,
+        ) as ws:
             opened = False
             while True:
                 raw = await asyncio.wait_for(ws.recv(), idle_timeout)
@@ -142,9 +151,11 @@ async def ws_connection(base_url: str, token: str, session_id: str | None, since
                     # After `ready` an error frame answers a frame we sent; we send none.
                 elif "event" in frame:
                     ident = frame.get("id")
-                    yield Event(ident if isinstance(ident, int) else None, str(frame["event"]),
-                                frame.get("data") if isinstance(frame.get("data"), dict)
-                                else {})
+                    yield Event(
+                        ident if isinstance(ident, int) else None,
+                        str(frame["event"]),
+                        frame.get("data") if isinstance(frame.get("data"), dict) else {},
+                    )
     except ConnectionClosed as exc:
         code = exc.rcvd.code if exc.rcvd is not None else None
         if code is not None and 4400 <= code < 4500 and code != 4408:
@@ -203,9 +214,15 @@ class Follower:
         return True
 
 
-async def follow(open_connection: Callable[[int | None], Connection], *, since: int | None,
-                 reconnect: bool, backoff: Backoff, on_state: StateCallback | None,
-                 on_cursor: Callable[[int | None], None]) -> AsyncIterator[Event]:
+async def follow(
+    open_connection: Callable[[int | None], Connection],
+    *,
+    since: int | None,
+    reconnect: bool,
+    backoff: Backoff,
+    on_state: StateCallback | None,
+    on_cursor: Callable[[int | None], None],
+) -> AsyncIterator[Event]:
     follower = Follower(since)
 
     def state(name: str) -> None:
@@ -233,7 +250,8 @@ async def follow(open_connection: Callable[[int | None], Connection], *, since: 
                 if not reconnect:
                     raise RelayUnavailable(str(exc)) from None
                 healthy = opened_at is not None and (
-                    delivered or time.monotonic() - opened_at >= HEALTHY_AFTER)
+                    delivered or time.monotonic() - opened_at >= HEALTHY_AFTER
+                )
                 if healthy:
                     backoff.reset()
                 state("reconnecting")

@@ -15,15 +15,27 @@ from tether.client.relay import RelayClient
 from tether.client.stream import Event
 
 _CALLS = (
-    "me", "create_session", "list_sessions", "get_session", "update_session", "messages",
-    "post_messages", "send_text", "interrupt", "set_permission_mode", "end_session",
-    "open_permission", "get_permission", "list_permissions", "respond", "cancel_permission",
+    "me",
+    "create_session",
+    "list_sessions",
+    "get_session",
+    "update_session",
+    "messages",
+    "post_messages",
+    "send_text",
+    "interrupt",
+    "set_permission_mode",
+    "end_session",
+    "open_permission",
+    "get_permission",
+    "list_permissions",
+    "respond",
+    "cancel_permission",
 )
 
 
 class SyncRelayClient:
-    def __init__(self, url: str = "http://127.0.0.1:8787", token: str = "",
-                 **options: Any) -> None:
+    def __init__(self, url: str = "http://127.0.0.1:8787", token: str = "", **options: Any) -> None:
         self._runner = asyncio.Runner()
         self._client: RelayClient = self._runner.run(self._make(url, token, options))
 
@@ -75,6 +87,10 @@ class SyncRelayClient:
     def __enter__(self) -> SyncRelayClient:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

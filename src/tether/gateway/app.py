@@ -71,16 +71,19 @@ class Gateway:
     # --- endpoints ----------------------------------------------------------------------
 
     async def messages(self, request: Request) -> Any:
-        return await self._serve(request, Format.ANTHROPIC, anthropic_features,
-                                 lambda p, call: p.messages(call))
+        return await self._serve(
+            request, Format.ANTHROPIC, anthropic_features, lambda p, call: p.messages(call)
+        )
 
     async def count_tokens(self, request: Request) -> Any:
-        return await self._serve(request, Format.ANTHROPIC, anthropic_features,
-                                 lambda p, call: p.count_tokens(call))
+        return await self._serve(
+            request, Format.ANTHROPIC, anthropic_features, lambda p, call: p.count_tokens(call)
+        )
 
     async def chat_completions(self, request: Request) -> Any:
-        return await self._serve(request, Format.OPENAI, openai_features,
-                                 lambda p, call: p.chat_completions(call))
+        return await self._serve(
+            request, Format.OPENAI, openai_features, lambda p, call: p.chat_completions(call)
+        )
 
     async def models(self, request: Request) -> Response:
         fmt = Format.ANTHROPIC if "anthropic-version" in request.headers else Format.OPENAI
@@ -90,22 +93,40 @@ class Gateway:
             return error_response(fmt, exc.status, exc.message, kind=exc.kind)
         names = model_names(self.config)
         if fmt is Format.ANTHROPIC:
-            data = [{"type": "model", "id": name, "display_name": name,
-                     "created_at": "1970-01-01T00:00:00Z"} for name, _ in names]
-            body: dict[str, Any] = {"data": data, "has_more": False,
-                                    "first_id": data[0]["id"] if data else None,
-                                    "last_id": data[-1]["id"] if data else None}
+            data = [
+                {
+                    "type": "model",
+                    "id": name,
+                    "display_name": name,
+                    "created_at": "1970-01-01T00:00:00Z",
+                }
+                for name, _ in names
+            ]
+            body: dict[str, Any] = {
+                "data": data,
+                "has_more": False,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
         else:
-            body = {"object": "list", "data": [
-                {"id": name, "object": "model", "created": int(time.time()),
-                 "owned_by": owner} for name, owner in names]}
+            body = {
+                "object": "list",
+                "data": [
+                    {"id": name, "object": "model", "created": int(time.time()), "owned_by": owner}
+                    for name, owner in names
+                ],
+            }
         return json_bytes_response(200, orjson.dumps(body))
 
     # --- the shared path ----------------------------------------------------------------
 
-    async def _serve(self, request: Request, fmt: Format,
-                     features: Callable[[dict[str, Any], Callable[[], int]], Features],
-                     handle: Callable[[BaseProvider, Call], Any]) -> Any:
+    async def _serve(
+        self,
+        request: Request,
+        fmt: Format,
+        features: Callable[[dict[str, Any], Callable[[], int]], Features],
+        handle: Callable[[BaseProvider, Call], Any],
+    ) -> Any:
         try:
             check_key(request, self.config.keys)
             raw = await read_body(request, self.config.max_body_bytes)
@@ -113,20 +134,27 @@ class Gateway:
             model = require_model(body)
             route = resolve(self.config, features(body, lambda: estimate_tokens(body)))
         except ClientError as exc:
-            return error_response(fmt, exc.status, exc.message, kind=exc.kind,
-                                  headers=exc.headers)
+            return error_response(fmt, exc.status, exc.message, kind=exc.kind, headers=exc.headers)
         except NoRoute as exc:
             return error_response(fmt, 404, str(exc), kind="not_found_error")
-        call = Call(fmt=fmt, raw=raw, body=body, client_model=model, route=route,
-                    headers=request.headers, ping_interval=self.config.ping_interval,
-                    query=request.scope["query_string"].decode("latin-1"))
+        call = Call(
+            fmt=fmt,
+            raw=raw,
+            body=body,
+            client_model=model,
+            route=route,
+            headers=request.headers,
+            ping_interval=self.config.ping_interval,
+            query=request.scope["query_string"].decode("latin-1"),
+        )
         try:
             return await handle(self.providers[route.provider.name], call)
         except Exception:
             # A bug of ours; the client still gets an error it can parse. No body logged.
             log.exception("gateway failed on %s for model %s", request.url.path, model)
-            return error_response(fmt, 500, "the gateway failed to handle this request",
-                                  kind="api_error")
+            return error_response(
+                fmt, 500, "the gateway failed to handle this request", kind="api_error"
+            )
 
 
 def model_names(config: GatewayConfig) -> list[tuple[str, str]]:
@@ -157,5 +185,6 @@ def build_gateway(settings: Settings) -> Gateway:
         raise ConfigError(
             f"gateway: listening on {settings.host} beyond loopback, and provider "
             f"{own_keys[0]!r} uses its own api_key: anyone who can reach this port would "
-            "spend it; set gateway.keys (or bind 127.0.0.1)")
+            "spend it; set gateway.keys (or bind 127.0.0.1)"
+        )
     return Gateway(config)

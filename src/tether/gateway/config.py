@@ -103,10 +103,12 @@ class GatewayConfig:
 
 
 def default_gateway_config() -> GatewayConfig:
-    anthropic = Provider(name="anthropic", type="anthropic", base_url=DEFAULT_ANTHROPIC_URL,
-                         pass_client_key=True)
-    return GatewayConfig(providers={"anthropic": anthropic},
-                         routes=(Route("*", Target("anthropic")),))
+    anthropic = Provider(
+        name="anthropic", type="anthropic", base_url=DEFAULT_ANTHROPIC_URL, pass_client_key=True
+    )
+    return GatewayConfig(
+        providers={"anthropic": anthropic}, routes=(Route("*", Target("anthropic")),)
+    )
 
 
 # --- parsing -------------------------------------------------------------------------
@@ -182,10 +184,24 @@ def _secret(value: Any, where: str, environ: dict[str, str]) -> str | None:
     return resolved
 
 
-_PROVIDER_FIELDS = {"type", "base_url", "api_key", "pass_client_key", "timeout",
-                    "connect_timeout", "max_tokens", "headers", "reasoning", "retries",
-                    "retry_backoff", "models", "echo_reasoning", "tool_id_style",
-                    "mid_system", "max_tokens_field"}
+_PROVIDER_FIELDS = {
+    "type",
+    "base_url",
+    "api_key",
+    "pass_client_key",
+    "timeout",
+    "connect_timeout",
+    "max_tokens",
+    "headers",
+    "reasoning",
+    "retries",
+    "retry_backoff",
+    "models",
+    "echo_reasoning",
+    "tool_id_style",
+    "mid_system",
+    "max_tokens_field",
+}
 
 
 def _parse_provider(name: str, data: Any, environ: dict[str, str]) -> Provider:
@@ -194,10 +210,11 @@ def _parse_provider(name: str, data: Any, environ: dict[str, str]) -> Provider:
     _check_keys(data, _PROVIDER_FIELDS, where)
     kind = data.get("type")
     if kind not in PROVIDER_TYPES:
-        raise _fail(f"{where}.type", f"must be one of {', '.join(PROVIDER_TYPES)}, "
-                                     f"not {kind!r}")
-    base_url = _string(data.get("base_url"), f"{where}.base_url",
-                       required=kind == "openai") or DEFAULT_ANTHROPIC_URL
+        raise _fail(f"{where}.type", f"must be one of {', '.join(PROVIDER_TYPES)}, not {kind!r}")
+    base_url = (
+        _string(data.get("base_url"), f"{where}.base_url", required=kind == "openai")
+        or DEFAULT_ANTHROPIC_URL
+    )
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise _fail(f"{where}.base_url", f"must be an http(s) URL, not {base_url!r}")
@@ -207,11 +224,15 @@ def _parse_provider(name: str, data: Any, environ: dict[str, str]) -> Provider:
         if not isinstance(value, str):
             raise _fail(f"{where}.headers.{key}", "must be a string")
     resolved_headers = {str(k): resolve_secret(v, environ) or "" for k, v in headers.items()}
-    choices = {name: _choice(data.get(name), f"{where}.{name}", options)
-               for name, options in (("reasoning", REASONING_STYLES),
-                                     ("tool_id_style", TOOL_ID_STYLES),
-                                     ("mid_system", MID_SYSTEM_STYLES),
-                                     ("max_tokens_field", MAX_TOKENS_FIELDS))}
+    choices = {
+        name: _choice(data.get(name), f"{where}.{name}", options)
+        for name, options in (
+            ("reasoning", REASONING_STYLES),
+            ("tool_id_style", TOOL_ID_STYLES),
+            ("mid_system", MID_SYSTEM_STYLES),
+            ("max_tokens_field", MAX_TOKENS_FIELDS),
+        )
+    }
     models = data.get("models") or []
     if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
         raise _fail(f"{where}.models", "must be a list of model names")
@@ -221,8 +242,9 @@ def _parse_provider(name: str, data: Any, environ: dict[str, str]) -> Provider:
         base_url=base_url.rstrip("/"),
         api_key=_secret(data.get("api_key"), f"{where}.api_key", environ),
         pass_client_key=pass_client_key,
-        connect_timeout=_number(data.get("connect_timeout"), f"{where}.connect_timeout", 10.0,
-                                minimum=0.001),
+        connect_timeout=_number(
+            data.get("connect_timeout"), f"{where}.connect_timeout", 10.0, minimum=0.001
+        ),
         timeout=_number(data.get("timeout"), f"{where}.timeout", 600.0, minimum=0.001),
         max_tokens=_integer(data.get("max_tokens"), f"{where}.max_tokens"),
         headers=resolved_headers,
@@ -258,8 +280,7 @@ def _parse_routes(data: Any, providers: dict[str, Provider]) -> tuple[Route, ...
         item = _mapping(item, where)
         _check_keys(item, {"match", "provider", "model"}, where)
         match = _string(item.get("match"), f"{where}.match", required=True)
-        target = _parse_target({k: item.get(k) for k in ("provider", "model")}, where,
-                               providers)
+        target = _parse_target({k: item.get(k) for k in ("provider", "model")}, where, providers)
         routes.append(Route(match=match, target=target))
     return tuple(routes)
 
@@ -275,8 +296,9 @@ def _parse_scenarios(data: Any, providers: dict[str, Provider]) -> tuple[Scenari
             continue
         if isinstance(item, dict):
             _check_keys(item, {"provider", "model", "match", "threshold"}, where)
-            target = _parse_target({k: item.get(k) for k in ("provider", "model")}, where,
-                                   providers)
+            target = _parse_target(
+                {k: item.get(k) for k in ("provider", "model")}, where, providers
+            )
             match = _string(item.get("match"), f"{where}.match")
             threshold = _integer(item.get("threshold"), f"{where}.threshold")
         else:
@@ -307,12 +329,20 @@ def _parse_keys(data: Any, environ: dict[str, str]) -> tuple[str, ...]:
     return tuple(keys)
 
 
-_TOP_FIELDS = {"providers", "routes", "scenarios", "default", "keys", "max_body_bytes",
-               "ping_interval"}
+_TOP_FIELDS = {
+    "providers",
+    "routes",
+    "scenarios",
+    "default",
+    "keys",
+    "max_body_bytes",
+    "ping_interval",
+}
 
 
-def parse_gateway_config(data: dict[str, Any] | None,
-                         environ: dict[str, str] | None = None) -> GatewayConfig:
+def parse_gateway_config(
+    data: dict[str, Any] | None, environ: dict[str, str] | None = None
+) -> GatewayConfig:
     env = dict(os.environ) if environ is None else environ
     data = _mapping(data, "") if data is not None else {}
     if not data:
@@ -320,13 +350,17 @@ def parse_gateway_config(data: dict[str, Any] | None,
     _check_keys(data, _TOP_FIELDS, "")
     raw_providers = _mapping(data.get("providers"), "providers")
     if raw_providers:
-        providers = {str(name): _parse_provider(str(name), item, env)
-                     for name, item in raw_providers.items()}
+        providers = {
+            str(name): _parse_provider(str(name), item, env) for name, item in raw_providers.items()
+        }
     else:
         providers = dict(default_gateway_config().providers)
     routes = _parse_routes(data.get("routes"), providers)
-    default = (_parse_target(data["default"], "default", providers)
-               if data.get("default") is not None else None)
+    default = (
+        _parse_target(data["default"], "default", providers)
+        if data.get("default") is not None
+        else None
+    )
     if default is None and not routes and len(providers) == 1:
         # One provider and no routes: everything goes there.
         default = Target(next(iter(providers)))

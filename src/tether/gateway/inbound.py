@@ -21,8 +21,14 @@ class Format(Enum):
 class ClientError(Exception):
     """A request refused before it reached a provider; rendered in the client's format."""
 
-    def __init__(self, status: int, message: str, *, kind: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        kind: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -30,19 +36,27 @@ class ClientError(Exception):
         self.headers = headers or {}
 
 
-def json_bytes_response(status: int, body: bytes,
-                        headers: dict[str, str] | None = None) -> Response:
+def json_bytes_response(
+    status: int, body: bytes, headers: dict[str, str] | None = None
+) -> Response:
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-def error_response(fmt: Format, status: int, message: str, *, kind: str | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    fmt: Format,
+    status: int,
+    message: str,
+    *,
+    kind: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     status, body = error_body(fmt, status, message, kind)
     return json_bytes_response(status, orjson.dumps(body), headers)
 
 
-def error_body(fmt: Format, status: int, message: str,
-               kind: str | None = None) -> tuple[int, dict[str, Any]]:
+def error_body(
+    fmt: Format, status: int, message: str, kind: str | None = None
+) -> tuple[int, dict[str, Any]]:
     """`kind` is an Anthropic error type; OpenAI clients get the type their status implies
     (their SDKs pick the exception class from the status alone)."""
     if fmt is Format.ANTHROPIC:
@@ -69,8 +83,11 @@ def check_key(request: Request, keys: tuple[str, ...]) -> None:
         return
     presented = client_key(request)
     if presented is None:
-        raise ClientError(401, "this gateway needs a key: send it as x-api-key or "
-                               "Authorization: Bearer", kind="authentication_error")
+        raise ClientError(
+            401,
+            "this gateway needs a key: send it as x-api-key or Authorization: Bearer",
+            kind="authentication_error",
+        )
     given = presented.encode()
     ok = False
     for key in keys:
@@ -83,15 +100,21 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The whole request body, refused with 413 once it passes `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise ClientError(413, f"request body is {int(declared)} bytes; this gateway accepts "
-                               f"at most {limit}", kind="request_too_large")
+        raise ClientError(
+            413,
+            f"request body is {int(declared)} bytes; this gateway accepts at most {limit}",
+            kind="request_too_large",
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ClientError(413, f"request body is over this gateway's limit of {limit} "
-                                   "bytes", kind="request_too_large")
+            raise ClientError(
+                413,
+                f"request body is over this gateway's limit of {limit} bytes",
+                kind="request_too_large",
+            )
         chunks.append(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
@@ -100,17 +123,18 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ClientError(400, f"request body is not valid JSON: {exc}",
-                          kind="invalid_request_error") from None
+        raise ClientError(
+            400, f"request body is not valid JSON: {exc}", kind="invalid_request_error"
+        ) from None
     if not isinstance(body, dict):
-        raise ClientError(400, "request body must be a JSON object",
-                          kind="invalid_request_error")
+        raise ClientError(400, "request body must be a JSON object", kind="invalid_request_error")
     return body
 
 
 def require_model(body: dict[str, Any]) -> str:
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise ClientError(400, "model: field required (a model name string)",
-                          kind="invalid_request_error")
+        raise ClientError(
+            400, "model: field required (a model name string)", kind="invalid_request_error"
+        )
     return model

@@ -49,8 +49,7 @@ class Resolved:
     reason: str
 
 
-def _resolved(config: GatewayConfig, target: Target, client_model: str,
-              reason: str) -> Resolved:
+def _resolved(config: GatewayConfig, target: Target, client_model: str, reason: str) -> Resolved:
     return Resolved(config.providers[target.provider], target.model or client_model, reason)
 
 
@@ -64,12 +63,15 @@ def resolve(config: GatewayConfig, features: Features) -> Resolved:
             count = features.token_count()
             assert scenario.threshold is not None
             if count > scenario.threshold:
-                return _resolved(config, scenario.target, model,
-                                 f"long_context (~{count} > {scenario.threshold} tokens)")
+                return _resolved(
+                    config,
+                    scenario.target,
+                    model,
+                    f"long_context (~{count} > {scenario.threshold} tokens)",
+                )
         elif scenario.name == "background":
             if fnmatchcase(model, scenario.match or "*haiku*"):
-                return _resolved(config, scenario.target, model,
-                                 f"background ({scenario.match})")
+                return _resolved(config, scenario.target, model, f"background ({scenario.match})")
         elif scenario.name == "web_search":
             if features.web_search:
                 return _resolved(config, scenario.target, model, "web_search tool")
@@ -91,18 +93,24 @@ def anthropic_features(body: dict[str, Any], estimate: Callable[[], int]) -> Fea
     enabled = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
     tools = body.get("tools")
     web_search = isinstance(tools, list) and any(
-        isinstance(t, dict) and (str(t.get("type", "")).startswith("web_search")
-                                 or t.get("name") == "web_search")
-        for t in tools)
-    return Features(model=str(body.get("model") or ""), thinking=enabled,
-                    web_search=web_search, tokens=estimate)
+        isinstance(t, dict)
+        and (str(t.get("type", "")).startswith("web_search") or t.get("name") == "web_search")
+        for t in tools
+    )
+    return Features(
+        model=str(body.get("model") or ""), thinking=enabled, web_search=web_search, tokens=estimate
+    )
 
 
 def openai_features(body: dict[str, Any], estimate: Callable[[], int]) -> Features:
     enabled = bool(body.get("reasoning_effort")) or isinstance(body.get("reasoning"), dict)
     tools = body.get("tools")
-    web_search = bool(body.get("web_search_options")) or (isinstance(tools, list) and any(
-        isinstance(t, dict) and str(t.get("type", "")).startswith("web_search")
-        for t in tools))
-    return Features(model=str(body.get("model") or ""), thinking=enabled,
-                    web_search=web_search, tokens=estimate)
+    web_search = bool(body.get("web_search_options")) or (
+        isinstance(tools, list)
+        and any(
+            isinstance(t, dict) and str(t.get("type", "")).startswith("web_search") for t in tools
+        )
+    )
+    return Features(
+        model=str(body.get("model") or ""), thinking=enabled, web_search=web_search, tokens=estimate
+    )

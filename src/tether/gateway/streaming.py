@@ -24,8 +24,9 @@ class _End:
     pass
 
 
-async def paced(source: AsyncIterator[T], interval: float,
-                buffer: int = 64) -> AsyncIterator[T | Silence]:
+async def paced(
+    source: AsyncIterator[T], interval: float, buffer: int = 64
+) -> AsyncIterator[T | Silence]:
     """Items of `source`, with SILENCE once `interval` seconds (at most 1.5 × interval)
     pass without one.
 
@@ -80,9 +81,13 @@ class StreamOut:
     """A streaming ASGI response. A client disconnect cancels the producer (and so the
     upstream request it is reading); `on_close` runs however the stream ended."""
 
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]],
-                 body: AsyncIterator[bytes],
-                 on_close: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: AsyncIterator[bytes],
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.status = status
         self.headers = headers
         self.body = body
@@ -90,8 +95,9 @@ class StreamOut:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def pump() -> None:
-            await send({"type": "http.response.start", "status": self.status,
-                        "headers": self.headers})
+            await send(
+                {"type": "http.response.start", "status": self.status, "headers": self.headers}
+            )
             async for chunk in self.body:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})

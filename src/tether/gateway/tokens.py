@@ -20,8 +20,18 @@ IMAGE_TOKENS = 1600
 PER_MESSAGE = 4
 PER_TOOL = 8
 # Keys whose values are identifiers or opaque blobs, not text the model reads.
-_SKIP_KEYS = frozenset({"type", "id", "tool_use_id", "tool_call_id", "signature", "data",
-                        "cache_control", "media_type"})
+_SKIP_KEYS = frozenset(
+    {
+        "type",
+        "id",
+        "tool_use_id",
+        "tool_call_id",
+        "signature",
+        "data",
+        "cache_control",
+        "media_type",
+    }
+)
 
 
 def _text_tokens(text: str) -> float:

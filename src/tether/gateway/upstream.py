@@ -55,8 +55,9 @@ class Upstream:
         self.client = httpx.AsyncClient(
             base_url=provider.base_url,
             timeout=httpx.Timeout(provider.timeout, connect=provider.connect_timeout),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64,
-                                keepalive_expiry=60),
+            limits=httpx.Limits(
+                max_connections=256, max_keepalive_connections=64, keepalive_expiry=60
+            ),
             follow_redirects=False,
             trust_env=False,
         )
@@ -64,8 +65,9 @@ class Upstream:
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def open(self, path: str, content: bytes,
-                   headers: list[tuple[str, str]]) -> httpx.Response:
+    async def open(
+        self, path: str, content: bytes, headers: list[tuple[str, str]]
+    ) -> httpx.Response:
         """POST and return the response with its body unread (the caller streams or reads
         it and must close it). Raises UpstreamFailure when no response could be had."""
         provider = self.provider
@@ -80,15 +82,18 @@ class Upstream:
                     attempt += 1
                     continue
                 raise UpstreamFailure(
-                    502, f"cannot reach provider {provider.name!r} at {provider.base_url}: "
-                         f"{type(exc).__name__}") from None
+                    502,
+                    f"cannot reach provider {provider.name!r} at {provider.base_url}: "
+                    f"{type(exc).__name__}",
+                ) from None
             except httpx.TimeoutException:
                 raise UpstreamFailure(
-                    504, f"provider {provider.name!r} did not answer within "
-                         f"{provider.timeout:g}s") from None
+                    504, f"provider {provider.name!r} did not answer within {provider.timeout:g}s"
+                ) from None
             except httpx.HTTPError as exc:
                 raise UpstreamFailure(
-                    502, f"provider {provider.name!r} failed: {type(exc).__name__}") from None
+                    502, f"provider {provider.name!r} failed: {type(exc).__name__}"
+                ) from None
             if response.status_code in RETRY_STATUSES and attempt < provider.retries:
                 wait = _retry_after(response)
                 if wait is not None and wait > MAX_RETRY_SLEEP:
@@ -102,9 +107,10 @@ class Upstream:
             return response
 
     async def _backoff(self, attempt: int, retry_after: float | None) -> None:
-        delay = self.provider.retry_backoff * (2 ** attempt)
+        delay = self.provider.retry_backoff * (2**attempt)
         if retry_after is not None:
             delay = max(delay, retry_after)
-        log.info("retrying provider %s in %.2fs (attempt %d)", self.provider.name, delay,
-                 attempt + 2)
+        log.info(
+            "retrying provider %s in %.2fs (attempt %d)", self.provider.name, delay, attempt + 2
+        )
         await asyncio.sleep(min(delay, MAX_RETRY_SLEEP))

@@ -76,8 +76,14 @@ async def read_json(request: Request) -> Any:
         raise MalformedJSON(f"the request body is not valid JSON: {exc}") from None
 
 
-def int_param(request: Request, name: str, default: int | None, *, minimum: int = 0,
-              maximum: int | None = None) -> int | None:
+def int_param(
+    request: Request,
+    name: str,
+    default: int | None,
+    *,
+    minimum: int = 0,
+    maximum: int | None = None,
+) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -147,8 +153,7 @@ async def list_messages(request: Request, relay: Relay, who: Principal) -> Respo
     after = int_param(request, "after", 0) or 0
     before = int_param(request, "before", None, minimum=1)
     limit = int_param(request, "limit", 100, minimum=1, maximum=5000) or 100
-    messages = await relay.store.list_messages(session_id, after=after, before=before,
-                                               limit=limit)
+    messages = await relay.store.list_messages(session_id, after=after, before=before, limit=limit)
     return json_response({"messages": messages})
 
 
@@ -192,8 +197,7 @@ async def get_permission(request: Request, relay: Relay, who: Principal) -> Resp
         try:
             seconds = min(max(float(wait), 0.0), 300.0)
         except ValueError:
-            raise Unprocessable(f"query.wait: must be a number of seconds, not {wait!r}") \
-                from None
+            raise Unprocessable(f"query.wait: must be a number of seconds, not {wait!r}") from None
         return json_response(await relay.wait_permission(permission_id, seconds))
     return json_response(await relay.store.get_permission(permission_id))
 

@@ -37,14 +37,25 @@ class Action(StrEnum):
 
 ALLOWED: dict[str, frozenset[Action]] = {
     "admin": frozenset(Action),
-    "agent": frozenset({
-        Action.read, Action.create_session, Action.update_session, Action.post_message,
-        Action.end_session, Action.open_permission,
-    }),
-    "client": frozenset({
-        Action.read, Action.post_message, Action.steer, Action.end_session,
-        Action.answer_permission,
-    }),
+    "agent": frozenset(
+        {
+            Action.read,
+            Action.create_session,
+            Action.update_session,
+            Action.post_message,
+            Action.end_session,
+            Action.open_permission,
+        }
+    ),
+    "client": frozenset(
+        {
+            Action.read,
+            Action.post_message,
+            Action.steer,
+            Action.end_session,
+            Action.answer_permission,
+        }
+    ),
     "viewer": frozenset({Action.read}),
 }
 
@@ -74,7 +85,7 @@ def mint_token() -> tuple[str, str, str]:
 def split_token(token: str) -> tuple[str, str] | None:
     if not token.startswith(TOKEN_PREFIX):
         return None
-    token_id, sep, secret = token[len(TOKEN_PREFIX):].partition("_")
+    token_id, sep, secret = token[len(TOKEN_PREFIX) :].partition("_")
     if not sep or not token_id or not secret:
         return None
     return token_id, secret
@@ -126,8 +137,11 @@ class Authenticator:
         parts = split_token(token)
         if parts is not None:
             row = await self.store.get_token(parts[0])
-            if (row is not None and row["revoked_at"] is None
-                    and hmac.compare_digest(row["secret_hash"], hash_secret(parts[1]))):
+            if (
+                row is not None
+                and row["revoked_at"] is None
+                and hmac.compare_digest(row["secret_hash"], hash_secret(parts[1]))
+            ):
                 return Principal(row["id"], row["name"], row["scope"])
         raise Unauthorized("the token was not accepted (unknown, revoked or mistyped)")
 

@@ -12,8 +12,14 @@ class ApiError(Exception):
     status: int = 400
     type: str = "invalid_request"
 
-    def __init__(self, message: str, *, status: int | None = None, type: str | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        type: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
@@ -61,9 +67,11 @@ class Unprocessable(ApiError):
     status, type = 422, "validation_error"
 
 
-def error_response(status: int, type: str, message: str,
-                   extra: dict[str, Any] | None = None) -> Response:
+def error_response(
+    status: int, type: str, message: str, extra: dict[str, Any] | None = None
+) -> Response:
     body = {"error": {"type": type, "message": message, **(extra or {})}}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
-                    headers=headers)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )

@@ -53,8 +53,13 @@ class Event:
         if self._ws is None:
             ident = b"null" if self.id is None else b"%d" % self.id
             self._ws = (
-                b'{"id":' + ident + b',"event":"' + self.type.encode() + b'","data":'
-                + self.data_json + b"}"
+                b'{"id":'
+                + ident
+                + b',"event":"'
+                + self.type.encode()
+                + b'","data":'
+                + self.data_json
+                + b"}"
             ).decode()
         return self._ws
 

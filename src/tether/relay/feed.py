@@ -60,8 +60,9 @@ class LogFeed:
             self._listener = await asyncpg.connect(self.database_url)
             await self._listener.add_listener(CHANNEL, self._on_notify)
         except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("cannot LISTEN for events (%s); polling every %.0f s",
-                        exc, SAFETY_POLL_SECONDS)
+            log.warning(
+                "cannot LISTEN for events (%s); polling every %.0f s", exc, SAFETY_POLL_SECONDS
+            )
             await self._close_listener()
 
     async def _close_listener(self) -> None:

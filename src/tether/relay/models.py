@@ -15,8 +15,16 @@ Role = Literal["user", "agent", "system"]
 T = TypeVar("T", bound=BaseModel)
 
 MESSAGE_KINDS = (
-    "user_text", "assistant_text", "thinking", "tool_call", "tool_result", "usage", "result",
-    "status", "error", "system",
+    "user_text",
+    "assistant_text",
+    "thinking",
+    "tool_call",
+    "tool_result",
+    "usage",
+    "result",
+    "status",
+    "error",
+    "system",
 )
 
 
@@ -47,10 +55,15 @@ class SessionPatch(_Body):
 
     @model_validator(mode="after")
     def _one_versioned_field(self) -> SessionPatch:
-        if self.metadata is not None and self.agent_state is not None \
-                and self.expected_version is not None:
-            raise ValueError("expected_version applies to one of metadata or agent_state; "
-                             "send them in separate requests")
+        if (
+            self.metadata is not None
+            and self.agent_state is not None
+            and self.expected_version is not None
+        ):
+            raise ValueError(
+                "expected_version applies to one of metadata or agent_state; "
+                "send them in separate requests"
+            )
         return self
 
 
@@ -112,6 +125,10 @@ def validate(model: type[T], data: Any) -> T:
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise Unprocessable(
             f"{where}: {first['msg']}",
-            extra={"fields": [{"field": ".".join(str(p) for p in e["loc"]) or "body",
-                               "message": e["msg"]} for e in errors]},
+            extra={
+                "fields": [
+                    {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+                    for e in errors
+                ]
+            },
         ) from None

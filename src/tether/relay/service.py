@@ -35,8 +35,7 @@ log = logging.getLogger("tether.relay")
 R = TypeVar("R")
 
 TIMEOUT_MESSAGE = (
-    "The permission request timed out after {seconds:g} seconds with no answer, "
-    "so it was denied."
+    "The permission request timed out after {seconds:g} seconds with no answer, so it was denied."
 )
 
 
@@ -50,8 +49,11 @@ class Relay:
         self._expiry_task: asyncio.Task[None] | None = None
         self._expiry_wake = asyncio.Event()
         # On PostgreSQL other processes may write too: the bus is fed from the log.
-        self.feed = (LogFeed(store, self.bus, settings.database_url)
-                     if store.db.dialect == "postgres" and settings.database_url else None)
+        self.feed = (
+            LogFeed(store, self.bus, settings.database_url)
+            if store.db.dialect == "postgres" and settings.database_url
+            else None
+        )
 
     # ── lifecycle ─────────────────────────────────────────────────────────────────
 
@@ -84,26 +86,32 @@ class Relay:
         fields = body.model_dump(exclude_none=True)
         return await self._write(lambda: self.store.create_session(fields, who.name))
 
-    async def update_session(self, who: Principal, session_id: str,
-                             body: SessionPatch) -> dict[str, Any]:
+    async def update_session(
+        self, who: Principal, session_id: str, body: SessionPatch
+    ) -> dict[str, Any]:
         who.require(Action.update_session)
         changes = body.model_dump(exclude_none=True, exclude={"expected_version"})
         return await self._write(
-            lambda: self.store.update_session(session_id, changes, body.expected_version))
+            lambda: self.store.update_session(session_id, changes, body.expected_version)
+        )
 
-    async def end_session(self, who: Principal, session_id: str,
-                          reason: str | None = None) -> dict[str, Any]:
+    async def end_session(
+        self, who: Principal, session_id: str, reason: str | None = None
+    ) -> dict[str, Any]:
         who.require(Action.end_session)
 
         async def op() -> tuple[dict[str, Any], list[Event]]:
             events = await self.store.log_control(
-                session_id, {"action": "end", "by": who.name, "reason": reason},
-                session_changes={"status": "ended"})
+                session_id,
+                {"action": "end", "by": who.name, "reason": reason},
+                session_changes={"status": "ended"},
+            )
             for _, request in await self.store.pending_with_cursor(session_id):
                 _, more = await self.store.resolve_permission(
-                    request["id"], "cancelled",
-                    {"behavior": "deny", "message": "The session ended.",
-                     "decided_by": who.name})
+                    request["id"],
+                    "cancelled",
+                    {"behavior": "deny", "message": "The session ended.", "decided_by": who.name},
+                )
                 events.extend(more)
             return await self.store.get_session(session_id), events
 
@@ -115,20 +123,21 @@ class Relay:
         await self._write(lambda: self._control(session_id, data))
         return {"ok": True}
 
-    async def set_permission_mode(self, who: Principal, session_id: str,
-                                  body: PermissionModeIn) -> dict[str, Any]:
+    async def set_permission_mode(
+        self, who: Principal, session_id: str, body: PermissionModeIn
+    ) -> dict[str, Any]:
         who.require(Action.steer)
         data = {"action": "permission_mode", "mode": body.mode, "by": who.name}
 
         async def op() -> tuple[dict[str, Any], list[Event]]:
             events = await self.store.log_control(
-                session_id, data, session_changes={"permission_mode": body.mode})
+                session_id, data, session_changes={"permission_mode": body.mode}
+            )
             return await self.store.get_session(session_id), events
 
         return await self._write(op)
 
-    async def _control(self, session_id: str, data: dict[str, Any]
-                       ) -> tuple[None, list[Event]]:
+    async def _control(self, session_id: str, data: dict[str, Any]) -> tuple[None, list[Event]]:
         session = await self.store.get_session(session_id)
         if session["status"] == "ended":
             raise Conflict(f"session {session_id} has ended", type="session_ended")
@@ -136,8 +145,9 @@ class Relay:
 
     # ── messages ──────────────────────────────────────────────────────────────────
 
-    async def post_messages(self, who: Principal, session_id: str,
-                            items: list[MessageIn]) -> list[dict[str, Any]]:
+    async def post_messages(
+        self, who: Principal, session_id: str, items: list[MessageIn]
+    ) -> list[dict[str, Any]]:
         who.require(Action.post_message)
         prepared = []
         for item in items:
@@ -146,23 +156,25 @@ class Relay:
                 # People speak as the user; only agents publish agent/system output.
                 fields["role"] = "user"
             prepared.append(fields)
-        return await self._write(
-            lambda: self.store.append_messages(session_id, prepared, who.name))
+        return await self._write(lambda: self.store.append_messages(session_id, prepared, who.name))
 
     # ── permission requests ───────────────────────────────────────────────────────
 
-    async def open_permission(self, who: Principal, session_id: str,
-                              body: PermissionOpen) -> dict[str, Any]:
+    async def open_permission(
+        self, who: Principal, session_id: str, body: PermissionOpen
+    ) -> dict[str, Any]:
         who.require(Action.open_permission)
         fields = body.model_dump()
         timeout = body.timeout or self.settings.permission_timeout
         permission = await self._write(
-            lambda: self.store.open_permission(session_id, fields, timeout))
+            lambda: self.store.open_permission(session_id, fields, timeout)
+        )
         self._expiry_wake.set()
         return permission
 
-    async def answer_permission(self, who: Principal, permission_id: str,
-                                body: PermissionAnswer) -> dict[str, Any]:
+    async def answer_permission(
+        self, who: Principal, permission_id: str, body: PermissionAnswer
+    ) -> dict[str, Any]:
         who.require(Action.answer_permission)
         decision: dict[str, Any] = {
             "behavior": body.behavior,
@@ -174,15 +186,21 @@ class Relay:
         }
         status = "allowed" if body.behavior == "allow" else "denied"
         return await self._write(
-            lambda: self.store.resolve_permission(permission_id, status, decision))
+            lambda: self.store.resolve_permission(permission_id, status, decision)
+        )
 
-    async def cancel_permission(self, who: Principal, permission_id: str,
-                                body: PermissionCancel) -> dict[str, Any]:
+    async def cancel_permission(
+        self, who: Principal, permission_id: str, body: PermissionCancel
+    ) -> dict[str, Any]:
         who.require(Action.open_permission)
-        decision = {"behavior": "deny", "message": body.reason or "Withdrawn by the agent.",
-                    "decided_by": who.name}
+        decision = {
+            "behavior": "deny",
+            "message": body.reason or "Withdrawn by the agent.",
+            "decided_by": who.name,
+        }
         return await self._write(
-            lambda: self.store.resolve_permission(permission_id, "cancelled", decision))
+            lambda: self.store.resolve_permission(permission_id, "cancelled", decision)
+        )
 
     async def wait_permission(self, permission_id: str, timeout: float) -> dict[str, Any]:
         """The request once it is resolved, or as it stands after `timeout` seconds."""
@@ -234,8 +252,12 @@ class Relay:
     async def _expire(self, permission_id: str, timeout: float) -> None:
         # Tenths, so a sub-second timeout does not read "timed out after 0 seconds".
         seconds = round(timeout, 1)
-        decision = {"behavior": "deny", "message": TIMEOUT_MESSAGE.format(seconds=seconds),
-                    "decided_by": "tether (timeout)"}
+        decision = {
+            "behavior": "deny",
+            "message": TIMEOUT_MESSAGE.format(seconds=seconds),
+            "decided_by": "tether (timeout)",
+        }
         with contextlib.suppress(Conflict):  # answered meanwhile: the answer stands
             await self._write(
-                lambda: self.store.resolve_permission(permission_id, "expired", decision))
+                lambda: self.store.resolve_permission(permission_id, "expired", decision)
+            )

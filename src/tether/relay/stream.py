@@ -47,8 +47,9 @@ def ping_event() -> Event:
     return Event(None, "ping", None, {"time": round(time.time(), 3)})
 
 
-async def subscribe(relay: Relay, session_id: str | None, since: int | None
-                    ) -> tuple[Subscription, int]:
+async def subscribe(
+    relay: Relay, session_id: str | None, since: int | None
+) -> tuple[Subscription, int]:
     """Subscribe a follower before telling it the stream is open (the SSE `: connected`
     comment, the WebSocket `ready`), so nothing written after that is missed. Returns the
     subscription and the cursor at or below which live events are skipped."""
@@ -60,10 +61,13 @@ async def subscribe(relay: Relay, session_id: str | None, since: int | None
     return relay.bus.subscribe(session_id), cursor
 
 
-async def follow(relay: Relay, session_id: str | None, since: int | None,
-                 types: frozenset[str] | None = None,
-                 subscribed: tuple[Subscription, int] | None = None
-                 ) -> AsyncIterator[list[Event]]:
+async def follow(
+    relay: Relay,
+    session_id: str | None,
+    since: int | None,
+    types: frozenset[str] | None = None,
+    subscribed: tuple[Subscription, int] | None = None,
+) -> AsyncIterator[list[Event]]:
     """Every event for this follower, in cursor order, with pings in idle stretches.
     Events come in batches (whatever was queued), so a connection that fell behind catches
     up in one write rather than one per event. Ends when the follower fell too far behind;
@@ -116,8 +120,9 @@ def parse_cursor(value: str | None, name: str) -> int | None:
     try:
         cursor = int(value)
     except ValueError:
-        raise Unprocessable(f"{name}: must be an event id (a whole number), not {value!r}") \
-            from None
+        raise Unprocessable(
+            f"{name}: must be an event id (a whole number), not {value!r}"
+        ) from None
     if cursor < 0:
         raise Unprocessable(f"{name}: must not be negative")
     return cursor
@@ -128,16 +133,20 @@ async def _stream_params(request: Request, relay: Relay) -> tuple[str | None, in
     if session_id is not None:
         await relay.store.get_session(session_id)  # 404 for an unknown session
     header = request.headers.get("last-event-id")
-    since = parse_cursor(header, "Last-Event-ID") if header else parse_cursor(
-        request.query_params.get("since"), "query.since")
+    since = (
+        parse_cursor(header, "Last-Event-ID")
+        if header
+        else parse_cursor(request.query_params.get("since"), "query.since")
+    )
     return session_id, since
 
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def _sse_response(relay: Relay, session_id: str | None, since: int | None,
-                  types: frozenset[str] | None = None) -> StreamingResponse:
+def _sse_response(
+    relay: Relay, session_id: str | None, since: int | None, types: frozenset[str] | None = None
+) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
         subscribed = await subscribe(relay, session_id, since)
         try:
@@ -184,7 +193,8 @@ async def _post_messages(relay: Relay, who: Principal, frame: dict[str, Any]) ->
     body = _body(frame)
     items = body if isinstance(body, list) else [body]
     stored = await relay.post_messages(
-        who, _require(frame, "session_id"), [validate(MessageIn, i) for i in items])
+        who, _require(frame, "session_id"), [validate(MessageIn, i) for i in items]
+    )
     return {"messages": stored} if isinstance(body, list) else stored[0]
 
 
@@ -195,19 +205,25 @@ async def _get_permission(relay: Relay, who: Principal, frame: dict[str, Any]) -
 ACTIONS: dict[str, Action] = {
     "create_session": lambda r, w, f: r.create_session(w, validate(SessionCreate, _body(f))),
     "update_session": lambda r, w, f: r.update_session(
-        w, _require(f, "session_id"), validate(SessionPatch, _body(f))),
+        w, _require(f, "session_id"), validate(SessionPatch, _body(f))
+    ),
     "post_messages": _post_messages,
     "interrupt": lambda r, w, f: r.interrupt(w, _require(f, "session_id")),
     "set_permission_mode": lambda r, w, f: r.set_permission_mode(
-        w, _require(f, "session_id"), validate(PermissionModeIn, _body(f))),
+        w, _require(f, "session_id"), validate(PermissionModeIn, _body(f))
+    ),
     "end_session": lambda r, w, f: r.end_session(
-        w, _require(f, "session_id"), validate(SessionEnd, _body(f)).reason),
+        w, _require(f, "session_id"), validate(SessionEnd, _body(f)).reason
+    ),
     "open_permission": lambda r, w, f: r.open_permission(
-        w, _require(f, "session_id"), validate(PermissionOpen, _body(f))),
+        w, _require(f, "session_id"), validate(PermissionOpen, _body(f))
+    ),
     "respond": lambda r, w, f: r.answer_permission(
-        w, _require(f, "permission_id"), validate(PermissionAnswer, _body(f))),
+        w, _require(f, "permission_id"), validate(PermissionAnswer, _body(f))
+    ),
     "cancel_permission": lambda r, w, f: r.cancel_permission(
-        w, _require(f, "permission_id"), validate(PermissionCancel, _body(f))),
+        w, _require(f, "permission_id"), validate(PermissionCancel, _body(f))
+    ),
     "get_permission": _get_permission,
 }
 
@@ -235,10 +251,12 @@ async def _ws_authenticate(ws: WebSocket, relay: Relay) -> Principal:
     try:
         frame = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise Unauthorized('the first frame must be {"type": "auth", "token": "..."}') \
-            from None
-    if not isinstance(frame, dict) or frame.get("type") != "auth" \
-            or not isinstance(frame.get("token"), str):
+        raise Unauthorized('the first frame must be {"type": "auth", "token": "..."}') from None
+    if (
+        not isinstance(frame, dict)
+        or frame.get("type") != "auth"
+        or not isinstance(frame.get("token"), str)
+    ):
         raise Unauthorized('the first frame must be {"type": "auth", "token": "..."}')
     return await relay.auth.check(frame["token"])
 
@@ -259,8 +277,11 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             await relay.store.get_session(session_id)
         since = parse_cursor(ws.query_params.get("since"), "query.since")
     except ApiError as exc:
-        await send(orjson.dumps({"type": "error", "error": exc.body()["error"],
-                                 "status": exc.status}).decode())
+        await send(
+            orjson.dumps(
+                {"type": "error", "error": exc.body()["error"], "status": exc.status}
+            ).decode()
+        )
         await ws.close(code=4000 + exc.status, reason=exc.message[:120])
         return
     except WebSocketDisconnect:
@@ -268,8 +289,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 
     subscribed = await subscribe(relay, session_id, since)
     try:
-        await send(orjson.dumps({"type": "ready", "scope": who.scope, "name": who.name})
-                   .decode())
+        await send(orjson.dumps({"type": "ready", "scope": who.scope, "name": who.name}).decode())
     except (WebSocketDisconnect, RuntimeError):
         relay.bus.unsubscribe(subscribed[0])
         return
@@ -305,11 +325,21 @@ async def _handle_frame(relay: Relay, who: Principal, raw: str | bytes) -> str |
     try:
         frame = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return orjson.dumps({"type": "error", "status": 400, "error": {
-            "type": "malformed_json", "message": f"frame is not valid JSON: {exc}"}}).decode()
+        return orjson.dumps(
+            {
+                "type": "error",
+                "status": 400,
+                "error": {"type": "malformed_json", "message": f"frame is not valid JSON: {exc}"},
+            }
+        ).decode()
     if not isinstance(frame, dict):
-        return orjson.dumps({"type": "error", "status": 422, "error": {
-            "type": "validation_error", "message": "a frame must be a JSON object"}}).decode()
+        return orjson.dumps(
+            {
+                "type": "error",
+                "status": 422,
+                "error": {"type": "validation_error", "message": "a frame must be a JSON object"},
+            }
+        ).decode()
     kind = frame.get("type")
     if kind == "ping":
         return orjson.dumps({"type": "pong"}).decode()
@@ -320,14 +350,28 @@ async def _handle_frame(relay: Relay, who: Principal, raw: str | bytes) -> str |
     try:
         if kind != "action" or action is None:
             raise Unprocessable(
-                f"unknown frame: expected type 'action' with action one of {', '.join(ACTIONS)}")
+                f"unknown frame: expected type 'action' with action one of {', '.join(ACTIONS)}"
+            )
         result = await action(relay, who, frame)
         return orjson.dumps({"type": "reply", "req": req, "ok": True, "data": result}).decode()
     except ApiError as exc:
-        return orjson.dumps({"type": "reply", "req": req, "ok": False, "status": exc.status,
-                             "error": exc.body()["error"]}).decode()
+        return orjson.dumps(
+            {
+                "type": "reply",
+                "req": req,
+                "ok": False,
+                "status": exc.status,
+                "error": exc.body()["error"],
+            }
+        ).decode()
     except Exception:
         log.exception("websocket action %s failed", frame.get("action"))
-        return orjson.dumps({"type": "reply", "req": req, "ok": False, "status": 500,
-                             "error": {"type": "internal_error",
-                                       "message": "the relay failed to do that"}}).decode()
+        return orjson.dumps(
+            {
+                "type": "reply",
+                "req": req,
+                "ok": False,
+                "status": 500,
+                "error": {"type": "internal_error", "message": "the relay failed to do that"},
+            }
+        ).decode()

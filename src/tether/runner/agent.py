@@ -49,8 +49,9 @@ def parse_claude_args(args: Sequence[str]) -> tuple[dict[str, str | None], list[
     while i < len(items):
         token = items[i]
         if not token.startswith("--") or token == "--":
-            raise ClaudeArgsError(f"unexpected claude argument {token!r}: give flags as "
-                                  "--name [value]")
+            raise ClaudeArgsError(
+                f"unexpected claude argument {token!r}: give flags as --name [value]"
+            )
         name, eq, value = token[2:].partition("=")
         if not eq:
             if i + 1 < len(items) and not items[i + 1].startswith("--"):
@@ -64,15 +65,17 @@ def parse_claude_args(args: Sequence[str]) -> tuple[dict[str, str | None], list[
         elif name == "model" and value is not None:
             model = value
         elif name in extra:
-            raise ClaudeArgsError(f"--{name} is given twice; claude-agent-sdk passes each "
-                                  "flag once")
+            raise ClaudeArgsError(
+                f"--{name} is given twice; claude-agent-sdk passes each flag once"
+            )
         else:
             extra[name] = value
     return extra, add_dirs, model
 
 
-def build_options(spec: AgentSpec, can_use_tool: CanUseTool,
-                  stderr: StderrTail) -> ClaudeAgentOptions:
+def build_options(
+    spec: AgentSpec, can_use_tool: CanUseTool, stderr: StderrTail
+) -> ClaudeAgentOptions:
     extra, add_dirs, model = parse_claude_args(spec.claude_args)
     env = dict(spec.env)
     if spec.gateway:

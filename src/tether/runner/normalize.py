@@ -22,11 +22,20 @@ from typing import Any
 import orjson
 
 # Frames that carry nothing a viewer needs, or that are too chatty to store.
-SKIPPED_TYPES = frozenset({
-    "stream_event", "keep_alive", "tool_progress", "control_request", "control_response",
-    "control_cancel_request", "transcript_mirror", "streamlined_text",
-    "streamlined_tool_use_summary", "post_turn_summary",
-})
+SKIPPED_TYPES = frozenset(
+    {
+        "stream_event",
+        "keep_alive",
+        "tool_progress",
+        "control_request",
+        "control_response",
+        "control_cancel_request",
+        "transcript_mirror",
+        "streamlined_text",
+        "streamlined_tool_use_summary",
+        "post_turn_summary",
+    }
+)
 SKIPPED_SYSTEM_SUBTYPES = frozenset({"session_state_changed", "hook_progress"})
 
 # A raw event bigger than this (a tool result with a whole file, say) is stored cut down:
@@ -39,8 +48,9 @@ def message_id(raw: dict[str, Any], part: str | int = 0) -> str:
     """A stable id for the `part`-th relay message made from this raw event."""
     base = raw.get("uuid")
     if not isinstance(base, str) or not base:
-        base = "sha-" + hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
-                                       ).hexdigest()[:32]
+        base = (
+            "sha-" + hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+        )
     return f"cc-{base}:{part}"
 
 
@@ -58,9 +68,18 @@ def normalize(raw: dict[str, Any]) -> list[dict[str, Any]]:
     if kind == "result":
         return _result(raw)
     if kind == "conversation_reset":
-        return [_msg(raw, 0, "system", "system",
-                     {"subtype": "conversation_reset",
-                      "claude_session_id": raw.get("new_conversation_id")})]
+        return [
+            _msg(
+                raw,
+                0,
+                "system",
+                "system",
+                {
+                    "subtype": "conversation_reset",
+                    "claude_session_id": raw.get("new_conversation_id"),
+                },
+            )
+        ]
     # Unknown and minor frames (rate_limit_event, tool_use_summary, …) are kept raw.
     return [_msg(raw, 0, "system", "system", {"subtype": str(kind)})]
 
@@ -75,9 +94,11 @@ def _system(raw: dict[str, Any]) -> list[dict[str, Any]]:
         status = raw.get("status") or "running"
         return [_msg(raw, 0, "agent", "status", {"status": status, "text": status})]
     if subtype == "api_retry":
-        text = (f"model API error {raw.get('error_status') or ''}; retry "
-                f"{raw.get('attempt')}/{raw.get('max_retries')} in "
-                f"{(raw.get('retry_delay_ms') or 0) / 1000:g}s").replace("  ", " ")
+        text = (
+            f"model API error {raw.get('error_status') or ''}; retry "
+            f"{raw.get('attempt')}/{raw.get('max_retries')} in "
+            f"{(raw.get('retry_delay_ms') or 0) / 1000:g}s"
+        ).replace("  ", " ")
         return [_msg(raw, 0, "agent", "status", {"status": "retrying", "text": text})]
     return [_msg(raw, 0, "system", "system", {"subtype": str(subtype)})]
 
@@ -104,22 +125,39 @@ def _assistant(raw: dict[str, Any]) -> list[dict[str, Any]]:
         btype = block.get("type")
         if btype == "text":
             if block.get("text"):  # never an empty bubble
-                out.append(_msg(raw, index, "agent", "assistant_text",
-                                {"text": _clip(block["text"])}))
+                out.append(
+                    _msg(raw, index, "agent", "assistant_text", {"text": _clip(block["text"])})
+                )
         elif btype in ("thinking", "redacted_thinking"):
             text = block.get("thinking") or ""
             if text:
                 out.append(_msg(raw, index, "agent", "thinking", {"text": _clip(text)}))
         elif btype in ("tool_use", "server_tool_use", "mcp_tool_use"):
-            out.append(_msg(raw, index, "agent", "tool_call", {
-                "call_id": block.get("id"), "name": block.get("name"),
-                "input": block.get("input") or {},
-            }))
+            out.append(
+                _msg(
+                    raw,
+                    index,
+                    "agent",
+                    "tool_call",
+                    {
+                        "call_id": block.get("id"),
+                        "name": block.get("name"),
+                        "input": block.get("input") or {},
+                    },
+                )
+            )
         elif btype and btype.endswith("tool_result"):
             out.append(_msg(raw, index, "agent", "tool_result", _tool_result(block)))
     if raw.get("error"):
-        out.append(_msg(raw, "error", "agent", "error", {
-            "message": f"model error: {raw['error']}", "type": raw["error"]}))
+        out.append(
+            _msg(
+                raw,
+                "error",
+                "agent",
+                "error",
+                {"message": f"model error: {raw['error']}", "type": raw["error"]},
+            )
+        )
     # Parent tool use = a subagent's message; say so, so a viewer can nest it.
     parent = raw.get("parent_tool_use_id")
     if parent:
@@ -141,8 +179,7 @@ def _user(raw: dict[str, Any]) -> list[dict[str, Any]]:
             if block.get("type") == "tool_result":
                 out.append(_msg(raw, index, "agent", "tool_result", _tool_result(block)))
             elif block.get("type") == "text" and block.get("text"):
-                out.append(_msg(raw, index, "agent", "user_text",
-                                {"text": _clip(block["text"])}))
+                out.append(_msg(raw, index, "agent", "user_text", {"text": _clip(block["text"])}))
     parent = raw.get("parent_tool_use_id")
     if parent:
         for item in out:
@@ -151,8 +188,11 @@ def _user(raw: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _tool_result(block: dict[str, Any]) -> dict[str, Any]:
-    return {"call_id": block.get("tool_use_id"), "output": tool_output(block.get("content")),
-            "is_error": bool(block.get("is_error"))}
+    return {
+        "call_id": block.get("tool_use_id"),
+        "output": tool_output(block.get("content")),
+        "is_error": bool(block.get("is_error")),
+    }
 
 
 def tool_output(content: Any) -> Any:
@@ -161,8 +201,9 @@ def tool_output(content: Any) -> Any:
         return ""
     if isinstance(content, str):
         return _clip(content)
-    if isinstance(content, list) and all(isinstance(b, dict) and b.get("type") == "text"
-                                         for b in content):
+    if isinstance(content, list) and all(
+        isinstance(b, dict) and b.get("type") == "text" for b in content
+    ):
         return _clip("\n".join(b.get("text", "") for b in content))
     return content
 
@@ -185,24 +226,38 @@ def _result(raw: dict[str, Any]) -> list[dict[str, Any]]:
         result["errors"] = raw["errors"]
     if raw.get("permission_denials"):
         result["permission_denials"] = raw["permission_denials"]
-    out = [_msg(raw, "usage", "agent", "usage", usage_content(usage, raw.get("total_cost_usd"))),
-           _msg(raw, 0, "agent", "result", result)]
+    out = [
+        _msg(raw, "usage", "agent", "usage", usage_content(usage, raw.get("total_cost_usd"))),
+        _msg(raw, 0, "agent", "result", result),
+    ]
     return _attach_raw(out, raw)
 
 
 def usage_content(usage: dict[str, Any], cost: Any = None) -> dict[str, Any]:
-    out = {key: int(usage.get(key) or 0) for key in (
-        "input_tokens", "output_tokens", "cache_read_input_tokens",
-        "cache_creation_input_tokens")}
+    out = {
+        key: int(usage.get(key) or 0)
+        for key in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+        )
+    }
     if cost is not None:
         out["cost_usd"] = cost
     return out
 
 
-def _msg(raw: dict[str, Any], part: str | int, role: str, kind: str,
-         content: dict[str, Any]) -> dict[str, Any]:
-    return {"id": message_id(raw, part), "role": role, "kind": kind, "content": content,
-            "raw": bounded_raw(raw)}
+def _msg(
+    raw: dict[str, Any], part: str | int, role: str, kind: str, content: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "id": message_id(raw, part),
+        "role": role,
+        "kind": kind,
+        "content": content,
+        "raw": bounded_raw(raw),
+    }
 
 
 def _attach_raw(out: list[dict[str, Any]], raw: dict[str, Any]) -> list[dict[str, Any]]:
@@ -216,8 +271,11 @@ def bounded_raw(raw: dict[str, Any]) -> dict[str, Any]:
     size = len(orjson.dumps(raw))
     if size <= MAX_RAW_BYTES:
         return raw
-    keep = {k: raw[k] for k in ("type", "subtype", "uuid", "session_id",
-                                "parent_tool_use_id") if k in raw}
+    keep = {
+        k: raw[k]
+        for k in ("type", "subtype", "uuid", "session_id", "parent_tool_use_id")
+        if k in raw
+    }
     return {**keep, "truncated": True, "bytes": size}
 
 

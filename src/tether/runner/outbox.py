@@ -69,16 +69,20 @@ class Outbox:
 
     def add_messages(self, messages: list[dict[str, Any]]) -> None:
         if messages:
-            self._db.executemany("INSERT INTO outbox (op, body) VALUES ('messages', ?)",
-                                 [(orjson.dumps(m),) for m in messages])
+            self._db.executemany(
+                "INSERT INTO outbox (op, body) VALUES ('messages', ?)",
+                [(orjson.dumps(m),) for m in messages],
+            )
 
     def add_patch(self, patch: dict[str, Any]) -> None:
-        self._db.execute("INSERT INTO outbox (op, body) VALUES ('session', ?)",
-                         (orjson.dumps(patch),))
+        self._db.execute(
+            "INSERT INTO outbox (op, body) VALUES ('session', ?)", (orjson.dumps(patch),)
+        )
 
     def peek(self, limit: int = 100) -> list[Entry]:
-        rows = self._db.execute("SELECT seq, op, body FROM outbox ORDER BY seq LIMIT ?",
-                                (limit,)).fetchall()
+        rows = self._db.execute(
+            "SELECT seq, op, body FROM outbox ORDER BY seq LIMIT ?", (limit,)
+        ).fetchall()
         return [Entry(seq, op, orjson.loads(body)) for seq, op, body in rows]
 
     def remove(self, upto_seq: int) -> None:

@@ -24,14 +24,19 @@ CANCELLED = "The permission request was cancelled."
 EXPIRED = "Nobody answered the permission request in time, so it was denied."
 
 
-def request_body(tool_name: str, tool_input: dict[str, Any], context: ToolPermissionContext,
-                 timeout: float | None = None) -> dict[str, Any]:
+def request_body(
+    tool_name: str,
+    tool_input: dict[str, Any],
+    context: ToolPermissionContext,
+    timeout: float | None = None,
+) -> dict[str, Any]:
     """The relay's `open_permission` arguments for one can_use_tool request."""
     title = context.title or (f"Claude wants to use {context.display_name or tool_name}")
     description = context.description
     if context.decision_reason:
-        description = (f"{description} — {context.decision_reason}" if description
-                       else context.decision_reason)
+        description = (
+            f"{description} — {context.decision_reason}" if description else context.decision_reason
+        )
     body: dict[str, Any] = {
         "tool_name": tool_name,
         "input": tool_input,
@@ -45,8 +50,12 @@ def request_body(tool_name: str, tool_input: dict[str, Any], context: ToolPermis
     return body
 
 
-def to_result(permission: dict[str, Any], tool_name: str, original_input: dict[str, Any],
-              suggestions: list[PermissionUpdate]) -> PermissionResult:
+def to_result(
+    permission: dict[str, Any],
+    tool_name: str,
+    original_input: dict[str, Any],
+    suggestions: list[PermissionUpdate],
+) -> PermissionResult:
     """What Claude gets for a resolved relay request."""
     status = permission.get("status")
     decision = permission.get("decision") or {}
@@ -66,8 +75,9 @@ def to_result(permission: dict[str, Any], tool_name: str, original_input: dict[s
     if status == "cancelled":
         # Cancelled from outside (the session ended): stop the turn, don't let it retry.
         return PermissionResultDeny(message=message or CANCELLED, interrupt=True)
-    return PermissionResultDeny(message=message or DENIED,
-                                interrupt=bool(decision.get("interrupt")))
+    return PermissionResultDeny(
+        message=message or DENIED, interrupt=bool(decision.get("interrupt"))
+    )
 
 
 def always_allow(tool_name: str, suggestions: list[PermissionUpdate]) -> list[PermissionUpdate]:
@@ -76,8 +86,14 @@ def always_allow(tool_name: str, suggestions: list[PermissionUpdate]) -> list[Pe
     usable = [replace(s, destination="session") for s in _sendable(suggestions)]
     if usable:
         return usable
-    return [PermissionUpdate(type="addRules", rules=[PermissionRuleValue(tool_name=tool_name)],
-                             behavior="allow", destination="session")]
+    return [
+        PermissionUpdate(
+            type="addRules",
+            rules=[PermissionRuleValue(tool_name=tool_name)],
+            behavior="allow",
+            destination="session",
+        )
+    ]
 
 
 def with_answers(tool_input: dict[str, Any], message: str | None) -> dict[str, Any]:

@@ -33,8 +33,13 @@ def transient(exc: BaseException) -> bool:
 
 
 class Publisher:
-    def __init__(self, relay: RelayClient, outbox: Outbox, session_id: str,
-                 on_state: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        relay: RelayClient,
+        outbox: Outbox,
+        session_id: str,
+        on_state: Callable[[str], None] | None = None,
+    ) -> None:
         self.relay = relay
         self.outbox = outbox
         self.session_id = session_id

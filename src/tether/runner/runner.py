@@ -96,8 +96,12 @@ class Runner:
         self.session_id = session["id"]
         self._prompt_cursor = int(session.get("last_seq") or 0)
         self._outbox = Outbox.for_session(self.config.data_dir, self.session_id)
-        self._publisher = Publisher(self.relay, self._outbox, self.session_id,
-                                    on_state=lambda s: self.view("notice", {"text": s}))
+        self._publisher = Publisher(
+            self.relay,
+            self._outbox,
+            self.session_id,
+            on_state=lambda s: self.view("notice", {"text": s}),
+        )
         self._publisher.start()
         self._spawn(self._deliver_orphans())
         self.view("session", session)
@@ -107,9 +111,14 @@ class Runner:
             self._fail(f"Claude Code did not start: {exc}", stderr=self.stderr.text())
             await self._finish()
             return self.exit_code
-        tasks = [asyncio.create_task(coro, name=name) for name, coro in (
-            ("tether-pump", self._pump()), ("tether-drive", self._drive()),
-            ("tether-listen", self._listen()))]
+        tasks = [
+            asyncio.create_task(coro, name=name)
+            for name, coro in (
+                ("tether-pump", self._pump()),
+                ("tether-drive", self._drive()),
+                ("tether-listen", self._listen()),
+            )
+        ]
         for task in tasks:
             task.add_done_callback(self._task_ended)
         if self.config.prompt:
@@ -137,8 +146,12 @@ class Runner:
             fields["permission_mode"] = config.permission_mode
         if not config.resume:
             session = await self.relay.create_session(
-                title=config.title, agent="claude-code", cwd=str(config.cwd),
-                host=socket.gethostname(), **fields)
+                title=config.title,
+                agent="claude-code",
+                cwd=str(config.cwd),
+                host=socket.gethostname(),
+                **fields,
+            )
             return session, None
         try:
             previous = await self.relay.get_session(config.resume)
@@ -146,13 +159,19 @@ class Runner:
             raise RunnerError(f"no session {config.resume} on the relay") from None
         claude_id = (previous.get("agent_state") or {}).get("claude_session_id")
         if not claude_id:
-            raise RunnerError(f"session {config.resume} has no Claude conversation to resume "
-                              "(no claude_session_id in its agent_state)")
+            raise RunnerError(
+                f"session {config.resume} has no Claude conversation to resume "
+                "(no claude_session_id in its agent_state)"
+            )
         if config.fork:
             session = await self.relay.create_session(
-                title=config.title or previous.get("title"), agent="claude-code",
-                cwd=str(config.cwd), host=socket.gethostname(),
-                metadata={"forked_from": previous["id"]}, **fields)
+                title=config.title or previous.get("title"),
+                agent="claude-code",
+                cwd=str(config.cwd),
+                host=socket.gethostname(),
+                metadata={"forked_from": previous["id"]},
+                **fields,
+            )
         else:
             changes = dict(fields)
             if config.title:
@@ -161,18 +180,28 @@ class Runner:
         return session, claude_id
 
     async def _start_agent(self, claude_resume: str | None) -> None:
-        spec = AgentSpec(cwd=self.config.cwd, permission_mode=self.config.permission_mode,
-                         resume=claude_resume, fork=self.config.fork,
-                         gateway=self.config.gateway, claude_args=self.config.claude_args,
-                         env=self.config.env)
+        spec = AgentSpec(
+            cwd=self.config.cwd,
+            permission_mode=self.config.permission_mode,
+            resume=claude_resume,
+            fork=self.config.fork,
+            gateway=self.config.gateway,
+            claude_args=self.config.claude_args,
+            env=self.config.env,
+        )
         options = build_options(spec, self._can_use_tool, self.stderr)
         self._client = ClaudeSDKClient(options)
         await self._client.connect()
         self.agent_state = {
-            "agent": "claude-code", "status": "idle", "cwd": str(self.config.cwd),
+            "agent": "claude-code",
+            "status": "idle",
+            "cwd": str(self.config.cwd),
             "permission_mode": self.config.permission_mode or "default",
-            "claude_session_id": claude_resume, "pid": agent_pid(self._client),
-            "runner_pid": os.getpid(), "host": socket.gethostname(), "queued": 0,
+            "claude_session_id": claude_resume,
+            "pid": agent_pid(self._client),
+            "runner_pid": os.getpid(),
+            "host": socket.gethostname(),
+            "queued": 0,
         }
         self._set_status("idle")
 
@@ -193,8 +222,13 @@ class Runner:
             self._publisher.end(self._stop_reason)
         delivered = await self._publisher.flush(15)
         if not delivered:
-            self.view("notice", {"text": f"the relay is unreachable; {len(self._outbox)} "
-                                 "events stay on disk and the next `tether run` delivers them"})
+            self.view(
+                "notice",
+                {
+                    "text": f"the relay is unreachable; {len(self._outbox)} "
+                    "events stay on disk and the next `tether run` delivers them"
+                },
+            )
         await self._publisher.stop()
         for task in list(self._background):
             task.cancel()
@@ -213,9 +247,16 @@ class Runner:
     def _fail(self, text: str, **extra: Any) -> None:
         """The agent is gone: an error message with the reason, then the session ends."""
         assert self._publisher is not None
-        self._publisher.messages([{
-            "id": f"runner-error-{uuid.uuid4().hex}", "role": "agent", "kind": "error",
-            "content": {"message": text, **extra}}])
+        self._publisher.messages(
+            [
+                {
+                    "id": f"runner-error-{uuid.uuid4().hex}",
+                    "role": "agent",
+                    "kind": "error",
+                    "content": {"message": text, **extra},
+                }
+            ]
+        )
         self.view("message", {"kind": "error", "content": {"message": text, **extra}})
         self.exit_code = 1
         self.request_stop(text, code=1)
@@ -238,8 +279,11 @@ class Runner:
         returncode = _returncode(self._client)
         reason = "Claude Code exited unexpectedly"
         if returncode is not None:
-            reason += (f" (killed by signal {-returncode})" if returncode < 0
-                       else f" (exit code {returncode})")
+            reason += (
+                f" (killed by signal {-returncode})"
+                if returncode < 0
+                else f" (exit code {returncode})"
+            )
         self._fail(reason, stderr=tail, exit_code=returncode, detail=failure)
 
     def _on_raw(self, raw: dict[str, Any]) -> None:
@@ -248,13 +292,19 @@ class Runner:
         if kind == "system" and raw.get("subtype") == "init":
             # Re-read every time: resume, fork and /clear mint new ids.
             self.agent_state.update(
-                claude_session_id=raw.get("session_id"), model=raw.get("model"),
-                cwd=raw.get("cwd"), tools=raw.get("tools") or [],
+                claude_session_id=raw.get("session_id"),
+                model=raw.get("model"),
+                cwd=raw.get("cwd"),
+                tools=raw.get("tools") or [],
                 claude_code_version=raw.get("claude_code_version"),
-                permission_mode=raw.get("permissionMode") or self.agent_state.get(
-                    "permission_mode"))
-            self._publisher.patch(agent_state=dict(self.agent_state), model=raw.get("model"),
-                                  permission_mode=self.agent_state["permission_mode"])
+                permission_mode=raw.get("permissionMode")
+                or self.agent_state.get("permission_mode"),
+            )
+            self._publisher.patch(
+                agent_state=dict(self.agent_state),
+                model=raw.get("model"),
+                permission_mode=self.agent_state["permission_mode"],
+            )
         elif kind == "conversation_reset":
             self.agent_state["claude_session_id"] = raw.get("new_conversation_id")
             self._publisher.patch(agent_state=dict(self.agent_state))
@@ -277,8 +327,9 @@ class Runner:
         assert self._publisher is not None
         message_id = f"prompt-{uuid.uuid4().hex}"
         self._own_ids.add(message_id)
-        self._publisher.messages([{"id": message_id, "role": "user", "kind": "user_text",
-                                   "content": {"text": text}}])
+        self._publisher.messages(
+            [{"id": message_id, "role": "user", "kind": "user_text", "content": {"text": text}}]
+        )
         self._enqueue(text)
 
     def _enqueue(self, text: str) -> None:
@@ -328,8 +379,9 @@ class Runner:
     async def _catch_up(self) -> None:
         with contextlib.suppress(Exception):
             while True:
-                batch = await self.relay.messages(self.session_id, after=self._prompt_cursor,
-                                                  limit=200)
+                batch = await self.relay.messages(
+                    self.session_id, after=self._prompt_cursor, limit=200
+                )
                 for message in batch:
                     self._consider_prompt(message)
                 if len(batch) < 200:
@@ -374,10 +426,12 @@ class Runner:
 
     # ── permissions ────────────────────────────────────────────────────────────────
 
-    async def _can_use_tool(self, tool_name: str, tool_input: dict[str, Any],
-                            context: ToolPermissionContext) -> permissions.PermissionResult:
-        body = permissions.request_body(tool_name, tool_input, context,
-                                        self.config.permission_timeout)
+    async def _can_use_tool(
+        self, tool_name: str, tool_input: dict[str, Any], context: ToolPermissionContext
+    ) -> permissions.PermissionResult:
+        body = permissions.request_body(
+            tool_name, tool_input, context, self.config.permission_timeout
+        )
         permission = await self._open_permission(body)
         permission_id = permission["id"]
         local: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -390,8 +444,7 @@ class Runner:
             if answer.done() and not answer.cancelled() and answer.exception() is None:
                 resolved = answer.result()
                 self.view("permission", resolved)
-                return permissions.to_result(resolved, tool_name, tool_input,
-                                             context.suggestions)
+                return permissions.to_result(resolved, tool_name, tool_input, context.suggestions)
             reason = local.result() if local.done() else "The permission request failed."
             self._spawn(self._cancel_on_relay(permission_id, reason))
             return permissions.PermissionResultDeny(message=reason, interrupt=True)
@@ -404,8 +457,9 @@ class Runner:
             answer.cancel()
             self._pending.pop(permission_id, None)
             if not self._stopping:
-                self._set_status("waiting" if self._pending else
-                                 ("running" if self._in_turn else "idle"))
+                self._set_status(
+                    "waiting" if self._pending else ("running" if self._in_turn else "idle")
+                )
 
     async def _open_permission(self, body: dict[str, Any]) -> dict[str, Any]:
         delay = 0.25
@@ -418,9 +472,12 @@ class Runner:
             # The POST may have landed before the connection broke: don't open it twice.
             with contextlib.suppress(Exception):
                 for existing in await self.relay.list_permissions(
-                        status="pending", session_id=self.session_id):
-                    if body.get("tool_use_id") and \
-                            existing.get("tool_use_id") == body["tool_use_id"]:
+                    status="pending", session_id=self.session_id
+                ):
+                    if (
+                        body.get("tool_use_id")
+                        and existing.get("tool_use_id") == body["tool_use_id"]
+                    ):
                         return existing
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
@@ -432,8 +489,11 @@ class Runner:
             try:
                 permission = await self.relay.get_permission(permission_id, wait=25)
             except NotFound:
-                return {"id": permission_id, "status": "cancelled",
-                        "decision": {"message": "The relay lost the permission request."}}
+                return {
+                    "id": permission_id,
+                    "status": "cancelled",
+                    "decision": {"message": "The relay lost the permission request."},
+                }
             except Exception as exc:
                 if not transient(exc):
                     raise
@@ -475,14 +535,24 @@ class Runner:
 
     def _sync_state(self) -> None:
         assert self._publisher is not None
-        self._publisher.patch(agent_state=dict(self.agent_state),
-                              permission_mode=self.agent_state.get("permission_mode"))
+        self._publisher.patch(
+            agent_state=dict(self.agent_state),
+            permission_mode=self.agent_state.get("permission_mode"),
+        )
 
     def _post_status(self, status: str, text: str) -> None:
         assert self._publisher is not None
         content = {"status": status, "text": text}
-        self._publisher.messages([{"id": f"runner-status-{uuid.uuid4().hex}", "role": "agent",
-                                   "kind": "status", "content": content}])
+        self._publisher.messages(
+            [
+                {
+                    "id": f"runner-status-{uuid.uuid4().hex}",
+                    "role": "agent",
+                    "kind": "status",
+                    "content": content,
+                }
+            ]
+        )
         self.view("message", {"kind": "status", "content": content})
 
     # ── housekeeping ───────────────────────────────────────────────────────────────
@@ -512,12 +582,24 @@ class Runner:
             return
         state = session.get("agent_state") or {}
         pid = state.get("runner_pid")
-        if session.get("status") == "ended" or state.get("host") != socket.gethostname() \
-                or not isinstance(pid, int) or _alive(pid):
+        if (
+            session.get("status") == "ended"
+            or state.get("host") != socket.gethostname()
+            or not isinstance(pid, int)
+            or _alive(pid)
+        ):
             return
         text = "The runner of this session stopped unexpectedly (its process is gone)."
-        publisher.messages([{"id": f"runner-gone-{pid}", "role": "agent", "kind": "error",
-                             "content": {"message": text, "runner_pid": pid}}])
+        publisher.messages(
+            [
+                {
+                    "id": f"runner-gone-{pid}",
+                    "role": "agent",
+                    "kind": "error",
+                    "content": {"message": text, "runner_pid": pid},
+                }
+            ]
+        )
         publisher.patch(agent_state={**state, "status": "ended"})
         publisher.end(text)
         await publisher.flush(30)

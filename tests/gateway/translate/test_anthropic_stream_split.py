@@ -11,13 +11,25 @@ from hypothesis import strategies as st
 from tether.gateway.translate.openai_to_anthropic import AnthropicStreamTranslator
 from tether.gateway.translate.sse import SSEParser, encode_sse
 
-TEXT = st.text(alphabet=st.sampled_from(list("ab \n{}\"é😀")), min_size=1, max_size=30)
+TEXT = st.text(alphabet=st.sampled_from(list('ab \n{}"é😀')), min_size=1, max_size=30)
 
 
 def events_for(blocks: list[tuple[str, str]], stop: str) -> list[tuple[str, dict]]:
-    out = [("message_start", {"type": "message_start", "message": {
-        "id": "msg_p", "type": "message", "role": "assistant", "content": [],
-        "usage": {"input_tokens": 5, "output_tokens": 1}}})]
+    out = [
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_p",
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [],
+                    "usage": {"input_tokens": 5, "output_tokens": 1},
+                },
+            },
+        )
+    ]
     for index, (kind, value) in enumerate(blocks):
         if kind == "tool_use":
             start = {"type": "tool_use", "id": f"toolu_{index}", "name": "Read", "input": {}}
@@ -29,15 +41,27 @@ def events_for(blocks: list[tuple[str, str]], stop: str) -> list[tuple[str, dict
             start = {"type": "text", "text": ""}
             delta = {"type": "text_delta", "text": value}
         out += [
-            ("content_block_start", {"type": "content_block_start", "index": index,
-                                     "content_block": start}),
-            ("content_block_delta", {"type": "content_block_delta", "index": index,
-                                     "delta": delta}),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": start},
+            ),
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": index, "delta": delta},
+            ),
             ("content_block_stop", {"type": "content_block_stop", "index": index}),
         ]
-    out += [("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop},
-                               "usage": {"output_tokens": 9}}),
-            ("message_stop", {"type": "message_stop"})]
+    out += [
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop},
+                "usage": {"output_tokens": 9},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
     return out
 
 
@@ -72,8 +96,12 @@ def rebuild(wire: bytes, cuts: list[int]) -> dict:
         st.one_of(
             st.tuples(st.just("text"), TEXT),
             st.tuples(st.just("thinking"), TEXT),
-            st.tuples(st.just("tool_use"), st.dictionaries(
-                st.sampled_from(["a", "ü"]), st.integers(), max_size=2).map(json.dumps)),
+            st.tuples(
+                st.just("tool_use"),
+                st.dictionaries(st.sampled_from(["a", "ü"]), st.integers(), max_size=2).map(
+                    json.dumps
+                ),
+            ),
         ),
         max_size=5,
     ),
@@ -89,6 +117,8 @@ def test_any_cut_of_the_anthropic_stream_gives_the_same_openai_turn(blocks, stop
     assert turn["reasoning"] == "".join(v for k, v in blocks if k == "thinking")
     calls = [(f"toolu_{i}", v) for i, (k, v) in enumerate(blocks) if k == "tool_use"]
     assert [(c["id"], c["args"]) for _, c in sorted(turn["calls"].items())] == calls
-    assert turn["finish"] == {"end_turn": "stop", "tool_use": "tool_calls",
-                              "max_tokens": "length"}[stop]
+    assert (
+        turn["finish"]
+        == {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}[stop]
+    )
     assert turn["usage"]["completion_tokens"] == 9

@@ -48,8 +48,11 @@ def test_recorded_request_translates_to_a_valid_chat_request(path: Path):
     for m in body["messages"]:
         if m["role"] == "system":
             first = m["content"] if isinstance(m["content"], str) else m["content"][0]["text"]
-            assert any(first[:200] in (u["content"] if isinstance(u["content"], str) else "")
-                       for u in messages if u["role"] == "user")
+            assert any(
+                first[:200] in (u["content"] if isinstance(u["content"], str) else "")
+                for u in messages
+                if u["role"] == "user"
+            )
 
     # Every tool call is answered right after it, and every answer has its call.
     open_calls: set[str] = set()
@@ -82,7 +85,9 @@ def test_recorded_tool_turn_keeps_the_parallel_calls_and_results():
     assistant = out["messages"][2]
     assert [c["id"] for c in assistant["tool_calls"]] == ["toolu_01A", "toolu_01B"]
     assert {m["tool_call_id"]: m["content"] for m in out["messages"][3:]} == {
-        "toolu_01A": "1\talpha\n2\t", "toolu_01B": "1\tbeta\n2\t"}
+        "toolu_01A": "1\talpha\n2\t",
+        "toolu_01B": "1\tbeta\n2\t",
+    }
 
 
 def test_recorded_requests_are_not_mutated_by_translation():

@@ -54,8 +54,14 @@ def test_context_overflow_keeps_claude_codes_prompt_is_too_long_wording():
 def test_openai_error_shape_and_529_becomes_503():
     assert openai_error(429, "slow down") == (
         429,
-        {"error": {"message": "slow down", "type": "rate_limit_error", "param": None,
-                   "code": None}},
+        {
+            "error": {
+                "message": "slow down",
+                "type": "rate_limit_error",
+                "param": None,
+                "code": None,
+            }
+        },
     )
     status, body = openai_error(529, "busy")
     assert status == 503
@@ -66,28 +72,54 @@ def test_openai_error_shape_and_529_becomes_503():
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        (b'{"error":{"message":"Invalid API key","type":"invalid_request_error"}}',
-         "Invalid API key"),
-        ({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
-         "Overloaded"),
-        ('[{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT"}}]',
-         "API key not valid."),
-        ({"error": {"message": "Provider returned error", "code": 400,
-                    "metadata": {"raw": '{"error":{"message":"max_tokens is too large"}}',
-                                 "provider_name": "DeepInfra"}}},
-         "Provider returned error: DeepInfra: max_tokens is too large"),
-        ({"detail": [{"loc": ["body", "messages"], "msg": "field required"}]},
-         "body.messages: field required"),
+        (
+            b'{"error":{"message":"Invalid API key","type":"invalid_request_error"}}',
+            "Invalid API key",
+        ),
+        (
+            {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+            "Overloaded",
+        ),
+        (
+            '[{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT"}}]',
+            "API key not valid.",
+        ),
+        (
+            {
+                "error": {
+                    "message": "Provider returned error",
+                    "code": 400,
+                    "metadata": {
+                        "raw": '{"error":{"message":"max_tokens is too large"}}',
+                        "provider_name": "DeepInfra",
+                    },
+                }
+            },
+            "Provider returned error: DeepInfra: max_tokens is too large",
+        ),
+        (
+            {"detail": [{"loc": ["body", "messages"], "msg": "field required"}]},
+            "body.messages: field required",
+        ),
         ({"object": "error", "message": "model 'x' not found"}, "model 'x' not found"),
         ({"error": "model not found"}, "model not found"),
-        ('Error from provider: {"error": {"message": "quota exceeded"}}',
-         "Error from provider: quota exceeded"),
-        (b"upstream connect error or disconnect/reset before headers",
-         "upstream connect error or disconnect/reset before headers"),
-        (b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>"
-         b"<hr><center>nginx</center></body></html>", "502 Bad Gateway nginx"),
-        (b"<html><head><title>Service Unavailable</title></head><body>try later</body></html>",
-         "Service Unavailable: try later"),
+        (
+            'Error from provider: {"error": {"message": "quota exceeded"}}',
+            "Error from provider: quota exceeded",
+        ),
+        (
+            b"upstream connect error or disconnect/reset before headers",
+            "upstream connect error or disconnect/reset before headers",
+        ),
+        (
+            b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>"
+            b"<hr><center>nginx</center></body></html>",
+            "502 Bad Gateway nginx",
+        ),
+        (
+            b"<html><head><title>Service Unavailable</title></head><body>try later</body></html>",
+            "Service Unavailable: try later",
+        ),
         (b"", "the upstream returned an error with an empty body"),
         (b"\xff\xfe not utf-8", "\ufffd\ufffd not utf-8"),
     ],

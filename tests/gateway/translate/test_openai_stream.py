@@ -23,13 +23,17 @@ MSG_ID = "msg_test0001"
 
 
 def chunk(delta: dict | None = None, finish: str | None = None, **extra) -> dict:
-    choices = [] if delta is None and finish is None else [
-        {"index": 0, "delta": delta or {}, "finish_reason": finish}]
+    choices = (
+        []
+        if delta is None and finish is None
+        else [{"index": 0, "delta": delta or {}, "finish_reason": finish}]
+    )
     return {"id": "c1", "object": "chat.completion.chunk", "choices": choices, **extra}
 
 
-def call(index: int, id: str | None = None, name: str | None = None,
-         args: str | None = None) -> dict:
+def call(
+    index: int, id: str | None = None, name: str | None = None, args: str | None = None
+) -> dict:
     function = {}
     if name is not None:
         function["name"] = name
@@ -50,47 +54,98 @@ def run(chunks: list[dict], names: ToolNames | None = None) -> list[tuple[str, d
     return events
 
 
-USAGE = {"prompt_tokens": 50, "completion_tokens": 9,
-         "prompt_tokens_details": {"cached_tokens": 20}}
+USAGE = {
+    "prompt_tokens": 50,
+    "completion_tokens": 9,
+    "prompt_tokens_details": {"cached_tokens": 20},
+}
 
 
 def test_text_stream_event_by_event():
-    events = run([
-        chunk({"role": "assistant", "content": ""}),
-        chunk({"content": "Hel"}),
-        chunk({"content": "lo"}),
-        chunk({}, "stop"),
-        chunk(usage=USAGE),
-    ])
+    events = run(
+        [
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"content": "Hel"}),
+            chunk({"content": "lo"}),
+            chunk({}, "stop"),
+            chunk(usage=USAGE),
+        ]
+    )
     assert events == [
-        ("message_start", {"type": "message_start", "message": {
-            "id": MSG_ID, "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
-            "content": [], "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0,
-                      "cache_read_input_tokens": 0}}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0,
-                                 "content_block": {"type": "text", "text": ""}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                 "delta": {"type": "text_delta", "text": "Hel"}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                 "delta": {"type": "text_delta", "text": "lo"}}),
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": MSG_ID,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-sonnet-4-5",
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {
+                        "input_tokens": 0,
+                        "output_tokens": 0,
+                        "cache_creation_input_tokens": 0,
+                        "cache_read_input_tokens": 0,
+                    },
+                },
+            },
+        ),
+        (
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
+        (
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": "Hel"},
+            },
+        ),
+        (
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": "lo"},
+            },
+        ),
         ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("message_delta", {"type": "message_delta",
-                           "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                           "usage": {"input_tokens": 30, "output_tokens": 9,
-                                     "cache_creation_input_tokens": 0,
-                                     "cache_read_input_tokens": 20}}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {
+                    "input_tokens": 30,
+                    "output_tokens": 9,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 20,
+                },
+            },
+        ),
         ("message_stop", {"type": "message_stop"}),
     ]
 
 
 def test_reasoning_then_text_are_two_sequential_blocks():
-    msg = assemble(run([
-        chunk({"reasoning_content": "Think"}),
-        chunk({"reasoning_content": "ing."}),
-        chunk({"content": "\n\nAnswer"}),
-        chunk({}, "stop"),
-    ]))
+    msg = assemble(
+        run(
+            [
+                chunk({"reasoning_content": "Think"}),
+                chunk({"reasoning_content": "ing."}),
+                chunk({"content": "\n\nAnswer"}),
+                chunk({}, "stop"),
+            ]
+        )
+    )
     assert msg["content"] == [
         {"type": "thinking", "thinking": "Thinking.", "signature": THINKING_SIGNATURE},
         {"type": "text", "text": "Answer"},
@@ -112,9 +167,14 @@ def test_think_tags_split_across_chunks():
 
 
 def test_never_an_empty_text_block():
-    events = run([chunk({"role": "assistant", "content": ""}), chunk({"content": "\n"}),
-                  chunk({}, "tool_calls"),
-                  chunk({"tool_calls": [call(0, "call_a", "Bash", '{"command":"ls"}')]})])
+    events = run(
+        [
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"content": "\n"}),
+            chunk({}, "tool_calls"),
+            chunk({"tool_calls": [call(0, "call_a", "Bash", '{"command":"ls"}')]}),
+        ]
+    )
     msg = assemble(events)  # assemble rejects empty text blocks
     assert [b["type"] for b in msg["content"]] == ["tool_use"]
 
@@ -123,17 +183,22 @@ def test_parallel_tool_calls_split_and_interleaved_by_index():
     names = ToolNames()
     long = "mcp__" + "y" * 80
     short = names.upstream(long)
-    events = run([
-        chunk({"content": "Let me look."}),
-        chunk({"tool_calls": [call(0, "call_a")]}),                  # id first, name later
-        chunk({"tool_calls": [call(0, name="Read")]}),
-        chunk({"tool_calls": [call(1, "call_b", short, '{"pat')]}),  # args bundled with the name
-        chunk({"tool_calls": [call(0, args='{"file_path"')]}),
-        chunk({"tool_calls": [call(1, args='tern": "*.py"}')]}),
-        chunk({"tool_calls": [call(0, args=': "/a"}'), call(2, "call_c", "Stop", "")]}),
-        chunk({}, "tool_calls"),
-        chunk(usage=USAGE),
-    ], names)
+    events = run(
+        [
+            chunk({"content": "Let me look."}),
+            chunk({"tool_calls": [call(0, "call_a")]}),  # id first, name later
+            chunk({"tool_calls": [call(0, name="Read")]}),
+            chunk(
+                {"tool_calls": [call(1, "call_b", short, '{"pat')]}
+            ),  # args bundled with the name
+            chunk({"tool_calls": [call(0, args='{"file_path"')]}),
+            chunk({"tool_calls": [call(1, args='tern": "*.py"}')]}),
+            chunk({"tool_calls": [call(0, args=': "/a"}'), call(2, "call_c", "Stop", "")]}),
+            chunk({}, "tool_calls"),
+            chunk(usage=USAGE),
+        ],
+        names,
+    )
     msg = assemble(events)
     assert msg["content"] == [
         {"type": "text", "text": "Let me look."},
@@ -143,20 +208,27 @@ def test_parallel_tool_calls_split_and_interleaved_by_index():
     ]
     assert msg["stop_reason"] == "tool_use"
     # The first call streams live: its argument pieces arrive as separate deltas.
-    first = [d["delta"]["partial_json"] for e, d in events
-             if e == "content_block_delta" and d["index"] == 1]
+    first = [
+        d["delta"]["partial_json"]
+        for e, d in events
+        if e == "content_block_delta" and d["index"] == 1
+    ]
     assert first == ['{"file_path"', ': "/a"}']
 
 
 def test_tool_name_fragments_are_joined_and_resent_names_are_not_doubled():
-    msg = assemble(run([
-        chunk({"tool_calls": [call(0, "c1", "Web")]}),
-        chunk({"tool_calls": [call(0, name="Fetch")]}),
-        chunk({"tool_calls": [call(1, "c2", "Bash")]}),
-        chunk({"tool_calls": [call(1, name="Bash", args="{}")]}),
-        chunk({"tool_calls": [call(0, args="{}")]}),
-        chunk({}, "tool_calls"),
-    ]))
+    msg = assemble(
+        run(
+            [
+                chunk({"tool_calls": [call(0, "c1", "Web")]}),
+                chunk({"tool_calls": [call(0, name="Fetch")]}),
+                chunk({"tool_calls": [call(1, "c2", "Bash")]}),
+                chunk({"tool_calls": [call(1, name="Bash", args="{}")]}),
+                chunk({"tool_calls": [call(0, args="{}")]}),
+                chunk({}, "tool_calls"),
+            ]
+        )
+    )
     assert [b["name"] for b in msg["content"]] == ["WebFetch", "Bash"]
 
 
@@ -171,18 +243,26 @@ def test_tool_calls_without_index_are_told_apart_by_id():
 
 
 def test_text_after_tool_calls_follows_them():
-    msg = assemble(run([
-        chunk({"tool_calls": [call(0, "c1", "Bash", '{"command": "ls"}')]}),
-        chunk({"content": "Running ls."}),
-        chunk({}, "tool_calls"),
-    ]))
+    msg = assemble(
+        run(
+            [
+                chunk({"tool_calls": [call(0, "c1", "Bash", '{"command": "ls"}')]}),
+                chunk({"content": "Running ls."}),
+                chunk({}, "tool_calls"),
+            ]
+        )
+    )
     assert [b["type"] for b in msg["content"]] == ["tool_use", "text"]
 
 
 @pytest.mark.parametrize(
     ("finish", "stop_reason"),
-    [("stop", "end_turn"), ("length", "max_tokens"), ("content_filter", "refusal"),
-     (None, "end_turn")],
+    [
+        ("stop", "end_turn"),
+        ("length", "max_tokens"),
+        ("content_filter", "refusal"),
+        (None, "end_turn"),
+    ],
 )
 def test_stop_reasons(finish, stop_reason):
     chunks = [chunk({"content": "x"})] + ([chunk({}, finish)] if finish else [])
@@ -208,8 +288,15 @@ def test_fail_ends_with_an_error_event_never_assistant_text():
     t = OpenAIStreamTranslator("m", ToolNames(), MSG_ID)
     events = t.feed(chunk({"content": "partial"}))
     failure = t.fail("overloaded_error", "upstream went away")
-    assert failure == [("error", {"type": "error", "error": {
-        "type": "overloaded_error", "message": "upstream went away"}})]
+    assert failure == [
+        (
+            "error",
+            {
+                "type": "error",
+                "error": {"type": "overloaded_error", "message": "upstream went away"},
+            },
+        )
+    ]
     assert t.finish() == [] and t.fail("api_error", "again") == []
     assert all(e != "message_delta" for e, _ in events + failure)
 
@@ -218,10 +305,13 @@ def test_error_inside_the_stream_becomes_an_error_event():
     t = OpenAIStreamTranslator("m", ToolNames(), MSG_ID)
     events = t.feed(chunk({"content": "hi"}))
     events += t.feed({"error": {"message": "Provider returned error", "code": 502}})
-    assert events[-1] == ("error", {"type": "error", "error": {
-        "type": "api_error", "message": "Provider returned error"}})
+    assert events[-1] == (
+        "error",
+        {"type": "error", "error": {"type": "api_error", "message": "Provider returned error"}},
+    )
     events = OpenAIStreamTranslator("m", ToolNames(), MSG_ID).feed(
-        {"choices": [{"index": 0, "delta": {}, "finish_reason": "error"}]})
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "error"}]}
+    )
     assert events[-1][0] == "error"
 
 
@@ -242,11 +332,11 @@ def test_ping_and_encoding():
 def test_the_checker_itself_rejects_broken_sequences():
     good = run([chunk({"content": "x"}), chunk({}, "stop")])
     broken = [
-        good[1:],                                   # no message_start
-        good[:2] + good[3:],                        # block without deltas: empty text
-        good[:3] + good[4:],                        # block never stopped
-        good[:-1],                                  # no message_stop
-        [*good[:-2], good[-1], good[-2]],           # message_stop before message_delta
+        good[1:],  # no message_start
+        good[:2] + good[3:],  # block without deltas: empty text
+        good[:3] + good[4:],  # block never stopped
+        good[:-1],  # no message_stop
+        [*good[:-2], good[-1], good[-2]],  # message_stop before message_delta
     ]
     for events in broken:
         with pytest.raises(MalformedStream):
@@ -255,9 +345,12 @@ def test_the_checker_itself_rejects_broken_sequences():
 
 # -- property: however the upstream splits its bytes, the message is the same -------------
 
-TEXT = st.text(alphabet=st.sampled_from(list("ab <>/thinké😀\n{}\"")), max_size=40)
-ARGS = st.dictionaries(st.sampled_from(["path", "cmd", "n", "ü"]),
-                       st.one_of(st.integers(), st.text(max_size=8)), max_size=3)
+TEXT = st.text(alphabet=st.sampled_from(list('ab <>/thinké😀\n{}"')), max_size=40)
+ARGS = st.dictionaries(
+    st.sampled_from(["path", "cmd", "n", "ü"]),
+    st.one_of(st.integers(), st.text(max_size=8)),
+    max_size=3,
+)
 
 
 @st.composite
@@ -269,8 +362,11 @@ def responses(draw):
         thought = thought.replace("</think>", "")
     text = draw(TEXT)
     tools = [
-        (f"call_{i}", draw(st.sampled_from(["Read", "Bash", "mcp__" + "z" * 70])),
-         draw(st.one_of(ARGS.map(json.dumps), st.just(""))))
+        (
+            f"call_{i}",
+            draw(st.sampled_from(["Read", "Bash", "mcp__" + "z" * 70])),
+            draw(st.one_of(ARGS.map(json.dumps), st.just(""))),
+        )
         for i in range(draw(st.integers(0, 3)))
     ]
     return style, thought, text, tools
@@ -290,8 +386,9 @@ def whole_chunks(style, thought, text, tools, names):
     if content:
         delta["content"] = content
     if tools:
-        delta["tool_calls"] = [call(i, cid, names.upstream(n), a)
-                               for i, (cid, n, a) in enumerate(tools)]
+        delta["tool_calls"] = [
+            call(i, cid, names.upstream(n), a) for i, (cid, n, a) in enumerate(tools)
+        ]
     return [chunk(delta), chunk({}, "tool_calls" if tools else "stop"), chunk(usage=USAGE)]
 
 
@@ -356,7 +453,8 @@ def test_any_split_of_the_upstream_bytes_gives_the_same_message(data):
     blocks = got["content"]
     tool_blocks = [b for b in blocks if b["type"] == "tool_use"]
     assert [(b["id"], b["name"], b["input"]) for b in tool_blocks] == [
-        (cid, n, json.loads(a) if a else {}) for cid, n, a in tools]
+        (cid, n, json.loads(a) if a else {}) for cid, n, a in tools
+    ]
     thinking = "".join(b["thinking"] for b in blocks if b["type"] == "thinking")
     visible = "".join(b["text"] for b in blocks if b["type"] == "text")
     # (Text that itself opens with `<think>` is reasoning by the tag rule; skip that case.)

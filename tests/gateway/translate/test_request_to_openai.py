@@ -112,8 +112,13 @@ def test_anthropic_only_fields_are_dropped_on_purpose():
     out = translate(body, model="llama3")
     assert set(out) == {"model", "messages", "max_tokens"}
     assert set(ignored_fields(body)) == {
-        "context_management", "output_config", "betas", "metadata", "service_tier",
-        "cache_control", "some_future_field",
+        "context_management",
+        "output_config",
+        "betas",
+        "metadata",
+        "service_tier",
+        "cache_control",
+        "some_future_field",
     }
     assert {"context_management", "betas", "metadata", "cache_control"} <= DROPPED_FIELDS
 
@@ -124,13 +129,25 @@ def test_user_blocks_text_images_and_documents():
             "messages": [
                 user(
                     text("look"),
-                    {"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                                 "data": PNG}},
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/png", "data": PNG},
+                    },
                     {"type": "image", "source": {"type": "url", "url": "https://x.test/a.jpg"}},
-                    {"type": "document", "title": "spec.pdf",
-                     "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}},
-                    {"type": "document", "title": "notes",
-                     "source": {"type": "text", "media_type": "text/plain", "data": "n1"}},
+                    {
+                        "type": "document",
+                        "title": "spec.pdf",
+                        "source": {
+                            "type": "base64",
+                            "media_type": "application/pdf",
+                            "data": "JVBE",
+                        },
+                    },
+                    {
+                        "type": "document",
+                        "title": "notes",
+                        "source": {"type": "text", "media_type": "text/plain", "data": "n1"},
+                    },
                     text(""),
                 )
             ]
@@ -143,8 +160,13 @@ def test_user_blocks_text_images_and_documents():
                 {"type": "text", "text": "look"},
                 {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
                 {"type": "image_url", "image_url": {"url": "https://x.test/a.jpg"}},
-                {"type": "file", "file": {"filename": "spec.pdf",
-                                          "file_data": "data:application/pdf;base64,JVBE"}},
+                {
+                    "type": "file",
+                    "file": {
+                        "filename": "spec.pdf",
+                        "file_data": "data:application/pdf;base64,JVBE",
+                    },
+                },
                 {"type": "text", "text": "notes\n\nn1"},
             ],
         }
@@ -152,8 +174,9 @@ def test_user_blocks_text_images_and_documents():
 
 
 def test_text_only_user_blocks_become_one_string_and_empty_blocks_vanish():
-    out = translate({"messages": [user(text("<system-reminder>r</system-reminder>"), text(""),
-                                       text("hi"))]})
+    out = translate(
+        {"messages": [user(text("<system-reminder>r</system-reminder>"), text(""), text("hi"))]}
+    )
     assert out["messages"] == [
         {"role": "user", "content": "<system-reminder>r</system-reminder>\n\nhi"}
     ]
@@ -173,8 +196,11 @@ def test_tool_use_and_results_pair_up_with_results_before_the_users_text():
                 ),
                 user(
                     result("toolu_01B", "beta"),
-                    result("toolu_01A", [text("alpha"), text("more")],
-                           cache_control={"type": "ephemeral"}),
+                    result(
+                        "toolu_01A",
+                        [text("alpha"), text("more")],
+                        cache_control={"type": "ephemeral"},
+                    ),
                     text("now summarize"),
                 ),
             ]
@@ -185,10 +211,16 @@ def test_tool_use_and_results_pair_up_with_results_before_the_users_text():
             "role": "assistant",
             "content": "Reading.",
             "tool_calls": [
-                {"id": "toolu_01A", "type": "function",
-                 "function": {"name": "Read", "arguments": '{"file_path":"/a"}'}},
-                {"id": "toolu_01B", "type": "function",
-                 "function": {"name": "Read", "arguments": '{"file_path":"/b"}'}},
+                {
+                    "id": "toolu_01A",
+                    "type": "function",
+                    "function": {"name": "Read", "arguments": '{"file_path":"/a"}'},
+                },
+                {
+                    "id": "toolu_01B",
+                    "type": "function",
+                    "function": {"name": "Read", "arguments": '{"file_path":"/b"}'},
+                },
             ],
         },
         {"role": "tool", "tool_call_id": "toolu_01B", "content": "beta"},
@@ -198,8 +230,9 @@ def test_tool_use_and_results_pair_up_with_results_before_the_users_text():
 
 
 def test_assistant_with_only_tool_calls_has_null_content():
-    out = translate({"messages": [user(text("go")), assistant(tool_use("t1", "Bash")),
-                                  user(result("t1", ""))]})
+    out = translate(
+        {"messages": [user(text("go")), assistant(tool_use("t1", "Bash")), user(result("t1", ""))]}
+    )
     assert out["messages"][1]["content"] is None
     assert out["messages"][2] == {"role": "tool", "tool_call_id": "t1", "content": "(no output)"}
 
@@ -211,8 +244,10 @@ def test_error_results_say_so_and_images_from_tools_follow_as_a_user_turn():
             "messages": [
                 user(text("shoot")),
                 assistant(tool_use("t1", "Screenshot"), tool_use("t2", "Bash")),
-                user(result("t1", [text("captured"), image]),
-                     result("t2", "command not found", is_error=True)),
+                user(
+                    result("t1", [text("captured"), image]),
+                    result("t2", "command not found", is_error=True),
+                ),
             ]
         }
     )
@@ -246,11 +281,19 @@ def test_orphans_are_repaired_a_call_without_result_and_a_result_without_call():
         {
             "role": "assistant",
             "content": "Running.",
-            "tool_calls": [{"id": "toolu_cut", "type": "function",
-                            "function": {"name": "Bash", "arguments": '{"command":"sleep 99"}'}}],
+            "tool_calls": [
+                {
+                    "id": "toolu_cut",
+                    "type": "function",
+                    "function": {"name": "Bash", "arguments": '{"command":"sleep 99"}'},
+                }
+            ],
         },
-        {"role": "tool", "tool_call_id": "toolu_cut",
-         "content": "The tool call was interrupted before it returned a result."},
+        {
+            "role": "tool",
+            "tool_call_id": "toolu_cut",
+            "content": "The tool call was interrupted before it returned a result.",
+        },
         {"role": "user", "content": "never mind"},
     ]
 
@@ -270,8 +313,13 @@ def test_mid_conversation_system_messages_become_user_text_in_place():
     assert out["messages"] == [
         {"role": "system", "content": "S"},
         {"role": "user", "content": f"hi\n\n{reminder('# Environment')}"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "t1", "type": "function", "function": {"name": "Bash", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "t1", "type": "function", "function": {"name": "Bash", "arguments": "{}"}}
+            ],
+        },
         # The results stay right after their call; the system text follows them.
         {"role": "tool", "tool_call_id": "t1", "content": "ok"},
         {"role": "user", "content": reminder("Skills changed.")},
@@ -283,30 +331,50 @@ def test_mid_conversation_system_messages_become_user_text_in_place():
         "S\n\n# Environment\n\nSkills changed.\n\nTrailing note."
     )
     assert [m["role"] for m in merged["messages"]] == [
-        "system", "user", "assistant", "tool", "assistant"]
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+    ]
 
 
 def test_a_system_message_before_any_turn_joins_the_leading_system():
-    out = translate({"system": "S", "messages": [{"role": "system", "content": "T"},
-                                                 {"role": "user", "content": "hi"}]})
-    assert out["messages"] == [{"role": "system", "content": "S\n\nT"},
-                               {"role": "user", "content": "hi"}]
-    no_top = translate({"messages": [{"role": "system", "content": "T"},
-                                     {"role": "user", "content": "hi"}]})
+    out = translate(
+        {
+            "system": "S",
+            "messages": [{"role": "system", "content": "T"}, {"role": "user", "content": "hi"}],
+        }
+    )
+    assert out["messages"] == [
+        {"role": "system", "content": "S\n\nT"},
+        {"role": "user", "content": "hi"},
+    ]
+    no_top = translate(
+        {"messages": [{"role": "system", "content": "T"}, {"role": "user", "content": "hi"}]}
+    )
     assert no_top["messages"][0] == {"role": "system", "content": "T"}
 
 
 def test_tools_and_tool_choice():
     tools = [
-        {"name": "Bash", "description": "Run", "input_schema": {"type": "object"},
-         "cache_control": {"type": "ephemeral"}},
+        {
+            "name": "Bash",
+            "description": "Run",
+            "input_schema": {"type": "object"},
+            "cache_control": {"type": "ephemeral"},
+        },
         {"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
         {"name": "Later", "input_schema": {"type": "object"}, "defer_loading": True},
     ]
     body = {"messages": [{"role": "user", "content": "hi"}], "tools": tools}
     out = translate(body)
-    assert out["tools"] == [{"type": "function", "function": {
-        "name": "Bash", "parameters": {"type": "object"}, "description": "Run"}}]
+    assert out["tools"] == [
+        {
+            "type": "function",
+            "function": {"name": "Bash", "parameters": {"type": "object"}, "description": "Run"},
+        }
+    ]
     assert "tool_choice" not in out  # auto is the default
     choices = {
         "any": "required",
@@ -314,21 +382,25 @@ def test_tools_and_tool_choice():
     }
     for anthropic, openai in choices.items():
         assert translate({**body, "tool_choice": {"type": anthropic}})["tool_choice"] == openai
-    named = translate({**body, "tool_choice": {"type": "tool", "name": "Bash",
-                                               "disable_parallel_tool_use": True}})
+    named = translate(
+        {**body, "tool_choice": {"type": "tool", "name": "Bash", "disable_parallel_tool_use": True}}
+    )
     assert named["tool_choice"] == {"type": "function", "function": {"name": "Bash"}}
     assert named["parallel_tool_calls"] is False
     # A choice naming a server tool that was not sent would make the upstream 400.
-    assert "tool_choice" not in translate({**body, "tool_choice": {"type": "tool",
-                                                                   "name": "web_search"}})
+    assert "tool_choice" not in translate(
+        {**body, "tool_choice": {"type": "tool", "name": "web_search"}}
+    )
     only_server = translate({**body, "tools": tools[1:2], "tool_choice": {"type": "any"}})
     assert "tools" not in only_server and "tool_choice" not in only_server
 
 
 def test_deferred_tools_are_sent_once_tool_search_loaded_them():
-    tools = [{"name": "ToolSearch", "input_schema": {"type": "object"}},
-             {"name": "WebFetch", "input_schema": {"type": "object"}, "defer_loading": True},
-             {"name": "Monitor", "input_schema": {"type": "object"}, "defer_loading": True}]
+    tools = [
+        {"name": "ToolSearch", "input_schema": {"type": "object"}},
+        {"name": "WebFetch", "input_schema": {"type": "object"}, "defer_loading": True},
+        {"name": "Monitor", "input_schema": {"type": "object"}, "defer_loading": True},
+    ]
     msgs = [
         user(text("fetch it")),
         assistant(tool_use("t1", "ToolSearch", query="select:WebFetch")),
@@ -336,8 +408,11 @@ def test_deferred_tools_are_sent_once_tool_search_loaded_them():
     ]
     out = translate({"messages": msgs, "tools": tools})
     assert [t["function"]["name"] for t in out["tools"]] == ["ToolSearch", "WebFetch"]
-    assert out["messages"][-1] == {"role": "tool", "tool_call_id": "t1",
-                                   "content": "Tool WebFetch is now available."}
+    assert out["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": "t1",
+        "content": "Tool WebFetch is now available.",
+    }
 
 
 def test_long_tool_names_are_shortened_deterministically_and_map_back():
@@ -360,8 +435,11 @@ def test_long_tool_names_are_shortened_deterministically_and_map_back():
 
 
 def test_tool_ids_are_made_valid_for_openai_compatible_servers():
-    msgs = [user(text("go")), assistant(tool_use("functions.Bash:0", "Bash")),
-            user(result("functions.Bash:0", "ok"))]
+    msgs = [
+        user(text("go")),
+        assistant(tool_use("functions.Bash:0", "Bash")),
+        user(result("functions.Bash:0", "ok")),
+    ]
     out = translate({"messages": msgs})
     new_id = out["messages"][1]["tool_calls"][0]["id"]
     assert re.fullmatch(r"call_[0-9a-f]{24}", new_id)
@@ -401,8 +479,11 @@ def test_thinking_and_effort_become_reasoning_effort(thinking, output_config, ef
 
 
 def test_past_thinking_is_echoed_only_when_asked():
-    msgs = [user(text("q")), assistant({"type": "thinking", "thinking": "hmm", "signature": "s"},
-                                       text("a")), user(text("q2"))]
+    msgs = [
+        user(text("q")),
+        assistant({"type": "thinking", "thinking": "hmm", "signature": "s"}, text("a")),
+        user(text("q2")),
+    ]
     assert "reasoning_content" not in translate({"messages": msgs})["messages"][1]
     echoed = translate({"messages": msgs}, echo_reasoning=True)["messages"][1]
     assert echoed == {"role": "assistant", "content": "a", "reasoning_content": "hmm"}
@@ -420,8 +501,12 @@ def test_the_input_body_is_not_mutated():
 
     body = {
         "system": [text("S", cache_control={"type": "ephemeral"})],
-        "messages": [user(text("hi")), {"role": "system", "content": "note"},
-                     assistant(tool_use("t", "Bash")), user(result("t", "ok"))],
+        "messages": [
+            user(text("hi")),
+            {"role": "system", "content": "note"},
+            assistant(tool_use("t", "Bash")),
+            user(result("t", "ok")),
+        ],
         "tools": [{"name": "Bash", "input_schema": {"type": "object"}}],
     }
     before = copy.deepcopy(body)

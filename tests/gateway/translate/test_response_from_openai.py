@@ -13,13 +13,20 @@ from tether.gateway.translate.anthropic_to_openai import (
 from tether.gateway.translate.errors import UpstreamResponseError
 
 
-def completion(message: dict, finish: str | None = "stop", usage: dict | None = None,
-               **choice) -> dict:
+def completion(
+    message: dict, finish: str | None = "stop", usage: dict | None = None, **choice
+) -> dict:
     return {
         "id": "chatcmpl-123",
         "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", **message},
-                     "finish_reason": finish, **choice}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", **message},
+                "finish_reason": finish,
+                **choice,
+            }
+        ],
         "usage": usage or {"prompt_tokens": 100, "completion_tokens": 7, "total_tokens": 107},
     }
 
@@ -37,21 +44,32 @@ def test_plain_text_answer():
         "content": [{"type": "text", "text": "Hello!"}],
         "stop_reason": "end_turn",
         "stop_sequence": None,
-        "usage": {"input_tokens": 100, "output_tokens": 7, "cache_creation_input_tokens": 0,
-                  "cache_read_input_tokens": 0},
+        "usage": {
+            "input_tokens": 100,
+            "output_tokens": 7,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
     }
 
 
 def test_cached_tokens_are_not_counted_as_input():
-    usage = {"prompt_tokens": 1000, "completion_tokens": 5,
-             "prompt_tokens_details": {"cached_tokens": 800}}
+    usage = {
+        "prompt_tokens": 1000,
+        "completion_tokens": 5,
+        "prompt_tokens_details": {"cached_tokens": 800},
+    }
     assert convert(completion({"content": "x"}, usage=usage))["usage"] == {
-        "input_tokens": 200, "output_tokens": 5, "cache_creation_input_tokens": 0,
+        "input_tokens": 200,
+        "output_tokens": 5,
+        "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 800,
     }
     deepseek = {"prompt_tokens": 1000, "completion_tokens": 5, "prompt_cache_hit_tokens": 600}
-    assert convert(completion({"content": "x"}, usage=deepseek))["usage"][
-        "cache_read_input_tokens"] == 600
+    assert (
+        convert(completion({"content": "x"}, usage=deepseek))["usage"]["cache_read_input_tokens"]
+        == 600
+    )
 
 
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
@@ -74,18 +92,24 @@ def test_think_tags_in_content_become_thinking():
 def test_parallel_tool_calls_with_parsed_arguments_and_names_mapped_back():
     long = "mcp__server__" + "x" * 70
     _, names = request_to_openai(
-        {"messages": [], "tools": [{"name": long, "input_schema": {"type": "object"}}]},
-        model="m")
+        {"messages": [], "tools": [{"name": long, "input_schema": {"type": "object"}}]}, model="m"
+    )
     short = names.upstream(long)
     msg = convert(
         completion(
             {
                 "content": None,
                 "tool_calls": [
-                    {"id": "call_1", "type": "function",
-                     "function": {"name": "Read", "arguments": '{"file_path": "/a"}'}},
-                    {"id": "call_2", "type": "function",
-                     "function": {"name": short, "arguments": ""}},
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "Read", "arguments": '{"file_path": "/a"}'},
+                    },
+                    {
+                        "id": "call_2",
+                        "type": "function",
+                        "function": {"name": short, "arguments": ""},
+                    },
                 ],
             },
             finish="tool_calls",
@@ -116,17 +140,27 @@ def test_tool_ids_that_anthropic_would_reject_are_replaced():
 
 
 def test_broken_tool_arguments_do_not_break_the_turn():
-    calls = [{"id": "c1", "type": "function",
-              "function": {"name": "A", "arguments": '```json\n{"a": 1}\n```'}},
-             {"id": "c2", "type": "function", "function": {"name": "B", "arguments": "{oops"}}]
+    calls = [
+        {
+            "id": "c1",
+            "type": "function",
+            "function": {"name": "A", "arguments": '```json\n{"a": 1}\n```'},
+        },
+        {"id": "c2", "type": "function", "function": {"name": "B", "arguments": "{oops"}},
+    ]
     msg = convert(completion({"tool_calls": calls}, finish="tool_calls"))
     assert [b["input"] for b in msg["content"]] == [{"a": 1}, {}]
 
 
 @pytest.mark.parametrize(
     ("finish", "stop_reason"),
-    [("stop", "end_turn"), ("length", "max_tokens"), ("content_filter", "refusal"),
-     (None, "end_turn"), ("eos", "end_turn")],
+    [
+        ("stop", "end_turn"),
+        ("length", "max_tokens"),
+        ("content_filter", "refusal"),
+        (None, "end_turn"),
+        ("eos", "end_turn"),
+    ],
 )
 def test_finish_reasons(finish, stop_reason):
     assert convert(completion({"content": "x"}, finish=finish))["stop_reason"] == stop_reason

@@ -27,8 +27,14 @@ def test_named_events_multiline_data_and_comments():
 @pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
 def test_every_line_ending_and_every_split_point(ending: bytes):
     stream = (
-        b"event: a" + ending + b"data: x\xc3\xa9" + ending + ending
-        + b"data:no-space" + ending + ending
+        b"event: a"
+        + ending
+        + b"data: x\xc3\xa9"
+        + ending
+        + ending
+        + b"data:no-space"
+        + ending
+        + ending
     )
     expected = [("a", "xé"), (None, "no-space")]
     for cut in range(len(stream) + 1):

@@ -77,28 +77,33 @@ class AnthropicProvider(BaseProvider):
         try:
             # Keep the client's query (Claude Code sends `?beta=true`).
             target = f"{path}?{call.query}" if call.query else path
-            upstream = await self.upstream.open(target, self._patched(call),
-                                                self._passthrough_headers(call))
+            upstream = await self.upstream.open(
+                target, self._patched(call), self._passthrough_headers(call)
+            )
         except UpstreamFailure as failure:
             return failure_response(Format.ANTHROPIC, failure)
         if upstream.status_code >= 400:
             return await self._error(upstream)
-        if not call.stream or "text/event-stream" not in upstream.headers.get(
-                "content-type", ""):
+        if not call.stream or "text/event-stream" not in upstream.headers.get("content-type", ""):
             try:
                 raw = await upstream.aread()
             except httpx.HTTPError as exc:
-                return error_response(Format.ANTHROPIC, 502,
-                                      stream_failure_message(exc, self.provider))
+                return error_response(
+                    Format.ANTHROPIC, 502, stream_failure_message(exc, self.provider)
+                )
             finally:
                 await upstream.aclose()
             response = Response(raw, status_code=upstream.status_code)
-            response.raw_headers[:] = response_headers(upstream, [call.route_header(),
-                                      (b"content-length", str(len(raw)).encode())])
+            response.raw_headers[:] = response_headers(
+                upstream, [call.route_header(), (b"content-length", str(len(raw)).encode())]
+            )
             return response
-        return StreamOut(upstream.status_code,
-                         response_headers(upstream, [call.route_header()]),
-                         self._relay(call, upstream), on_close=upstream.aclose)
+        return StreamOut(
+            upstream.status_code,
+            response_headers(upstream, [call.route_header()]),
+            self._relay(call, upstream),
+            on_close=upstream.aclose,
+        )
 
     async def _relay(self, call: Call, upstream: httpx.Response) -> AsyncIterator[bytes]:
         """The upstream's SSE bytes as they come, a ping in long silences (only between
@@ -128,7 +133,8 @@ class AnthropicProvider(BaseProvider):
         if isinstance(parsed, dict) and parsed.get("type") == "error":
             response = json_bytes_response(upstream.status_code, raw)
             response.raw_headers[:] = response_headers(
-                upstream, [(b"content-length", str(len(raw)).encode())])
+                upstream, [(b"content-length", str(len(raw)).encode())]
+            )
             return response
         return translated_error(Format.ANTHROPIC, upstream, raw)
 
@@ -141,21 +147,26 @@ class AnthropicProvider(BaseProvider):
     # --- OpenAI clients -----------------------------------------------------------------
 
     def _translated_headers(self, call: Call) -> list[tuple[str, str]]:
-        headers = [("content-type", "application/json"), ("accept-encoding", "identity"),
-                   ("anthropic-version", ANTHROPIC_VERSION)]
+        headers = [
+            ("content-type", "application/json"),
+            ("accept-encoding", "identity"),
+            ("anthropic-version", ANTHROPIC_VERSION),
+        ]
         headers.extend(self._auth(call))
         headers.extend(self.provider.headers.items())
         return headers
 
     async def chat_completions(self, call: Call) -> Any:
         try:
-            body = request_to_anthropic(call.body, model=call.upstream_model,
-                                        max_tokens_limit=self.provider.max_tokens)
+            body = request_to_anthropic(
+                call.body, model=call.upstream_model, max_tokens_limit=self.provider.max_tokens
+            )
         except Exception as exc:  # the body's shape is not what the API allows
             return error_response(Format.OPENAI, 400, unusable_request(exc))
         try:
-            upstream = await self.upstream.open("/v1/messages", orjson.dumps(body),
-                                                self._translated_headers(call))
+            upstream = await self.upstream.open(
+                "/v1/messages", orjson.dumps(body), self._translated_headers(call)
+            )
         except UpstreamFailure as failure:
             return failure_response(Format.OPENAI, failure)
         if upstream.status_code >= 400:
@@ -167,8 +178,11 @@ class AnthropicProvider(BaseProvider):
             except UpstreamFailure as failure:
                 return failure_response(Format.OPENAI, failure)
             except Exception as exc:
-                return error_response(Format.OPENAI, 502, "the provider's response could not "
-                                      f"be translated: {type(exc).__name__}: {exc}")
+                return error_response(
+                    Format.OPENAI,
+                    502,
+                    f"the provider's response could not be translated: {type(exc).__name__}: {exc}",
+                )
             response = json_bytes_response(200, orjson.dumps(converted))
             response.raw_headers.append(call.route_header())
             return response
@@ -179,7 +193,8 @@ class AnthropicProvider(BaseProvider):
         options = call.body.get("stream_options")
         translator = AnthropicStreamTranslator(
             call.client_model,
-            include_usage=isinstance(options, dict) and options.get("include_usage") is True)
+            include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+        )
 
         def chunks(items: list[dict[str, Any]]) -> list[bytes]:
             return [b"data: " + orjson.dumps(item) + b"\n\n" for item in items]
@@ -200,10 +215,14 @@ class AnthropicProvider(BaseProvider):
 
         def on_failure(message: str) -> list[bytes]:
             # OpenAI SDKs raise on a chunk that carries `error`.
-            return [b"data: " + orjson.dumps({"error": {"message": message,
-                                                        "type": "server_error"}}) + b"\n\n"]
+            return [
+                b"data: "
+                + orjson.dumps({"error": {"message": message, "type": "server_error"}})
+                + b"\n\n"
+            ]
 
-        stream = translated_stream(call, upstream, self.provider, on_bytes,
-                                   lambda: [OPENAI_PING], on_end, on_failure)
+        stream = translated_stream(
+            call, upstream, self.provider, on_bytes, lambda: [OPENAI_PING], on_end, on_failure
+        )
         stream.headers = [*SSE_HEADERS, call.route_header()]
         return stream

@@ -27,17 +27,46 @@ MAX_ERROR_BODY = 64 * 1024
 # Client headers never forwarded: hop-by-hop, our own framing, and credentials (those are
 # set per provider). Everything else (anthropic-version, anthropic-beta, user-agent, ...)
 # passes through so an Anthropic upstream sees what the client sent.
-_DROP_REQUEST_HEADERS = frozenset({
-    "host", "content-length", "connection", "keep-alive", "transfer-encoding", "te",
-    "trailer", "upgrade", "proxy-authorization", "proxy-connection", "x-api-key",
-    "authorization", "cookie", "accept-encoding", "expect", "forwarded", "x-forwarded-for",
-    "x-forwarded-host", "x-forwarded-proto", "x-real-ip",
-})
+_DROP_REQUEST_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-connection",
+        "x-api-key",
+        "authorization",
+        "cookie",
+        "accept-encoding",
+        "expect",
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-real-ip",
+    }
+)
 # Upstream response headers not handed back: framing is ours, cookies are the upstream's.
-_DROP_RESPONSE_HEADERS = frozenset({
-    "content-length", "transfer-encoding", "connection", "keep-alive", "content-encoding",
-    "server", "date", "set-cookie", "alt-svc", "via", "strict-transport-security",
-})
+_DROP_RESPONSE_HEADERS = frozenset(
+    {
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "content-encoding",
+        "server",
+        "date",
+        "set-cookie",
+        "alt-svc",
+        "via",
+        "strict-transport-security",
+    }
+)
 
 
 @dataclass
@@ -62,8 +91,10 @@ class Call:
         return self.route.model
 
     def route_header(self) -> tuple[bytes, bytes]:
-        return (b"tether-route",
-                f"{self.route.provider.name}/{self.route.model}".encode("latin-1", "replace"))
+        return (
+            b"tether-route",
+            f"{self.route.provider.name}/{self.route.model}".encode("latin-1", "replace"),
+        )
 
 
 def forwarded_request_headers(headers: Headers) -> list[tuple[str, str]]:
@@ -74,11 +105,18 @@ def client_auth_headers(headers: Headers) -> list[tuple[str, str]]:
     return [(k, headers[k]) for k in ("x-api-key", "authorization") if k in headers]
 
 
-def response_headers(upstream: httpx.Response, extra: Iterable[tuple[bytes, bytes]] = (),
-                     *, keep_content_type: bool = True) -> list[tuple[bytes, bytes]]:
-    out = [(k, v) for k, v in upstream.headers.raw
-           if k.lower().decode("latin-1") not in _DROP_RESPONSE_HEADERS
-           and (keep_content_type or k.lower() != b"content-type")]
+def response_headers(
+    upstream: httpx.Response,
+    extra: Iterable[tuple[bytes, bytes]] = (),
+    *,
+    keep_content_type: bool = True,
+) -> list[tuple[bytes, bytes]]:
+    out = [
+        (k, v)
+        for k, v in upstream.headers.raw
+        if k.lower().decode("latin-1") not in _DROP_RESPONSE_HEADERS
+        and (keep_content_type or k.lower() != b"content-type")
+    ]
     out.extend(extra)
     return out
 
@@ -112,21 +150,26 @@ async def read_json(upstream: httpx.Response) -> Any:
     except httpx.TimeoutException:
         raise UpstreamFailure(504, "the provider stopped sending its response") from None
     except httpx.HTTPError as exc:
-        raise UpstreamFailure(502, f"the provider's response broke off: "
-                                   f"{type(exc).__name__}") from None
+        raise UpstreamFailure(
+            502, f"the provider's response broke off: {type(exc).__name__}"
+        ) from None
     finally:
         await upstream.aclose()
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise UpstreamFailure(502, "the provider answered with a body that is not JSON: "
-                                   f"{upstream_error_message(raw)[:200]}") from None
+        raise UpstreamFailure(
+            502,
+            "the provider answered with a body that is not JSON: "
+            f"{upstream_error_message(raw)[:200]}",
+        ) from None
 
 
 def translated_error(fmt: Format, upstream: httpx.Response, raw: bytes) -> Response:
     """An upstream error in the other wire format, re-expressed in the client's."""
-    return error_response(fmt, upstream.status_code, upstream_error_message(raw),
-                          headers=retry_after(upstream))
+    return error_response(
+        fmt, upstream.status_code, upstream_error_message(raw), headers=retry_after(upstream)
+    )
 
 
 def failure_response(fmt: Format, failure: UpstreamFailure) -> Response:
@@ -155,15 +198,17 @@ def stream_failure_message(exc: BaseException, provider: Provider) -> str:
     if isinstance(exc, UpstreamSaidError):
         return str(exc)
     if isinstance(exc, httpx.TimeoutException):
-        return f"provider {provider.name!r} went silent for over {provider.timeout:g}s " \
-               "mid-response"
+        return f"provider {provider.name!r} went silent for over {provider.timeout:g}s mid-response"
     if isinstance(exc, httpx.HTTPError):
         return f"the response from provider {provider.name!r} broke off: {type(exc).__name__}"
     return f"the response from provider {provider.name!r} could not be translated: {exc}"
 
 
-SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
-               (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
 
 
 def translated_stream(

@@ -59,32 +59,38 @@ class OpenAIProvider(BaseProvider):
     async def messages(self, call: Call) -> Any:
         try:
             body, tool_names = request_to_openai(
-                call.body, model=call.upstream_model,
-                max_tokens_limit=self.provider.max_tokens, reasoning=self.provider.reasoning,
+                call.body,
+                model=call.upstream_model,
+                max_tokens_limit=self.provider.max_tokens,
+                reasoning=self.provider.reasoning,
                 echo_reasoning=self.provider.echo_reasoning,
-                tool_id_style=self.provider.tool_id_style, mid_system=self.provider.mid_system,
-                max_tokens_field=self.provider.max_tokens_field)
+                tool_id_style=self.provider.tool_id_style,
+                mid_system=self.provider.mid_system,
+                max_tokens_field=self.provider.max_tokens_field,
+            )
         except Exception as exc:  # the body's shape is not what the API allows
             return error_response(Format.ANTHROPIC, 400, unusable_request(exc))
         try:
-            upstream = await self.upstream.open("/chat/completions", orjson.dumps(body),
-                                                self._headers(call))
+            upstream = await self.upstream.open(
+                "/chat/completions", orjson.dumps(body), self._headers(call)
+            )
         except Exception as exc:
             return _failure(Format.ANTHROPIC, exc)
         if upstream.status_code >= 400:
-            return translated_error(Format.ANTHROPIC, upstream,
-                                    await read_error_body(upstream))
+            return translated_error(Format.ANTHROPIC, upstream, await read_error_body(upstream))
         is_sse = "text/event-stream" in upstream.headers.get("content-type", "")
         if not (call.stream and is_sse):
             try:
                 result = await read_json(upstream)
                 if is_sse or not isinstance(result, dict):
-                    raise UpstreamResponseError("the provider sent a stream where a JSON "
-                                                "body was expected")
+                    raise UpstreamResponseError(
+                        "the provider sent a stream where a JSON body was expected"
+                    )
                 if "error" in result and "choices" not in result:
                     raise UpstreamResponseError(upstream_error_message(result))
-                converted = response_from_openai(result, model=call.client_model,
-                                                 tool_names=tool_names)
+                converted = response_from_openai(
+                    result, model=call.client_model, tool_names=tool_names
+                )
             except Exception as exc:
                 return _failure(Format.ANTHROPIC, exc)
             if call.stream:
@@ -110,7 +116,9 @@ class OpenAIProvider(BaseProvider):
             return on_chunks(parser.close()) + frames(translator.finish())
 
         return translated_stream(
-            call, upstream, self.provider,
+            call,
+            upstream,
+            self.provider,
             on_bytes=lambda data: on_chunks(parser.feed(data)),
             on_silence=lambda: frames([translator.ping()]),
             on_end=on_end,
@@ -120,7 +128,8 @@ class OpenAIProvider(BaseProvider):
     async def count_tokens(self, call: Call) -> Any:
         # OpenAI-compatible servers have no count endpoint: an estimate (see tokens.py).
         response = json_bytes_response(
-            200, orjson.dumps({"input_tokens": estimate_tokens(call.body)}))
+            200, orjson.dumps({"input_tokens": estimate_tokens(call.body)})
+        )
         response.raw_headers.extend([call.route_header(), (b"tether-count", b"estimate")])
         return response
 
@@ -128,15 +137,13 @@ class OpenAIProvider(BaseProvider):
 
     async def chat_completions(self, call: Call) -> Any:
         body = call.body
-        changed = self.clamp_max_tokens(body) | self.clamp_max_tokens(
-            body, "max_completion_tokens")
+        changed = self.clamp_max_tokens(body) | self.clamp_max_tokens(body, "max_completion_tokens")
         if body.get("model") != call.upstream_model:
             body["model"] = call.upstream_model
             changed = True
         content = orjson.dumps(body) if changed else call.raw
         try:
-            upstream = await self.upstream.open("/chat/completions", content,
-                                                self._headers(call))
+            upstream = await self.upstream.open("/chat/completions", content, self._headers(call))
         except Exception as exc:
             return _failure(Format.OPENAI, exc)
         if upstream.status_code >= 400:
@@ -148,20 +155,23 @@ class OpenAIProvider(BaseProvider):
             if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
                 response = json_bytes_response(upstream.status_code, raw)
                 response.raw_headers[:] = response_headers(
-                    upstream, [(b"content-length", str(len(raw)).encode())])
+                    upstream, [(b"content-length", str(len(raw)).encode())]
+                )
                 return response
             return translated_error(Format.OPENAI, upstream, raw)
         if not call.stream:
             try:
                 raw = await upstream.aread()
             except httpx.HTTPError as exc:
-                return error_response(Format.OPENAI, 502,
-                                      stream_failure_message(exc, self.provider))
+                return error_response(
+                    Format.OPENAI, 502, stream_failure_message(exc, self.provider)
+                )
             finally:
                 await upstream.aclose()
             response = Response(raw, status_code=upstream.status_code)
             response.raw_headers[:] = response_headers(
-                upstream, [call.route_header(), (b"content-length", str(len(raw)).encode())])
+                upstream, [call.route_header(), (b"content-length", str(len(raw)).encode())]
+            )
             return response
 
         async def relay() -> Any:
@@ -176,14 +186,20 @@ class OpenAIProvider(BaseProvider):
                     at_boundary = item.endswith(b"\n\n")
                     yield item
             except Exception as exc:
-                error = {"error": {"message": stream_failure_message(exc, self.provider),
-                                   "type": "server_error"}}
-                yield (b"" if at_boundary else b"\n\n") + b"data: " + orjson.dumps(error) \
-                    + b"\n\n"
+                error = {
+                    "error": {
+                        "message": stream_failure_message(exc, self.provider),
+                        "type": "server_error",
+                    }
+                }
+                yield (b"" if at_boundary else b"\n\n") + b"data: " + orjson.dumps(error) + b"\n\n"
 
-        return StreamOut(upstream.status_code,
-                         response_headers(upstream, [call.route_header()]),
-                         relay(), on_close=upstream.aclose)
+        return StreamOut(
+            upstream.status_code,
+            response_headers(upstream, [call.route_header()]),
+            relay(),
+            on_close=upstream.aclose,
+        )
 
 
 def _failure(fmt: Format, exc: Exception) -> Response:
@@ -191,12 +207,14 @@ def _failure(fmt: Format, exc: Exception) -> Response:
         return failure_response(fmt, exc)
     if isinstance(exc, UpstreamResponseError):
         return error_response(fmt, 502, str(exc))
-    return error_response(fmt, 502, f"the provider's response could not be translated: "
-                                    f"{type(exc).__name__}: {exc}")
+    return error_response(
+        fmt, 502, f"the provider's response could not be translated: {type(exc).__name__}: {exc}"
+    )
 
 
 def _replayed_stream(call: Call, message: dict[str, Any]) -> StreamOut:
     """A whole Anthropic message as the SSE events a streaming client expects."""
+
     async def frames() -> Any:
         yield b"".join(encode_sse(event, data) for event, data in message_events(message))
 
@@ -204,38 +222,71 @@ def _replayed_stream(call: Call, message: dict[str, Any]) -> StreamOut:
 
 
 def message_events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    start = {**message, "content": [], "stop_reason": None, "stop_sequence": None,
-             "usage": {**message.get("usage", {}), "output_tokens": 0}}
+    start = {
+        **message,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {**message.get("usage", {}), "output_tokens": 0},
+    }
     events: list[tuple[str, dict[str, Any]]] = [
-        ("message_start", {"type": "message_start", "message": start})]
+        ("message_start", {"type": "message_start", "message": start})
+    ]
     for index, block in enumerate(message.get("content", [])):
         kind = block.get("type")
         if kind == "text":
-            opened, delta = {"type": "text", "text": ""}, {"type": "text_delta",
-                                                            "text": block["text"]}
+            opened, delta = (
+                {"type": "text", "text": ""},
+                {"type": "text_delta", "text": block["text"]},
+            )
         elif kind == "thinking":
             opened = {"type": "thinking", "thinking": "", "signature": ""}
             delta = {"type": "thinking_delta", "thinking": block.get("thinking", "")}
         elif kind == "tool_use":
             opened = {**block, "input": {}}
-            delta = {"type": "input_json_delta",
-                     "partial_json": orjson.dumps(block.get("input", {})).decode()}
+            delta = {
+                "type": "input_json_delta",
+                "partial_json": orjson.dumps(block.get("input", {})).decode(),
+            }
         else:
             opened, delta = block, None
-        events.append(("content_block_start", {"type": "content_block_start",
-                                               "index": index, "content_block": opened}))
+        events.append(
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": opened},
+            )
+        )
         if delta is not None:
-            events.append(("content_block_delta", {"type": "content_block_delta",
-                                                   "index": index, "delta": delta}))
+            events.append(
+                (
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": delta},
+                )
+            )
         if kind == "thinking" and block.get("signature"):
-            events.append(("content_block_delta", {
-                "type": "content_block_delta", "index": index,
-                "delta": {"type": "signature_delta", "signature": block["signature"]}}))
+            events.append(
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "signature_delta", "signature": block["signature"]},
+                    },
+                )
+            )
         events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
-    events.append(("message_delta", {
-        "type": "message_delta",
-        "delta": {"stop_reason": message.get("stop_reason"),
-                  "stop_sequence": message.get("stop_sequence")},
-        "usage": {"output_tokens": message.get("usage", {}).get("output_tokens", 0)}}))
+    events.append(
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {
+                    "stop_reason": message.get("stop_reason"),
+                    "stop_sequence": message.get("stop_sequence"),
+                },
+                "usage": {"output_tokens": message.get("usage", {}).get("output_tokens", 0)},
+            },
+        )
+    )
     events.append(("message_stop", {"type": "message_stop"}))
     return events

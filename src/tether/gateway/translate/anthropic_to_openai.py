@@ -78,8 +78,14 @@ _INTERRUPTED = "The tool call was interrupted before it returned a result."
 _EMPTY_RESULT = "(no output)"
 
 # Claude's adaptive-thinking effort levels → OpenAI's reasoning_effort values.
-_EFFORT = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high",
-           "xhigh": "high", "max": "high"}
+_EFFORT = {
+    "minimal": "minimal",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+    "max": "high",
+}
 # Models known to take `reasoning_effort` (others, e.g. gpt-4o, reject it).
 _EFFORT_MODELS = ("o1", "o3", "o4", "gpt-5", "gpt-oss", "grok-3-mini")
 
@@ -183,8 +189,13 @@ def request_to_openai(
     system_texts = _system_texts(body.get("system"))
     referenced: set[str] = set()  # deferred tools loaded through ToolSearch
     out_messages = _convert_messages(
-        body.get("messages") or (), names, call_id, system_texts, referenced,
-        echo_reasoning=echo_reasoning, merge_system=mid_system == "merge",
+        body.get("messages") or (),
+        names,
+        call_id,
+        system_texts,
+        referenced,
+        echo_reasoning=echo_reasoning,
+        merge_system=mid_system == "merge",
     )
     if system_texts:
         out_messages.insert(0, {"role": "system", "content": "\n\n".join(system_texts)})
@@ -871,9 +882,7 @@ class OpenAIStreamTranslator:
             self._open_block(kind, out)
             out.append(self._delta(kind, text))
             self._close(out)
-        stop_reason, stop_sequence = _stop_reason(
-            self._finish, bool(self._tools), self._matched
-        )
+        stop_reason, stop_sequence = _stop_reason(self._finish, bool(self._tools), self._matched)
         out.append(
             (
                 "message_delta",
@@ -1089,12 +1098,7 @@ class OpenAIStreamTranslator:
                 out.append(self._delta("tool_use", args))
                 return
             tool.args.append(args)
-        if (
-            self._live is None
-            and tool.name
-            and tool.args
-            and index == min(self._tools)
-        ):
+        if self._live is None and tool.name and tool.args and index == min(self._tools):
             self._live = tool
             self._open_tool(tool, out)
 

@@ -116,8 +116,10 @@ def openai_error(
     """`(status, body)` for an OpenAI client. 529 becomes 503: OpenAI SDKs know only the latter."""
     if status == 529:
         status = 503
-    kind = type or _OPENAI_BY_STATUS.get(status) or (
-        "invalid_request_error" if 400 <= status < 500 else "server_error"
+    kind = (
+        type
+        or _OPENAI_BY_STATUS.get(status)
+        or ("invalid_request_error" if 400 <= status < 500 else "server_error")
     )
     return status, {"error": {"message": message, "type": kind, "param": None, "code": None}}
 

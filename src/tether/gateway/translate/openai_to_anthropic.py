@@ -290,8 +290,8 @@ def _tool_choice(choice: Any, parallel: Any) -> dict | None:
 def _openai_usage(usage: Any) -> dict[str, Any]:
     usage = usage or {}
     cached = usage.get("cache_read_input_tokens") or 0
-    prompt = (usage.get("input_tokens") or 0) + cached + (
-        usage.get("cache_creation_input_tokens") or 0
+    prompt = (
+        (usage.get("input_tokens") or 0) + cached + (usage.get("cache_creation_input_tokens") or 0)
     )
     completion = usage.get("output_tokens") or 0
     return {

@@ -103,33 +103,46 @@ class Store:
 
     # ── events ────────────────────────────────────────────────────────────────────
 
-    async def _log(self, conn: Connection, type: str, session_id: str | None,
-                   data: dict[str, Any]) -> Event:
+    async def _log(
+        self, conn: Connection, type: str, session_id: str | None, data: dict[str, Any]
+    ) -> Event:
         row = await conn.fetchrow(
             "INSERT INTO events (type, session_id, data, created_at) VALUES ($1, $2, $3, $4) "
             "RETURNING id",
-            type, session_id, _dumps(data), time.time(),
+            type,
+            session_id,
+            _dumps(data),
+            time.time(),
         )
         assert row is not None
         return Event(row["id"], type, session_id, data)
 
-    async def events_after(self, cursor: int, session_id: str | None = None,
-                           limit: int = 1000) -> list[Event]:
+    async def events_after(
+        self, cursor: int, session_id: str | None = None, limit: int = 1000
+    ) -> list[Event]:
         if session_id is None:
             rows = await self.db.fetch(
                 "SELECT id, type, session_id, data FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-                cursor, limit,
+                cursor,
+                limit,
             )
         else:
             rows = await self.db.fetch(
                 "SELECT id, type, session_id, data FROM events WHERE session_id = $1 AND id > $2 "
                 "ORDER BY id LIMIT $3",
-                session_id, cursor, limit,
+                session_id,
+                cursor,
+                limit,
             )
         # Keep the stored JSON text: replay sends it as it was, without a re-encode.
         return [
-            Event(r["id"], r["type"], r["session_id"], orjson.loads(r["data"]),
-                  _json=r["data"].encode())
+            Event(
+                r["id"],
+                r["type"],
+                r["session_id"],
+                orjson.loads(r["data"]),
+                _json=r["data"].encode(),
+            )
             for r in rows
         ]
 
@@ -145,10 +158,19 @@ class Store:
             await conn.execute(
                 "INSERT INTO tokens (id, name, scope, secret_hash, created_at) "
                 "VALUES ($1, $2, $3, $4, $5)",
-                token_id, name, scope, secret_hash, now,
+                token_id,
+                name,
+                scope,
+                secret_hash,
+                now,
             )
-        return {"id": token_id, "name": name, "scope": scope, "created_at": iso(now),
-                "revoked_at": None}
+        return {
+            "id": token_id,
+            "name": name,
+            "scope": scope,
+            "created_at": iso(now),
+            "revoked_at": None,
+        }
 
     async def get_token(self, token_id: str) -> Row | None:
         return await self.db.fetchrow("SELECT * FROM tokens WHERE id = $1", token_id)
@@ -157,21 +179,25 @@ class Store:
         rows = await self.db.fetch(
             "SELECT id, name, scope, created_at, revoked_at FROM tokens ORDER BY created_at"
         )
-        return [{**r, "created_at": iso(r["created_at"]), "revoked_at": iso(r["revoked_at"])}
-                for r in rows]
+        return [
+            {**r, "created_at": iso(r["created_at"]), "revoked_at": iso(r["revoked_at"])}
+            for r in rows
+        ]
 
     async def revoke_token(self, token_id: str) -> bool:
         async with self.db.transaction() as conn:
             count = await conn.execute(
                 "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                time.time(), token_id,
+                time.time(),
+                token_id,
             )
         return count > 0
 
     # ── sessions ──────────────────────────────────────────────────────────────────
 
-    async def create_session(self, fields: dict[str, Any], created_by: str | None
-                             ) -> tuple[dict[str, Any], list[Event]]:
+    async def create_session(
+        self, fields: dict[str, Any], created_by: str | None
+    ) -> tuple[dict[str, Any], list[Event]]:
         now = time.time()
         row: Row = {
             "id": fields.get("id") or new_id("ses"),
@@ -197,8 +223,7 @@ class Store:
         async with self.db.transaction() as conn:
             if await conn.fetchrow("SELECT id FROM sessions WHERE id = $1", row["id"]):
                 raise Conflict(f"session {row['id']} already exists")
-            await conn.execute(f"INSERT INTO sessions ({columns}) VALUES ({params})",
-                               *row.values())
+            await conn.execute(f"INSERT INTO sessions ({columns}) VALUES ({params})", *row.values())
             session = session_out(row)
             session["pending_permissions"] = 0
             event = await self._log(conn, "session", row["id"], session)
@@ -218,11 +243,11 @@ class Store:
         return {r["session_id"]: int(r["n"]) for r in rows}
 
     async def get_session(self, session_id: str) -> dict[str, Any]:
-        return await self._session_with_pending(self.db, await self._session_row(self.db,
-                                                                                  session_id))
+        return await self._session_with_pending(
+            self.db, await self._session_row(self.db, session_id)
+        )
 
-    async def _session_with_pending(self, conn: Connection | Database, row: Row
-                                    ) -> dict[str, Any]:
+    async def _session_with_pending(self, conn: Connection | Database, row: Row) -> dict[str, Any]:
         """The session as the API shows it, with its count of pending requests (every
         session the relay answers or announces carries it)."""
         session = session_out(row)
@@ -233,27 +258,34 @@ class Store:
         session["pending_permissions"] = int(count["n"]) if count else 0
         return session
 
-    async def list_sessions(self, status: str | None = None, limit: int = 500
-                            ) -> list[dict[str, Any]]:
+    async def list_sessions(
+        self, status: str | None = None, limit: int = 500
+    ) -> list[dict[str, Any]]:
         if status == "active":
             rows = await self.db.fetch(
                 "SELECT * FROM sessions WHERE status != 'ended' "
-                "ORDER BY last_activity_at DESC LIMIT $1", limit)
+                "ORDER BY last_activity_at DESC LIMIT $1",
+                limit,
+            )
         elif status:
             rows = await self.db.fetch(
                 "SELECT * FROM sessions WHERE status = $1 ORDER BY last_activity_at DESC LIMIT $2",
-                status, limit)
+                status,
+                limit,
+            )
         else:
             rows = await self.db.fetch(
-                "SELECT * FROM sessions ORDER BY last_activity_at DESC LIMIT $1", limit)
+                "SELECT * FROM sessions ORDER BY last_activity_at DESC LIMIT $1", limit
+            )
         counts = await self._pending_counts()
         sessions = [session_out(r) for r in rows]
         for s in sessions:
             s["pending_permissions"] = counts.get(s["id"], 0)
         return sessions
 
-    async def update_session(self, session_id: str, changes: dict[str, Any],
-                             expected_version: int | None) -> tuple[dict[str, Any], list[Event]]:
+    async def update_session(
+        self, session_id: str, changes: dict[str, Any], expected_version: int | None
+    ) -> tuple[dict[str, Any], list[Event]]:
         """Apply a patch. `metadata`/`agent_state` replace the stored value and bump its
         version; with `expected_version` a stale writer gets a 409 carrying the current value."""
         async with self.db.transaction() as conn:
@@ -268,8 +300,13 @@ class Store:
                     raise Conflict(
                         f"{key} is at version {current_version}, not {expected_version}",
                         type="version_conflict",
-                        extra={"current": {"version": current_version,
-                                           "value": _loads(row[key]), "field": key}},
+                        extra={
+                            "current": {
+                                "version": current_version,
+                                "value": _loads(row[key]),
+                                "field": key,
+                            }
+                        },
                     )
                 sets[key] = _dumps(changes[key])
                 sets[version_key] = current_version + 1
@@ -280,8 +317,9 @@ class Store:
             sets["updated_at"] = now
             sets["last_activity_at"] = now
             assignments = ", ".join(f"{k} = ${i}" for i, k in enumerate(sets, start=2))
-            await conn.execute(f"UPDATE sessions SET {assignments} WHERE id = $1",
-                               session_id, *sets.values())
+            await conn.execute(
+                f"UPDATE sessions SET {assignments} WHERE id = $1", session_id, *sets.values()
+            )
             row.update(sets)
             session = await self._session_with_pending(conn, row)
             event = await self._log(conn, "session", session_id, session)
@@ -289,8 +327,9 @@ class Store:
 
     # ── messages ──────────────────────────────────────────────────────────────────
 
-    async def append_messages(self, session_id: str, items: list[dict[str, Any]],
-                              author: str | None) -> tuple[list[dict[str, Any]], list[Event]]:
+    async def append_messages(
+        self, session_id: str, items: list[dict[str, Any]], author: str | None
+    ) -> tuple[list[dict[str, Any]], list[Event]]:
         """Store messages in order with gap-free seqs. An id already stored is answered
         with the stored message and logs nothing (the idempotent retry)."""
         out: list[dict[str, Any]] = []
@@ -303,18 +342,23 @@ class Store:
                 message_id = item.get("id") or new_id("msg")
                 existing = await conn.fetchrow(
                     "SELECT * FROM messages WHERE session_id = $1 AND id = $2",
-                    session_id, message_id,
+                    session_id,
+                    message_id,
                 )
                 if existing is not None:
                     out.append(message_out(existing))
                     continue
                 seq += 1
                 row: Row = {
-                    "session_id": session_id, "seq": seq, "id": message_id,
-                    "role": item["role"], "kind": item["kind"],
+                    "session_id": session_id,
+                    "seq": seq,
+                    "id": message_id,
+                    "role": item["role"],
+                    "kind": item["kind"],
                     "content": _dumps(item.get("content")),
                     "raw": None if item.get("raw") is None else _dumps(item["raw"]),
-                    "author": author, "created_at": now,
+                    "author": author,
+                    "created_at": now,
                 }
                 await conn.execute(
                     "INSERT INTO messages (session_id, seq, id, role, kind, content, raw, author, "
@@ -327,32 +371,41 @@ class Store:
             if seq != session["last_seq"]:
                 await conn.execute(
                     "UPDATE sessions SET last_seq = $2, last_activity_at = $3 WHERE id = $1",
-                    session_id, seq, now,
+                    session_id,
+                    seq,
+                    now,
                 )
         return out, events
 
-    async def list_messages(self, session_id: str, *, after: int = 0, before: int | None = None,
-                            limit: int = 100) -> list[dict[str, Any]]:
+    async def list_messages(
+        self, session_id: str, *, after: int = 0, before: int | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
         await self._session_row(self.db, session_id)
         if before is not None:
             # The newest `limit` messages before `before`, returned oldest first.
             rows = await self.db.fetch(
                 "SELECT * FROM messages WHERE session_id = $1 AND seq > $2 AND seq < $3 "
                 "ORDER BY seq DESC LIMIT $4",
-                session_id, after, before, limit,
+                session_id,
+                after,
+                before,
+                limit,
             )
             rows.reverse()
         else:
             rows = await self.db.fetch(
                 "SELECT * FROM messages WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                session_id, after, limit,
+                session_id,
+                after,
+                limit,
             )
         return [message_out(r) for r in rows]
 
     # ── control ───────────────────────────────────────────────────────────────────
 
-    async def log_control(self, session_id: str, data: dict[str, Any],
-                          session_changes: dict[str, Any] | None = None) -> list[Event]:
+    async def log_control(
+        self, session_id: str, data: dict[str, Any], session_changes: dict[str, Any] | None = None
+    ) -> list[Event]:
         """Log a control event (interrupt, permission-mode change, end) for the session's
         agent; with `session_changes` the session row is updated in the same transaction."""
         async with self.db.transaction() as conn:
@@ -362,20 +415,30 @@ class Store:
                 now = time.time()
                 sets = {**session_changes, "updated_at": now, "last_activity_at": now}
                 assignments = ", ".join(f"{k} = ${i}" for i, k in enumerate(sets, start=2))
-                await conn.execute(f"UPDATE sessions SET {assignments} WHERE id = $1",
-                                   session_id, *sets.values())
+                await conn.execute(
+                    f"UPDATE sessions SET {assignments} WHERE id = $1", session_id, *sets.values()
+                )
                 row.update(sets)
-                events.append(await self._log(conn, "session", session_id,
-                                              await self._session_with_pending(conn, row)))
-            events.append(await self._log(conn, "control", session_id,
-                                          {"session_id": session_id, **data,
-                                           "created_at": iso(time.time())}))
+                events.append(
+                    await self._log(
+                        conn, "session", session_id, await self._session_with_pending(conn, row)
+                    )
+                )
+            events.append(
+                await self._log(
+                    conn,
+                    "control",
+                    session_id,
+                    {"session_id": session_id, **data, "created_at": iso(time.time())},
+                )
+            )
         return events
 
     # ── permission requests ───────────────────────────────────────────────────────
 
-    async def open_permission(self, session_id: str, fields: dict[str, Any], timeout: float
-                              ) -> tuple[dict[str, Any], list[Event]]:
+    async def open_permission(
+        self, session_id: str, fields: dict[str, Any], timeout: float
+    ) -> tuple[dict[str, Any], list[Event]]:
         now = time.time()
         permission_id = new_id("perm")
         async with self.db.transaction() as conn:
@@ -383,13 +446,19 @@ class Store:
             if session["status"] == "ended":
                 raise Conflict(f"session {session_id} has ended", type="session_ended")
             row: Row = {
-                "id": permission_id, "session_id": session_id,
-                "tool_name": fields["tool_name"], "tool_use_id": fields.get("tool_use_id"),
+                "id": permission_id,
+                "session_id": session_id,
+                "tool_name": fields["tool_name"],
+                "tool_use_id": fields.get("tool_use_id"),
                 "input": _dumps(fields.get("input") or {}),
-                "title": fields.get("title"), "description": fields.get("description"),
+                "title": fields.get("title"),
+                "description": fields.get("description"),
                 "suggestions": _dumps(fields.get("suggestions") or []),
-                "status": "pending", "decision": None,
-                "created_at": now, "expires_at": now + timeout, "resolved_at": None,
+                "status": "pending",
+                "decision": None,
+                "created_at": now,
+                "expires_at": now + timeout,
+                "resolved_at": None,
             }
             permission = permission_out(row)
             event = await self._log(conn, "permission_request", session_id, permission)
@@ -397,7 +466,8 @@ class Store:
                 "INSERT INTO permissions (id, session_id, tool_name, tool_use_id, input, title, "
                 "description, suggestions, status, decision, created_at, expires_at, resolved_at, "
                 "event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                *row.values(), event.id,
+                *row.values(),
+                event.id,
             )
         return permission, [event]
 
@@ -407,8 +477,9 @@ class Store:
             raise NotFound(f"no permission request with id {permission_id!r}")
         return permission_out(row)
 
-    async def list_permissions(self, *, status: str | None = None,
-                               session_id: str | None = None) -> list[dict[str, Any]]:
+    async def list_permissions(
+        self, *, status: str | None = None, session_id: str | None = None
+    ) -> list[dict[str, Any]]:
         return [permission_out(r) for r in await self._permission_rows(status, session_id)]
 
     async def pending_with_cursor(self, session_id: str | None) -> list[tuple[int, dict[str, Any]]]:
@@ -426,11 +497,12 @@ class Store:
             where.append(f"session_id = ${len(args)}")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         return await self.db.fetch(
-            f"SELECT * FROM permissions {clause} ORDER BY created_at, id", *args)
+            f"SELECT * FROM permissions {clause} ORDER BY created_at, id", *args
+        )
 
-    async def resolve_permission(self, permission_id: str, status: str,
-                                 decision: dict[str, Any] | None
-                                 ) -> tuple[dict[str, Any], list[Event]]:
+    async def resolve_permission(
+        self, permission_id: str, status: str, decision: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], list[Event]]:
         """Move a pending request to its final status. Only the first resolution wins: a
         request that is no longer pending is a 409 that carries how it was resolved."""
         now = time.time()
@@ -449,10 +521,16 @@ class Store:
             await conn.execute(
                 "UPDATE permissions SET status = $2, decision = $3, resolved_at = $4 "
                 "WHERE id = $1 AND status = 'pending'",
-                permission_id, status, None if decision is None else _dumps(decision), now,
+                permission_id,
+                status,
+                None if decision is None else _dumps(decision),
+                now,
             )
-            row.update(status=status, decision=None if decision is None else _dumps(decision),
-                       resolved_at=now)
+            row.update(
+                status=status,
+                decision=None if decision is None else _dumps(decision),
+                resolved_at=now,
+            )
             permission = permission_out(row)
             event = await self._log(conn, "permission_resolved", row["session_id"], permission)
         return permission, [event]
@@ -461,10 +539,13 @@ class Store:
         """Overdue pending requests, each with the timeout it was given in seconds."""
         rows = await self.db.fetch(
             "SELECT id, expires_at - created_at AS timeout FROM permissions "
-            "WHERE status = 'pending' AND expires_at <= $1", now)
+            "WHERE status = 'pending' AND expires_at <= $1",
+            now,
+        )
         return [(r["id"], float(r["timeout"])) for r in rows]
 
     async def next_expiry(self) -> float | None:
         row = await self.db.fetchrow(
-            "SELECT MIN(expires_at) AS t FROM permissions WHERE status = 'pending'")
+            "SELECT MIN(expires_at) AS t FROM permissions WHERE status = 'pending'"
+        )
         return None if row is None or row["t"] is None else float(row["t"])
