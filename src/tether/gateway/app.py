@@ -167,7 +167,7 @@ def model_names(config: GatewayConfig) -> list[tuple[str, str]]:
     for route in config.routes:
         if not _GLOB_CHARS & set(route.match):
             seen.setdefault(route.match, route.target.provider)
-    targets = [r.target for r in config.routes] + [s.target for s in config.scenarios]
+    targets = [r.target for r in config.routes] + [s.target for s in config.scenarios.values()]
     if config.default is not None:
         targets.append(config.default)
     for target in targets:
