@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tether.gateway.translate.anthropic_to_openai import (
+from tether.gateway.translate.anthropic_request_to_openai import (
     DROPPED_FIELDS,
     ToolNames,
     ignored_fields,

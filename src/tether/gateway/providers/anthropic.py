@@ -32,19 +32,20 @@ from tether.gateway.providers.base import (
     unusable_request,
 )
 from tether.gateway.streaming import SILENCE, StreamOut, paced
-from tether.gateway.translate.errors import anthropic_error
-from tether.gateway.translate.openai_to_anthropic import (
+from tether.gateway.translate.anthropic_response_to_openai import response_from_anthropic
+from tether.gateway.translate.anthropic_stream_to_openai import (
+    DONE,
     AnthropicStreamTranslator,
-    request_to_anthropic,
-    response_from_anthropic,
+    encode_chunk,
 )
+from tether.gateway.translate.errors import anthropic_error
+from tether.gateway.translate.openai_request_to_anthropic import request_to_anthropic
 from tether.gateway.translate.sse import SSEParser, encode_sse
 from tether.gateway.upstream import UpstreamFailure
 
 ANTHROPIC_VERSION = "2023-06-01"
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 OPENAI_PING = b": ping\n\n"
-OPENAI_DONE = b"data: [DONE]\n\n"
 
 
 class AnthropicProvider(BaseProvider):
@@ -197,7 +198,7 @@ class AnthropicProvider(BaseProvider):
         )
 
         def chunks(items: list[dict[str, Any]]) -> list[bytes]:
-            return [b"data: " + orjson.dumps(item) + b"\n\n" for item in items]
+            return [encode_chunk(item) for item in items]
 
         def on_bytes(data: bytes) -> list[bytes]:
             out: list[bytes] = []
@@ -210,16 +211,12 @@ class AnthropicProvider(BaseProvider):
             for event, text in parser.close():
                 out.extend(chunks(translator.feed(event, orjson.loads(text))))
             out.extend(chunks(translator.finish()))
-            out.append(OPENAI_DONE)
+            out.append(DONE)
             return out
 
         def on_failure(message: str) -> list[bytes]:
             # OpenAI SDKs raise on a chunk that carries `error`.
-            return [
-                b"data: "
-                + orjson.dumps({"error": {"message": message, "type": "server_error"}})
-                + b"\n\n"
-            ]
+            return [encode_chunk({"error": {"message": message, "type": "server_error"}})]
 
         stream = translated_stream(
             call, upstream, self.provider, on_bytes, lambda: [OPENAI_PING], on_end, on_failure

@@ -29,12 +29,10 @@ from tether.gateway.providers.base import (
 )
 from tether.gateway.streaming import SILENCE, StreamOut, paced
 from tether.gateway.tokens import estimate_tokens
-from tether.gateway.translate.anthropic_to_openai import (
-    OpenAIStreamTranslator,
-    request_to_openai,
-    response_from_openai,
-)
+from tether.gateway.translate.anthropic_request_to_openai import request_to_openai
 from tether.gateway.translate.errors import UpstreamResponseError, upstream_error_message
+from tether.gateway.translate.openai_response_to_anthropic import response_from_openai
+from tether.gateway.translate.openai_stream_to_anthropic import OpenAIStreamTranslator
 from tether.gateway.translate.sse import SSEParser, encode_sse
 from tether.gateway.upstream import UpstreamFailure
 
