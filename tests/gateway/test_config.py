@@ -7,7 +7,7 @@ import pytest
 from tether.config import ConfigError
 from tether.gateway.config import DEFAULT_ANTHROPIC_URL, parse_gateway_config
 from tether.gateway.routing import Features, NoRoute, anthropic_features, resolve
-from tether.gateway.tokens import estimate_tokens
+from tether.gateway.token_estimate import estimate_tokens
 
 ISSUE_EXAMPLE = {
     "providers": {

@@ -35,7 +35,7 @@ from tether.gateway.routing import (
     openai_features,
     resolve,
 )
-from tether.gateway.tokens import estimate_tokens
+from tether.gateway.token_estimate import estimate_tokens
 
 _GLOB_CHARS = frozenset("*?[")
 log = logging.getLogger("tether.gateway")

@@ -326,10 +326,6 @@ class GatewayConfig(_Section):
         return self.scenarios.get(name)
 
 
-def default_gateway_config() -> GatewayConfig:
-    return GatewayConfig()
-
-
 # --- errors -----------------------------------------------------------------------------
 
 _PHRASES = {

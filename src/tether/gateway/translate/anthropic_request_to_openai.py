@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 
 # Top-level request fields that have no Chat Completions equivalent and are left
-# out on purpose. (Fields in neither this list nor HANDLED_FIELDS are left out
-# too; `ignored_fields` names them so the app can log new Claude Code fields.)
+# out on purpose. `request_to_openai` carries over only the fields it knows, so a
+# field new to Claude Code is left out too.
 DROPPED_FIELDS = frozenset(
     {
         "context_management",  # server-side thinking/tool-result clearing: Anthropic only
@@ -29,21 +29,6 @@ DROPPED_FIELDS = frozenset(
         "top_k",  # not in the OpenAI API; OpenAI itself rejects it
         "speed",
         "inference_geo",
-    }
-)
-HANDLED_FIELDS = frozenset(
-    {
-        "model",
-        "messages",
-        "system",
-        "tools",
-        "tool_choice",
-        "thinking",
-        "max_tokens",
-        "stop_sequences",
-        "temperature",
-        "top_p",
-        "stream",
     }
 )
 
@@ -132,11 +117,6 @@ class _CallIds:
             known = digest[:9] if self._style == "mistral" else f"call_{digest[:24]}"
             self._cache[cid] = known
         return known
-
-
-def ignored_fields(body: dict) -> list[str]:
-    """Top-level fields of `body` that `request_to_openai` does not carry over."""
-    return [k for k in body if k not in HANDLED_FIELDS]
 
 
 def request_to_openai(
