@@ -266,6 +266,9 @@ class GatewayConfig(_Section):
     )
     default: Target | None = None
     keys: tuple[Secret, ...] = ()
+    # Web page origins (`https://app.example`) whose calls are served; any other page's
+    # call is refused, so a page cannot spend the providers' keys.
+    allowed_origins: tuple[Text, ...] = ()
     max_body_bytes: Count = DEFAULT_MAX_BODY_BYTES
     # Seconds of upstream silence after which a streaming client gets a `ping` event.
     ping_interval: Annotated[float, _number(0.01)] = 10.0
@@ -295,6 +298,11 @@ class GatewayConfig(_Section):
                 fill = {k: v for k, v in defaults.items() if getattr(rule, k) is None}
                 ordered[name] = rule.model_copy(update={"name": name, **fill})
         return ordered
+
+    @field_validator("allowed_origins", mode="after")
+    @classmethod
+    def _bare_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(origin.rstrip("/") for origin in value)
 
     @field_validator("keys", mode="before")
     @classmethod
