@@ -31,7 +31,7 @@ import httpx
 import orjson
 from bench.gateway.upstream import EVENTS
 
-from tether.gateway.translate.anthropic_to_openai import request_to_openai
+from tether.gateway.translate.anthropic_request_to_openai import request_to_openai
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "gateway" / "fixtures" / "claude_code_gateway_tool_result.json"

@@ -49,6 +49,11 @@ class Settings(BaseModel):
     permission_timeout: float = Field(600.0, gt=0, description="seconds before a request expires")
     ping_interval: float = Field(15.0, gt=0)
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    # HTTP connection bounds: a request head's size, the seconds a kept-alive connection may
+    # sit idle, and the seconds a request head may take to arrive whole.
+    max_header_bytes: int = Field(64 * 1024, gt=0)
+    keep_alive_timeout: float = Field(5.0, gt=0)
+    request_head_timeout: float = Field(10.0, gt=0)
     # The address people use to reach this server (printed links); derived when unset.
     public_url: str | None = None
     # The gateway section is parsed and validated by tether.gateway.config.

@@ -28,7 +28,7 @@ from tests.gateway.upstreams import (
     oa_text_stream,
     oa_tool_stream,
 )
-from tether.gateway.translate.anthropic_to_openai import request_to_openai
+from tether.gateway.translate.anthropic_request_to_openai import request_to_openai
 
 CLAUDE = Path(__file__).parents[2] / (
     ".venv/lib/python3.11/site-packages/claude_agent_sdk/_bundled/claude"

@@ -7,7 +7,7 @@ import pytest
 from tether.config import ConfigError
 from tether.gateway.config import DEFAULT_ANTHROPIC_URL, parse_gateway_config
 from tether.gateway.routing import Features, NoRoute, anthropic_features, resolve
-from tether.gateway.tokens import estimate_tokens
+from tether.gateway.token_estimate import estimate_tokens
 
 ISSUE_EXAMPLE = {
     "providers": {
@@ -70,7 +70,7 @@ def test_scenarios_come_before_routes_in_a_fixed_order():
         },
         ENV,
     )
-    assert [s.name for s in config.scenarios] == [
+    assert list(config.scenarios) == [
         "long_context",
         "background",
         "web_search",
@@ -211,3 +211,10 @@ def test_provider_keys_beyond_loopback_need_gateway_keys():
     assert build_gateway(Settings(host="127.0.0.1", gateway=section))
     assert build_gateway(Settings(host="0.0.0.0", gateway={**section, "keys": ["k"]}))
     assert build_gateway(Settings(host="0.0.0.0"))
+
+
+def test_every_provider_type_has_a_provider_class():
+    from tether.gateway.config import PROVIDER_KINDS
+    from tether.gateway.providers import PROVIDER_CLASSES
+
+    assert set(PROVIDER_CLASSES) == set(PROVIDER_KINDS)

@@ -72,7 +72,7 @@ def check(config: Path = CONFIG_OPTION) -> None:
     for column in ("#", "when", "goes to"):
         routes.add_column(column)
     n = 0
-    for s in gw.scenarios:
+    for s in gw.scenarios.values():
         n += 1
         when = {
             "long_context": f"input > {s.threshold} tokens (estimated)",

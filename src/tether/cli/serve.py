@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 
 from tether.cli.common import fail
 from tether.config import ConfigError, Settings, load_settings
+from tether.http_guard import guarded_protocol
 from tether.server import StartupInfo, create_app
 
 console = Console(highlight=False, soft_wrap=True)
@@ -77,6 +78,9 @@ def serve(
             lifespan="on",
             timeout_graceful_shutdown=3,
             server_header=False,
+            http=guarded_protocol(settings.request_head_timeout, settings.max_header_bytes),
+            h11_max_incomplete_event_size=settings.max_header_bytes,
+            timeout_keep_alive=settings.keep_alive_timeout,
         ),
     )
     with contextlib.suppress(KeyboardInterrupt):

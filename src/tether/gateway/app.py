@@ -4,9 +4,11 @@ to the provider, which streams the answer back."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,7 @@ from tether.gateway.inbound import (
     ClientError,
     Format,
     check_key,
+    check_origin,
     error_response,
     json_bytes_response,
     parse_json_object,
@@ -35,9 +38,10 @@ from tether.gateway.routing import (
     openai_features,
     resolve,
 )
-from tether.gateway.tokens import estimate_tokens
+from tether.gateway.token_estimate import estimate_tokens
 
 _GLOB_CHARS = frozenset("*?[")
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 log = logging.getLogger("tether.gateway")
 
 
@@ -53,6 +57,9 @@ class Gateway:
             Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
             Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
             Route("/v1/models", self.models, methods=["GET"]),
+            # Keep these two last: every path above takes precedence over them.
+            Route("/v1/{path:path}", self.not_served, methods=_ANY_METHOD),
+            Route("/v1beta/{path:path}", self.not_served, methods=_ANY_METHOD),
         ]
 
     async def startup(self) -> None:
@@ -88,6 +95,7 @@ class Gateway:
     async def models(self, request: Request) -> Response:
         fmt = Format.ANTHROPIC if "anthropic-version" in request.headers else Format.OPENAI
         try:
+            check_origin(request, self.config.allowed_origins)
             check_key(request, self.config.keys)
         except ClientError as exc:
             return error_response(fmt, exc.status, exc.message, kind=exc.kind)
@@ -118,6 +126,17 @@ class Gateway:
             }
         return json_bytes_response(200, orjson.dumps(body))
 
+    async def not_served(self, request: Request) -> Response:
+        """An API path tether does not serve, refused in the format its client reads."""
+        path = request.url.path
+        message = f"tether does not serve {request.method} {path}"
+        if path.startswith("/v1beta/"):
+            body = {"error": {"code": 404, "message": message, "status": "NOT_FOUND"}}
+            return json_bytes_response(404, orjson.dumps(body))
+        anthropic = path.startswith("/v1/messages") or "anthropic-version" in request.headers
+        fmt = Format.ANTHROPIC if anthropic else Format.OPENAI
+        return error_response(fmt, 404, message, kind="not_found_error")
+
     # --- the shared path ----------------------------------------------------------------
 
     async def _serve(
@@ -128,6 +147,7 @@ class Gateway:
         handle: Callable[[BaseProvider, Call], Any],
     ) -> Any:
         try:
+            check_origin(request, self.config.allowed_origins)
             check_key(request, self.config.keys)
             raw = await read_body(request, self.config.max_body_bytes)
             body = parse_json_object(raw)
@@ -148,13 +168,41 @@ class Gateway:
             query=request.scope["query_string"].decode("latin-1"),
         )
         try:
-            return await handle(self.providers[route.provider.name], call)
+            return await _unless_client_leaves(
+                request, handle(self.providers[route.provider.name], call)
+            )
         except Exception:
             # A bug of ours; the client still gets an error it can parse. No body logged.
             log.exception("gateway failed on %s for model %s", request.url.path, model)
             return error_response(
                 fmt, 500, "the gateway failed to handle this request", kind="api_error"
             )
+
+
+async def _unless_client_leaves(request: Request, work: Awaitable[Any]) -> Any:
+    """The result of `work`, or, when the client disconnects first, `work` cancelled (and
+    with it the upstream call, so the provider stops working for nobody). A stream's own
+    disconnect watch takes over once `work` has returned one."""
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(BaseException):
+            await watcher
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        return Response(status_code=499)  # nobody is left to read it
+    return task.result()
 
 
 def model_names(config: GatewayConfig) -> list[tuple[str, str]]:
@@ -167,7 +215,7 @@ def model_names(config: GatewayConfig) -> list[tuple[str, str]]:
     for route in config.routes:
         if not _GLOB_CHARS & set(route.match):
             seen.setdefault(route.match, route.target.provider)
-    targets = [r.target for r in config.routes] + [s.target for s in config.scenarios]
+    targets = [r.target for r in config.routes] + [s.target for s in config.scenarios.values()]
     if config.default is not None:
         targets.append(config.default)
     for target in targets:

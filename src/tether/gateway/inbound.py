@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from enum import Enum
 from typing import Any
 
@@ -131,10 +132,36 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
+MAX_MODEL_NAME = 256
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def require_model(body: dict[str, Any]) -> str:
+    """The model name, checked before any upstream call: it goes into a header of the
+    answer, where a newline would break the response after the provider was paid."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise ClientError(
             400, "model: field required (a model name string)", kind="invalid_request_error"
         )
+    if len(model) > MAX_MODEL_NAME or _CONTROL_CHARS.search(model):
+        raise ClientError(
+            400,
+            f"model: must be a name of at most {MAX_MODEL_NAME} characters, "
+            "without control characters",
+            kind="invalid_request_error",
+        )
     return model
+
+
+def check_origin(request: Request, allowed: tuple[str, ...]) -> None:
+    """Refuse a call made by a web page (browsers send `Origin`; SDKs and CLIs do not)
+    unless its origin is allowed: a page must not spend the provider's key."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin.rstrip("/") not in allowed:
+        raise ClientError(
+            403,
+            f"requests from web pages are refused: origin {origin!r} is not in "
+            "gateway.allowed_origins",
+            kind="permission_error",
+        )

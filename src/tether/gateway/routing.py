@@ -58,7 +58,7 @@ def resolve(config: GatewayConfig, features: Features) -> Resolved:
     name, sep, explicit = model.partition(",")
     if sep and name in config.providers and explicit:
         return Resolved(config.providers[name], explicit, "explicit provider,model")
-    for scenario in config.scenarios:
+    for scenario in config.scenarios.values():
         if scenario.name == "long_context":
             count = features.token_count()
             assert scenario.threshold is not None
@@ -70,7 +70,7 @@ def resolve(config: GatewayConfig, features: Features) -> Resolved:
                     f"long_context (~{count} > {scenario.threshold} tokens)",
                 )
         elif scenario.name == "background":
-            if fnmatchcase(model, scenario.match or "*haiku*"):
+            if fnmatchcase(model, scenario.match or ""):
                 return _resolved(config, scenario.target, model, f"background ({scenario.match})")
         elif scenario.name == "web_search":
             if features.web_search:

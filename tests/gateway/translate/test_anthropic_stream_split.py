@@ -8,7 +8,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tether.gateway.translate.openai_to_anthropic import AnthropicStreamTranslator
+from tether.gateway.translate.anthropic_stream_to_openai import AnthropicStreamTranslator
 from tether.gateway.translate.sse import SSEParser, encode_sse
 
 TEXT = st.text(alphabet=st.sampled_from(list('ab \n{}"é😀')), min_size=1, max_size=30)

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tether.gateway.translate.anthropic_to_openai import DROPPED_FIELDS, request_to_openai
+from tether.gateway.translate.anthropic_request_to_openai import DROPPED_FIELDS, request_to_openai
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 RECORDED = sorted(FIXTURES.glob("claude_code_*.json"))

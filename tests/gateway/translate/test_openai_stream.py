@@ -10,11 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tether.gateway.translate.anthropic_to_openai import (
-    THINKING_SIGNATURE,
-    OpenAIStreamTranslator,
-    ToolNames,
-)
+from tether.gateway.translate.anthropic_request_to_openai import THINKING_SIGNATURE, ToolNames
+from tether.gateway.translate.openai_stream_to_anthropic import OpenAIStreamTranslator
 from tether.gateway.translate.sse import SSEParser, encode_sse
 
 from .anthropic_events import MalformedStream, assemble

@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from tether.gateway.translate.openai_to_anthropic import (
+from tether.gateway.translate.anthropic_response_to_openai import response_from_anthropic
+from tether.gateway.translate.anthropic_stream_to_openai import (
     DONE,
     AnthropicStreamTranslator,
     encode_chunk,
-    request_to_anthropic,
-    response_from_anthropic,
 )
+from tether.gateway.translate.openai_request_to_anthropic import request_to_anthropic
 
 
 def translate(body: dict, **kwargs) -> dict:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tether.gateway.translate.anthropic_to_openai import (
+from tether.gateway.translate.anthropic_request_to_openai import (
     THINKING_SIGNATURE,
     ToolNames,
     request_to_openai,
-    response_from_openai,
 )
 from tether.gateway.translate.errors import UpstreamResponseError
+from tether.gateway.translate.openai_response_to_anthropic import response_from_openai
 
 
 def completion(

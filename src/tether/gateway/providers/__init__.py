@@ -10,7 +10,12 @@ from tether.gateway.providers.openai import OpenAIProvider
 __all__ = ["AnthropicProvider", "BaseProvider", "Call", "OpenAIProvider", "make_provider"]
 
 
+# The class serving each provider `type` of gateway/config.py's PROVIDER_KINDS.
+PROVIDER_CLASSES: dict[str, type[BaseProvider]] = {
+    "anthropic": AnthropicProvider,
+    "openai": OpenAIProvider,
+}
+
+
 def make_provider(provider: Provider) -> BaseProvider:
-    if provider.type == "anthropic":
-        return AnthropicProvider(provider)
-    return OpenAIProvider(provider)
+    return PROVIDER_CLASSES[provider.type](provider)

@@ -32,19 +32,21 @@ from tether.gateway.providers.base import (
     unusable_request,
 )
 from tether.gateway.streaming import SILENCE, StreamOut, paced
-from tether.gateway.translate.errors import anthropic_error
-from tether.gateway.translate.openai_to_anthropic import (
+from tether.gateway.translate.anthropic_request_to_openai import THINKING_SIGNATURE
+from tether.gateway.translate.anthropic_response_to_openai import response_from_anthropic
+from tether.gateway.translate.anthropic_stream_to_openai import (
+    DONE,
     AnthropicStreamTranslator,
-    request_to_anthropic,
-    response_from_anthropic,
+    encode_chunk,
 )
+from tether.gateway.translate.errors import anthropic_error, upstream_error_message
+from tether.gateway.translate.openai_request_to_anthropic import request_to_anthropic
 from tether.gateway.translate.sse import SSEParser, encode_sse
 from tether.gateway.upstream import UpstreamFailure
 
 ANTHROPIC_VERSION = "2023-06-01"
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 OPENAI_PING = b": ping\n\n"
-OPENAI_DONE = b"data: [DONE]\n\n"
 
 
 class AnthropicProvider(BaseProvider):
@@ -65,9 +67,10 @@ class AnthropicProvider(BaseProvider):
         return headers
 
     def _patched(self, call: Call) -> bytes:
-        """The client's bytes, unless the model or max_tokens must change."""
+        """The client's bytes, unless the model or max_tokens must change, or the history
+        holds thinking made by another provider (Anthropic refuses its signature)."""
         body = call.body
-        changed = self.clamp_max_tokens(body)
+        changed = self.clamp_max_tokens(body) | drop_foreign_thinking(body)
         if body.get("model") != call.upstream_model:
             body["model"] = call.upstream_model
             changed = True
@@ -84,7 +87,8 @@ class AnthropicProvider(BaseProvider):
             return failure_response(Format.ANTHROPIC, failure)
         if upstream.status_code >= 400:
             return await self._error(upstream)
-        if not call.stream or "text/event-stream" not in upstream.headers.get("content-type", ""):
+        is_sse = "text/event-stream" in upstream.headers.get("content-type", "")
+        if not (call.stream and is_sse):
             try:
                 raw = await upstream.aread()
             except httpx.HTTPError as exc:
@@ -93,6 +97,9 @@ class AnthropicProvider(BaseProvider):
                 )
             finally:
                 await upstream.aclose()
+            problem = unusable_answer(raw, is_sse=is_sse)
+            if problem is not None:
+                return error_response(Format.ANTHROPIC, 502, problem)
             response = Response(raw, status_code=upstream.status_code)
             response.raw_headers[:] = response_headers(
                 upstream, [call.route_header(), (b"content-length", str(len(raw)).encode())]
@@ -172,8 +179,14 @@ class AnthropicProvider(BaseProvider):
         if upstream.status_code >= 400:
             return translated_error(Format.OPENAI, upstream, await read_error_body(upstream))
         if not call.stream:
+            is_sse = "text/event-stream" in upstream.headers.get("content-type", "")
+            if is_sse:
+                await upstream.aclose()
             try:
-                result = await read_json(upstream)
+                result = None if is_sse else await read_json(upstream)
+                problem = unusable_answer(result, is_sse=is_sse)
+                if problem is not None:
+                    return error_response(Format.OPENAI, 502, problem)
                 converted = response_from_anthropic(result, model=call.client_model)
             except UpstreamFailure as failure:
                 return failure_response(Format.OPENAI, failure)
@@ -197,7 +210,7 @@ class AnthropicProvider(BaseProvider):
         )
 
         def chunks(items: list[dict[str, Any]]) -> list[bytes]:
-            return [b"data: " + orjson.dumps(item) + b"\n\n" for item in items]
+            return [encode_chunk(item) for item in items]
 
         def on_bytes(data: bytes) -> list[bytes]:
             out: list[bytes] = []
@@ -210,19 +223,55 @@ class AnthropicProvider(BaseProvider):
             for event, text in parser.close():
                 out.extend(chunks(translator.feed(event, orjson.loads(text))))
             out.extend(chunks(translator.finish()))
-            out.append(OPENAI_DONE)
+            out.append(DONE)
             return out
 
         def on_failure(message: str) -> list[bytes]:
             # OpenAI SDKs raise on a chunk that carries `error`.
-            return [
-                b"data: "
-                + orjson.dumps({"error": {"message": message, "type": "server_error"}})
-                + b"\n\n"
-            ]
+            return [encode_chunk({"error": {"message": message, "type": "server_error"}})]
 
         stream = translated_stream(
             call, upstream, self.provider, on_bytes, lambda: [OPENAI_PING], on_end, on_failure
         )
         stream.headers = [*SSE_HEADERS, call.route_header()]
         return stream
+
+
+def unusable_answer(body: bytes | Any, *, is_sse: bool) -> str | None:
+    """Why a 200 answer cannot be handed to a client that asked for JSON, or None: a stream,
+    a body that is not a JSON object, or a body that is an error (some proxies say 200)."""
+    if is_sse:
+        return "the provider sent a stream where a JSON body was expected"
+    if isinstance(body, bytes):
+        try:
+            body = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            text = upstream_error_message(body)[:200]
+            return f"the provider answered with a body that is not JSON: {text}"
+    if not isinstance(body, dict):
+        return "the provider answered with JSON that is not an object"
+    if body.get("type") == "error" or ("error" in body and "content" not in body):
+        return upstream_error_message(body)
+    return None
+
+
+def drop_foreign_thinking(body: dict[str, Any]) -> bool:
+    """Take out of the history the thinking blocks tether made from another provider's
+    reasoning (signed THINKING_SIGNATURE): Anthropic would refuse their signature. True
+    when something was taken out."""
+    changed = False
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        kept = [
+            block
+            for block in content
+            if not (isinstance(block, dict) and block.get("signature") == THINKING_SIGNATURE)
+        ]
+        if len(kept) != len(content):
+            if not kept:  # a turn that was nothing but thinking keeps its words as text
+                kept = [{"type": "text", "text": content[0].get("thinking") or "(thinking)"}]
+            message["content"] = kept
+            changed = True
+    return changed

@@ -28,13 +28,11 @@ from tether.gateway.providers.base import (
     unusable_request,
 )
 from tether.gateway.streaming import SILENCE, StreamOut, paced
-from tether.gateway.tokens import estimate_tokens
-from tether.gateway.translate.anthropic_to_openai import (
-    OpenAIStreamTranslator,
-    request_to_openai,
-    response_from_openai,
-)
+from tether.gateway.token_estimate import estimate_tokens
+from tether.gateway.translate.anthropic_request_to_openai import request_to_openai
 from tether.gateway.translate.errors import UpstreamResponseError, upstream_error_message
+from tether.gateway.translate.openai_response_to_anthropic import response_from_openai
+from tether.gateway.translate.openai_stream_to_anthropic import OpenAIStreamTranslator
 from tether.gateway.translate.sse import SSEParser, encode_sse
 from tether.gateway.upstream import UpstreamFailure
 
@@ -126,7 +124,7 @@ class OpenAIProvider(BaseProvider):
         )
 
     async def count_tokens(self, call: Call) -> Any:
-        # OpenAI-compatible servers have no count endpoint: an estimate (see tokens.py).
+        # OpenAI-compatible servers have no count endpoint: an estimate (see token_estimate.py).
         response = json_bytes_response(
             200, orjson.dumps({"input_tokens": estimate_tokens(call.body)})
         )

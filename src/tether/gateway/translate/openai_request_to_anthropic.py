@@ -1,27 +1,14 @@
-"""OpenAI Chat Completions client → Anthropic Messages upstream, and the way back.
-
-Lets OpenAI-SDK clients reach Anthropic-format upstreams. Pure functions over
-dicts; the stream translator turns Anthropic SSE events into
-chat.completion.chunk dicts that the app frames with `encode_chunk`.
+"""An OpenAI Chat Completions request → an Anthropic Messages request
+(`request_to_anthropic`), so OpenAI-SDK clients reach Anthropic-format upstreams. Pure.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import orjson
 
-__all__ = [
-    "DONE",
-    "AnthropicStreamTranslator",
-    "encode_chunk",
-    "request_to_anthropic",
-    "response_from_anthropic",
-]
-
-DONE = b"data: [DONE]\n\n"
 DEFAULT_MAX_TOKENS = 8192  # Anthropic requires max_tokens; OpenAI clients often omit it
 
 # OpenAI request fields with no Anthropic equivalent, left out on purpose.
@@ -48,15 +35,6 @@ DROPPED_FIELDS = frozenset(
 _BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576, "xhigh": 32000}
 _BAD_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _DATA_URL = re.compile(r"data:([^;,]+)?(;base64)?,(.*)", re.DOTALL)
-_FINISH = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
 
 
 def _tool_id(raw: Any) -> str:
@@ -285,170 +263,3 @@ def _tool_choice(choice: Any, parallel: Any) -> dict | None:
         if out["type"] != "none":
             out["disable_parallel_tool_use"] = True
     return out
-
-
-def _openai_usage(usage: Any) -> dict[str, Any]:
-    usage = usage or {}
-    cached = usage.get("cache_read_input_tokens") or 0
-    prompt = (
-        (usage.get("input_tokens") or 0) + cached + (usage.get("cache_creation_input_tokens") or 0)
-    )
-    completion = usage.get("output_tokens") or 0
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached},
-    }
-
-
-def response_from_anthropic(resp: dict, *, model: str) -> dict:
-    """An Anthropic message as a Chat Completion object."""
-    texts: list[str] = []
-    thoughts: list[str] = []
-    calls: list[dict] = []
-    for block in resp.get("content") or ():
-        kind = block.get("type")
-        if kind == "text":
-            texts.append(block.get("text") or "")
-        elif kind == "thinking":
-            thoughts.append(block.get("thinking") or "")
-        elif kind == "tool_use":
-            calls.append(
-                {
-                    "id": block.get("id"),
-                    "type": "function",
-                    "function": {
-                        "name": block.get("name"),
-                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
-                    },
-                }
-            )
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
-    if thoughts:
-        message["reasoning_content"] = "\n\n".join(thoughts)
-    if calls:
-        message["tool_calls"] = calls
-    return {
-        "id": f"chatcmpl-{resp.get('id') or 'anthropic'}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "finish_reason": _FINISH.get(resp.get("stop_reason") or "", "stop"),
-                "logprobs": None,
-            }
-        ],
-        "usage": _openai_usage(resp.get("usage")),
-    }
-
-
-def encode_chunk(chunk: dict) -> bytes:
-    """One OpenAI stream frame (`data: <json>`); end the stream with DONE."""
-    return b"data: " + orjson.dumps(chunk) + b"\n\n"
-
-
-class AnthropicStreamTranslator:
-    """Anthropic SSE events in, chat.completion.chunk dicts out.
-
-    Tool calls are numbered by their own running counter (OpenAI's `index`),
-    not by Anthropic's block index. With include_usage a final chunk with empty
-    `choices` carries the usage, as OpenAI does.
-    """
-
-    def __init__(self, model: str, *, include_usage: bool = False) -> None:
-        self.model = model
-        self.include_usage = include_usage
-        self._id = "chatcmpl-anthropic"
-        self._created = int(time.time())
-        self._usage: dict[str, Any] = {}
-        self._tool_index: dict[int, int] = {}  # Anthropic block index → tool number
-        self._finish: str | None = None
-        self._started = False
-        self._done = False
-
-    def _chunk(self, delta: dict, finish: str | None = None) -> dict:
-        return {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-        }
-
-    def feed(self, event: str | None, data: dict) -> list[dict]:
-        if self._done:
-            return []
-        kind = data.get("type") or event
-        if kind == "message_start":
-            message = data.get("message") or {}
-            if message.get("id"):
-                self._id = f"chatcmpl-{message['id']}"
-            self._usage.update(message.get("usage") or {})
-            self._started = True
-            return [self._chunk({"role": "assistant", "content": ""})]
-        if kind == "content_block_start":
-            block = data.get("content_block") or {}
-            if block.get("type") == "tool_use":
-                number = len(self._tool_index)
-                self._tool_index[data.get("index", 0)] = number
-                call = {
-                    "index": number,
-                    "id": block.get("id"),
-                    "type": "function",
-                    "function": {"name": block.get("name"), "arguments": ""},
-                }
-                return [self._chunk({"tool_calls": [call]})]
-            if block.get("type") == "text" and block.get("text"):
-                return [self._chunk({"content": block["text"]})]
-            return []
-        if kind == "content_block_delta":
-            delta = data.get("delta") or {}
-            dtype = delta.get("type")
-            if dtype == "text_delta" and delta.get("text"):
-                return [self._chunk({"content": delta["text"]})]
-            if dtype == "thinking_delta" and delta.get("thinking"):
-                return [self._chunk({"reasoning_content": delta["thinking"]})]
-            if dtype == "input_json_delta" and delta.get("partial_json"):
-                number = self._tool_index.get(data.get("index", 0), 0)
-                call = {"index": number, "function": {"arguments": delta["partial_json"]}}
-                return [self._chunk({"tool_calls": [call]})]
-            return []
-        if kind == "message_delta":
-            stop = (data.get("delta") or {}).get("stop_reason")
-            if stop:
-                self._finish = _FINISH.get(stop, "stop")
-            usage = data.get("usage") or {}
-            self._usage.update({k: v for k, v in usage.items() if v is not None})
-            return []
-        if kind == "message_stop":
-            return self.finish()
-        if kind == "error":
-            error = data.get("error") or {}
-            self._done = True
-            return [
-                {
-                    "error": {
-                        "message": error.get("message") or "upstream error",
-                        "type": error.get("type") or "api_error",
-                        "param": None,
-                        "code": None,
-                    }
-                }
-            ]
-        return []  # ping, content_block_stop, unknown events
-
-    def finish(self) -> list[dict]:
-        if self._done:
-            return []
-        self._done = True
-        out = [self._chunk({}, self._finish or "stop")]
-        if self.include_usage:
-            chunk = self._chunk({})
-            chunk["choices"] = []
-            chunk["usage"] = _openai_usage(self._usage)
-            out.append(chunk)
-        return out
