@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 from tether.config import ConfigError, resolve_secret
 
-ProviderType = Literal["anthropic", "openai"]
-PROVIDER_TYPES: tuple[str, ...] = ("anthropic", "openai")
+ProviderType = Literal["anthropic", "openai", "openai-responses"]
+PROVIDER_TYPES: tuple[str, ...] = ("anthropic", "openai", "openai-responses")
 # How thinking maps onto an OpenAI-compatible server's `reasoning_effort`: "auto" for the
 # model families known to take it, "effort" always, "none" never.
 REASONING_STYLES: tuple[str, ...] = ("auto", "effort", "none")
@@ -54,6 +54,8 @@ class Provider:
     retry_backoff: float = 0.5
     # Model names to list on GET /v1/models.
     models: tuple[str, ...] = ()
+    # openai: the server also has the Responses API (Responses clients pass through).
+    responses: bool = False
 
     def describe_auth(self) -> str:
         if self.pass_client_key:
@@ -201,6 +203,7 @@ _PROVIDER_FIELDS = {
     "tool_id_style",
     "mid_system",
     "max_tokens_field",
+    "responses",
 }
 
 
@@ -212,7 +215,7 @@ def _parse_provider(name: str, data: Any, environ: dict[str, str]) -> Provider:
     if kind not in PROVIDER_TYPES:
         raise _fail(f"{where}.type", f"must be one of {', '.join(PROVIDER_TYPES)}, not {kind!r}")
     base_url = (
-        _string(data.get("base_url"), f"{where}.base_url", required=kind == "openai")
+        _string(data.get("base_url"), f"{where}.base_url", required=kind != "anthropic")
         or DEFAULT_ANTHROPIC_URL
     )
     parts = urlsplit(base_url)
@@ -253,6 +256,7 @@ def _parse_provider(name: str, data: Any, environ: dict[str, str]) -> Provider:
         retries=int(_number(data.get("retries"), f"{where}.retries", 2)),
         retry_backoff=_number(data.get("retry_backoff"), f"{where}.retry_backoff", 0.5),
         models=tuple(models),
+        responses=_flag(data.get("responses"), f"{where}.responses"),
     )
 
 
