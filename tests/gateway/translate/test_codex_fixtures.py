@@ -33,6 +33,13 @@ def test_codex_request_becomes_a_valid_hub_request(name: str) -> None:
     assert "web_search" not in names
     assert ctx.summaries and ctx.encrypted_reasoning  # reasoning.summary auto, include
     assert ctx.namespaces["spawn_agent"] == "multi_agent_v1"
+    # Codex sends prompt_cache_key: the prefix is marked for Anthropic's prompt cache.
+    marker = {"type": "ephemeral"}
+    assert out["tools"][-1]["cache_control"] == marker
+    assert out["system"][-1]["cache_control"] == marker
+    assert out["messages"][-1]["content"][-1]["cache_control"] == marker
+    marked = [b for m in out["messages"] for b in m["content"] if "cache_control" in b]
+    assert len(marked) == 1  # Anthropic allows at most four breakpoints
     # Every tool_use is answered by a tool_result in the next message.
     for i, message in enumerate(out["messages"]):
         for block in message["content"]:
@@ -55,5 +62,5 @@ def test_codex_tool_turn_and_resume_carry_the_call_and_its_output() -> None:
         assert result["tool_use_id"] == "call_exec1"
         assert "tether-ok" in result["content"][0]["text"]
     resumed, _ = responses_to_anthropic(load("resumed"), model="claude-x")
-    assert resumed["messages"][-1]["content"][-1] == {"type": "text", "text": "and once more"}
+    assert resumed["messages"][-1]["content"][-1]["text"] == "and once more"
     assert resumed["messages"][-2]["content"] == [{"type": "text", "text": "Done."}]

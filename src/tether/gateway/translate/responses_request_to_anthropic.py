@@ -156,6 +156,8 @@ def responses_to_anthropic(
         out["output_config"] = {"format": {"type": "json_schema", "schema": fmt["schema"]}}
     if body.get("stream"):
         out["stream"] = True
+    if body.get("prompt_cache_key"):
+        _cache_breakpoints(out)
 
     ctx.echo = {
         "instructions": instructions if isinstance(instructions, str) else None,
@@ -173,6 +175,22 @@ def responses_to_anthropic(
         "store": False,
     }
     return out, ctx
+
+
+def _cache_breakpoints(out: dict) -> None:
+    """The client asks for prompt caching (Codex always does); Anthropic caches only up to
+    marked blocks. Mark the end of the tools, of the system prompt and of the conversation:
+    each turn then reads the previous turn's prefix from the cache."""
+    marker = {"type": "ephemeral"}
+    if out.get("tools"):
+        out["tools"][-1] = {**out["tools"][-1], "cache_control": marker}
+    if out.get("system"):
+        out["system"][-1] = {**out["system"][-1], "cache_control": marker}
+    content = out["messages"][-1]["content"]
+    for i in range(len(content) - 1, -1, -1):
+        if content[i]["type"] not in ("thinking", "redacted_thinking"):
+            content[i] = {**content[i], "cache_control": marker}
+            break
 
 
 # -- input items -------------------------------------------------------------------
