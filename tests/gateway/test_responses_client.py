@@ -607,3 +607,68 @@ def test_responses_provider_failure_reaches_messages_client(
     with pytest.raises(anthropic.APIStatusError) as caught, stream as s:
         s.get_final_message()
     assert "model crashed" in str(caught.value)
+
+
+# --- bad input and errors --------------------------------------------------------------
+
+
+def test_bad_requests_get_openai_shaped_errors(gw: TetherServer) -> None:
+    url = f"{gw.url}/v1/responses"
+    auth = {"authorization": f"Bearer {GATEWAY_KEY}"}
+    broken = httpx.post(url, content=b"{not json", headers=auth)
+    assert broken.status_code == 400
+    assert "not valid JSON" in broken.json()["error"]["message"]
+    assert httpx.post(url, json={"model": "to-an", "input": "x"}).status_code == 401
+    bad_args = httpx.post(
+        url,
+        headers=auth,
+        json={
+            "model": "to-an",
+            "input": [
+                {"role": "user", "content": "x"},
+                {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{oops"},
+            ],
+        },
+    )
+    assert bad_args.status_code == 400
+    assert "not valid JSON" in bad_args.json()["error"]["message"]
+    unknown = httpx.post(url, headers=auth, json={"model": "nobody", "input": "x"})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["type"] == "not_found_error"
+
+
+def test_overloaded_anthropic_is_503_for_openai_clients(
+    client: openai.OpenAI, an_upstream: ScriptedUpstream
+) -> None:
+    an_upstream.push(an_error(529, "overloaded_error", "Overloaded"))
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.responses.create(model="to-an", input="hi")
+    assert caught.value.status_code == 503
+
+
+def test_passthrough_error_comes_back_as_sent(
+    gw: TetherServer, rs_upstream: ScriptedUpstream
+) -> None:
+    error = {"error": {"message": "slow", "type": "requests", "code": "rate_limit_exceeded"}}
+    rs_upstream.push(Json(error, 429, {"retry-after": "20"}))
+    response = httpx.post(
+        f"{gw.url}/v1/responses",
+        json={"model": "to-oars", "input": "hi"},
+        headers={"authorization": f"Bearer {GATEWAY_KEY}"},
+    )
+    assert response.status_code == 429
+    assert response.json() == error
+    assert response.headers["retry-after"] == "20"
+
+
+def test_client_leaving_stops_the_upstream(gw: TetherServer, an_upstream: ScriptedUpstream) -> None:
+    an_upstream.push(Sse(an_text_stream(*["word "] * 100), delay=0.05))
+    with httpx.stream(
+        "POST",
+        f"{gw.url}/v1/responses",
+        json={"model": "to-an", "input": "hi", "stream": True},
+        headers={"authorization": f"Bearer {GATEWAY_KEY}"},
+    ) as response:
+        first = next(response.iter_raw())
+        assert b"response.created" in first
+    assert an_upstream.wait_outcome(0) == "stopped"

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.gateway.translate.test_anthropic_stream_split import events_for
-from tests.gateway.upstreams import rs_stream
+from tests.gateway.upstreams import oa_text_stream, oa_tool_stream, rs_stream
 from tether.gateway.translate.anthropic_stream_to_responses import ResponsesStreamTranslator
-from tether.gateway.translate.anthropic_to_openai import ToolNames
+from tether.gateway.translate.anthropic_to_openai import OpenAIStreamTranslator, ToolNames
 from tether.gateway.translate.responses_request_to_anthropic import ResponsesContext
 from tether.gateway.translate.responses_stream_to_anthropic import ResponsesToAnthropicStream
 from tether.gateway.translate.sse import SSEParser, encode_sse
@@ -143,3 +143,44 @@ def test_responses_to_anthropic_ignores_cuts(parts, reasoning, calls, split, cut
         assert orjson.loads(streamed) == orjson.loads(args)
     stop = whole[-2][1]["delta"]["stop_reason"]
     assert stop == ("tool_use" if tool_calls else "end_turn")
+
+
+def chat_to_responses(wire: bytes, cuts: list[int]) -> list[tuple[str, dict]]:
+    """A chat-only upstream's chunks, through the hub, to a Responses client."""
+    parser = SSEParser()
+    hub = OpenAIStreamTranslator("m", ToolNames(), message_id="msg_fixed")
+    translator = ResponsesStreamTranslator(ResponsesContext(model="m"))
+    events: list[tuple[str, dict]] = []
+    for piece in _pieces(wire, cuts):
+        for _event, data in parser.feed(piece):
+            for kind, payload in hub.feed_data(data):
+                events += translator.feed(kind, payload)
+    for kind, payload in hub.finish():
+        events += translator.feed(kind, payload)
+    return _without_clock(events + translator.finish())
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(TEXT, min_size=1, max_size=3),
+    st.lists(st.tuples(st.sampled_from(["Read", "Bash"]), TEXT), max_size=3),
+    st.lists(st.integers(0, 10**6), max_size=12),
+)
+def test_chat_to_responses_ignores_cuts(parts, calls, cuts) -> None:
+    if calls:
+        frames = oa_tool_stream(
+            [(f"call_{i}", n, orjson.dumps({"a": t}).decode()) for i, (n, t) in enumerate(calls)],
+            split=3,
+        )
+    else:
+        frames = oa_text_stream(*parts)
+    wire = b"".join(frames)
+    whole = chat_to_responses(wire, [])
+    assert chat_to_responses(wire, cuts) == whole
+    assert whole[-1][0] == "response.completed"
+    output = whole[-1][1]["response"]["output"]
+    if calls:
+        assert [orjson.loads(i["arguments"]) for i in output] == [{"a": t} for _, t in calls]
+    else:
+        text = "".join(item["content"][0]["text"] for item in output)
+        assert text == "".join(parts).lstrip()  # a blank-only answer has no message item
