@@ -672,3 +672,15 @@ def test_client_leaving_stops_the_upstream(gw: TetherServer, an_upstream: Script
         first = next(response.iter_raw())
         assert b"response.created" in first
     assert an_upstream.wait_outcome(0) == "stopped"
+
+
+def test_stream_asked_json_answered_is_replayed_as_events(
+    client: openai.OpenAI, oa_upstream: ScriptedUpstream
+) -> None:
+    """Some chat servers ignore stream: true; the Responses client still gets a stream."""
+    oa_upstream.push(Json(oa_completion("whole answer")))
+    with client.responses.stream(model="to-oa", input="hi") as s:
+        kinds = [e.type for e in s]
+        final = s.get_final_response()
+    assert final.output_text == "whole answer"
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
