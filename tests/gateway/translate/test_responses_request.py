@@ -3,6 +3,9 @@ docs/gateway.md)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import orjson
 import pytest
 
 from tether.gateway.translate.anthropic_request_to_responses import (
@@ -24,6 +27,7 @@ from tether.gateway.translate.responses_stream_to_anthropic import (
 )
 
 PNG = "data:image/png;base64,iVBORw0KGgo="
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 def hub(body: dict, **kw) -> tuple[dict, ResponsesContext]:
@@ -315,3 +319,42 @@ def test_failed_response_raises() -> None:
     failed = {"status": "failed", "error": {"code": "server_error", "message": "it broke"}}
     with pytest.raises(UpstreamResponseError, match="it broke"):
         responses_to_anthropic_message(failed, model="m", tool_names=ToolNames())
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "claude_code_gateway_tool_result",
+        "claude_code_request_tool_result",
+        "claude_code_runner_tool_denied",
+        "claude_code_runner_resumed",
+    ],
+)
+def test_claude_code_requests_go_to_a_responses_provider(name: str) -> None:
+    raw = orjson.loads((FIXTURES / f"{name}.json").read_bytes())
+    out, _ = anthropic_to_responses(raw.get("body", raw), model="gpt-5")
+    assert "x-anthropic-billing-header" not in out["instructions"]
+    assert out["instructions"]
+    calls = [i["call_id"] for i in out["input"] if i.get("type") == "function_call"]
+    outputs = [i["call_id"] for i in out["input"] if i.get("type") == "function_call_output"]
+    assert sorted(calls) == sorted(outputs)  # every call answered
+    assert all(i.get("role") != "assistant" or i.get("type") == "message" for i in out["input"])
+    assert out["reasoning"]["summary"] == "auto"
+    assert out["include"] == ["reasoning.encrypted_content"]
+
+
+def test_mid_conversation_system_becomes_a_developer_message() -> None:
+    out, _ = anthropic_to_responses(
+        {
+            "messages": [
+                {"role": "user", "content": "a"},
+                {"role": "system", "content": "be careful"},
+                {"role": "user", "content": "b"},
+            ]
+        },
+        model="gpt-5",
+    )
+    assert out["input"][1] == {
+        "role": "developer",
+        "content": [{"type": "input_text", "text": "be careful"}],
+    }

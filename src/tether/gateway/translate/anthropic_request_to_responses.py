@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 RESPONSES_REASONING_PREFIX = "tether-rs1:"
+_BILLING_HEADER = "x-anthropic-billing-header:"
 
 
 def pack_responses_reasoning(item_id: str, encrypted: str) -> str:
@@ -65,12 +66,16 @@ def anthropic_to_responses(body: dict, *, model: str) -> tuple[dict, ToolNames]:
     names = ToolNames()
     out: dict[str, Any] = {"model": model, "store": False}
     system = body.get("system")
-    if isinstance(system, str):
-        instructions = system
-    else:
-        instructions = "\n\n".join(
-            b.get("text") or "" for b in system or () if isinstance(b, dict) and b.get("text")
-        )
+    blocks = [{"text": system}] if isinstance(system, str) else system or ()
+    instructions = "\n\n".join(
+        b["text"]
+        for b in blocks
+        if isinstance(b, dict)
+        and isinstance(b.get("text"), str)
+        and b["text"]
+        # Claude Code's per-request billing line would defeat OpenAI's prefix cache.
+        and not b["text"].startswith(_BILLING_HEADER)
+    )
     if instructions:
         out["instructions"] = instructions
     out["input"] = _convert_messages(body.get("messages") or (), names)
@@ -157,7 +162,13 @@ def _convert_messages(messages: Any, names: ToolNames) -> list[dict]:
             continue
         role = message.get("role")
         blocks = _text(message.get("content"))
-        if role == "user":
+        if role == "system":
+            # Claude Code puts system messages mid-conversation; the Responses API takes
+            # developer messages anywhere in `input`.
+            parts = _input_parts(blocks)
+            if parts:
+                items.append({"role": "developer", "content": parts})
+        elif role == "user":
             pending: list[dict] = []
             for block in blocks:
                 if block.get("type") == "tool_result":
