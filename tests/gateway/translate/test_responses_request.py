@@ -358,3 +358,19 @@ def test_mid_conversation_system_becomes_a_developer_message() -> None:
         "role": "developer",
         "content": [{"type": "input_text", "text": "be careful"}],
     }
+
+
+def test_thinking_mid_tool_loop_needs_the_reasoning_back() -> None:
+    loop = [
+        {"role": "user", "content": "go"},
+        {"type": "function_call", "call_id": "c1", "name": "ls", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "a"},
+    ]
+    reasoning = {"effort": "medium"}
+    out, _ = hub({"input": loop, "reasoning": reasoning})
+    assert "thinking" not in out  # the call's turn has no thinking block to show
+    kept = {"type": "reasoning", "id": "r", "encrypted_content": pack_reasoning("t", "s")}
+    out, _ = hub({"input": [loop[0], kept, *loop[1:]], "reasoning": reasoning})
+    assert out["thinking"]["type"] == "enabled"
+    out, _ = hub({"input": [*loop, {"role": "user", "content": "next"}], "reasoning": reasoning})
+    assert "thinking" not in out  # still the same loop: results and text in one turn

@@ -131,7 +131,7 @@ def responses_to_anthropic(
     reasoning = reasoning if isinstance(reasoning, dict) else {}
     effort = reasoning.get("effort")
     budget = _BUDGETS.get(effort) if isinstance(effort, str) else None
-    if budget is not None and max_tokens > 1024:
+    if budget is not None and max_tokens > 1024 and _can_think(messages):
         out["thinking"] = {"type": "enabled", "budget_tokens": min(budget, max_tokens - 1)}
     else:
         # Thinking requires the default sampling, so these go only without it.
@@ -175,6 +175,16 @@ def responses_to_anthropic(
         "store": False,
     }
     return out, ctx
+
+
+def _can_think(messages: list[dict]) -> bool:
+    """Anthropic refuses thinking mid tool loop when the assistant turn that called the
+    tools carries no thinking block (a client that did not keep its reasoning items):
+    such a turn goes without thinking rather than fail."""
+    last = messages[-1]
+    if len(messages) < 2 or last["role"] != "user" or last["content"][0]["type"] != "tool_result":
+        return True
+    return any(b["type"] in ("thinking", "redacted_thinking") for b in messages[-2]["content"])
 
 
 def _cache_breakpoints(out: dict) -> None:
