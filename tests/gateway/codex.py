@@ -58,12 +58,13 @@ def codex_binary() -> tuple[Path | None, str]:
     return BINARY, ""
 
 
-def codex_home(home: Path, base_url: str, model: str) -> Path:
+def codex_home(home: Path, base_url: str, model: str, effort: str | None = None) -> Path:
     """A CODEX_HOME whose config points Codex at `base_url` (ending in /v1)."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(
         f'model = "{model}"\n'
-        'model_provider = "tether"\n'
+        + (f'model_reasoning_effort = "{effort}"\n' if effort else "")
+        + 'model_provider = "tether"\n'
         "[model_providers.tether]\n"
         'name = "tether"\n'
         f'base_url = "{base_url}"\n'

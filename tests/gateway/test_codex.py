@@ -20,6 +20,7 @@ from tests.gateway.upstreams import (
     an_error,
     an_text_stream,
     an_tool_stream,
+    an_with_thinking,
     oa_text_stream,
     oa_tool_stream,
 )
@@ -157,3 +158,35 @@ def test_codex_sees_an_upstream_failure(
     done = _exec(codex, gw, place, "codex-an", "hi")
     assert done.returncode != 0
     assert "no such model here" in done.stdout + done.stderr
+
+
+def test_codex_reasoning_round_trips_to_anthropic(
+    codex: Path, gw: TetherServer, an_upstream: ScriptedUpstream, place: Path
+) -> None:
+    """With a reasoning effort set, Anthropic thinks; Codex shows the summary and sends the
+    reasoning item back, and Anthropic gets its own thinking block, signature intact."""
+    an_upstream.push(
+        Sse(
+            an_with_thinking(
+                an_tool_stream("toolu_t", "exec_command", _cmd("ls")),
+                "I should list files.",
+                "sig-from-claude",
+            )
+        ),
+        Sse(an_text_stream("Listed.")),
+    )
+    home = codex_home(place / "home", f"{gw.url}/v1", "codex-an", effort="medium")
+    done = run_codex(codex, home, place / "work", GATEWAY_KEY, "list files")
+    assert done.returncode == 0, done.stderr[-2000:]
+    first, second = (r.json for r in an_upstream.received[:2])
+    assert first["thinking"] == {"type": "enabled", "budget_tokens": 8192}
+    assert second["thinking"]["type"] == "enabled"
+    turn = second["messages"][-2]
+    assert turn["role"] == "assistant"
+    assert turn["content"][0] == {
+        "type": "thinking",
+        "thinking": "I should list files.",
+        "signature": "sig-from-claude",
+    }
+    assert turn["content"][1]["type"] == "tool_use"
+    assert "I should list files." in done.stdout + done.stderr

@@ -25,6 +25,7 @@ from tests.gateway.upstreams import (
     an_message,
     an_text_stream,
     an_tool_stream,
+    an_with_thinking,
     oa_completion,
     oa_text_stream,
     oa_tool_stream,
@@ -213,37 +214,7 @@ def test_stream_to_anthropic_function_call(
 def test_stream_to_anthropic_text_and_reasoning_summary(
     client: openai.OpenAI, an_upstream: ScriptedUpstream
 ) -> None:
-    thinking = [
-        an_event(
-            "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "thinking", "thinking": "", "signature": ""},
-            },
-        ),
-        an_event(
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "thinking_delta", "thinking": "Let me think."},
-            },
-        ),
-        an_event(
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "signature_delta", "signature": "sig-abc"},
-            },
-        ),
-        an_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
-    ]
-    text = an_text_stream("Hel", "lo")
-    # The text block becomes index 1, after the thinking block.
-    shifted = [f.replace(b'"index":0', b'"index":1') for f in text[1:]]
-    an_upstream.push(Sse([text[0], *thinking, *shifted]))
+    an_upstream.push(Sse(an_with_thinking(an_text_stream("Hel", "lo"), "Let me think.", "sig-abc")))
     with client.responses.stream(
         model="to-an",
         input="hi",

@@ -533,3 +533,37 @@ def rs_stream(
     final = "response.completed" if status == "completed" else f"response.{status}"
     ev(final, response=rs_response(output, status))
     return frames
+
+
+def an_with_thinking(frames: list[bytes], thought: str, signature: str) -> list[bytes]:
+    """An Anthropic stream (from an_text_stream / an_tool_stream) that thinks first: a
+    thinking block with its signature becomes block 0, the others move up by one."""
+    thinking = [
+        an_event(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+            },
+        ),
+        an_event(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "thinking_delta", "thinking": thought},
+            },
+        ),
+        an_event(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "signature_delta", "signature": signature},
+            },
+        ),
+        an_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+    ]
+    shifted = [f.replace(b'"index":0', b'"index":1') for f in frames[1:]]
+    return [frames[0], *thinking, *shifted]
