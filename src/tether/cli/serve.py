@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 
 from tether.cli.common import fail
 from tether.config import ConfigError, Settings, load_settings
+from tether.gateway.inbound import RedactQueryKeys
 from tether.server import StartupInfo, create_app
 
 console = Console(highlight=False, soft_wrap=True)
@@ -79,6 +80,7 @@ def serve(
             server_header=False,
         ),
     )
+    logging.getLogger("uvicorn.access").addFilter(RedactQueryKeys())
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])  # uvloop when installed, as uvicorn.run would
     console.print("[dim]tether stopped[/]")

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from tether.config import ConfigError, Settings
 from tether.gateway.config import GatewayConfig, parse_gateway_config
+from tether.gateway.gemini_surface import GeminiSurface, query_key
 from tether.gateway.inbound import (
     ClientError,
     Format,
@@ -54,6 +55,8 @@ class Gateway:
             Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
             Route("/v1/models", self.models, methods=["GET"]),
         ]
+        self.gemini = GeminiSurface(self)
+        self.routes += self.gemini.routes()
 
     async def startup(self) -> None:
         # httpx logs every request at INFO: a line per model call is noise on the hot path.
@@ -86,6 +89,8 @@ class Gateway:
         )
 
     async def models(self, request: Request) -> Response:
+        if "x-goog-api-key" in request.headers or query_key(request):
+            return await self.gemini.models(request)
         fmt = Format.ANTHROPIC if "anthropic-version" in request.headers else Format.OPENAI
         try:
             check_key(request, self.config.keys)

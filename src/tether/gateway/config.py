@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 from tether.config import ConfigError, resolve_secret
 
-ProviderType = Literal["anthropic", "openai"]
-PROVIDER_TYPES: tuple[str, ...] = ("anthropic", "openai")
+ProviderType = Literal["anthropic", "openai", "gemini"]
+PROVIDER_TYPES: tuple[str, ...] = ("anthropic", "openai", "gemini")
 # How thinking maps onto an OpenAI-compatible server's `reasoning_effort`: "auto" for the
 # model families known to take it, "effort" always, "none" never.
 REASONING_STYLES: tuple[str, ...] = ("auto", "effort", "none")
@@ -27,6 +27,7 @@ MAX_TOKENS_FIELDS: tuple[str, ...] = ("max_tokens", "max_completion_tokens")
 SCENARIOS: tuple[str, ...] = ("long_context", "background", "web_search", "thinking")
 
 DEFAULT_ANTHROPIC_URL = "https://api.anthropic.com"
+DEFAULT_GEMINI_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 DEFAULT_LONG_CONTEXT_THRESHOLD = 60_000
 
@@ -211,9 +212,8 @@ def _parse_provider(name: str, data: Any, environ: dict[str, str]) -> Provider:
     kind = data.get("type")
     if kind not in PROVIDER_TYPES:
         raise _fail(f"{where}.type", f"must be one of {', '.join(PROVIDER_TYPES)}, not {kind!r}")
-    base_url = (
-        _string(data.get("base_url"), f"{where}.base_url", required=kind == "openai")
-        or DEFAULT_ANTHROPIC_URL
+    base_url = _string(data.get("base_url"), f"{where}.base_url", required=kind == "openai") or (
+        DEFAULT_GEMINI_URL if kind == "gemini" else DEFAULT_ANTHROPIC_URL
     )
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
