@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import anthropic
 import httpx
@@ -35,9 +36,12 @@ from tests.gateway.upstreams import (
     an_text_stream,
     an_tool_stream,
     oa_completion,
+    oa_text_stream,
     oa_tool_stream,
 )
 from tests.support.server import TetherServer
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
@@ -587,3 +591,31 @@ def test_query_key_is_masked_in_the_access_log(tmp_path, an_upstream):
         assert "secret-gemini-key" not in log
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(("model", "upstream_name"), [("same-x", "an"), ("claude-x", "oa")])
+def test_recorded_gemini_cli_tool_turn_through_each_provider(
+    gw, an_upstream, oa_upstream, model, upstream_name
+):
+    record = json.loads((FIXTURES / "gemini_cli_tool_result.json").read_text())
+    upstream = an_upstream if upstream_name == "an" else oa_upstream
+    upstream.push(
+        Sse(an_text_stream("Done.")) if upstream_name == "an" else Sse(oa_text_stream("Done."))
+    )
+    response = httpx.post(
+        f"{gw.url}/v1beta/models/{model}:streamGenerateContent",
+        params={"alt": "sse"},
+        headers={**record["headers"], "x-goog-api-key": GATEWAY_KEY},
+        content=orjson.dumps(record["body"]),
+    )
+    assert response.status_code == 200, response.text
+    frames = [
+        json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")
+    ]
+    text = "".join(
+        p.get("text", "") for f in frames for p in f["candidates"][0]["content"]["parts"]
+    )
+    assert text == "Done." and frames[-1]["candidates"][0]["finishReason"] == "STOP"
+    sent = upstream.received[0].json
+    dumped = json.dumps(sent)
+    assert "write_file" in dumped and "Successfully created" in dumped

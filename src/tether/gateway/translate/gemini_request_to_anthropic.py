@@ -84,6 +84,12 @@ def gemini_request_to_anthropic(
     schema = _response_schema(config)
     if schema is not None:
         out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+        # Said in words too: providers without structured output (most OpenAI-compatible
+        # servers) drop output_config, and Gemini CLI retries until the JSON fits.
+        system.append(
+            "Answer with one JSON value only, no prose and no code fences, that fits this "
+            f"JSON schema: {orjson.dumps(schema).decode()}"
+        )
     elif get(config, "responseMimeType") == "application/json":
         system.append("Answer with one JSON value only, no prose and no code fences.")
     if system:
