@@ -211,3 +211,14 @@ def test_provider_keys_beyond_loopback_need_gateway_keys():
     assert build_gateway(Settings(host="127.0.0.1", gateway=section))
     assert build_gateway(Settings(host="0.0.0.0", gateway={**section, "keys": ["k"]}))
     assert build_gateway(Settings(host="0.0.0.0"))
+
+
+def test_gemini_provider_defaults_to_googles_api():
+    config = parse_gateway_config(
+        {"providers": {"g": {"type": "gemini", "api_key": "env:GK"}}}, {"GK": "secret"}
+    )
+    provider = config.providers["g"]
+    assert provider.base_url == "https://generativelanguage.googleapis.com"
+    assert provider.api_key == "secret"
+    with pytest.raises(ConfigError, match=r"providers\.g\.type: must be one of .*gemini"):
+        parse_gateway_config({"providers": {"g": {"type": "vertex"}}}, {})
