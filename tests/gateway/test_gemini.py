@@ -388,6 +388,7 @@ def test_gemini_passthrough_keeps_bytes_and_rewrites_model_and_key(gw, gm_upstre
     assert received == b"".join(frames)
     sent = gm_upstream.received[0]
     assert sent.path == "/v1beta/models/gemini-real:streamGenerateContent"
+    assert sent.query == "alt=sse"  # the client's query, but not its key
     assert sent.raw == raw
     assert sent.headers["x-goog-api-key"] == "gm-upstream-key"
     assert sent.headers["x-goog-api-client"] == "genai-js/1"
@@ -461,6 +462,8 @@ def test_anthropic_sdk_streams_a_signed_tool_call_from_gemini(gw, gm_upstream):
         messages=[{"role": "user", "content": "write a.txt"}],
     ) as stream:
         message = stream.get_final_message()
+    assert gm_upstream.received[0].path.endswith(":streamGenerateContent")
+    assert gm_upstream.received[0].query == "alt=sse"
     kinds = [b.type for b in message.content]
     assert kinds == ["thinking", "text", "tool_use"]
     assert message.content[0].signature == "tether:gemini:"  # a thought without a signature
@@ -619,3 +622,27 @@ def test_recorded_gemini_cli_tool_turn_through_each_provider(
     sent = upstream.received[0].json
     dumped = json.dumps(sent)
     assert "write_file" in dumped and "Successfully created" in dumped
+
+
+def test_hub_stream_breaking_off_ends_with_a_google_error(gw, gem, an_upstream):
+    an_upstream.push(Sse(an_text_stream("Hel", "lo", "there"), break_after=4))
+    stream = gem.models.generate_content_stream(model="same-x", contents="hi")
+    texts = []
+    with pytest.raises(genai_errors.APIError) as caught:
+        for chunk in stream:
+            texts.append(chunk.text)
+    assert texts == ["Hel"]  # what arrived before the break, and no finishReason after it
+    assert caught.value.code == 500 and "broke off" in caught.value.message
+
+
+def test_gemini_upstream_breaking_off_mid_passthrough_ends_with_an_error_frame(gw, gm_upstream):
+    gm_upstream.push(Sse(gm_text_stream("a", "b", "c"), break_after=1))
+    response = httpx.post(
+        f"{gw.url}/v1beta/models/gemini-x:streamGenerateContent",
+        params={"alt": "sse"},
+        headers={"x-goog-api-key": GATEWAY_KEY},
+        json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+    )
+    frames = [json.loads(x[6:]) for x in response.text.splitlines() if x.startswith("data: ")]
+    assert frames[0]["candidates"][0]["content"]["parts"] == [{"text": "a"}]
+    assert frames[-1]["error"]["code"] == 502 and frames[-1]["error"]["status"] == "UNAVAILABLE"

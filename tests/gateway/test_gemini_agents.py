@@ -33,6 +33,7 @@ from tests.gateway.upstreams import (
     Received,
     ScriptedUpstream,
     Sse,
+    an_event,
     an_message,
     an_text_stream,
     an_tool_stream,
@@ -150,7 +151,7 @@ def test_gemini_cli_through_anthropic_upstream(dirs, tmp_path):
             return Json(an_message(json_answer(fmt["schema"]), model=model))
         if "tool_result" in json.dumps(body["messages"]):
             return Sse(an_text_stream("I wrote ", "hello.txt.", model=model))
-        return Sse(an_tool_stream("toolu_w1", "write_file", write, model=model))
+        return Sse(thinking_then(an_tool_stream("toolu_w1", "write_file", write, model=model)))
 
     upstream.default = reply
     gateway = gateway_to(tmp_path, upstream, "an")
@@ -170,6 +171,35 @@ def test_gemini_cli_through_anthropic_upstream(dirs, tmp_path):
     results = [b for m in main[1]["messages"] for b in m["content"] if b["type"] == "tool_result"]
     assert [u["name"] for u in uses] == ["write_file"]
     assert [r["tool_use_id"] for r in results] == [uses[0]["id"]]
+    # The signed thinking went out to Gemini CLI inside a thoughtSignature and came back.
+    turn = next(m for m in main[1]["messages"] if m["role"] == "assistant")["content"]
+    assert turn[0] == {"type": "thinking", "thinking": "Plan the file.", "signature": "sig-an-1"}
+
+
+def thinking_then(frames: list[bytes]) -> list[bytes]:
+    """An Anthropic tool stream with a signed thinking block before the tool call."""
+
+    def event(name: str, data: dict[str, Any]) -> bytes:
+        return an_event(name, {"type": name, **data})
+
+    thinking = [
+        event(
+            "content_block_start",
+            {"index": 0, "content_block": {"type": "thinking", "thinking": ""}},
+        ),
+        event(
+            "content_block_delta",
+            {"index": 0, "delta": {"type": "thinking_delta", "thinking": "Plan the file."}},
+        ),
+        event(
+            "content_block_delta",
+            {"index": 0, "delta": {"type": "signature_delta", "signature": "sig-an-1"}},
+        ),
+        event("content_block_stop", {"index": 0}),
+    ]
+    # The tool block moves to index 1.
+    shifted = [f.replace(b'"index":0', b'"index":1') for f in frames[1:]]
+    return [frames[0], *thinking, *shifted]
 
 
 def test_gemini_cli_through_openai_upstream(dirs, tmp_path):
