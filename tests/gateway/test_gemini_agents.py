@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -58,8 +60,10 @@ def need_gemini() -> None:
         pytest.skip("gemini CLI not installed (scripts/test installs it when npm is reachable)")
 
 
-def run_gemini(gateway: TetherServer, cwd: Path, home: Path, *args: str) -> dict[str, Any]:
-    """One non-interactive Gemini CLI run; its JSON output."""
+def run_gemini(
+    gateway: TetherServer, cwd: Path, home: Path, *args: str, wrapper: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """One non-interactive Gemini CLI run (under `wrapper`, if given); its JSON output."""
     settings = home / ".gemini" / "settings.json"
     settings.parent.mkdir(parents=True, exist_ok=True)
     # API-key auth, and nothing phoning home: no usage statistics, telemetry or update check.
@@ -82,7 +86,7 @@ def run_gemini(gateway: TetherServer, cwd: Path, home: Path, *args: str) -> dict
         NO_COLOR="1",
     )
     proc = subprocess.run(
-        [str(GEMINI), *args, "--output-format", "json"],
+        [*wrapper, str(GEMINI), *args, "--output-format", "json"],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -325,6 +329,29 @@ def test_gemini_cli_resumed_chat_through_passthrough(passthrough):
     assert len(history) >= 5 and "functionResponse" in json.dumps(history)
     if os.environ.get("TETHER_RECORD_FIXTURES") == "1":
         save_fixture("gemini_cli_resumed", main[0], passthrough)
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+def test_gemini_cli_connects_to_nothing_but_the_gateway(passthrough, tmp_path):
+    """With the settings above (no usage statistics, telemetry or update check) Gemini CLI
+    opens no connection but to tether on 127.0.0.1: not even a DNS lookup."""
+    trace = tmp_path / "connect.trace"
+    output = run_gemini(
+        passthrough.gateway,
+        passthrough.cwd,
+        passthrough.home,
+        "-p",
+        "Say hello.",
+        wrapper=("strace", "-f", "-qq", "-e", "trace=connect", "-o", str(trace)),
+    )
+    assert output["response"]
+    calls = [line for line in trace.read_text().splitlines() if "connect(" in line]
+    inet = [line for line in calls if "AF_INET" in line]
+    assert inet, "strace saw no network connection at all"
+    port = str(urlsplit(passthrough.gateway.url).port)
+    for line in inet:
+        assert 'inet_addr("127.0.0.1")' in line or '"::1"' in line, line
+        assert f"htons({port})" in line, line
 
 
 def save_fixture(name: str, received: Received, run: Passthrough) -> None:
