@@ -68,10 +68,14 @@ def query_key(request: Request) -> str | None:
 
 
 def gemini_features(model: str, body: dict[str, Any], hub_tokens: Any) -> Features:
-    config = get(body, "generationConfig")
-    thinking = get(config, "thinkingConfig")
+    """What routing looks at: thinking counts as asked for exactly when the hub request
+    will carry it (a non-zero budget, a level, or thoughts asked to be included)."""
+    thinking = get(get(body, "generationConfig"), "thinkingConfig")
     budget = get(thinking, "thinkingBudget")
-    enabled = isinstance(thinking, dict) and budget != 0 and bool(thinking)
+    if isinstance(budget, int) and not isinstance(budget, bool):
+        enabled = budget != 0
+    else:
+        enabled = bool(get(thinking, "thinkingLevel")) or get(thinking, "includeThoughts") is True
     tools = get(body, "tools")
     search = isinstance(tools, list) and any(
         isinstance(t, dict) and (get(t, "googleSearch") is not None or "google_search" in t)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tether.gateway.gemini_surface import gemini_features
 from tether.gateway.translate.anthropic_request_to_gemini import anthropic_request_to_gemini
 from tether.gateway.translate.anthropic_stream_to_gemini import anthropic_response_to_gemini
 from tether.gateway.translate.gemini_request_to_anthropic import (
@@ -642,3 +643,25 @@ def test_recorded_claude_code_requests_translate_for_gemini():
             text = json.dumps(decl)
             for banned in ("$schema", "additionalProperties", "exclusiveMinimum", "propertyNames"):
                 assert banned not in text, (path.name, decl["name"], banned)
+
+
+@pytest.mark.parametrize(
+    ("thinking", "expected"),
+    [
+        ({"thinkingLevel": "HIGH", "includeThoughts": True}, True),
+        ({"thinkingBudget": 0, "includeThoughts": True}, False),
+        ({"thinkingBudget": 2048}, True),
+        ({"includeThoughts": False}, False),
+        (None, False),
+    ],
+)
+def test_routing_sees_thinking_exactly_when_the_hub_gets_it(thinking, expected):
+    body = {"contents": [user({"text": "x"})], "generationConfig": {}}
+    if thinking is not None:
+        body["generationConfig"]["thinkingConfig"] = thinking
+    features = gemini_features("m", body, 0)
+    hub = gemini_request_to_anthropic(body, model="m", max_tokens_limit=64000)
+    assert features.thinking is expected
+    assert ("thinking" in hub) is expected
+    search = gemini_features("m", {**body, "tools": [{"googleSearch": {}}]}, 0)
+    assert search.web_search is True
