@@ -28,6 +28,7 @@ from tether.gateway.inbound import (
     ClientError,
     Format,
     check_key,
+    client_key,
     error_response,
     json_bytes_response,
     parse_json_object,
@@ -99,7 +100,15 @@ class GeminiSurface:
         return routes
 
     def _check(self, request: Request) -> None:
-        check_key(request, self.gateway.config.keys, query_key(request))
+        key = query_key(request)
+        try:
+            check_key(request, self.gateway.config.keys, key)
+        except ClientError as exc:
+            if client_key(request) is None and key is None:  # say it in Gemini's words
+                raise ClientError(
+                    401, "this gateway needs a key: send it as x-goog-api-key (GEMINI_API_KEY)"
+                ) from None
+            raise exc
 
     # --- listing ---------------------------------------------------------------------------
 
