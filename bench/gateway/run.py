@@ -3,11 +3,13 @@
 
     .venv/bin/python -m bench.gateway [--requests 400] [--concurrency 16] [--seconds 4]
 
-Cases: passthrough (Anthropic client → Anthropic upstream), translated (Anthropic
-client → OpenAI-compatible upstream) and responses (an OpenAI Responses client, Codex,
-→ Anthropic upstream), each streamed and not. The requests are real: Claude Code's
-(tests/gateway/fixtures, ~55 KB of system prompt, tools and history) and Codex's (~48 KB).
-For the translated cases the direct baseline sends the already-translated body to the
+Cases, each streamed and not: passthrough (Anthropic client → Anthropic upstream),
+translated (Anthropic client → OpenAI-compatible upstream), responses (an OpenAI Responses
+client, Codex, → Anthropic upstream), gemini in (Gemini client → Anthropic upstream, through
+the hub), gemini out (Anthropic client → Gemini upstream) and gemini pass (Gemini client →
+Gemini upstream). The requests are real ones from tests/gateway/fixtures: Claude Code's
+(~55 KB of system prompt, tools and history), Codex's (~48 KB) and Gemini CLI's (~50 KB).
+For translated cases the direct baseline sends the already-translated body to the
 upstream: what the upstream costs without tether in the way.
 
 Reported per case: TTFB and total latency p50/p99 at concurrency 1 (and what tether adds),
@@ -32,12 +34,15 @@ import httpx
 import orjson
 from bench.gateway.upstream import EVENTS
 
+from tether.gateway.translate.anthropic_request_to_gemini import anthropic_request_to_gemini
 from tether.gateway.translate.anthropic_request_to_openai import request_to_openai
+from tether.gateway.translate.gemini_request_to_anthropic import gemini_request_to_anthropic
 from tether.gateway.translate.responses_request_to_anthropic import responses_to_anthropic
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "gateway" / "fixtures" / "claude_code_gateway_tool_result.json"
 CODEX_FIXTURE = ROOT / "tests" / "gateway" / "fixtures" / "codex_tool_result.json"
+GEMINI_FIXTURE = ROOT / "tests" / "gateway" / "fixtures" / "gemini_cli_tool_result.json"
 PASS_MODEL = "claude-bench-sonnet"
 TRANSLATED_MODEL = "oa-bench"
 
@@ -174,6 +179,7 @@ def main() -> None:
 
     fixture = orjson.loads(FIXTURE.read_bytes())
     codex = orjson.loads(CODEX_FIXTURE.read_bytes())
+    gemini = orjson.loads(GEMINI_FIXTURE.read_bytes())["body"]
     up_port, gw_port = free_port(), free_port()
     upstream_url = f"http://127.0.0.1:{up_port}"
     gateway_url = f"http://127.0.0.1:{gw_port}"
@@ -183,9 +189,11 @@ def main() -> None:
             "providers": {
                 "an": {"type": "anthropic", "base_url": upstream_url, "api_key": "k"},
                 "oa": {"type": "openai", "base_url": f"{upstream_url}/v1", "api_key": "k"},
+                "gm": {"type": "gemini", "base_url": upstream_url, "api_key": "k"},
             },
             "routes": [
                 {"match": "oa-*", "provider": "oa", "model": "gpt-bench"},
+                {"match": "gm-*", "provider": "gm", "model": "gemini-bench"},
                 {"match": "*", "provider": "an"},
             ],
         }
@@ -245,6 +253,7 @@ def main() -> None:
                     Case("direct", "/v1/messages", orjson.dumps(responses_out), stream),
                     Case("tether", "/v1/responses", orjson.dumps(responses_in), stream),
                 ),
+                *gemini_cases(fixture, gemini, stream, kind),
             ]
             for label, direct_case, tether_case in cases:
                 direct, through = asyncio.run(
@@ -267,6 +276,40 @@ def main() -> None:
         for proc in (gateway, upstream):
             proc.terminate()
             proc.wait(10)
+
+
+def gemini_cases(
+    claude: dict, gemini: dict, stream: bool, kind: str
+) -> list[tuple[str, Case, Case]]:
+    """Gemini in (through the hub to Anthropic), out (Anthropic client to Gemini), and
+    passthrough; each direct baseline is the body the upstream gets from tether."""
+    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    raw = orjson.dumps(gemini)
+    hub = gemini_request_to_anthropic(gemini, model="gem-in", stream=stream)
+    out, _ = anthropic_request_to_gemini(claude)
+    upstream_path = f"/v1beta/models/gemini-bench:{method}"
+    return [
+        (
+            f"gemini in   {kind}",
+            Case("direct", "/v1/messages", orjson.dumps(hub), stream),
+            Case("tether", f"/v1beta/models/gem-in:{method}", raw, stream),
+        ),
+        (
+            f"gemini out  {kind}",
+            Case("direct", upstream_path, orjson.dumps(out), stream),
+            Case(
+                "tether",
+                "/v1/messages",
+                orjson.dumps({**claude, "model": "gm-out", "stream": stream}),
+                stream,
+            ),
+        ),
+        (
+            f"gemini pass {kind}",
+            Case("direct", upstream_path, raw, stream),
+            Case("tether", f"/v1beta/models/gm-pass:{method}", raw, stream),
+        ),
+    ]
 
 
 def report(

@@ -1,5 +1,6 @@
 """A fast canned model upstream for the benchmark: a bare ASGI app on uvicorn (httptools,
-uvloop), answering Anthropic Messages and OpenAI Chat Completions, streamed or not, with
+uvloop), answering Anthropic Messages, OpenAI Chat Completions and Gemini generateContent, streamed
+or not, with
 fixed bodies. No parsing beyond reading the `"stream": true` flag.
 
     python -m bench.gateway.upstream PORT
@@ -122,6 +123,25 @@ OA_SSE = [
     b"data: [DONE]\n\n",
 ]
 
+_gm_usage = {"promptTokenCount": 12000, "candidatesTokenCount": EVENTS, "totalTokenCount": 12040}
+
+
+def _gm(text: str, finish: str | None = None) -> dict:
+    candidate: dict = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+    out: dict = {"candidates": [candidate], "modelVersion": "gemini-bench"}
+    if finish:
+        out["usageMetadata"] = _gm_usage
+    return out
+
+
+GM_JSON = orjson.dumps(_gm("word " * EVENTS, "STOP"))
+GM_SSE = [
+    *[b"data: " + orjson.dumps(_gm("word ")) + b"\r\n\r\n" for _ in range(EVENTS - 1)],
+    b"data: " + orjson.dumps(_gm("word ", "STOP")) + b"\r\n\r\n",
+]
+
 JSON_HEADERS = [(b"content-type", b"application/json")]
 SSE_HEADERS = [(b"content-type", b"text/event-stream")]
 
@@ -140,6 +160,16 @@ async def app(scope, receive, send) -> None:
     if path.endswith("/count_tokens"):
         await send({"type": "http.response.start", "status": 200, "headers": JSON_HEADERS})
         await send({"type": "http.response.body", "body": b'{"input_tokens": 12000}'})
+        return
+    if path.endswith(":generateContent") or path.endswith(":countTokens"):
+        await send({"type": "http.response.start", "status": 200, "headers": JSON_HEADERS})
+        await send({"type": "http.response.body", "body": GM_JSON})
+        return
+    if path.endswith(":streamGenerateContent"):
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        for frame in GM_SSE:
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
         return
     if b'"stream":true' in body or b'"stream": true' in body:
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})

@@ -218,3 +218,14 @@ def test_every_provider_type_has_a_provider_class():
     from tether.gateway.providers import PROVIDER_CLASSES
 
     assert set(PROVIDER_CLASSES) == set(PROVIDER_KINDS)
+
+
+def test_gemini_provider_defaults_to_googles_api():
+    config = parse_gateway_config(
+        {"providers": {"g": {"type": "gemini", "api_key": "env:GK"}}}, {"GK": "secret"}
+    )
+    provider = config.providers["g"]
+    assert provider.base_url == "https://generativelanguage.googleapis.com"
+    assert provider.api_key == "secret"
+    with pytest.raises(ConfigError, match=r"providers\.g\.type: must be one of .*gemini"):
+        parse_gateway_config({"providers": {"g": {"type": "vertex"}}}, {})

@@ -49,6 +49,7 @@ class Received:
     path: str
     headers: dict[str, str]
     raw: bytes
+    query: str = ""
 
     @property
     def json(self) -> Any:
@@ -113,7 +114,10 @@ class ScriptedUpstream:
 
     async def _handle(self, request: Request) -> Response:
         received = Received(
-            path=request.url.path, headers=dict(request.headers), raw=await request.body()
+            path=request.url.path,
+            headers=dict(request.headers),
+            raw=await request.body(),
+            query=request.url.query,
         )
         with self._lock:
             index = len(self.received)

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 
 from tether.cli.common import fail
 from tether.config import ConfigError, Settings, load_settings
+from tether.gateway.inbound import RedactQueryKeys
 from tether.http_guard import guarded_protocol
 from tether.server import StartupInfo, create_app
 
@@ -83,6 +84,7 @@ def serve(
             timeout_keep_alive=settings.keep_alive_timeout,
         ),
     )
+    logging.getLogger("uvicorn.access").addFilter(RedactQueryKeys())
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])  # uvloop when installed, as uvicorn.run would
     console.print("[dim]tether stopped[/]")

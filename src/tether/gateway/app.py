@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from tether.config import ConfigError, Settings
 from tether.gateway.config import GatewayConfig, parse_gateway_config
+from tether.gateway.gemini_surface import GeminiSurface, query_key
 from tether.gateway.inbound import (
     ClientError,
     Format,
@@ -54,12 +55,14 @@ class Gateway:
     routes: list[BaseRoute] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.gemini = GeminiSurface(self)
         self.routes = [
             Route("/v1/messages", self.messages, methods=["POST"]),
             Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
             Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
             Route("/v1/responses", self.responses, methods=["POST"]),
             Route("/v1/models", self.models, methods=["GET"]),
+            *self.gemini.routes(),
             # Keep these two last: every path above takes precedence over them.
             Route("/v1/{path:path}", self.not_served, methods=_ANY_METHOD),
             Route("/v1beta/{path:path}", self.not_served, methods=_ANY_METHOD),
@@ -99,6 +102,8 @@ class Gateway:
         return await self._serve(request, Format.OPENAI, responses_features, serve_responses)
 
     async def models(self, request: Request) -> Response:
+        if "x-goog-api-key" in request.headers or query_key(request):
+            return await self.gemini.models(request)
         fmt = Format.ANTHROPIC if "anthropic-version" in request.headers else Format.OPENAI
         try:
             check_origin(request, self.config.allowed_origins)

@@ -29,6 +29,7 @@ from pydantic_core import PydanticCustomError
 from tether.config import ConfigError, resolve_secret
 
 DEFAULT_ANTHROPIC_URL = "https://api.anthropic.com"
+DEFAULT_GEMINI_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
@@ -45,6 +46,7 @@ PROVIDER_KINDS: dict[str, ProviderKind] = {
     "anthropic": ProviderKind(default_base_url=DEFAULT_ANTHROPIC_URL),
     "openai": ProviderKind(default_base_url=None),
     "openai-responses": ProviderKind(default_base_url=None),
+    "gemini": ProviderKind(default_base_url=DEFAULT_GEMINI_URL),
 }
 
 # The scenarios, in the order they are evaluated whatever order the YAML used (routing.py).

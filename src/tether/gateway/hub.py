@@ -31,10 +31,16 @@ from tether.gateway.providers.base import (
     translated_stream,
     unusable_request,
 )
+from tether.gateway.providers.gemini import model_path
 from tether.gateway.streaming import StreamOut
+from tether.gateway.translate.anthropic_request_to_gemini import anthropic_request_to_gemini
 from tether.gateway.translate.anthropic_request_to_openai import request_to_openai
 from tether.gateway.translate.anthropic_request_to_responses import anthropic_to_responses
 from tether.gateway.translate.errors import UpstreamResponseError, upstream_error_message
+from tether.gateway.translate.gemini_stream_to_anthropic import (
+    GeminiStreamTranslator,
+    gemini_response_to_anthropic,
+)
 from tether.gateway.translate.openai_response_to_anthropic import response_from_openai
 from tether.gateway.translate.openai_stream_to_anthropic import OpenAIStreamTranslator
 from tether.gateway.translate.responses_stream_to_anthropic import (
@@ -150,10 +156,37 @@ def _responses_exchange(provider: Any, call: Call, body: dict) -> HubExchange:
     )
 
 
+def _gemini_exchange(provider: Any, call: Call, body: dict) -> HubExchange:
+    converted, names = anthropic_request_to_gemini(
+        body, max_tokens_limit=provider.provider.max_tokens
+    )
+    method = "streamGenerateContent?alt=sse" if call.stream else "generateContent"
+
+    def to_message(data: Any) -> dict:
+        if isinstance(data, list):  # a JSON-array stream where one body was expected
+            data = data[-1] if data else {}
+        if not isinstance(data, dict):
+            raise UpstreamResponseError("the provider sent a body that is not a JSON object")
+        return gemini_response_to_anthropic(data, model=call.client_model, tool_names=names)
+
+    def decoder() -> HubDecoder:
+        translator = GeminiStreamTranslator(call.client_model, names)
+        return _SseDecoder(lambda _e, text: translator.feed_data(text), translator.finish)
+
+    return HubExchange(
+        model_path(call.upstream_model, method),
+        orjson.dumps(converted),
+        provider._headers(call),
+        to_message,
+        decoder,
+    )
+
+
 HUB_EXCHANGES: dict[str, Callable[[Any, Call, dict], HubExchange]] = {
     "anthropic": _anthropic_exchange,
     "openai": _openai_exchange,
     "openai-responses": _responses_exchange,
+    "gemini": _gemini_exchange,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 from enum import Enum
 from typing import Any
@@ -12,11 +13,29 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tether.gateway.translate.errors import anthropic_error, openai_error
+from tether.gateway.translate.gemini_wire import gemini_error
 
 
 class Format(Enum):
     ANTHROPIC = "anthropic"
     OPENAI = "openai"
+    GEMINI = "gemini"
+
+
+_QUERY_KEY = re.compile(r"([?&])key=[^&\s]*")
+
+
+class RedactQueryKeys(logging.Filter):
+    """Access-log lines carry each path with its query, and Gemini clients may send their
+    key as `?key=`: this filter masks it before the line is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(isinstance(a, str) and "key=" in a for a in args):
+            record.args = tuple(
+                _QUERY_KEY.sub(r"\1key=REDACTED", a) if isinstance(a, str) else a for a in args
+            )
+        return True
 
 
 class ClientError(Exception):
@@ -62,12 +81,15 @@ def error_body(
     (their SDKs pick the exception class from the status alone)."""
     if fmt is Format.ANTHROPIC:
         return anthropic_error(status, message, upstream_type=kind)
+    if fmt is Format.GEMINI:
+        return gemini_error(status, message)
     return openai_error(status, message)
 
 
 def client_key(request: Request) -> str | None:
-    """The key the client presented: `x-api-key`, else `Authorization: Bearer`."""
-    key = request.headers.get("x-api-key")
+    """The key the client presented: `x-api-key` (or Gemini's `x-goog-api-key`), else
+    `Authorization: Bearer`."""
+    key = request.headers.get("x-api-key") or request.headers.get("x-goog-api-key")
     if key:
         return key
     auth = request.headers.get("authorization", "")
@@ -77,12 +99,13 @@ def client_key(request: Request) -> str | None:
     return None
 
 
-def check_key(request: Request, keys: tuple[str, ...]) -> None:
+def check_key(request: Request, keys: tuple[str, ...], presented: str | None = None) -> None:
     """With gateway keys configured, the request must carry one (compared in constant time,
-    and against every key so the time says nothing about which one was close)."""
+    and against every key so the time says nothing about which one was close). `presented`
+    is a key found elsewhere (Gemini's `?key=`), checked when no header carries one."""
     if not keys:
         return
-    presented = client_key(request)
+    presented = client_key(request) or presented
     if presented is None:
         raise ClientError(
             401,

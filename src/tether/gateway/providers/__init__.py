@@ -5,10 +5,18 @@ from __future__ import annotations
 from tether.gateway.config import Provider
 from tether.gateway.providers.anthropic import AnthropicProvider
 from tether.gateway.providers.base import BaseProvider, Call
+from tether.gateway.providers.gemini import GeminiProvider
 from tether.gateway.providers.openai import OpenAIProvider
 from tether.gateway.providers.openai_responses import OpenAIResponsesProvider
 
-__all__ = ["AnthropicProvider", "BaseProvider", "Call", "OpenAIProvider", "make_provider"]
+__all__ = [
+    "AnthropicProvider",
+    "BaseProvider",
+    "Call",
+    "GeminiProvider",
+    "OpenAIProvider",
+    "make_provider",
+]
 
 
 # The class serving each provider `type` of gateway/config.py's PROVIDER_KINDS.
@@ -16,6 +24,7 @@ PROVIDER_CLASSES: dict[str, type[BaseProvider]] = {
     "anthropic": AnthropicProvider,
     "openai": OpenAIProvider,
     "openai-responses": OpenAIResponsesProvider,
+    "gemini": GeminiProvider,
 }
 
 

@@ -23,6 +23,8 @@ from tether.gateway.providers.base import (
     client_auth_headers,
     failure_response,
     forwarded_request_headers,
+    passthrough_error,
+    passthrough_whole,
     read_error_body,
     read_json,
     response_headers,
@@ -87,24 +89,10 @@ class AnthropicProvider(BaseProvider):
             return failure_response(Format.ANTHROPIC, failure)
         if upstream.status_code >= 400:
             return await self._error(upstream)
-        is_sse = "text/event-stream" in upstream.headers.get("content-type", "")
-        if not (call.stream and is_sse):
-            try:
-                raw = await upstream.aread()
-            except httpx.HTTPError as exc:
-                return error_response(
-                    Format.ANTHROPIC, 502, stream_failure_message(exc, self.provider)
-                )
-            finally:
-                await upstream.aclose()
-            problem = unusable_answer(raw, is_sse=is_sse)
-            if problem is not None:
-                return error_response(Format.ANTHROPIC, 502, problem)
-            response = Response(raw, status_code=upstream.status_code)
-            response.raw_headers[:] = response_headers(
-                upstream, [call.route_header(), (b"content-length", str(len(raw)).encode())]
+        if not call.stream or "text/event-stream" not in upstream.headers.get("content-type", ""):
+            return await passthrough_whole(
+                call, upstream, Format.ANTHROPIC, self.provider, check=unusable_answer
             )
-            return response
         return StreamOut(
             upstream.status_code,
             response_headers(upstream, [call.route_header()]),
@@ -132,18 +120,11 @@ class AnthropicProvider(BaseProvider):
     async def _error(self, upstream: httpx.Response) -> Response:
         """Anthropic-shaped errors go back as they are; anything else (a proxy's HTML page)
         becomes one."""
-        raw = await read_error_body(upstream)
-        try:
-            parsed = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if isinstance(parsed, dict) and parsed.get("type") == "error":
-            response = json_bytes_response(upstream.status_code, raw)
-            response.raw_headers[:] = response_headers(
-                upstream, [(b"content-length", str(len(raw)).encode())]
-            )
-            return response
-        return translated_error(Format.ANTHROPIC, upstream, raw)
+        return await passthrough_error(
+            upstream,
+            Format.ANTHROPIC,
+            lambda parsed: isinstance(parsed, dict) and parsed.get("type") == "error",
+        )
 
     async def messages(self, call: Call) -> Any:
         return await self._passthrough(call, "/v1/messages")

@@ -18,7 +18,7 @@ from tether.gateway.config import Provider
 from tether.gateway.inbound import Format, error_response, json_bytes_response
 from tether.gateway.routing import Resolved
 from tether.gateway.streaming import SILENCE, StreamOut, paced
-from tether.gateway.translate.errors import upstream_error_message
+from tether.gateway.translate.errors import UpstreamResponseError, upstream_error_message
 from tether.gateway.upstream import Upstream, UpstreamFailure
 
 # Most error bodies are small; a proxy's HTML page can be large and says nothing useful.
@@ -40,6 +40,7 @@ _DROP_REQUEST_HEADERS = frozenset(
         "proxy-authorization",
         "proxy-connection",
         "x-api-key",
+        "x-goog-api-key",
         "authorization",
         "cookie",
         "accept-encoding",
@@ -172,8 +173,63 @@ def translated_error(fmt: Format, upstream: httpx.Response, raw: bytes) -> Respo
     )
 
 
+async def passthrough_error(
+    upstream: httpx.Response, fmt: Format, own_shape: Callable[[Any], bool]
+) -> Response:
+    """An upstream error in the client's own format goes back as it is (status, body,
+    headers); anything else (a proxy's HTML page) is re-expressed in that format."""
+    raw = await read_error_body(upstream)
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if own_shape(parsed):
+        response = json_bytes_response(upstream.status_code, raw)
+        response.raw_headers[:] = response_headers(
+            upstream, [(b"content-length", str(len(raw)).encode())]
+        )
+        return response
+    return translated_error(fmt, upstream, raw)
+
+
+async def passthrough_whole(
+    call: Call,
+    upstream: httpx.Response,
+    fmt: Format,
+    provider: Provider,
+    check: Callable[..., str | None] | None = None,
+) -> Response:
+    """A whole upstream body, relayed unchanged with the upstream's status and headers.
+    `check(raw, is_sse=...)` may name why the body is no answer, which makes it a 502."""
+    is_sse = "text/event-stream" in upstream.headers.get("content-type", "")
+    try:
+        raw = await upstream.aread()
+    except httpx.HTTPError as exc:
+        return error_response(fmt, 502, stream_failure_message(exc, provider))
+    finally:
+        await upstream.aclose()
+    if check is not None and (problem := check(raw, is_sse=is_sse)) is not None:
+        return error_response(fmt, 502, problem)
+    response = Response(raw, status_code=upstream.status_code)
+    response.raw_headers[:] = response_headers(
+        upstream, [call.route_header(), (b"content-length", str(len(raw)).encode())]
+    )
+    return response
+
+
 def failure_response(fmt: Format, failure: UpstreamFailure) -> Response:
     return error_response(fmt, failure.status, failure.message)
+
+
+def translation_failure(fmt: Format, exc: Exception) -> Response:
+    """A 502 (or the failure's own status) for an answer that could not be had or read."""
+    if isinstance(exc, UpstreamFailure):
+        return failure_response(fmt, exc)
+    if isinstance(exc, UpstreamResponseError):
+        return error_response(fmt, 502, str(exc))
+    return error_response(
+        fmt, 502, f"the provider's response could not be translated: {type(exc).__name__}: {exc}"
+    )
 
 
 def json_response(body: Any, extra: Iterable[tuple[bytes, bytes]] = ()) -> Response:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import orjson
-from starlette.responses import Response
 
 from tether.gateway.inbound import Format, error_response, json_bytes_response
 from tether.gateway.providers.base import (
@@ -18,7 +16,8 @@ from tether.gateway.providers.base import (
     BaseProvider,
     Call,
     client_auth_headers,
-    failure_response,
+    passthrough_error,
+    passthrough_whole,
     read_error_body,
     read_json,
     response_headers,
@@ -27,6 +26,7 @@ from tether.gateway.providers.base import (
     translated_stream,
     unusable_request,
 )
+from tether.gateway.providers.base import translation_failure as _failure
 from tether.gateway.streaming import SILENCE, StreamOut, paced
 from tether.gateway.token_estimate import estimate_tokens
 from tether.gateway.translate.anthropic_request_to_openai import request_to_openai
@@ -34,7 +34,6 @@ from tether.gateway.translate.errors import UpstreamResponseError, upstream_erro
 from tether.gateway.translate.openai_response_to_anthropic import response_from_openai
 from tether.gateway.translate.openai_stream_to_anthropic import OpenAIStreamTranslator
 from tether.gateway.translate.sse import SSEParser, encode_sse
-from tether.gateway.upstream import UpstreamFailure
 
 OPENAI_PING = b": ping\n\n"
 
@@ -154,32 +153,13 @@ class OpenAIProvider(BaseProvider):
         except Exception as exc:
             return _failure(Format.OPENAI, exc)
         if upstream.status_code >= 400:
-            raw = await read_error_body(upstream)
-            try:
-                parsed = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                parsed = None
-            if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
-                response = json_bytes_response(upstream.status_code, raw)
-                response.raw_headers[:] = response_headers(
-                    upstream, [(b"content-length", str(len(raw)).encode())]
-                )
-                return response
-            return translated_error(Format.OPENAI, upstream, raw)
-        if not call.stream:
-            try:
-                raw = await upstream.aread()
-            except httpx.HTTPError as exc:
-                return error_response(
-                    Format.OPENAI, 502, stream_failure_message(exc, self.provider)
-                )
-            finally:
-                await upstream.aclose()
-            response = Response(raw, status_code=upstream.status_code)
-            response.raw_headers[:] = response_headers(
-                upstream, [call.route_header(), (b"content-length", str(len(raw)).encode())]
+            return await passthrough_error(
+                upstream,
+                Format.OPENAI,
+                lambda parsed: isinstance(parsed, dict) and isinstance(parsed.get("error"), dict),
             )
-            return response
+        if not call.stream:
+            return await passthrough_whole(call, upstream, Format.OPENAI, self.provider)
 
         async def relay() -> Any:
             at_boundary = True
@@ -207,16 +187,6 @@ class OpenAIProvider(BaseProvider):
             relay(),
             on_close=upstream.aclose,
         )
-
-
-def _failure(fmt: Format, exc: Exception) -> Response:
-    if isinstance(exc, UpstreamFailure):
-        return failure_response(fmt, exc)
-    if isinstance(exc, UpstreamResponseError):
-        return error_response(fmt, 502, str(exc))
-    return error_response(
-        fmt, 502, f"the provider's response could not be translated: {type(exc).__name__}: {exc}"
-    )
 
 
 def _replayed_stream(call: Call, message: dict[str, Any]) -> StreamOut:

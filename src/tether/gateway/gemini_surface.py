@@ -1,0 +1,354 @@
+"""The Gemini API surface: what Gemini CLI and Google's SDKs call.
+
+    POST /v1beta/models/{model}:generateContent
+    POST /v1beta/models/{model}:streamGenerateContent   (?alt=sse, or a JSON array)
+    POST /v1beta/models/{model}:countTokens
+    GET  /v1beta/models, GET /v1beta/models/{model}     (and the same under /v1/)
+
+A request is routed by its model like any other. To a `gemini` provider it passes
+through; to any other it is translated into the hub format (an Anthropic Messages
+request), served by that provider's `messages`/`count_tokens`, and its answer (JSON or
+SSE) translated back. The key comes as `x-goog-api-key`, `?key=` or the usual headers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from tether.gateway.inbound import (
+    ClientError,
+    Format,
+    check_key,
+    client_key,
+    error_response,
+    json_bytes_response,
+    parse_json_object,
+    read_body,
+)
+from tether.gateway.providers import BaseProvider, Call, GeminiProvider
+from tether.gateway.routing import Features, NoRoute, resolve
+from tether.gateway.streaming import StreamOut
+from tether.gateway.token_estimate import estimate_tokens
+from tether.gateway.translate.anthropic_stream_to_gemini import (
+    GeminiStreamWriter,
+    anthropic_response_to_gemini,
+)
+from tether.gateway.translate.errors import upstream_error_message
+from tether.gateway.translate.gemini_request_to_anthropic import (
+    count_request_to_anthropic,
+    gemini_request_to_anthropic,
+)
+from tether.gateway.translate.gemini_wire import get
+from tether.gateway.translate.sse import SSEParser
+
+if TYPE_CHECKING:
+    from tether.gateway.app import Gateway
+
+log = logging.getLogger("tether.gateway")
+
+METHODS = ("generateContent", "streamGenerateContent", "countTokens")
+_ANTHROPIC_STATUS = {"rate_limit_error": 429, "overloaded_error": 529, "timeout_error": 504}
+# Client headers the hub call keeps (the rest are Google's, meaningless to other upstreams).
+_KEPT_HEADERS = ("user-agent",)
+
+
+def query_key(request: Request) -> str | None:
+    for name, value in parse_qsl(request.scope.get("query_string", b"").decode("latin-1")):
+        if name == "key" and value:
+            return value
+    return None
+
+
+def gemini_features(model: str, body: dict[str, Any], hub_tokens: Any) -> Features:
+    """What routing looks at: thinking counts as asked for exactly when the hub request
+    will carry it (a non-zero budget, a level, or thoughts asked to be included)."""
+    thinking = get(get(body, "generationConfig"), "thinkingConfig")
+    budget = get(thinking, "thinkingBudget")
+    if isinstance(budget, int) and not isinstance(budget, bool):
+        enabled = budget != 0
+    else:
+        enabled = bool(get(thinking, "thinkingLevel")) or get(thinking, "includeThoughts") is True
+    tools = get(body, "tools")
+    search = isinstance(tools, list) and any(
+        isinstance(t, dict) and (get(t, "googleSearch") is not None or "google_search" in t)
+        for t in tools
+    )
+    return Features(model=model, thinking=enabled, web_search=search, tokens=hub_tokens)
+
+
+class GeminiSurface:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    def routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = []
+        for version in ("v1beta", "v1"):
+            routes.append(Route(f"/{version}/models/{{target:path}}", self.call, methods=["POST"]))
+        # GET /v1/models[/{id}] are OpenAI's and Anthropic's too; app.py hands the list to
+        # Gemini clients (those sending a Google key) and leaves /v1/models/{id} to them.
+        routes.append(Route("/v1beta/models/{target:path}", self.model, methods=["GET"]))
+        routes.append(Route("/v1beta/models", self.models, methods=["GET"]))
+        return routes
+
+    def _check(self, request: Request) -> None:
+        key = query_key(request)
+        try:
+            check_key(request, self.gateway.config.keys, key)
+        except ClientError as exc:
+            if client_key(request) is None and key is None:  # say it in Gemini's words
+                raise ClientError(
+                    401, "this gateway needs a key: send it as x-goog-api-key (GEMINI_API_KEY)"
+                ) from None
+            raise exc
+
+    # --- listing ---------------------------------------------------------------------------
+
+    def model_entries(self) -> list[dict[str, Any]]:
+        from tether.gateway.app import model_names
+
+        return [
+            {
+                "name": f"models/{name}",
+                "baseModelId": name,
+                "version": "tether",
+                "displayName": name,
+                "description": f"served by provider {owner}",
+                "supportedGenerationMethods": list(METHODS),
+            }
+            for name, owner in model_names(self.gateway.config)
+        ]
+
+    async def models(self, request: Request) -> Response:
+        try:
+            self._check(request)
+        except ClientError as exc:
+            return error_response(Format.GEMINI, exc.status, exc.message)
+        return json_bytes_response(200, orjson.dumps({"models": self.model_entries()}))
+
+    async def model(self, request: Request) -> Response:
+        try:
+            self._check(request)
+        except ClientError as exc:
+            return error_response(Format.GEMINI, exc.status, exc.message)
+        name = request.path_params["target"].removeprefix("models/")
+        entry = next((m for m in self.model_entries() if m["baseModelId"] == name), None)
+        if entry is None:
+            return error_response(Format.GEMINI, 404, f"model {name!r} is not listed here")
+        return json_bytes_response(200, orjson.dumps(entry))
+
+    # --- calls -----------------------------------------------------------------------------
+
+    async def call(self, request: Request) -> Any:
+        config = self.gateway.config
+        target = request.path_params["target"]
+        model, sep, method = target.rpartition(":")
+        try:
+            self._check(request)
+            if not sep or not model or method not in METHODS:
+                raise ClientError(
+                    404,
+                    f"unknown method {target!r}: use models/MODEL:generateContent, "
+                    ":streamGenerateContent or :countTokens",
+                )
+            raw = await read_body(request, config.max_body_bytes)
+            body = parse_json_object(raw)
+
+            def tokens() -> int:
+                return estimate_tokens(gemini_request_to_anthropic(body, model=model))
+
+            route = resolve(config, gemini_features(model, body, tokens))
+        except ClientError as exc:
+            return error_response(Format.GEMINI, exc.status, exc.message, headers=exc.headers)
+        except NoRoute as exc:
+            return error_response(Format.GEMINI, 404, str(exc))
+        except ValueError as exc:  # the token estimate translated a bad body
+            return error_response(Format.GEMINI, 400, str(exc))
+        provider = self.gateway.providers[route.provider.name]
+        query = request.scope["query_string"].decode("latin-1")
+        stream = method == "streamGenerateContent"
+        try:
+            if isinstance(provider, GeminiProvider):
+                call = Call(
+                    fmt=Format.GEMINI,
+                    raw=raw,
+                    body=body,
+                    client_model=model,
+                    route=route,
+                    headers=request.headers,
+                    ping_interval=config.ping_interval,
+                    query=query,
+                )
+                return await provider.gemini(call, method)
+            return await self._through_hub(request, provider, route, model, body, method, stream)
+        except Exception:
+            log.exception("gateway failed on a Gemini %s for model %s", method, model)
+            return error_response(Format.GEMINI, 500, "the gateway failed to handle this request")
+
+    async def _through_hub(
+        self,
+        request: Request,
+        provider: BaseProvider,
+        route: Any,
+        model: str,
+        body: dict[str, Any],
+        method: str,
+        stream: bool,
+    ) -> Any:
+        try:
+            if method == "countTokens":
+                hub = count_request_to_anthropic(body, model=route.model)
+            else:
+                hub = gemini_request_to_anthropic(
+                    body,
+                    model=route.model,
+                    stream=stream,
+                    max_tokens_limit=route.provider.max_tokens,
+                )
+        except (ValueError, TypeError, AttributeError) as exc:
+            return error_response(Format.GEMINI, 400, str(exc))
+        call = Call(
+            fmt=Format.ANTHROPIC,
+            raw=orjson.dumps(hub),
+            body=hub,
+            client_model=model,
+            route=route,
+            headers=_hub_headers(request),
+            ping_interval=self.gateway.config.ping_interval,
+        )
+        if method == "countTokens":
+            result = await provider.count_tokens(call)
+            return _count_back(result)
+        thinking = get(get(body, "generationConfig"), "thinkingConfig")
+        include = get(thinking, "includeThoughts") is True
+        result = await provider.messages(call)
+        alt_sse = ("alt", "sse") in parse_qsl(request.scope["query_string"].decode("latin-1"))
+        if isinstance(result, StreamOut):
+            return _stream_back(result, model, include, alt_sse)
+        return _whole_back(result, model, include, stream, alt_sse, call)
+
+
+def _hub_headers(request: Request) -> Headers:
+    """What the hub call carries of the client's headers: its user agent, and its key as
+    `x-api-key` for a provider set to pass the client's key on."""
+    headers = {k: request.headers[k] for k in _KEPT_HEADERS if k in request.headers}
+    key = request.headers.get("x-goog-api-key") or query_key(request)
+    if key:
+        headers["x-api-key"] = key
+    elif "x-api-key" in request.headers or "authorization" in request.headers:
+        for name in ("x-api-key", "authorization"):
+            if name in request.headers:
+                headers[name] = request.headers[name]
+    headers["content-type"] = "application/json"
+    return Headers(headers=headers)
+
+
+def _route_header(response: Any) -> list[tuple[bytes, bytes]]:
+    return [(k, v) for k, v in response.raw_headers if k == b"tether-route"]
+
+
+def _error_back(response: Response) -> Response:
+    """An Anthropic-shaped error response re-expressed as Google's."""
+    body = bytes(response.body)
+    status = response.status_code
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        parsed = None
+    kind = parsed.get("error", {}).get("type") if isinstance(parsed, dict) else None
+    if isinstance(kind, str) and kind in _ANTHROPIC_STATUS and status >= 500:
+        status = _ANTHROPIC_STATUS[kind]
+    headers = {k.decode(): v.decode() for k, v in response.raw_headers if k == b"retry-after"}
+    return error_response(Format.GEMINI, status, upstream_error_message(body), headers=headers)
+
+
+def _count_back(response: Any) -> Response:
+    if not isinstance(response, Response) or response.status_code >= 400:
+        return _error_back(response)
+    try:
+        count = orjson.loads(bytes(response.body)).get("input_tokens") or 0
+    except (orjson.JSONDecodeError, AttributeError):
+        return error_response(Format.GEMINI, 502, "the provider's token count was not JSON")
+    out = json_bytes_response(200, orjson.dumps({"totalTokens": count}))
+    out.raw_headers.extend(
+        [(k, v) for k, v in response.raw_headers if k in (b"tether-route", b"tether-count")]
+    )
+    return out
+
+
+def _frame(chunk: dict[str, Any], alt_sse: bool, first: bool) -> bytes:
+    data = orjson.dumps(chunk)
+    if alt_sse:
+        return b"data: " + data + b"\n\n"
+    return (b"[" if first else b",\r\n") + data
+
+
+def _whole_back(
+    response: Any, model: str, include: bool, stream: bool, alt_sse: bool, call: Call
+) -> Response:
+    if not isinstance(response, Response) or response.status_code >= 400:
+        return _error_back(response)
+    try:
+        message = orjson.loads(bytes(response.body))
+    except orjson.JSONDecodeError:
+        return error_response(Format.GEMINI, 502, "the provider's answer was not JSON")
+    answer = anthropic_response_to_gemini(message, model=model, include_thoughts=include)
+    if stream:  # the provider answered a stream request with one body
+        body = _frame(answer, alt_sse, True) + (b"" if alt_sse else b"]")
+        media = "text/event-stream" if alt_sse else "application/json"
+        out = Response(body, status_code=200, media_type=media)
+    else:
+        out = json_bytes_response(200, orjson.dumps(answer))
+    out.raw_headers.extend(_route_header(response) or [call.route_header()])
+    return out
+
+
+def _stream_back(inner: StreamOut, model: str, include: bool, alt_sse: bool) -> StreamOut:
+    """The hub's Anthropic SSE stream as Gemini's: SSE frames, or one JSON array."""
+    parser = SSEParser()
+    writer = GeminiStreamWriter(model, include_thoughts=include)
+
+    async def body() -> AsyncIterator[bytes]:
+        first = True
+        try:
+            async for data in inner.body:
+                out: list[bytes] = []
+                for event, text in parser.feed(data):
+                    for chunk in writer.feed(event, orjson.loads(text)):
+                        out.append(_frame(chunk, alt_sse, first))
+                        first = False
+                if out:
+                    yield b"".join(out)
+            tail = [c for e, t in parser.close() for c in writer.feed(e, orjson.loads(t))]
+            tail += writer.finish()
+        except Exception as exc:  # a hub stream we could not read
+            tail = writer.fail(502, f"the provider's stream could not be translated: {exc}")
+        finally:
+            aclose = getattr(inner.body, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        frames = b""
+        for chunk in tail:
+            frames += _frame(chunk, alt_sse, first)
+            first = False
+        if not alt_sse:
+            frames += b"[]" if first else b"]"
+        if frames:
+            yield frames
+
+    headers = [(k, v) for k, v in inner.headers if k == b"tether-route"]
+    media = b"text/event-stream" if alt_sse else b"application/json"
+    return StreamOut(
+        200,
+        [(b"content-type", media), (b"cache-control", b"no-cache"), *headers],
+        body(),
+        on_close=inner.on_close,
+    )
