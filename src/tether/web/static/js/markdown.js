@@ -83,9 +83,11 @@ function closesFence(line, fence) {
   return t.length >= fence.length && t[0] === fence[0] && /^(`+|~+)$/.test(t);
 }
 
-export function codeBlock(code, lang) {
+// `wrap` folds long lines instead of scrolling them: for text that must be read whole
+// (a command someone is asked to approve).
+export function codeBlock(code, lang, { wrap = false } = {}) {
   const label = lang ? `<span class="code-lang">${esc(lang)}</span>` : "";
-  return `<div class="code">${label}<pre><code>${highlight(code, lang)}</code></pre></div>`;
+  return `<div class="code${wrap ? " wrap" : ""}">${label}<pre><code>${highlight(code, lang)}</code></pre></div>`;
 }
 
 // A list starting at lines[start]; items hold their following lines that are indented

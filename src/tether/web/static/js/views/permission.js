@@ -14,7 +14,7 @@ export function isQuestion(p) {
 
 function what(p) {
   const i = p.input || {};
-  if (p.tool_name === "Bash") return codeBlock(i.command || "", "bash") +
+  if (p.tool_name === "Bash") return codeBlock(i.command || "", "bash", { wrap: true }) +
     (i.description ? `<p class="perm-desc">${esc(i.description)}</p>` : "");
   if (p.tool_name === "Edit") return `<div class="perm-path">${esc(i.file_path || "")}</div>` +
     renderDiff(diffLines(i.old_string, i.new_string));
@@ -24,6 +24,8 @@ function what(p) {
   }
   if (p.tool_name === "Write") return `<div class="perm-path">${esc(i.file_path || "")}</div>` +
     codeBlock(i.content || "", langOf(i.file_path));
+  if (p.tool_name === "WebFetch") return `<div class="perm-path">${esc(i.url || "")}</div>` +
+    (i.prompt ? `<p class="perm-desc">${esc(i.prompt)}</p>` : "");
   if (p.tool_name === "ExitPlanMode" && i.plan) return `<div class="perm-plan">${esc(i.plan)}</div>`;
   return codeBlock(pretty(i), "json");
 }
@@ -46,6 +48,8 @@ function questionForm(p, readOnly) {
   }).join("");
 }
 
+const ERROR = `<p class="perm-error" role="alert" hidden></p>`;
+
 export function permissionCard(p, canAnswer) {
   const { label } = describe(p.tool_name, p.input);
   const question = isQuestion(p);
@@ -56,24 +60,25 @@ export function permissionCard(p, canAnswer) {
   if (p.description) html += `<p class="perm-desc">${esc(p.description)}</p>`;
   if (question) {
     html += `<form class="questions" data-action="answer">${questionForm(p, !canAnswer)}` +
-      (canAnswer ? `<div class="perm-actions"><button type="submit" class="btn primary">Send answers</button>` +
-        `<button type="button" class="btn" data-action="deny">Dismiss</button></div>` : "") +
+      (canAnswer ? `<div class="perm-footer"><div class="perm-actions"><button type="submit" class="btn primary">Send answers</button>` +
+        `<button type="button" class="btn" data-action="deny">Dismiss</button></div>${ERROR}</div>` : "") +
       `</form>`;
   } else {
     html += `<div class="perm-what">${what(p)}</div>`;
     if (canAnswer) {
       html += `<details class="perm-edit"><summary>Edit input before allowing</summary>` +
         `<textarea class="edit-input" rows="6" spellcheck="false" aria-label="Tool input (JSON) to allow">${esc(pretty(p.input || {}))}</textarea></details>` +
+        `<div class="perm-footer">` +
         `<input type="text" class="deny-reason" placeholder="Reason (optional, sent with Deny)" aria-label="Reason for denying">` +
         `<div class="perm-actions">` +
         `<button type="button" class="btn primary" data-action="allow" aria-keyshortcuts="a">Allow</button>` +
         `<button type="button" class="btn" data-action="always" title="Allow this and similar calls for the rest of the session">Always allow</button>` +
-        `<button type="button" class="btn danger" data-action="deny" aria-keyshortcuts="d">Deny</button></div>`;
+        `<button type="button" class="btn danger" data-action="deny" aria-keyshortcuts="d">Deny</button></div>` +
+        `${ERROR}</div>`;
     }
   }
   if (!canAnswer) html += `<p class="perm-readonly">Waiting for someone with a client token to answer.</p>`;
-  html += `<p class="perm-error" role="alert" hidden></p></article>`;
-  return html;
+  return html + `</article>`;
 }
 
 // The answers of an AskUserQuestion form, keyed by question text; null when one is missing.
