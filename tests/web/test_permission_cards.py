@@ -76,6 +76,46 @@ def on_screen(page: Page, selector: str) -> list[dict[str, Any]]:
     )
 
 
+# `r`: a range over the last (non-blank) character of the text of `el`.
+LAST_CHARACTER = """
+  let node = el;
+  while (node.lastChild) node = node.lastChild;
+  const r = document.createRange();
+  const end = node.textContent.trimEnd().length;
+  r.setStart(node, Math.max(0, end - 1));
+  r.setEnd(node, end);
+"""
+
+# Whether the last character of an element's text is on screen and not covered.
+TAIL_ON_SCREEN = (
+    "el => {"
+    + LAST_CHARACTER
+    + """
+  const b = r.getBoundingClientRect();
+  if (b.right > innerWidth || b.bottom > innerHeight || b.left < 0 || b.top < 0) return false;
+  const hit = document.elementFromPoint((b.left + b.right) / 2, (b.top + b.bottom) / 2);
+  return !!hit && el.contains(hit);
+}"""
+)
+
+# Scrolls the requests' box so that the end of an element's text sits just above the card's
+# answers (the sticky footer), as a person scrolling to read it would.
+BRING_TAIL_ABOVE_ANSWERS = (
+    "el => {"
+    + LAST_CHARACTER
+    + """
+  const box = el.closest('.pending');
+  const footer = el.closest('.perm').querySelector('.perm-footer');
+  // The footer sticks only once its card is in view, so this takes a few steps.
+  for (let k = 0; k < 10; k++) {
+    const by = r.getBoundingClientRect().bottom - footer.getBoundingClientRect().top + 4;
+    if (Math.abs(by) < 2) break;
+    box.scrollTop += by;
+  }
+}"""
+)
+
+
 def test_every_card_fits_and_its_buttons_stay_on_screen(
     sized: tuple[Page, int], relay: WebRelay
 ) -> None:
@@ -97,10 +137,7 @@ def test_every_card_fits_and_its_buttons_stay_on_screen(
             assert b["hit"], where
             assert b["text"], where  # the label is there
         # Scrolled to the card's end, the buttons are still there.
-        page.eval_on_selector(
-            f".perm[data-perm-id='{request['id']}'] .perm-footer",
-            "el => el.scrollIntoView({block: 'end'})",
-        )
+        card.evaluate("el => el.scrollIntoView({block: 'end'})")
         for b in on_screen(page, f".perm[data-perm-id='{request['id']}'] .perm-actions .btn"):
             assert b["hit"] and b["right"] <= b["vw"], b
 
@@ -124,11 +161,75 @@ def test_commands_and_paths_are_shown_whole_and_wrapped(
         # Wrapped, not clipped: nothing hides to the right, the tail included.
         clipped = el.evaluate("el => el.scrollWidth - el.clientWidth")
         assert clipped <= 1, f"{request['tool_name']} clipped by {clipped}px at {width}px"
-        tail = el.evaluate(
-            """el => { const r = document.createRange();
-              let node = el; while (node.lastChild) node = node.lastChild;
-              r.setStart(node, Math.max(0, node.textContent.length - 1));
-              r.setEnd(node, node.textContent.length);
-              const b = r.getBoundingClientRect(); return b.right; }"""
-        )
-        assert tail <= width, f"the end of {text[-30:]!r} is off-screen at {width}px"
+        # The tail can be brought into view to read, just above the answers.
+        el.evaluate(BRING_TAIL_ABOVE_ANSWERS)
+        tail = el.evaluate(TAIL_ON_SCREEN)
+        assert tail, f"the end of {text[-30:]!r} is not on screen at {width}px"
+
+
+def test_a_write_says_what_it_does_and_shows_all_its_lines(
+    sized: tuple[Page, int], relay: WebRelay
+) -> None:
+    page, _ = sized
+    session = relay.agent.create_session("Writes")
+    page.goto(f"{relay.url}/#/session/{session['id']}")
+    page.wait_for_selector(f"html[data-session-ready='{session['id']}']")
+    unknown = relay.agent.ask(session["id"], "Write", WRITE)
+    card = page.locator(f".perm[data-perm-id='{unknown['id']}']")
+    expect(card.locator(".perm-stats")).to_have_text("Writes 120 lines to")
+    pre = card.locator(".perm-what pre")
+    assert pre.text_content() == WRITE["content"]
+    # No box of its own to scroll down in: the end is reached by scrolling the requests.
+    assert pre.evaluate("el => el.scrollHeight - el.clientHeight") <= 1
+    # Wide lines scroll sideways inside the content's own box, not the card.
+    assert pre.evaluate("el => el.scrollWidth > el.clientWidth")
+    pre.evaluate(BRING_TAIL_ABOVE_ANSWERS)
+    last = pre.evaluate(TAIL_ON_SCREEN)
+    assert last, "the last lines of the file cannot be brought into view"
+
+    one_line = {"file_path": "/p/a.txt", "content": "one\n"}
+    replace = relay.agent.ask(session["id"], "Write", one_line, title="Overwrite a.txt")
+    expect(page.locator(f".perm[data-perm-id='{replace['id']}'] .perm-stats")).to_have_text(
+        "Overwrites 1 line to"
+    )
+    create = relay.agent.ask(
+        session["id"], "Write", {"file_path": "/p/b.txt", "content": ""}, title="Create b.txt"
+    )
+    expect(page.locator(f".perm[data-perm-id='{create['id']}'] .perm-stats")).to_have_text(
+        "Creates 0 lines to"
+    )
+
+
+def test_an_edit_is_a_numbered_wrapped_diff_with_its_context(
+    sized: tuple[Page, int], relay: WebRelay
+) -> None:
+    page, width = sized
+    [edit] = open_with_requests(page, relay, [("Edit", EDIT)])
+    diff = page.locator(f".perm[data-perm-id='{edit['id']}'] .diff")
+    rows = diff.evaluate(
+        """el => { const cells = [...el.children]; const rows = [];
+          for (let k = 0; k < cells.length; k += 4)
+            rows.push(cells.slice(k, k + 4).map(c => c.textContent));
+          return rows; }"""
+    )
+    old_url, new_url = EDIT["old_string"].split("\n")[1], EDIT["new_string"].split("\n")[1]
+    assert rows == [
+        ["1", "1", "", "A = 1"],
+        ["2", "", "−", old_url],
+        ["", "2", "+", new_url],
+        ["3", "3", "", "B = 2"],
+    ]
+    assert diff.evaluate("el => el.scrollWidth - el.clientWidth") <= 1  # wrapped, not cut
+    assert diff.bounding_box()["width"] <= width
+
+
+def test_an_opened_edit_card_shows_its_diff_once(page: Page, relay: WebRelay) -> None:
+    session = relay.agent.create_session("Transcript edit")
+    relay.agent.tool(session["id"], "Edit", EDIT, "The file was updated.")
+    page.goto(f"{relay.url}/#/session/{session['id']}")
+    page.wait_for_selector(f"html[data-session-ready='{session['id']}']")
+    card = page.locator(".tool").first
+    expect(card.locator(".tool-preview .diff")).to_be_visible()
+    card.locator(".tool-head").click()
+    expect(card.locator(".tool-body .diff")).to_be_visible()
+    expect(card.locator(".diff:visible")).to_have_count(1)

@@ -107,7 +107,9 @@ def test_a_new_session_appears_and_its_messages_stream_in(page: Page, relay: Web
     )
 
     expect(page.locator(".tool", has_text="Read")).to_contain_text("3 lines")
-    expect(page.locator(".tool", has_text="Edit").locator(".diff .d-add")).to_contain_text("x = 2")
+    expect(page.locator(".tool", has_text="Edit").locator(".diff .d-text.d-add")).to_contain_text(
+        "x = 2"
+    )
     expect(page.locator("#s-usage")).to_contain_text("$0.0123")
     expect(page.locator(".msg.assistant pre")).to_contain_text("return True")
     expect(page.locator(".msg.thinking")).not_to_have_attribute("open", "")

@@ -3,8 +3,8 @@
 // AskUserQuestion is a question, not a permission: its options are rendered as a form
 // and the answers go back as `updated_input.answers` with an allow.
 
-import { esc, pretty } from "../dom.js";
-import { diffLines, renderDiff } from "../diff.js";
+import { countLines, esc, plural, pretty } from "../dom.js";
+import { diffLines, editsDiff, renderDiff } from "../diff.js";
 import { codeBlock } from "../markdown.js";
 import { describe, langOf } from "./tools.js";
 
@@ -12,18 +12,27 @@ export function isQuestion(p) {
   return p.tool_name === "AskUserQuestion" && Array.isArray(p.input?.questions);
 }
 
+// Whether a Write creates or replaces its file, from what the request says (Claude Code's
+// title or description); "Writes" when it does not say.
+function writeVerb(p) {
+  const said = `${p.title || ""} ${p.description || ""}`;
+  if (/\boverwrit|\breplac/i.test(said)) return "Overwrites";
+  if (/\bcreat|\bnew file/i.test(said)) return "Creates";
+  return "Writes";
+}
+
 function what(p) {
   const i = p.input || {};
+  const path = `<div class="perm-path">${esc(i.file_path || "")}</div>`;
   if (p.tool_name === "Bash") return codeBlock(i.command || "", "bash", { wrap: true }) +
     (i.description ? `<p class="perm-desc">${esc(i.description)}</p>` : "");
-  if (p.tool_name === "Edit") return `<div class="perm-path">${esc(i.file_path || "")}</div>` +
-    renderDiff(diffLines(i.old_string, i.new_string));
-  if (p.tool_name === "MultiEdit" && Array.isArray(i.edits)) {
-    return `<div class="perm-path">${esc(i.file_path || "")}</div>` +
-      renderDiff(i.edits.flatMap((e) => diffLines(e.old_string, e.new_string)));
+  if (p.tool_name === "Edit") return path + renderDiff(diffLines(i.old_string, i.new_string));
+  if (p.tool_name === "MultiEdit" && Array.isArray(i.edits)) return path + renderDiff(editsDiff(i.edits));
+  if (p.tool_name === "Write") {
+    const content = typeof i.content === "string" ? i.content : pretty(i.content ?? "");
+    return `<div class="perm-stats">${writeVerb(p)} ${plural(countLines(content), "line")} to</div>` +
+      path + codeBlock(content, langOf(i.file_path));
   }
-  if (p.tool_name === "Write") return `<div class="perm-path">${esc(i.file_path || "")}</div>` +
-    codeBlock(i.content || "", langOf(i.file_path));
   if (p.tool_name === "WebFetch") return `<div class="perm-path">${esc(i.url || "")}</div>` +
     (i.prompt ? `<p class="perm-desc">${esc(i.prompt)}</p>` : "");
   if (p.tool_name === "ExitPlanMode" && i.plan) return `<div class="perm-plan">${esc(i.plan)}</div>`;

@@ -2,8 +2,8 @@
 // paired with its result by call_id, that expands to the full input and result. The full
 // body is built only when a card is first opened, which keeps long transcripts fast.
 
-import { basename, esc, firstLine, outputText, pretty, truncate } from "../dom.js";
-import { diffLines, diffStats, renderDiff } from "../diff.js";
+import { basename, countLines, esc, firstLine, outputText, plural, pretty, truncate } from "../dom.js";
+import { diffStats, editsDiff, renderDiff } from "../diff.js";
 import { highlight } from "../highlight.js";
 import { codeBlock } from "../markdown.js";
 
@@ -32,12 +32,7 @@ function clip(text, max, fromEnd = false) {
 }
 
 function moreLine(n, where) {
-  return n ? `<div class="more">${n} more line${n === 1 ? "" : "s"} ${where}</div>` : "";
-}
-
-function countLines(text) {
-  const s = String(text ?? "").replace(/\n$/, "");
-  return s ? s.split("\n").length : 0;
+  return n ? `<div class="more">${plural(n, "more line")}${where ? ` ${where}` : ""}</div>` : "";
 }
 
 function editsOf(name, input) {
@@ -93,7 +88,7 @@ function preview(name, input, result) {
   }
   const edits = editsOf(name, i);
   if (edits) {
-    const diff = edits.flatMap((e) => diffLines(e.old_string, e.new_string));
+    const diff = editsDiff(edits);
     const { added, removed } = diffStats(diff);
     const shown = diff.filter((l) => l.op !== " ").slice(0, 12);
     const hidden = diff.filter((l) => l.op !== " ").length - shown.length;
@@ -102,8 +97,8 @@ function preview(name, input, result) {
   }
   if (name === "Write") {
     const c = clip(i.content, 8);
-    return `<div class="stats">${countLines(i.content)} lines</div>` +
-      `<pre class="out"><code>${highlight(c.text, langOf(i.file_path))}</code></pre>` + moreLine(c.more, "more");
+    return `<div class="stats">${plural(countLines(i.content), "line")}</div>` +
+      `<pre class="out"><code>${highlight(c.text, langOf(i.file_path))}</code></pre>` + moreLine(c.more, "");
   }
   if (name === "TodoWrite" && Array.isArray(i.todos)) {
     return `<ul class="todos">${i.todos.map((t) => {
@@ -121,7 +116,7 @@ function resultNote(name, result) {
   if (result.content.is_error) return firstLine(out, 120);
   if (name === "Read" || name === "Grep" || name === "Glob") {
     const n = countLines(out);
-    return name === "Read" ? `${n} lines` : `${n} result${n === 1 ? "" : "s"}`;
+    return plural(n, name === "Read" ? "line" : "result");
   }
   return "";
 }
@@ -150,7 +145,7 @@ export function orphanResult(m) {
   const c = clip(out, 6);
   return `<div class="tool tool-${m.content.is_error ? "error" : "ok"}" data-seq="${m.seq}">` +
     `<div class="tool-head static"><span class="tool-name">Result</span></div>` +
-    `<pre class="out">${esc(c.text)}</pre>${moreLine(c.more, "more")}</div>`;
+    `<pre class="out">${esc(c.text)}</pre>${moreLine(c.more, "")}</div>`;
 }
 
 // The expanded body: the whole input and the whole result.
@@ -163,7 +158,7 @@ export function toolBody(call, result) {
     if (i.description) html += `<p class="tool-desc">${esc(i.description)}</p>`;
     html += codeBlock(i.command || "", "bash");
   } else if (edits) {
-    html += renderDiff(edits.flatMap((e) => diffLines(e.old_string, e.new_string)));
+    html += renderDiff(editsDiff(edits));
   } else if (c.name === "Write") {
     html += codeBlock(i.content || "", langOf(i.file_path));
   }
