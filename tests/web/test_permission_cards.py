@@ -50,11 +50,14 @@ def sized(request, browser, relay: WebRelay) -> Iterator[tuple[Page, int]]:
     assert not errors, f"errors in the page: {errors}"
 
 
-def open_with_requests(page: Page, relay: WebRelay, cards: list[tuple[str, dict]]) -> list[Any]:
+def open_with_requests(
+    page: Page, relay: WebRelay, cards: list[tuple[str, dict]], **fields: Any
+) -> list[Any]:
+    """A session opened in the page, with one request per (tool, input) in it."""
     session = relay.agent.create_session("Cards", cwd="/home/dev/project")
     page.goto(f"{relay.url}/#/session/{session['id']}")
     page.wait_for_selector(f"html[data-session-ready='{session['id']}']")
-    asked = [relay.agent.ask(session["id"], name, tool_input) for name, tool_input in cards]
+    asked = [relay.agent.ask(session["id"], name, args, **fields) for name, args in cards]
     for request in asked:
         expect(page.locator(f".perm[data-perm-id='{request['id']}']")).to_be_visible()
     return asked
@@ -120,7 +123,10 @@ def test_every_card_fits_and_its_buttons_stay_on_screen(
     sized: tuple[Page, int], relay: WebRelay
 ) -> None:
     page, width = sized
-    asked = open_with_requests(page, relay, CARDS)
+    long_rule = {"type": "addRules", "rules": [{"toolName": "Bash", "ruleContent": "b" * 150}]}
+    accept_edits = {"type": "setMode", "mode": "acceptEdits"}
+    suggestions = [{**long_rule, "behavior": "allow"}, accept_edits]
+    asked = open_with_requests(page, relay, CARDS, suggestions=suggestions)
     # Nothing pushes the page wider than the window.
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     for request in asked:
@@ -128,8 +134,13 @@ def test_every_card_fits_and_its_buttons_stay_on_screen(
         card.scroll_into_view_if_needed()
         box = card.bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, request["tool_name"]
-        buttons = on_screen(page, f".perm[data-perm-id='{request['id']}'] .perm-actions .btn")
-        assert len(buttons) >= 3
+        answers = f".perm[data-perm-id='{request['id']}'] .perm-actions .btn"
+        remember = f".perm[data-perm-id='{request['id']}'] .btn.remember"
+        buttons = on_screen(page, answers)
+        for k in range(page.locator(remember).count()):  # above the answers: scroll to each
+            page.locator(remember).nth(k).evaluate(BRING_TAIL_ABOVE_ANSWERS)
+            buttons.append(on_screen(page, remember)[k])
+        assert len(buttons) == 4  # Allow, Deny, and one per suggestion
         for b in buttons:
             where = f"{request['tool_name']} {b['text']!r} at {width}px: {b}"
             assert b["left"] >= 0 and b["right"] <= b["vw"], where
@@ -138,7 +149,7 @@ def test_every_card_fits_and_its_buttons_stay_on_screen(
             assert b["text"], where  # the label is there
         # Scrolled to the card's end, the buttons are still there.
         card.evaluate("el => el.scrollIntoView({block: 'end'})")
-        for b in on_screen(page, f".perm[data-perm-id='{request['id']}'] .perm-actions .btn"):
+        for b in on_screen(page, answers):
             assert b["hit"] and b["right"] <= b["vw"], b
 
 
@@ -233,3 +244,38 @@ def test_an_opened_edit_card_shows_its_diff_once(page: Page, relay: WebRelay) ->
     card.locator(".tool-head").click()
     expect(card.locator(".tool-body .diff")).to_be_visible()
     expect(card.locator(".diff:visible")).to_have_count(1)
+
+
+def test_each_suggested_rule_is_its_own_answer_saying_what_it_adds(
+    page: Page, relay: WebRelay
+) -> None:
+    npm = {
+        "type": "addRules",
+        "rules": [{"toolName": "Bash", "ruleContent": "npm test:*"}],
+        "behavior": "allow",
+        "destination": "localSettings",
+    }
+    dirs = {"type": "addDirectories", "directories": ["/srv/data"], "destination": "session"}
+    whole_tool = {"type": "addRules", "rules": [{"toolName": "WebFetch"}], "behavior": "allow"}
+    [with_rules] = open_with_requests(
+        page,
+        relay,
+        [("Bash", {"command": "npm test -- --watch=false"})],
+        suggestions=[npm, dirs, whole_tool],
+    )
+    without = relay.agent.ask(with_rules["session_id"], "Bash", {"command": "ls"})
+    card = page.locator(f".perm[data-perm-id='{with_rules['id']}']")
+    labels = card.locator(".btn.remember").all_text_contents()
+    assert labels == [
+        "Yes, and don't ask again this session for npm test:* commands in /home/dev/project",
+        "Yes, and allow access to /srv/data this session",
+        "Yes, and don't ask again this session for every WebFetch call",
+    ]
+    # No suggestion, no "always": nothing is allowed beyond this one call.
+    plain = page.locator(f".perm[data-perm-id='{without['id']}']")
+    expect(plain.get_by_role("button", name="Allow", exact=True)).to_be_visible()
+    assert plain.locator("[data-action='always']").count() == 0
+
+    card.locator(".btn.remember").nth(1).click()
+    decided = relay.agent.decision(with_rules["id"])
+    assert (decided["status"], decided["decision"]["remember"]) == ("allowed", [1])

@@ -1,5 +1,6 @@
 // The permission request card: what the agent wants to do, and the answers a person can
-// give (Allow, Deny with a reason, Always allow, Allow with an edited input).
+// give (Allow, Deny with a reason, Allow and remember one of the agent's suggested rules,
+// Allow with an edited input).
 // AskUserQuestion is a question, not a permission: its options are rendered as a form
 // and the answers go back as `updated_input.answers` with an allow.
 
@@ -39,6 +40,52 @@ function what(p) {
   return codeBlock(pretty(i), "json");
 }
 
+// "Always allow" in the agent's own terms: one answer per rule Claude suggested, saying
+// what it adds (for this session only: the runner keeps every rule to the session).
+const MODE_ANSWERS = {
+  acceptEdits: "Yes, allow all edits this session",
+  bypassPermissions: "Yes, and skip every permission check this session",
+  plan: "Yes, and switch to plan mode",
+  default: "Yes, and ask again for everything this session",
+  dontAsk: "Yes, and deny whatever is not allowed already, without asking, this session",
+};
+
+function ruleText(rule, cwd) {
+  const tool = esc(rule?.toolName || "?");
+  const content = rule?.ruleContent;
+  if (content == null || content === "") return `every ${tool} call`;
+  if (rule.toolName === "Bash") return `<code>${esc(content)}</code> commands${cwd ? ` in ${esc(cwd)}` : ""}`;
+  return `${tool}(<code>${esc(content)}</code>)`;
+}
+
+// The label (HTML) of the answer that applies suggestion `s`.
+export function rememberLabel(s, cwd) {
+  if (!s || typeof s !== "object") return `Yes, and apply <code>${esc(JSON.stringify(s))}</code>`;
+  const rules = Array.isArray(s.rules) ? s.rules.map((r) => ruleText(r, cwd)).join(", ") : "";
+  const dirs = Array.isArray(s.directories) ? s.directories.map((d) => `<code>${esc(d)}</code>`).join(", ") : "";
+  if (s.type === "setMode") return esc(MODE_ANSWERS[s.mode] || `Yes, and switch to ${s.mode} mode this session`);
+  if (s.type === "addRules" || s.type === "replaceRules") {
+    if (s.behavior === "allow") return `Yes, and don't ask again this session for ${rules}`;
+    if (s.behavior === "deny") return `Yes, and deny ${rules} from now on this session`;
+    return `Yes, and ask each time for ${rules} this session`;
+  }
+  if (s.type === "removeRules") return `Yes, and drop the rule for ${rules} this session`;
+  if (s.type === "addDirectories") return `Yes, and allow access to ${dirs} this session`;
+  if (s.type === "removeDirectories") return `Yes, and stop allowing ${dirs} this session`;
+  return `Yes, and apply <code>${esc(JSON.stringify(s))}</code>`;
+}
+
+// Above the sticky answers, not in them: a rule can be long, and Allow and Deny must
+// always fit on screen.
+function rememberButtons(p, cwd) {
+  const offered = Array.isArray(p.suggestions) ? p.suggestions : [];
+  if (!offered.length) return "";
+  return `<div class="perm-remember" role="group" aria-label="Allow and remember a rule">` +
+    offered.map((s, k) =>
+      `<button type="button" class="btn remember" data-action="always" data-suggestion="${k}">${rememberLabel(s, cwd)}</button>`,
+    ).join("") + `</div>`;
+}
+
 function questionForm(p, readOnly) {
   const dis = readOnly ? " disabled" : "";
   return p.input.questions.map((q, qi) => {
@@ -59,7 +106,7 @@ function questionForm(p, readOnly) {
 
 const ERROR = `<p class="perm-error" role="alert" hidden></p>`;
 
-export function permissionCard(p, canAnswer) {
+export function permissionCard(p, canAnswer, cwd = "") {
   const { label } = describe(p.tool_name, p.input);
   const question = isQuestion(p);
   const title = p.title || (question ? "The agent has a question" : `Allow ${label}?`);
@@ -77,11 +124,12 @@ export function permissionCard(p, canAnswer) {
     if (canAnswer) {
       html += `<details class="perm-edit"><summary>Edit input before allowing</summary>` +
         `<textarea class="edit-input" rows="6" spellcheck="false" aria-label="Tool input (JSON) to allow">${esc(pretty(p.input || {}))}</textarea></details>` +
+        rememberButtons(p, cwd) +
         `<div class="perm-footer">` +
         `<input type="text" class="deny-reason" placeholder="Reason (optional, sent with Deny)" aria-label="Reason for denying">` +
         `<div class="perm-actions">` +
         `<button type="button" class="btn primary" data-action="allow" aria-keyshortcuts="a">Allow</button>` +
-        `<button type="button" class="btn" data-action="always" title="Allow this and similar calls for the rest of the session">Always allow</button>` +
+
         `<button type="button" class="btn danger" data-action="deny" aria-keyshortcuts="d">Deny</button></div>` +
         `${ERROR}</div>`;
     }
@@ -105,13 +153,14 @@ export function collectAnswers(p, form) {
 }
 
 // The body to send for a button press, or {error} when the edited input is not JSON.
-export function answerFor(p, action, card) {
+export function answerFor(p, action, card, suggestion) {
   if (action === "deny") {
     const reason = card.querySelector(".deny-reason")?.value.trim();
     return { body: { behavior: "deny", message: reason || "Denied from the web UI." } };
   }
   const body = { behavior: "allow" };
-  if (action === "always") body.remember = true;
+  // Exactly the one suggestion whose button was pressed; never a rule nobody was shown.
+  if (action === "always" && /^\d+$/.test(suggestion ?? "")) body.remember = [Number(suggestion)];
   const edit = card.querySelector(".edit-input");
   if (edit) {
     const original = pretty(p.input || {});

@@ -215,7 +215,7 @@ export class SessionView {
     }
     for (const p of pending) {
       if (box.querySelector(`.perm[data-perm-id="${CSS.escape(p.id)}"]`)) continue;
-      box.insertAdjacentHTML("beforeend", permissionCard(p, this.canSteer));
+      box.insertAdjacentHTML("beforeend", permissionCard(p, this.canSteer, this.session()?.cwd));
     }
     box.classList.toggle("has-cards", pending.length > 0);
   }
@@ -290,7 +290,7 @@ export class SessionView {
     } else if (target.id === "end") {
       this.end(target);
     } else if (target.dataset.action && target.closest(".perm")) {
-      this.answer(target.closest(".perm"), target.dataset.action);
+      this.answer(target.closest(".perm"), target.dataset.action, target.dataset.suggestion);
     }
   }
 
@@ -359,7 +359,7 @@ export class SessionView {
     }
   }
 
-  async answer(card, action) {
+  async answer(card, action, suggestion) {
     const p = this.store.permissions.get(card?.dataset.permId);
     if (!p) return;
     const error = card.querySelector(".perm-error");
@@ -369,7 +369,7 @@ export class SessionView {
       if (missing.length) return showError(error, `Choose an answer for: ${missing.join(", ")}`);
       body = { behavior: "allow", updated_input: { ...p.input, answers } };
     } else {
-      const result = answerFor(p, isQuestion(p) && action === "deny" ? "deny" : action, card);
+      const result = answerFor(p, isQuestion(p) && action === "deny" ? "deny" : action, card, suggestion);
       if (result.error) return showError(error, result.error);
       body = result.body;
     }
