@@ -279,3 +279,115 @@ def test_each_suggested_rule_is_its_own_answer_saying_what_it_adds(
     card.locator(".btn.remember").nth(1).click()
     decided = relay.agent.decision(with_rules["id"])
     assert (decided["status"], decided["decision"]["remember"]) == ("allowed", [1])
+
+
+# ── shapes the schema lets through but nobody expects ────────────────────────────────
+
+
+def test_odd_messages_degrade_only_their_own_row(page: Page, relay: WebRelay) -> None:
+    agent = relay.agent
+    session = agent.create_session("Odd shapes")
+    odd = [
+        {
+            "kind": "tool_call",
+            "content": {
+                "call_id": "t1",
+                "name": "TodoWrite",
+                "input": {"todos": [None, {"content": "ship it", "status": "pending"}]},
+            },
+        },
+        {
+            "kind": "tool_call",
+            "content": {
+                "call_id": "e1",
+                "name": "MultiEdit",
+                "input": {"file_path": "/p/a.py", "edits": [None]},
+            },
+        },
+        {"kind": "tool_result", "content": None},
+        {
+            "kind": "tool_call",
+            "content": {"call_id": "n1", "name": "Bash", "input": {"command": "ls"}},
+        },
+        {"kind": "tool_result", "content": {"call_id": "n1", "output": None, "is_error": None}},
+        {"kind": "assistant_text", "content": None},
+        {"kind": "assistant_text", "content": {"text": ["not", "text"]}},
+        {"kind": "thinking", "content": "a string"},
+        {"kind": "result", "content": [1, 2]},
+        {"kind": "tool_call", "content": {"call_id": "w1", "name": "Write", "input": None}},
+    ]
+    agent.post(session["id"], *odd)
+    agent.say(session["id"], "Still here after the odd ones.")
+    page.goto(f"{relay.url}/#/session/{session['id']}")
+    page.wait_for_selector(f"html[data-session-ready='{session['id']}']")
+    expect(page.locator(".msg.assistant").last).to_contain_text("Still here after the odd ones.")
+    todos = page.locator(".tool", has_text="Todos")
+    expect(todos.locator(".todos")).to_contain_text("ship it")
+    expect(todos.locator(".todo-odd")).to_have_text("null")
+    expect(page.locator(".tool", has_text="MultiEdit").locator(".diff")).to_contain_text("null")
+    # Every one of them has a row of its own; the page keeps working.
+    assert page.locator("#msgs [data-seq]").count() >= 9
+    page.locator(".tool", has_text="MultiEdit").locator(".tool-head").click()
+    expect(page.locator(".tool", has_text="MultiEdit").locator(".tool-body")).to_be_visible()
+    agent.say(session["id"], "And live messages still arrive.")
+    expect(page.locator(".msg.assistant").last).to_contain_text("And live messages still arrive.")
+
+
+def test_odd_requests_stay_answerable(page: Page, relay: WebRelay) -> None:
+    agent = relay.agent
+    session = agent.create_session("Odd requests")
+    page.goto(f"{relay.url}/#/session/{session['id']}")
+    page.wait_for_selector(f"html[data-session-ready='{session['id']}']")
+
+    # No question can be read at all: an ordinary request, with plain Allow and Deny.
+    broken = agent.ask(session["id"], "AskUserQuestion", {"questions": [None]})
+    card = page.locator(f".perm[data-perm-id='{broken['id']}']")
+    expect(card).to_contain_text("null")
+    card.get_by_role("button", name="Deny").click()
+    assert agent.decision(broken["id"])["status"] == "denied"
+
+    # One bad question and odd options: the readable rest is a form that can be sent.
+    questions = [None, {"question": "Which one?", "options": ["Plain", None, {"label": "Rich"}]}]
+    mixed = agent.ask(session["id"], "AskUserQuestion", {"questions": questions})
+    card = page.locator(f".perm[data-perm-id='{mixed['id']}']")
+    expect(card.locator(".question.odd")).to_contain_text("null")
+    expect(card.locator(".opt.odd")).to_contain_text("null")
+    card.get_by_label("Plain").check()
+    card.get_by_role("button", name="Send answers").click()
+    decided = agent.decision(mixed["id"])
+    assert decided["decision"]["updated_input"]["answers"] == {"Which one?": "Plain"}
+
+    for tool, tool_input in [
+        ("MultiEdit", {"file_path": "/p/a.py", "edits": [None]}),
+        ("Write", {"file_path": "/p/a.py", "content": None}),
+        ("TodoWrite", {"todos": [None]}),
+        ("Edit", {"file_path": None, "old_string": 1, "new_string": {"x": 1}}),
+    ]:
+        request = agent.ask(session["id"], tool, tool_input)
+        card = page.locator(f".perm[data-perm-id='{request['id']}']")
+        card.get_by_role("button", name="Allow", exact=True).click()
+        assert agent.decision(request["id"])["status"] == "allowed", tool
+
+
+def test_huge_or_hostile_markdown_renders_and_can_be_shown_whole(
+    page: Page, relay: WebRelay
+) -> None:
+    agent = relay.agent
+    session = agent.create_session("Huge")
+    hostile = "**a " * 60000  # quadratic for a lazy-span regex: seconds of frozen page
+    agent.say(session["id"], hostile)
+    agent.say(session["id"], "after")
+    page.goto(f"{relay.url}/#/session/{session['id']}")
+    page.wait_for_selector(f"html[data-session-ready='{session['id']}']")
+    first = page.locator(".msg.assistant").first
+    more = first.locator(".show-all")
+    expect(more).to_contain_text("Show all (")
+    shown = first.evaluate("el => el.textContent.length")
+    assert shown < len(hostile)
+    more.click()
+    expect(page.locator(".msg.assistant").first.locator(".show-all")).to_have_count(0)
+    assert (
+        page.locator(".msg.assistant").first.evaluate("el => el.textContent.trim()")
+        == hostile.strip()
+    )
+    expect(page.locator(".msg.assistant").last).to_have_text("after")

@@ -9,8 +9,32 @@ import { diffLines, editsDiff, renderDiff } from "../diff.js";
 import { codeBlock } from "../markdown.js";
 import { describe, langOf } from "./tools.js";
 
+// AskUserQuestion's questions as the form shows them, or null when none can be read (the
+// request is then an ordinary one, answered with Allow or Deny). An item that is not a
+// question is kept as {raw}, so it shows as what it is and the others stay answerable.
+function questionsOf(p) {
+  const qs = p.input?.questions;
+  if (p.tool_name !== "AskUserQuestion" || !Array.isArray(qs)) return null;
+  const read = qs.map((q) => {
+    if (!q || typeof q !== "object" || typeof q.question !== "string") return { raw: q };
+    const options = (Array.isArray(q.options) ? q.options : []).map((o) => {
+      if (typeof o === "string") return { label: o };
+      if (o && typeof o === "object" && typeof o.label === "string") {
+        return { label: o.label, description: typeof o.description === "string" ? o.description : "" };
+      }
+      return { raw: o };
+    });
+    return { question: q.question, header: typeof q.header === "string" ? q.header : "", multiSelect: q.multiSelect === true, options };
+  });
+  return read.some((q) => !("raw" in q)) ? read : null;
+}
+
 export function isQuestion(p) {
-  return p.tool_name === "AskUserQuestion" && Array.isArray(p.input?.questions);
+  return questionsOf(p) !== null;
+}
+
+function rawItem(value) {
+  return `<code class="raw-item">${esc(JSON.stringify(value) ?? String(value))}</code>`;
 }
 
 // Whether a Write creates or replaces its file, from what the request says (Claude Code's
@@ -88,31 +112,56 @@ function rememberButtons(p, cwd) {
 
 function questionForm(p, readOnly) {
   const dis = readOnly ? " disabled" : "";
-  return p.input.questions.map((q, qi) => {
+  return questionsOf(p).map((q, qi) => {
+    if ("raw" in q) return `<div class="question odd">An item that is not a question: ${rawItem(q.raw)}</div>`;
     const type = q.multiSelect ? "checkbox" : "radio";
     const name = `q-${esc(p.id)}-${qi}`;
-    const options = (q.options || []).map((o, oi) => {
-      const label = typeof o === "string" ? o : o.label;
-      const desc = typeof o === "object" && o.description ? `<span class="opt-desc">${esc(o.description)}</span>` : "";
-      return `<label class="opt"><input type="${type}" name="${name}" value="${esc(label)}" data-q="${qi}" data-o="${oi}"${dis}>` +
-        `<span class="opt-label">${esc(label)}</span>${desc}</label>`;
+    const options = q.options.map((o, oi) => {
+      if ("raw" in o) return `<div class="opt odd">Not an option: ${rawItem(o.raw)}</div>`;
+      const desc = o.description ? `<span class="opt-desc">${esc(o.description)}</span>` : "";
+      return `<label class="opt"><input type="${type}" name="${name}" value="${esc(o.label)}" data-q="${qi}" data-o="${oi}"${dis}>` +
+        `<span class="opt-label">${esc(o.label)}</span>${desc}</label>`;
     }).join("");
-    return `<fieldset class="question" data-q="${qi}"><legend>${q.header ? `<span class="q-header">${esc(q.header)}</span> ` : ""}${esc(q.question || "")}</legend>` +
+    return `<fieldset class="question" data-q="${qi}"><legend>${q.header ? `<span class="q-header">${esc(q.header)}</span> ` : ""}${esc(q.question)}</legend>` +
       options +
-      `<label class="opt other"><span class="opt-label">Other:</span> <input type="text" class="other-text" data-q="${qi}" aria-label="Another answer to: ${esc(q.question || "")}"${dis}></label>` +
+      `<label class="opt other"><span class="opt-label">Other:</span> <input type="text" class="other-text" data-q="${qi}" aria-label="Another answer to: ${esc(q.question)}"${dis}></label>` +
       `</fieldset>`;
   }).join("");
 }
 
 const ERROR = `<p class="perm-error" role="alert" hidden></p>`;
 
+function answers() {
+  return `<div class="perm-footer">` +
+    `<input type="text" class="deny-reason" placeholder="Reason (optional, sent with Deny)" aria-label="Reason for denying">` +
+    `<div class="perm-actions">` +
+    `<button type="button" class="btn primary" data-action="allow" aria-keyshortcuts="a">Allow</button>` +
+    `<button type="button" class="btn danger" data-action="deny" aria-keyshortcuts="d">Deny</button></div>` +
+    `${ERROR}</div>`;
+}
+
+const READ_ONLY = `<p class="perm-readonly">Waiting for someone with a client token to answer.</p>`;
+
+function cardStart(p, title) {
+  const id = esc(p.id);
+  return `<article class="perm" data-perm-id="${id}" aria-labelledby="perm-t-${id}">` +
+    `<h2 class="perm-title" id="perm-t-${id}"><span class="perm-tool">${esc(p.tool_name)}</span> ${esc(title)}</h2>`;
+}
+
+// The card for a request whose shape the other cards do not expect: what was asked, raw,
+// and plain Allow and Deny, so it can always be answered.
+export function plainCard(p, canAnswer) {
+  let json;
+  try { json = JSON.stringify(p.input ?? null, null, 2); } catch { json = String(p.input); }
+  return cardStart(p, `Allow ${p.tool_name}?`) + `<div class="perm-what">${codeBlock(json, "json")}</div>` +
+    (canAnswer ? answers() : READ_ONLY) + `</article>`;
+}
+
 export function permissionCard(p, canAnswer, cwd = "") {
   const { label } = describe(p.tool_name, p.input);
   const question = isQuestion(p);
   const title = p.title || (question ? "The agent has a question" : `Allow ${label}?`);
-  const id = esc(p.id);
-  let html = `<article class="perm" data-perm-id="${id}" aria-labelledby="perm-t-${id}">` +
-    `<h2 class="perm-title" id="perm-t-${id}"><span class="perm-tool">${esc(p.tool_name)}</span> ${esc(title)}</h2>`;
+  let html = cardStart(p, title);
   if (p.description) html += `<p class="perm-desc">${esc(p.description)}</p>`;
   if (question) {
     html += `<form class="questions" data-action="answer">${questionForm(p, !canAnswer)}` +
@@ -124,17 +173,10 @@ export function permissionCard(p, canAnswer, cwd = "") {
     if (canAnswer) {
       html += `<details class="perm-edit"><summary>Edit input before allowing</summary>` +
         `<textarea class="edit-input" rows="6" spellcheck="false" aria-label="Tool input (JSON) to allow">${esc(pretty(p.input || {}))}</textarea></details>` +
-        rememberButtons(p, cwd) +
-        `<div class="perm-footer">` +
-        `<input type="text" class="deny-reason" placeholder="Reason (optional, sent with Deny)" aria-label="Reason for denying">` +
-        `<div class="perm-actions">` +
-        `<button type="button" class="btn primary" data-action="allow" aria-keyshortcuts="a">Allow</button>` +
-
-        `<button type="button" class="btn danger" data-action="deny" aria-keyshortcuts="d">Deny</button></div>` +
-        `${ERROR}</div>`;
+        rememberButtons(p, cwd) + answers();
     }
   }
-  if (!canAnswer) html += `<p class="perm-readonly">Waiting for someone with a client token to answer.</p>`;
+  if (!canAnswer) html += READ_ONLY;
   return html + `</article>`;
 }
 
@@ -142,7 +184,8 @@ export function permissionCard(p, canAnswer, cwd = "") {
 export function collectAnswers(p, form) {
   const answers = {};
   const missing = [];
-  p.input.questions.forEach((q, qi) => {
+  questionsOf(p).forEach((q, qi) => {
+    if ("raw" in q) return;
     const picked = [...form.querySelectorAll(`input[data-q="${qi}"]:checked`)].map((el) => el.value);
     const other = form.querySelector(`.other-text[data-q="${qi}"]`)?.value.trim();
     if (other) picked.push(other);

@@ -2,10 +2,10 @@
 // open permission requests, and the composer (prompt, Interrupt, End session).
 
 import { $, basename, esc, formatCost, formatTokens } from "../dom.js";
-import { renderMessage, renderTranscript } from "./messages.js";
-import { answerFor, collectAnswers, isQuestion, permissionCard, resolvedNote } from "./permission.js";
+import { rawMessage, renderMessage, renderTranscript } from "./messages.js";
+import { answerFor, collectAnswers, isQuestion, permissionCard, plainCard, resolvedNote } from "./permission.js";
 import { statusBadge } from "./sessions.js";
-import { toolBody, toolCard } from "./tools.js";
+import { toolBody } from "./tools.js";
 
 const MODES = ["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"];
 const MODE_LABELS = {
@@ -186,7 +186,7 @@ export class SessionView {
     const card = this.root.querySelector(`.tool[data-call-id="${CSS.escape(callId)}"]`);
     if (!call || !card) return;
     const open = card.querySelector(".tool-head").getAttribute("aria-expanded") === "true";
-    card.outerHTML = toolCard(call, this.transcript.results.get(callId));
+    card.outerHTML = renderMessage(call, this.transcript);
     if (open) this.toggleCard(this.root.querySelector(`.tool[data-call-id="${CSS.escape(callId)}"]`));
   }
 
@@ -200,10 +200,24 @@ export class SessionView {
     if (open && !body.dataset.filled) {
       const callId = card.dataset.callId;
       const call = this.transcript.calls.get(callId);
-      if (call) body.innerHTML = toolBody(call, this.transcript.results.get(callId));
+      if (call) {
+        try {
+          body.innerHTML = toolBody(call, this.transcript.results.get(callId));
+        } catch (err) {
+          console.error("tether: could not render the tool call", callId, err);
+          body.innerHTML = rawMessage(call);
+        }
+      }
       body.dataset.filled = "1";
     }
     body.hidden = !open;
+  }
+
+  // A message cut at SHOWN_CHARS, rendered whole.
+  showAll(seq) {
+    const m = this.transcript.messages.find((x) => x.seq === seq);
+    const el = this.root.querySelector(`#msgs [data-seq="${seq}"]`);
+    if (m && el) el.outerHTML = renderMessage(m, this.transcript, true);
   }
 
   renderPending() {
@@ -215,7 +229,15 @@ export class SessionView {
     }
     for (const p of pending) {
       if (box.querySelector(`.perm[data-perm-id="${CSS.escape(p.id)}"]`)) continue;
-      box.insertAdjacentHTML("beforeend", permissionCard(p, this.canSteer, this.session()?.cwd));
+      let html;
+      try {
+        html = permissionCard(p, this.canSteer, this.session()?.cwd);
+      } catch (err) {
+        // Still answerable: the raw request with plain Allow and Deny.
+        console.error("tether: could not render the permission request", p.id, err);
+        html = plainCard(p, this.canSteer);
+      }
+      box.insertAdjacentHTML("beforeend", html);
     }
     box.classList.toggle("has-cards", pending.length > 0);
   }
@@ -283,6 +305,8 @@ export class SessionView {
     } else if (target.classList.contains("load-earlier")) {
       target.disabled = true;
       this.store.loadEarlier(this.transcript).catch((err) => this.ui.toast(err.message));
+    } else if (target.classList.contains("show-all")) {
+      this.showAll(Number(target.dataset.seq));
     } else if (target.classList.contains("close")) {
       target.closest(".note-pop")?.remove();
     } else if (target.id === "interrupt") {

@@ -62,7 +62,7 @@ export function describe(name, input) {
     case "WebFetch": return { label: "Fetch", summary: i.url || "" };
     case "WebSearch": return { label: "Search", summary: i.query || "" };
     case "Task": case "Agent": return { label: name, summary: i.description || i.prompt || "" };
-    case "TodoWrite": return { label: "Todos", summary: `${(i.todos || []).length} items` };
+    case "TodoWrite": return { label: "Todos", summary: Array.isArray(i.todos) ? plural(i.todos.length, "item") : "" };
     case "NotebookEdit": return { label: "Notebook", summary: i.notebook_path || "" };
     default: {
       const first = Object.values(i).find((v) => typeof v === "string");
@@ -71,16 +71,22 @@ export function describe(name, input) {
   }
 }
 
+// A result's content, {} when it has none or an unexpected shape.
+function resultOf(result) {
+  const c = result?.content;
+  return c && typeof c === "object" ? c : {};
+}
+
 function resultState(result) {
   if (!result) return { cls: "pending", text: "running", mark: "…" };
-  if (result.content && result.content.is_error) return { cls: "error", text: "failed", mark: "✗" };
+  if (resultOf(result).is_error) return { cls: "error", text: "failed", mark: "✗" };
   return { cls: "ok", text: "done", mark: "✓" };
 }
 
 // The short preview under a card's summary line.
 function preview(name, input, result) {
   const i = input || {};
-  const out = result ? outputText(result.content.output) : null;
+  const out = result ? outputText(resultOf(result).output) : null;
   if (name === "Bash") {
     if (out === null || !out.trim()) return "";
     const c = clip(out.replace(/\n+$/, ""), 6, true);
@@ -102,6 +108,7 @@ function preview(name, input, result) {
   }
   if (name === "TodoWrite" && Array.isArray(i.todos)) {
     return `<ul class="todos">${i.todos.map((t) => {
+      if (!t || typeof t !== "object") return `<li class="todo-odd"><code>${esc(JSON.stringify(t))}</code></li>`;
       const s = t.status === "completed" ? "done" : t.status === "in_progress" ? "doing" : "todo";
       return `<li class="todo-${s}">${esc(t.content || t.activeForm || "")}</li>`;
     }).join("")}</ul>`;
@@ -112,8 +119,8 @@ function preview(name, input, result) {
 
 function resultNote(name, result) {
   if (!result) return "";
-  const out = outputText(result.content.output);
-  if (result.content.is_error) return firstLine(out, 120);
+  const out = outputText(resultOf(result).output);
+  if (resultOf(result).is_error) return firstLine(out, 120);
   if (name === "Read" || name === "Grep" || name === "Glob") {
     const n = countLines(out);
     return plural(n, name === "Read" ? "line" : "result");
@@ -141,9 +148,9 @@ export function toolCard(call, result) {
 
 // A result whose call is not loaded (it is on an earlier page).
 export function orphanResult(m) {
-  const out = outputText(m.content.output);
+  const out = outputText(resultOf(m).output);
   const c = clip(out, 6);
-  return `<div class="tool tool-${m.content.is_error ? "error" : "ok"}" data-seq="${m.seq}">` +
+  return `<div class="tool tool-${resultOf(m).is_error ? "error" : "ok"}" data-seq="${m.seq}">` +
     `<div class="tool-head static"><span class="tool-name">Result</span></div>` +
     `<pre class="out">${esc(c.text)}</pre>${moreLine(c.more, "")}</div>`;
 }
@@ -164,8 +171,8 @@ export function toolBody(call, result) {
   }
   html += `<details class="raw"><summary>Input</summary>${codeBlock(pretty(i), "json")}</details>`;
   if (result) {
-    const out = outputText(result.content.output);
-    html += `<div class="tool-result-label">${result.content.is_error ? "Error" : "Result"}</div>` +
+    const out = outputText(resultOf(result).output);
+    html += `<div class="tool-result-label">${resultOf(result).is_error ? "Error" : "Result"}</div>` +
       `<pre class="out full">${esc(out)}</pre>`;
   } else {
     html += `<div class="tool-result-label">No result yet.</div>`;
