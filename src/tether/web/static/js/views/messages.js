@@ -27,7 +27,7 @@ function showAll(seq, left) {
     `Show all (${plural(left, "more character")})</button>` : "";
 }
 
-// One message as HTML. A message whose shape this code does not expect only degrades its own
+// One message as HTML: whose it is from its role, how it looks from its kind. A message whose shape this code does not expect only degrades its own
 // row (its raw JSON is shown); it never takes the rest of the transcript down with it.
 export function renderMessage(m, transcript, full = false) {
   try {
@@ -45,15 +45,25 @@ export function rawMessage(m) {
     `this page cannot show; its content:</summary>${codeBlock(json, "json")}</details>`;
 }
 
+// A person's message: what they wrote, in their bubble. A person's message is shown as
+// theirs whatever kind it claims (who wrote it comes from the role, which the relay sets
+// from the token; the kind is only what the sender says it is).
+function userBubble(m, c, full) {
+  const seq = m.seq;
+  const claimed = m.kind !== "user_text" ? ` · sent as ${m.kind}` : "";
+  const said = m.kind === "user_text" || typeof c.text === "string" ? c.text : m.content;
+  const [shown, left] = capped(said, full);
+  return `<div class="msg user" data-seq="${seq}"><div class="bubble">${esc(shown)}${showAll(seq, left)}</div>` +
+    `<div class="meta">${esc(m.author || "you")} · ${esc(clockTime(m.created_at))}${esc(claimed)}</div></div>`;
+}
+
 function renderKnown(m, transcript, full) {
   const c = m.content && typeof m.content === "object" ? m.content : {};
   const seq = m.seq;
+  if (m.role === "user") return userBubble(m, c, full);
   switch (m.kind) {
-    case "user_text": {
-      const [shown, left] = capped(c.text, full);
-      return `<div class="msg user" data-seq="${seq}"><div class="bubble">${esc(shown)}${showAll(seq, left)}</div>` +
-        `<div class="meta">${esc(m.author || "you")} · ${esc(clockTime(m.created_at))}</div></div>`;
-    }
+    case "user_text":
+      return userBubble(m, c, full); // the agent's record of what the person said
     case "assistant_text": {
       const [shown, left] = capped(c.text, full);
       return `<div class="msg assistant md" data-seq="${seq}">${renderMarkdown(shown)}${showAll(seq, left)}</div>`;

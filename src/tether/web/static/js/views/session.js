@@ -171,7 +171,7 @@ export class SessionView {
     if (empty) empty.remove();
     let html = "";
     for (const m of messages) {
-      if (m.kind === "tool_result" && this.transcript.calls.has(m.content?.call_id)) {
+      if (m.kind === "tool_result" && m.role !== "user" && this.transcript.calls.has(m.content?.call_id)) {
         this.refreshCard(m.content.call_id);
         continue;
       }
