@@ -4,6 +4,7 @@ what is being approved, and its answers stay on screen."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -391,3 +392,46 @@ def test_huge_or_hostile_markdown_renders_and_can_be_shown_whole(
         == hostile.strip()
     )
     expect(page.locator(".msg.assistant").last).to_have_text("after")
+
+
+# ── cards of their own, countdown, touch targets ─────────────────────────────────────
+
+PLAN = "## Plan\n\n1. Add `wait_until()`\n2. Use it in **test_login**\n"
+
+
+def test_plans_todos_and_the_countdown_read_as_what_they_are(page: Page, relay: WebRelay) -> None:
+    accept_edits = {"type": "setMode", "mode": "acceptEdits", "destination": "session"}
+    plan, todos = open_with_requests(
+        page,
+        relay,
+        [
+            ("ExitPlanMode", {"plan": PLAN}),
+            ("TodoWrite", {"todos": [{"content": "write test", "status": "completed"}]}),
+        ],
+        suggestions=[accept_edits],
+    )
+    card = page.locator(f".perm[data-perm-id='{plan['id']}']")
+    expect(card.locator(".perm-plan h4")).to_have_text("Plan")
+    expect(card.locator(".perm-plan ol li")).to_have_count(2)
+    expect(card.locator(".perm-plan strong")).to_have_text("test_login")
+    choices = card.locator(".perm-actions .btn, .btn.remember").all_text_contents()
+    assert sorted(choices) == sorted(
+        [
+            "Yes, start (ask before each edit)",
+            "Yes, allow all edits this session",
+            "No, keep planning",
+        ]
+    )
+    expect(card.locator(".perm-expiry")).to_have_text(re.compile(r"^Expires in \d+:\d\d$"))
+    todo = page.locator(f".perm[data-perm-id='{todos['id']}'] .todo-list li")
+    expect(todo).to_have_text("☑ write test")
+
+    # Every answer is at least 44 px tall: a finger, not a mouse pointer.
+    for selector in (".perm-actions .btn", ".btn.remember", ".perm-edit summary"):
+        for height in page.eval_on_selector_all(
+            selector, "els => els.map(e => e.getBoundingClientRect().height)"
+        ):
+            assert height >= 44, selector
+
+    card.get_by_role("button", name="No, keep planning").click()
+    assert relay.agent.decision(plan["id"])["status"] == "denied"

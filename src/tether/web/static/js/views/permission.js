@@ -6,7 +6,7 @@
 
 import { countLines, esc, plural, pretty } from "../dom.js";
 import { diffLines, editsDiff, renderDiff } from "../diff.js";
-import { codeBlock } from "../markdown.js";
+import { codeBlock, renderMarkdown } from "../markdown.js";
 import { describe, langOf } from "./tools.js";
 
 // AskUserQuestion's questions as the form shows them, or null when none can be read (the
@@ -60,7 +60,8 @@ function what(p) {
   }
   if (p.tool_name === "WebFetch") return `<div class="perm-path">${esc(i.url || "")}</div>` +
     (i.prompt ? `<p class="perm-desc">${esc(i.prompt)}</p>` : "");
-  if (p.tool_name === "ExitPlanMode" && i.plan) return `<div class="perm-plan">${esc(i.plan)}</div>`;
+  if (p.tool_name === "ExitPlanMode" && typeof i.plan === "string") return `<div class="perm-plan md">${renderMarkdown(i.plan)}</div>`;
+  if (p.tool_name === "TodoWrite" && Array.isArray(i.todos)) return todoList(i.todos);
   return codeBlock(pretty(i), "json");
 }
 
@@ -110,6 +111,16 @@ function rememberButtons(p, cwd) {
     ).join("") + `</div>`;
 }
 
+const TODO_MARKS = { completed: ["done", "☑", "done"], in_progress: ["doing", "◐", "in progress"] };
+
+function todoList(todos) {
+  return `<ul class="todo-list">${todos.map((t) => {
+    if (!t || typeof t !== "object") return `<li class="todo-odd">${rawItem(t)}</li>`;
+    const [cls, mark, said] = TODO_MARKS[t.status] || ["todo", "☐", "to do"];
+    return `<li class="todo-${cls}"><span class="todo-mark" aria-label="${said}">${mark}</span> ${esc(t.content || t.activeForm || "")}</li>`;
+  }).join("")}</ul>`;
+}
+
 function questionForm(p, readOnly) {
   const dis = readOnly ? " disabled" : "";
   return questionsOf(p).map((q, qi) => {
@@ -131,12 +142,23 @@ function questionForm(p, readOnly) {
 
 const ERROR = `<p class="perm-error" role="alert" hidden></p>`;
 
-function answers() {
-  return `<div class="perm-footer">` +
+// ExitPlanMode's answers in its own terms: approving the plan lets Claude start (each edit
+// still asked unless a suggestion above says otherwise); denying keeps it planning.
+const LABELS = {
+  ExitPlanMode: ["Yes, start (ask before each edit)", "No, keep planning"],
+};
+
+function expiry(p) {
+  return p.expires_at ? `<span class="perm-expiry" data-expires="${esc(p.expires_at)}"></span>` : "";
+}
+
+function answers(p) {
+  const [allow, deny] = LABELS[p.tool_name] || ["Allow", "Deny"];
+  return `<div class="perm-footer">` + expiry(p) +
     `<input type="text" class="deny-reason" placeholder="Reason (optional, sent with Deny)" aria-label="Reason for denying">` +
     `<div class="perm-actions">` +
-    `<button type="button" class="btn primary" data-action="allow" aria-keyshortcuts="a">Allow</button>` +
-    `<button type="button" class="btn danger" data-action="deny" aria-keyshortcuts="d">Deny</button></div>` +
+    `<button type="button" class="btn primary" data-action="allow" aria-keyshortcuts="a">${esc(allow)}</button>` +
+    `<button type="button" class="btn danger" data-action="deny" aria-keyshortcuts="d">${esc(deny)}</button></div>` +
     `${ERROR}</div>`;
 }
 
@@ -154,18 +176,19 @@ export function plainCard(p, canAnswer) {
   let json;
   try { json = JSON.stringify(p.input ?? null, null, 2); } catch { json = String(p.input); }
   return cardStart(p, `Allow ${p.tool_name}?`) + `<div class="perm-what">${codeBlock(json, "json")}</div>` +
-    (canAnswer ? answers() : READ_ONLY) + `</article>`;
+    (canAnswer ? answers({ ...p, tool_name: "" }) : READ_ONLY) + `</article>`;
 }
 
 export function permissionCard(p, canAnswer, cwd = "") {
   const { label } = describe(p.tool_name, p.input);
   const question = isQuestion(p);
-  const title = p.title || (question ? "The agent has a question" : `Allow ${label}?`);
+  const title = p.title || (question ? "The agent has a question"
+    : p.tool_name === "ExitPlanMode" ? "Approve this plan?" : `Allow ${label}?`);
   let html = cardStart(p, title);
   if (p.description) html += `<p class="perm-desc">${esc(p.description)}</p>`;
   if (question) {
     html += `<form class="questions" data-action="answer">${questionForm(p, !canAnswer)}` +
-      (canAnswer ? `<div class="perm-footer"><div class="perm-actions"><button type="submit" class="btn primary">Send answers</button>` +
+      (canAnswer ? `<div class="perm-footer">${expiry(p)}<div class="perm-actions"><button type="submit" class="btn primary">Send answers</button>` +
         `<button type="button" class="btn" data-action="deny">Dismiss</button></div>${ERROR}</div>` : "") +
       `</form>`;
   } else {
@@ -173,7 +196,7 @@ export function permissionCard(p, canAnswer, cwd = "") {
     if (canAnswer) {
       html += `<details class="perm-edit"><summary>Edit input before allowing</summary>` +
         `<textarea class="edit-input" rows="6" spellcheck="false" aria-label="Tool input (JSON) to allow">${esc(pretty(p.input || {}))}</textarea></details>` +
-        rememberButtons(p, cwd) + answers();
+        rememberButtons(p, cwd) + answers(p);
     }
   }
   if (!canAnswer) html += READ_ONLY;

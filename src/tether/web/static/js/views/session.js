@@ -61,6 +61,7 @@ export class SessionView {
 </div>`;
     this.bind();
     this.unsubscribe = this.store.subscribe((kind, detail) => this.onStore(kind, detail));
+    this.clock = setInterval(() => this.tickExpiry(), 1000);
     const started = performance.now();
     try {
       this.transcript = await this.store.openTranscript(this.id);
@@ -107,6 +108,7 @@ export class SessionView {
   }
 
   unmount() {
+    clearInterval(this.clock);
     if (this.resizer) this.resizer.disconnect();
     if (this.unsubscribe) this.unsubscribe();
     this.unsubscribe = null;
@@ -238,8 +240,16 @@ export class SessionView {
         html = plainCard(p, this.canSteer);
       }
       box.insertAdjacentHTML("beforeend", html);
+      this.tickExpiry();
     }
     box.classList.toggle("has-cards", pending.length > 0);
+  }
+
+  // How long each open request has before it expires and is denied.
+  tickExpiry() {
+    for (const el of this.root.querySelectorAll(".perm-expiry[data-expires]")) {
+      el.textContent = expiresIn(Date.parse(el.dataset.expires) - Date.now());
+    }
   }
 
   note(text, kind = "") {
@@ -427,6 +437,16 @@ export class SessionView {
     if (key === "i" && $("#interrupt", this.root)) { this.interrupt(); return true; }
     return false;
   }
+}
+
+export function expiresIn(ms) {
+  if (!Number.isFinite(ms)) return "";
+  if (ms <= 0) return "Expiring now";
+  const s = Math.ceil(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return `Expires in ${h ? `${h} h ${String(m).padStart(2, "0")} min` : `${m}:${ss}`}`;
 }
 
 function showError(el, text) {
