@@ -159,6 +159,36 @@ async def test_two_clients_racing_exactly_one_wins(server) -> None:
             assert winner["decision"]["decided_by"] == expected_by
 
 
+async def test_remember_names_the_chosen_suggestions_by_index(server) -> None:
+    async with aclient(server) as http:
+        session = await new_session(http)
+        rule = {"type": "addRules", "rules": [{"toolName": "Bash"}], "behavior": "allow"}
+        url = f"/api/v1/sessions/{session['id']}/permissions"
+        asked = [
+            (await http.post(url, json=permission(suggestions=[rule, rule]))).json()
+            for _ in range(2)
+        ]
+        for bad in ([-1], ["0"], list(range(101)), {"0": True}):
+            assert_error(
+                await http.post(
+                    f"/api/v1/permissions/{asked[0]['id']}/respond",
+                    json={"behavior": "allow", "remember": bad},
+                ),
+                422,
+            )
+        answered = await http.post(
+            f"/api/v1/permissions/{asked[0]['id']}/respond",
+            json={"behavior": "allow", "remember": [1]},
+        )
+        assert answered.json()["decision"]["remember"] == [1]
+        # The older form still means "all of them".
+        answered = await http.post(
+            f"/api/v1/permissions/{asked[1]['id']}/respond",
+            json={"behavior": "allow", "remember": True},
+        )
+        assert answered.json()["decision"]["remember"] is True
+
+
 async def test_unknown_permission_ids_are_404(server) -> None:
     async with aclient(server) as http:
         for call in (

@@ -84,6 +84,32 @@ def test_always_allow_applies_claudes_suggestions_to_this_session_only() -> None
     }
 
 
+def test_remember_applies_exactly_the_chosen_suggestions() -> None:
+    npm = PermissionUpdate(
+        type="addRules",
+        rules=[PermissionRuleValue("Bash", "npm test:*")],
+        behavior="allow",
+        destination="localSettings",
+    )
+    broken = PermissionUpdate(type="addRules")  # never sent, so it has no index
+    offered = [npm, broken, SET_MODE]
+
+    def chosen(remember: object) -> list[dict] | None:
+        result = to_result(
+            resolved("allowed", behavior="allow", remember=remember), "Bash", {}, offered
+        )
+        updates = result.updated_permissions
+        return None if updates is None else [u.to_dict() for u in updates]
+
+    # Indexes count the suggestions as the request carried them (the unsendable one left out).
+    assert chosen([1]) == [SET_MODE.to_dict()]
+    assert chosen([0]) == [{**npm.to_dict(), "destination": "session"}]
+    assert chosen([1, 0, 1]) == [SET_MODE.to_dict(), {**npm.to_dict(), "destination": "session"}]
+    # Nothing chosen, or only indexes that name no suggestion: no rule at all, no blanket one.
+    assert chosen([]) is None and chosen([7]) is None and chosen(False) is None
+    assert chosen(True) == [{**npm.to_dict(), "destination": "session"}, SET_MODE.to_dict()]
+
+
 def test_deny_expiry_and_cancel() -> None:
     deny = to_result(
         resolved("denied", behavior="deny", message="no", interrupt=True), "Write", WRITE, []

@@ -107,7 +107,9 @@ def test_a_new_session_appears_and_its_messages_stream_in(page: Page, relay: Web
     )
 
     expect(page.locator(".tool", has_text="Read")).to_contain_text("3 lines")
-    expect(page.locator(".tool", has_text="Edit").locator(".diff .d-add")).to_contain_text("x = 2")
+    expect(page.locator(".tool", has_text="Edit").locator(".diff .d-text.d-add")).to_contain_text(
+        "x = 2"
+    )
     expect(page.locator("#s-usage")).to_contain_text("$0.0123")
     expect(page.locator(".msg.assistant pre")).to_contain_text("return True")
     expect(page.locator(".msg.thinking")).not_to_have_attribute("open", "")
@@ -165,14 +167,20 @@ def test_allow_deny_and_edit_reach_the_agent(page: Page, relay: WebRelay) -> Non
     assert decided["status"] == "denied"
     assert decided["decision"]["message"] == "not on my machine"
 
-    third = agent.ask(session["id"], "Write", {"file_path": "a.txt", "content": "hello"})
+    accept_edits = {"type": "setMode", "mode": "acceptEdits", "destination": "session"}
+    third = agent.ask(
+        session["id"],
+        "Write",
+        {"file_path": "a.txt", "content": "hello"},
+        suggestions=[accept_edits],
+    )
     card = page.locator(f".perm[data-perm-id='{third['id']}']")
     card.locator(".perm-edit summary").click()
     card.locator(".edit-input").fill('{"file_path": "b.txt", "content": "hi"}')
-    card.get_by_role("button", name="Always allow").click()
+    card.get_by_role("button", name="Yes, allow all edits this session").click()
     decided = agent.decision(third["id"])
     assert decided["decision"]["updated_input"] == {"file_path": "b.txt", "content": "hi"}
-    assert decided["decision"]["remember"] is True
+    assert decided["decision"]["remember"] == [0]
 
     fourth = agent.ask(session["id"], "Bash", {"command": "ls"})
     card = page.locator(f".perm[data-perm-id='{fourth['id']}']")

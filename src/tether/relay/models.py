@@ -3,7 +3,7 @@ ignored so newer clients keep working against an older relay."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -89,6 +89,11 @@ class PermissionOpen(_Body):
     timeout: float | None = Field(None, gt=0, le=7 * 24 * 3600)
 
 
+SuggestionIndexes = Annotated[
+    list[Annotated[int, Field(ge=0, le=999, strict=True)]], Field(max_length=100)
+]
+
+
 class PermissionAnswer(_Body):
     behavior: Literal["allow", "deny"] | None = None
     # The older confirmation contract answers with {"allowed": true|false}.
@@ -96,7 +101,9 @@ class PermissionAnswer(_Body):
     updated_input: dict[str, Any] | None = None
     message: str | None = Field(None, max_length=10_000)
     interrupt: bool = False
-    remember: bool = False
+    # Which of the request's `suggestions` to apply from now on, by index; `true` applies
+    # them all (the older form).
+    remember: bool | SuggestionIndexes = False
 
     @model_validator(mode="after")
     def _has_decision(self) -> PermissionAnswer:

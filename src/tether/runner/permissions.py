@@ -66,9 +66,7 @@ def to_result(
             updated = dict(original_input)
         if tool_name == "AskUserQuestion":
             updated = with_answers(updated, message)
-        updates = None
-        if decision.get("remember"):
-            updates = always_allow(tool_name, suggestions)
+        updates = remembered(decision.get("remember"), tool_name, suggestions)
         return PermissionResultAllow(updated_input=updated, updated_permissions=updates)
     if status == "expired":
         return PermissionResultDeny(message=message or EXPIRED)
@@ -78,6 +76,25 @@ def to_result(
     return PermissionResultDeny(
         message=message or DENIED, interrupt=bool(decision.get("interrupt"))
     )
+
+
+def remembered(
+    remember: object, tool_name: str, suggestions: list[PermissionUpdate]
+) -> list[PermissionUpdate] | None:
+    """The rules an answer's `remember` adds: a list picks Claude's suggestions by their
+    index in the request (exactly the ones the person saw and chose, kept to this session);
+    `true` is the older all-of-them form."""
+    if remember is True:
+        return always_allow(tool_name, suggestions)
+    if not isinstance(remember, list):
+        return None
+    offered = _sendable(suggestions)
+    chosen = [
+        replace(offered[i], destination="session")
+        for i in dict.fromkeys(remember)
+        if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(offered)
+    ]
+    return chosen or None
 
 
 def always_allow(tool_name: str, suggestions: list[PermissionUpdate]) -> list[PermissionUpdate]:

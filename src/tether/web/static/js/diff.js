@@ -5,9 +5,13 @@ import { esc } from "./dom.js";
 
 const MAX_CELLS = 250000; // 500 x 500 lines
 
+// [{op: " "|"-"|"+", text, a, b}]: a and b number the line in the old and the new text
+// (from 1; the line's own side only).
 export function diffLines(oldText, newText) {
-  const a = splitLines(oldText);
-  const b = splitLines(newText);
+  return numbered(lineOps(splitLines(oldText), splitLines(newText)));
+}
+
+function lineOps(a, b) {
   if (a.length * b.length > MAX_CELLS) {
     return [...a.map((t) => ({ op: "-", text: t })), ...b.map((t) => ({ op: "+", text: t }))];
   }
@@ -33,6 +37,27 @@ export function diffLines(oldText, newText) {
   return out;
 }
 
+function numbered(ops) {
+  let a = 0;
+  let b = 0;
+  for (const l of ops) {
+    if (l.op !== "+") l.a = ++a;
+    if (l.op !== "-") l.b = ++b;
+  }
+  return ops;
+}
+
+// The diff of an Edit's or a MultiEdit's edits, each edit headed when there are several.
+// Items that are not edits (null, a string) are shown as what they are, not dropped.
+export function editsDiff(edits) {
+  const list = Array.isArray(edits) ? edits : [];
+  return list.flatMap((e, k) => {
+    const head = list.length > 1 ? [{ op: "@", text: `Edit ${k + 1} of ${list.length}` }] : [];
+    if (!e || typeof e !== "object") return [...head, { op: "?", text: String(JSON.stringify(e)) }];
+    return [...head, ...diffLines(e.old_string, e.new_string)];
+  });
+}
+
 function splitLines(text) {
   const s = String(text ?? "");
   return s === "" ? [] : s.replace(/\r\n?/g, "\n").split("\n");
@@ -48,10 +73,16 @@ export function diffStats(lines) {
   return { added, removed };
 }
 
+const ROW = { "+": "add", "-": "del", " ": "ctx" };
+
+// One grid: old and new line numbers, the sign, and the text, which wraps.
 export function renderDiff(lines) {
   const rows = lines.map((l) => {
-    const cls = l.op === "+" ? "add" : l.op === "-" ? "del" : "ctx";
-    return `<span class="d-${cls}">${esc(l.op)} ${esc(l.text)}</span>`;
+    const cls = ROW[l.op];
+    if (!cls) return `<span class="d-head">${esc(l.text)}</span>`;
+    return `<span class="d-no d-${cls}">${l.a ?? ""}</span><span class="d-no d-${cls}">${l.b ?? ""}</span>` +
+      `<span class="d-sign d-${cls}">${l.op === " " ? "" : esc(l.op === "-" ? "−" : "+")}</span>` +
+      `<span class="d-text d-${cls}">${esc(l.text)}</span>`;
   }).join("");
-  return `<pre class="diff"><code>${rows}</code></pre>`;
+  return `<div class="diff" role="group" aria-label="Changes: old line, new line, change, text">${rows}</div>`;
 }

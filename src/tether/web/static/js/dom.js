@@ -20,6 +20,16 @@ export function firstLine(text, max = 160) {
   return truncate(nl < 0 ? s : s.slice(0, nl) + " …", max);
 }
 
+// "1 line", "2 lines".
+export function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+export function countLines(text) {
+  const s = String(text ?? "").replace(/\n$/, "");
+  return s ? s.split("\n").length : 0;
+}
+
 export function basename(path) {
   const s = String(path ?? "").replace(/\/+$/, "");
   return s.slice(s.lastIndexOf("/") + 1) || s;

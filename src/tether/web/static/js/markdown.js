@@ -8,12 +8,38 @@
 import { esc } from "./dom.js";
 import { highlight } from "./highlight.js";
 
-const FENCE = /^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)[^`]*$/;
-const HEADING = /^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$/;
+// Block patterns avoid neighbouring quantifiers over the same characters, which backtrack
+// quadratically on long lines; the rest of a fence or heading line is parsed by hand.
+const FENCE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
+const HEADING = /^ {0,3}(#{1,6})[ \t]+(.*)$/;
 const RULE = /^ {0,3}([-*_])(?:\s*\1){2,}\s*$/;
 const QUOTE = /^ {0,3}> ?(.*)$/;
 const ITEM = /^( {0,12})([-*+]|\d{1,9}[.)])(?:\s+(.*)|$)/;
-const TABLE_SEP = /^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$/;
+
+
+function fence(line) {
+  const m = FENCE.exec(line);
+  if (!m || m[2].includes("`")) return null;
+  return { fence: m[1], lang: m[2].trim().split(/\s/)[0] };
+}
+
+function heading(line) {
+  const m = HEADING.exec(line);
+  if (!m) return null;
+  let text = (m[2] ?? "").trimEnd();
+  let end = text.length;
+  while (end > 0 && text[end - 1] === "#") end--;
+  if (end === 0 || /\s/.test(text[end - 1])) text = text.slice(0, end).trimEnd();
+  return { level: m[1].length, text: text.trim() };
+}
+
+function isTableSep(line) {
+  let t = line.trim();
+  if (!t || !/^[|:\-\s]+$/.test(t)) return false;
+  if (t.startsWith("|")) t = t.slice(1);
+  if (t.endsWith("|")) t = t.slice(0, -1);
+  return t.split("|").every((cell) => /^:?-+:?$/.test(cell.trim()));
+}
 
 export function renderMarkdown(source) {
   const lines = String(source ?? "").replace(/\r\n?/g, "\n").split("\n");
@@ -27,19 +53,17 @@ function blocks(lines, depth) {
     const line = lines[i];
     if (!line.trim()) { i++; continue; }
     let m;
-    if ((m = FENCE.exec(line))) {
-      const fence = m[1];
-      const lang = m[2];
+    if ((m = fence(line))) {
       const body = [];
       i++;
-      while (i < lines.length && !closesFence(lines[i], fence)) body.push(lines[i++]);
+      while (i < lines.length && !closesFence(lines[i], m.fence)) body.push(lines[i++]);
       i++;
-      html += codeBlock(body.join("\n"), lang);
+      html += codeBlock(body.join("\n"), m.lang);
       continue;
     }
-    if ((m = HEADING.exec(line))) {
-      const level = Math.min(m[1].length + 2, 6);
-      html += `<h${level}>${inline(m[2])}</h${level}>`;
+    if ((m = heading(line))) {
+      const level = Math.min(m.level + 2, 6);
+      html += `<h${level}>${inline(m.text)}</h${level}>`;
       i++;
       continue;
     }
@@ -56,7 +80,7 @@ function blocks(lines, depth) {
       i = next;
       continue;
     }
-    if (line.includes("|") && i + 1 < lines.length && TABLE_SEP.test(lines[i + 1])) {
+    if (line.includes("|") && i + 1 < lines.length && isTableSep(lines[i + 1])) {
       const rows = [line];
       i += 2;
       while (i < lines.length && lines[i].includes("|") && lines[i].trim()) rows.push(lines[i++]);
@@ -73,9 +97,9 @@ function blocks(lines, depth) {
 
 function startsBlock(lines, i) {
   const line = lines[i];
-  return FENCE.test(line) || HEADING.test(line) || RULE.test(line) || QUOTE.test(line) ||
+  return fence(line) || heading(line) || RULE.test(line) || QUOTE.test(line) ||
     ITEM.test(line) ||
-    (line.includes("|") && i + 1 < lines.length && TABLE_SEP.test(lines[i + 1]));
+    (line.includes("|") && i + 1 < lines.length && isTableSep(lines[i + 1]));
 }
 
 function closesFence(line, fence) {
@@ -83,9 +107,11 @@ function closesFence(line, fence) {
   return t.length >= fence.length && t[0] === fence[0] && /^(`+|~+)$/.test(t);
 }
 
-export function codeBlock(code, lang) {
+// `wrap` folds long lines instead of scrolling them: for text that must be read whole
+// (a command someone is asked to approve).
+export function codeBlock(code, lang, { wrap = false } = {}) {
   const label = lang ? `<span class="code-lang">${esc(lang)}</span>` : "";
-  return `<div class="code">${label}<pre><code>${highlight(code, lang)}</code></pre></div>`;
+  return `<div class="code${wrap ? " wrap" : ""}">${label}<pre><code>${highlight(code, lang)}</code></pre></div>`;
 }
 
 // A list starting at lines[start]; items hold their following lines that are indented
@@ -125,7 +151,7 @@ function listBlock(lines, start, depth) {
   const startAt = ordered ? parseInt(first[2], 10) : 1;
   const attr = ordered && startAt !== 1 ? ` start="${startAt}"` : "";
   const inner = items.map((body) => {
-    const simple = body.length === 1 || body.slice(1).every((l) => !ITEM.test(l) && !FENCE.test(l) && l.trim());
+    const simple = body.length === 1 || body.slice(1).every((l) => !ITEM.test(l) && !fence(l) && l.trim());
     return `<li>${simple && body.length === 1 ? inline(body[0]) : blocks(body, depth + 1)}</li>`;
   }).join("");
   return [`<${tag}${attr}>${inner}</${tag}>`, i];
@@ -148,54 +174,144 @@ function table(rows) {
 }
 
 // Inline constructs, in one left-to-right pass over the raw text; what lies between
-// matches is escaped, and the insides of emphasis and link text recurse.
-const INLINE = new RegExp([
-  "(`+)([^`]|[^`][\\s\\S]*?[^`])\\1(?!`)", // 1,2 code span
-  "\\[([^\\]\\n]+)\\]\\(\\s*<?([^()\\s<>]+(?:\\([^()\\s]*\\))?[^()\\s<>]*)>?(?:\\s+\"[^\"\\n]*\")?\\s*\\)", // 3,4 link
-  "(https?:\\/\\/[^\\s<>()\"']+[^\\s<>().,;:!?\"'\\]*_])", // 5 bare URL
-  "\\*\\*(?=\\S)([\\s\\S]*?\\S)\\*\\*", // 6 strong
-  "(?<![\\w])__(?=\\S)([\\s\\S]*?\\S)__(?![\\w])", // 7 strong
-  "~~(?=\\S)([^~\\n]*?\\S)~~", // 8 strike
-  "\\*(?=[^\\s*])([^*\\n]*?[^\\s*])\\*", // 9 em
-  "(?<![\\w])_(?=[^\\s_])([^_\\n]*?[^\\s_])_(?![\\w])", // 10 em
-  "\\\\([\\\\`*_{}\\[\\]()#+\\-.!|~<>])", // 11 backslash escape
-].join("|"), "g");
+// matches is escaped, and the insides of emphasis and link text recurse. The pass is linear:
+// every closing delimiter is found through a precomputed list or a scan that never crosses
+// the next delimiter of its kind (a regex with lazy spans was quadratic: "**a " × 60,000
+// froze the page for seconds).
+const LINK_TAIL = /\(\s*<?([^()\s<>]+(?:\([^()\s]*\)[^()\s<>]*)?)>?(?:\s+"[^"\n]*")?\s*\)/y;
+const BARE_URL = /https?:\/\/[^\s<>()"']+[^\s<>().,;:!?"'\]*_]/y;
+const ESCAPABLE = "\\`*_{}[]()#+-.!|~<>";
+const isSpace = (c) => c !== undefined && /\s/.test(c);
+const isWord = (c) => c !== undefined && /\w/.test(c);
 
 export function safeUrl(url) {
   const u = String(url).trim();
   return /^(https?:\/\/|mailto:)/i.test(u) ? u : null;
 }
 
+// Positions, in order, where a double delimiter can close: "**" or "__" after a non-space.
+function closers(text, pair, mustEnd) {
+  const at = [];
+  for (let j = text.indexOf(pair, 1); j >= 0; j = text.indexOf(pair, j + 1)) {
+    if (!isSpace(text[j - 1]) && (!mustEnd || !isWord(text[j + 2]))) at.push(j);
+  }
+  return { at, next: 0 };
+}
+
+// The first position in list.at that is >= from (callers ask with growing `from`).
+function firstFrom(list, from) {
+  while (list.next < list.at.length && list.at[list.next] < from) list.next++;
+  return list.next < list.at.length ? list.at[list.next] : -1;
+}
+
+// Code spans: maximal backtick runs by length, so a closer of the same length is found
+// without rescanning.
+function backtickRuns(text) {
+  const runs = new Map();
+  for (let j = text.indexOf("`"); j >= 0; j = text.indexOf("`", j)) {
+    let k = j;
+    while (text[k] === "`") k++;
+    if (!runs.has(k - j)) runs.set(k - j, { at: [], next: 0 });
+    runs.get(k - j).at.push(j);
+    j = k;
+  }
+  return runs;
+}
+
+// The end (exclusive) of a single-delimiter span opened at i: the first `mark` or newline
+// after it, which is where the next attempt with this mark starts, so scans never overlap.
+function spanEnd(text, i, mark) {
+  let k = i + 1;
+  while (k < text.length && text[k] !== mark && text[k] !== "\n") k++;
+  return k;
+}
+
 export function inline(text, depth = 0) {
-  if (depth > 6) return plain(text);
+  const s = String(text ?? "");
+  if (depth > 6) return plain(s);
+  const state = { s, depth, runs: null, strong: null, under: null };
   let out = "";
   let last = 0;
-  const re = new RegExp(INLINE.source, "g");
-  let m;
-  while ((m = re.exec(text)) !== null) {
-    out += plain(text.slice(last, m.index));
-    last = m.index + m[0].length;
-    if (m[2] !== undefined) {
-      const code = m[2].length > 2 && m[2][0] === " " && m[2].at(-1) === " " ? m[2].slice(1, -1) : m[2];
-      out += `<code>${esc(code)}</code>`;
-    } else if (m[3] !== undefined) {
-      const href = safeUrl(m[4]);
-      out += href
-        ? `<a href="${esc(href)}" target="_blank" rel="noopener noreferrer nofollow">${inline(m[3], depth + 1)}</a>`
-        : inline(m[3], depth + 1);
-    } else if (m[5] !== undefined) {
-      out += `<a href="${esc(m[5])}" target="_blank" rel="noopener noreferrer nofollow">${esc(m[5])}</a>`;
-    } else if (m[6] !== undefined || m[7] !== undefined) {
-      out += `<strong>${inline(m[6] ?? m[7], depth + 1)}</strong>`;
-    } else if (m[8] !== undefined) {
-      out += `<del>${inline(m[8], depth + 1)}</del>`;
-    } else if (m[9] !== undefined || m[10] !== undefined) {
-      out += `<em>${inline(m[9] ?? m[10], depth + 1)}</em>`;
-    } else if (m[11] !== undefined) {
-      out += esc(m[11]);
-    }
+  let i = 0;
+  while (i < s.length) {
+    const m = "`[h*_~\\".includes(s[i]) ? inlineAt(state, i) : null;
+    if (!m) { i++; continue; }
+    out += plain(s.slice(last, i)) + m.html;
+    i = last = m.end;
   }
-  return out + plain(text.slice(last));
+  return out + plain(s.slice(last));
+}
+
+// The construct starting at s[i] as {html, end}, or null; tried in the order a reader
+// expects (code first, so nothing inside code is emphasis).
+function inlineAt(st, i) {
+  const { s, depth } = st;
+  const c = s[i];
+  const inner = (a, b) => inline(s.slice(a, b), depth + 1);
+  if (c === "`") {
+    let k = i;
+    while (s[k] === "`") k++;
+    st.runs ??= backtickRuns(s);
+    const same = st.runs.get(k - i); // none when i is inside a longer run
+    const j = same ? firstFrom(same, k + 1) : -1;
+    if (j < 0) return null;
+    let code = s.slice(k, j);
+    if (code.length > 2 && code[0] === " " && code.at(-1) === " ") code = code.slice(1, -1);
+    return { html: `<code>${esc(code)}</code>`, end: j + (k - i) };
+  }
+  if (c === "[") {
+    // The first "]" or newline after i is the same for every "[" before it: found once.
+    if (!(st.close > i)) st.close = spanEnd(s, i, "]");
+    const k = st.close;
+    if (s[k] !== "]" || k === i + 1) return null;
+    LINK_TAIL.lastIndex = k + 1;
+    const m = LINK_TAIL.exec(s);
+    if (!m) return null;
+    const end = LINK_TAIL.lastIndex; // before recursing, which reuses the regex
+    const href = safeUrl(m[1]);
+    const label = inner(i + 1, k);
+    const html = href
+      ? `<a href="${esc(href)}" target="_blank" rel="noopener noreferrer nofollow">${label}</a>`
+      : label;
+    return { html, end };
+  }
+  if (c === "h") {
+    if (!s.startsWith("http", i)) return null;
+    BARE_URL.lastIndex = i;
+    const m = BARE_URL.exec(s);
+    if (!m) return null;
+    return {
+      html: `<a href="${esc(m[0])}" target="_blank" rel="noopener noreferrer nofollow">${esc(m[0])}</a>`,
+      end: BARE_URL.lastIndex,
+    };
+  }
+  if (c === "*" || c === "_") {
+    const boundaryOk = c === "*" || !isWord(s[i - 1]);
+    if (s[i + 1] === c) {
+      if (!boundaryOk || s[i + 2] === undefined || isSpace(s[i + 2])) return null;
+      if (c === "*") st.strong ??= closers(s, "**", false);
+      else st.under ??= closers(s, "__", true);
+      const j = firstFrom(c === "*" ? st.strong : st.under, i + 3);
+      return j < 0 ? null : { html: `<strong>${inner(i + 2, j)}</strong>`, end: j + 2 };
+    }
+    if (!boundaryOk || s[i + 1] === undefined || isSpace(s[i + 1])) return null;
+    const k = spanEnd(s, i, c);
+    if (s[k] !== c || k < i + 2 || isSpace(s[k - 1]) || (c === "_" && isWord(s[k + 1]))) return null;
+    return { html: `<em>${inner(i + 1, k)}</em>`, end: k + 1 };
+  }
+  if (c === "~") {
+    if (s[i + 1] !== "~" || s[i + 2] === undefined || isSpace(s[i + 2])) return null;
+    const k = spanEnd(s, i + 1, "~");
+    if (s[k] !== "~" || s[k + 1] !== "~") return null;
+    if (k > i + 2 && !isSpace(s[k - 1])) return { html: `<del>${inner(i + 2, k)}</del>`, end: k + 2 };
+    // The span may end in a "~" itself ("~~a ~~~" strikes "a ~").
+    if (s[k + 2] === "~") return { html: `<del>${inner(i + 2, k + 1)}</del>`, end: k + 3 };
+    return null;
+  }
+  if (c === "\\" && s[i + 1] !== undefined && ESCAPABLE.includes(s[i + 1])) {
+    return { html: esc(s[i + 1]), end: i + 2 };
+  }
+  return null;
 }
 
 function plain(text) {

@@ -48,6 +48,7 @@ export class Transcript {
   }
 
   index(m) {
+    if (m.role === "user") return; // a person's message is never a tool call, result or usage
     const c = m.content || {};
     if (m.kind === "tool_call" && c.call_id) this.calls.set(c.call_id, m);
     else if (m.kind === "tool_result" && c.call_id) this.results.set(c.call_id, m);

@@ -1,22 +1,78 @@
 // One transcript message as HTML. Tool results render inside their call's card (paired by
 // call_id), usage messages are summed in the header, everything else is a row here.
 
-import { clockTime, esc, formatCost, pretty, truncate } from "../dom.js";
-import { renderMarkdown } from "../markdown.js";
+import { clockTime, esc, formatCost, plural, pretty, truncate } from "../dom.js";
+import { codeBlock, renderMarkdown } from "../markdown.js";
 import { orphanResult, toolCard } from "./tools.js";
 
-export function renderMessage(m, transcript) {
+// What one message renders at most until "Show all" is pressed: a huge message must not
+// stall the page, and the rest is one tap away.
+export const SHOWN_CHARS = 40000;
+
+function text(value) {
+  return typeof value === "string" ? value : value == null ? "" : pretty(value);
+}
+
+// [the part to render, how many characters are left out]; cut at a line end when one is near.
+function capped(value, full) {
+  const s = text(value);
+  if (full || s.length <= SHOWN_CHARS) return [s, 0];
+  let cut = s.lastIndexOf("\n", SHOWN_CHARS);
+  if (cut < SHOWN_CHARS / 2) cut = SHOWN_CHARS;
+  return [s.slice(0, cut), s.length - cut];
+}
+
+function showAll(seq, left) {
+  return left ? `<button type="button" class="btn small show-all" data-seq="${seq}">` +
+    `Show all (${plural(left, "more character")})</button>` : "";
+}
+
+// One message as HTML: whose it is from its role, how it looks from its kind. A message whose shape this code does not expect only degrades its own
+// row (its raw JSON is shown); it never takes the rest of the transcript down with it.
+export function renderMessage(m, transcript, full = false) {
+  try {
+    return renderKnown(m, transcript, full);
+  } catch (err) {
+    console.error("tether: could not render message", m?.seq, err);
+    return rawMessage(m);
+  }
+}
+
+export function rawMessage(m) {
+  let json;
+  try { json = JSON.stringify(m?.content ?? null, null, 2); } catch { json = String(m?.content); }
+  return `<details class="msg raw-msg" data-seq="${esc(m?.seq)}"><summary>A ${esc(m?.kind)} message ` +
+    `this page cannot show; its content:</summary>${codeBlock(json, "json")}</details>`;
+}
+
+// A person's message: what they wrote, in their bubble. A person's message is shown as
+// theirs whatever kind it claims (who wrote it comes from the role, which the relay sets
+// from the token; the kind is only what the sender says it is).
+function userBubble(m, c, full) {
+  const seq = m.seq;
+  const claimed = m.kind !== "user_text" ? ` · sent as ${m.kind}` : "";
+  const said = m.kind === "user_text" || typeof c.text === "string" ? c.text : m.content;
+  const [shown, left] = capped(said, full);
+  return `<div class="msg user" data-seq="${seq}"><div class="bubble">${esc(shown)}${showAll(seq, left)}</div>` +
+    `<div class="meta">${esc(m.author || "you")} · ${esc(clockTime(m.created_at))}${esc(claimed)}</div></div>`;
+}
+
+function renderKnown(m, transcript, full) {
   const c = m.content && typeof m.content === "object" ? m.content : {};
   const seq = m.seq;
+  if (m.role === "user") return userBubble(m, c, full);
   switch (m.kind) {
     case "user_text":
-      return `<div class="msg user" data-seq="${seq}"><div class="bubble">${esc(c.text ?? "")}</div>` +
-        `<div class="meta">${esc(m.author || "you")} · ${esc(clockTime(m.created_at))}</div></div>`;
-    case "assistant_text":
-      return `<div class="msg assistant md" data-seq="${seq}">${renderMarkdown(c.text ?? "")}</div>`;
-    case "thinking":
-      return `<details class="msg thinking" data-seq="${seq}"><summary>Thinking</summary>` +
-        `<div class="thinking-text">${esc(c.text ?? "")}</div></details>`;
+      return userBubble(m, c, full); // the agent's record of what the person said
+    case "assistant_text": {
+      const [shown, left] = capped(c.text, full);
+      return `<div class="msg assistant md" data-seq="${seq}">${renderMarkdown(shown)}${showAll(seq, left)}</div>`;
+    }
+    case "thinking": {
+      const [shown, left] = capped(c.text, full);
+      return `<details class="msg thinking" data-seq="${seq}"${full ? " open" : ""}><summary>Thinking</summary>` +
+        `<div class="thinking-text">${esc(shown)}${showAll(seq, left)}</div></details>`;
+    }
     case "tool_call":
       return toolCard(m, transcript.results.get(c.call_id));
     case "tool_result":

@@ -2,10 +2,10 @@
 // open permission requests, and the composer (prompt, Interrupt, End session).
 
 import { $, basename, esc, formatCost, formatTokens } from "../dom.js";
-import { renderMessage, renderTranscript } from "./messages.js";
-import { answerFor, collectAnswers, isQuestion, permissionCard, resolvedNote } from "./permission.js";
+import { rawMessage, renderMessage, renderTranscript } from "./messages.js";
+import { answerFor, collectAnswers, isQuestion, permissionCard, plainCard, resolvedNote } from "./permission.js";
 import { statusBadge } from "./sessions.js";
-import { toolBody, toolCard } from "./tools.js";
+import { toolBody } from "./tools.js";
 
 const MODES = ["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"];
 const MODE_LABELS = {
@@ -61,6 +61,7 @@ export class SessionView {
 </div>`;
     this.bind();
     this.unsubscribe = this.store.subscribe((kind, detail) => this.onStore(kind, detail));
+    this.clock = setInterval(() => this.tickExpiry(), 1000);
     const started = performance.now();
     try {
       this.transcript = await this.store.openTranscript(this.id);
@@ -107,6 +108,7 @@ export class SessionView {
   }
 
   unmount() {
+    clearInterval(this.clock);
     if (this.resizer) this.resizer.disconnect();
     if (this.unsubscribe) this.unsubscribe();
     this.unsubscribe = null;
@@ -171,7 +173,7 @@ export class SessionView {
     if (empty) empty.remove();
     let html = "";
     for (const m of messages) {
-      if (m.kind === "tool_result" && this.transcript.calls.has(m.content?.call_id)) {
+      if (m.kind === "tool_result" && m.role !== "user" && this.transcript.calls.has(m.content?.call_id)) {
         this.refreshCard(m.content.call_id);
         continue;
       }
@@ -186,7 +188,7 @@ export class SessionView {
     const card = this.root.querySelector(`.tool[data-call-id="${CSS.escape(callId)}"]`);
     if (!call || !card) return;
     const open = card.querySelector(".tool-head").getAttribute("aria-expanded") === "true";
-    card.outerHTML = toolCard(call, this.transcript.results.get(callId));
+    card.outerHTML = renderMessage(call, this.transcript);
     if (open) this.toggleCard(this.root.querySelector(`.tool[data-call-id="${CSS.escape(callId)}"]`));
   }
 
@@ -200,10 +202,24 @@ export class SessionView {
     if (open && !body.dataset.filled) {
       const callId = card.dataset.callId;
       const call = this.transcript.calls.get(callId);
-      if (call) body.innerHTML = toolBody(call, this.transcript.results.get(callId));
+      if (call) {
+        try {
+          body.innerHTML = toolBody(call, this.transcript.results.get(callId));
+        } catch (err) {
+          console.error("tether: could not render the tool call", callId, err);
+          body.innerHTML = rawMessage(call);
+        }
+      }
       body.dataset.filled = "1";
     }
     body.hidden = !open;
+  }
+
+  // A message cut at SHOWN_CHARS, rendered whole.
+  showAll(seq) {
+    const m = this.transcript.messages.find((x) => x.seq === seq);
+    const el = this.root.querySelector(`#msgs [data-seq="${seq}"]`);
+    if (m && el) el.outerHTML = renderMessage(m, this.transcript, true);
   }
 
   renderPending() {
@@ -215,9 +231,25 @@ export class SessionView {
     }
     for (const p of pending) {
       if (box.querySelector(`.perm[data-perm-id="${CSS.escape(p.id)}"]`)) continue;
-      box.insertAdjacentHTML("beforeend", permissionCard(p, this.canSteer));
+      let html;
+      try {
+        html = permissionCard(p, this.canSteer, this.session()?.cwd);
+      } catch (err) {
+        // Still answerable: the raw request with plain Allow and Deny.
+        console.error("tether: could not render the permission request", p.id, err);
+        html = plainCard(p, this.canSteer);
+      }
+      box.insertAdjacentHTML("beforeend", html);
+      this.tickExpiry();
     }
     box.classList.toggle("has-cards", pending.length > 0);
+  }
+
+  // How long each open request has before it expires and is denied.
+  tickExpiry() {
+    for (const el of this.root.querySelectorAll(".perm-expiry[data-expires]")) {
+      el.textContent = expiresIn(Date.parse(el.dataset.expires) - Date.now());
+    }
   }
 
   note(text, kind = "") {
@@ -283,6 +315,8 @@ export class SessionView {
     } else if (target.classList.contains("load-earlier")) {
       target.disabled = true;
       this.store.loadEarlier(this.transcript).catch((err) => this.ui.toast(err.message));
+    } else if (target.classList.contains("show-all")) {
+      this.showAll(Number(target.dataset.seq));
     } else if (target.classList.contains("close")) {
       target.closest(".note-pop")?.remove();
     } else if (target.id === "interrupt") {
@@ -290,7 +324,7 @@ export class SessionView {
     } else if (target.id === "end") {
       this.end(target);
     } else if (target.dataset.action && target.closest(".perm")) {
-      this.answer(target.closest(".perm"), target.dataset.action);
+      this.answer(target.closest(".perm"), target.dataset.action, target.dataset.suggestion);
     }
   }
 
@@ -359,7 +393,7 @@ export class SessionView {
     }
   }
 
-  async answer(card, action) {
+  async answer(card, action, suggestion) {
     const p = this.store.permissions.get(card?.dataset.permId);
     if (!p) return;
     const error = card.querySelector(".perm-error");
@@ -369,7 +403,7 @@ export class SessionView {
       if (missing.length) return showError(error, `Choose an answer for: ${missing.join(", ")}`);
       body = { behavior: "allow", updated_input: { ...p.input, answers } };
     } else {
-      const result = answerFor(p, isQuestion(p) && action === "deny" ? "deny" : action, card);
+      const result = answerFor(p, isQuestion(p) && action === "deny" ? "deny" : action, card, suggestion);
       if (result.error) return showError(error, result.error);
       body = result.body;
     }
@@ -403,6 +437,16 @@ export class SessionView {
     if (key === "i" && $("#interrupt", this.root)) { this.interrupt(); return true; }
     return false;
   }
+}
+
+export function expiresIn(ms) {
+  if (!Number.isFinite(ms)) return "";
+  if (ms <= 0) return "Expiring now";
+  const s = Math.ceil(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return `Expires in ${h ? `${h} h ${String(m).padStart(2, "0")} min` : `${m}:${ss}`}`;
 }
 
 function showError(el, text) {

@@ -2,8 +2,8 @@
 // paired with its result by call_id, that expands to the full input and result. The full
 // body is built only when a card is first opened, which keeps long transcripts fast.
 
-import { basename, esc, firstLine, outputText, pretty, truncate } from "../dom.js";
-import { diffLines, diffStats, renderDiff } from "../diff.js";
+import { basename, countLines, esc, firstLine, outputText, plural, pretty, truncate } from "../dom.js";
+import { diffStats, editsDiff, renderDiff } from "../diff.js";
 import { highlight } from "../highlight.js";
 import { codeBlock } from "../markdown.js";
 
@@ -32,12 +32,7 @@ function clip(text, max, fromEnd = false) {
 }
 
 function moreLine(n, where) {
-  return n ? `<div class="more">${n} more line${n === 1 ? "" : "s"} ${where}</div>` : "";
-}
-
-function countLines(text) {
-  const s = String(text ?? "").replace(/\n$/, "");
-  return s ? s.split("\n").length : 0;
+  return n ? `<div class="more">${plural(n, "more line")}${where ? ` ${where}` : ""}</div>` : "";
 }
 
 function editsOf(name, input) {
@@ -67,7 +62,7 @@ export function describe(name, input) {
     case "WebFetch": return { label: "Fetch", summary: i.url || "" };
     case "WebSearch": return { label: "Search", summary: i.query || "" };
     case "Task": case "Agent": return { label: name, summary: i.description || i.prompt || "" };
-    case "TodoWrite": return { label: "Todos", summary: `${(i.todos || []).length} items` };
+    case "TodoWrite": return { label: "Todos", summary: Array.isArray(i.todos) ? plural(i.todos.length, "item") : "" };
     case "NotebookEdit": return { label: "Notebook", summary: i.notebook_path || "" };
     default: {
       const first = Object.values(i).find((v) => typeof v === "string");
@@ -76,16 +71,22 @@ export function describe(name, input) {
   }
 }
 
+// A result's content, {} when it has none or an unexpected shape.
+function resultOf(result) {
+  const c = result?.content;
+  return c && typeof c === "object" ? c : {};
+}
+
 function resultState(result) {
   if (!result) return { cls: "pending", text: "running", mark: "…" };
-  if (result.content && result.content.is_error) return { cls: "error", text: "failed", mark: "✗" };
+  if (resultOf(result).is_error) return { cls: "error", text: "failed", mark: "✗" };
   return { cls: "ok", text: "done", mark: "✓" };
 }
 
 // The short preview under a card's summary line.
 function preview(name, input, result) {
   const i = input || {};
-  const out = result ? outputText(result.content.output) : null;
+  const out = result ? outputText(resultOf(result).output) : null;
   if (name === "Bash") {
     if (out === null || !out.trim()) return "";
     const c = clip(out.replace(/\n+$/, ""), 6, true);
@@ -93,7 +94,7 @@ function preview(name, input, result) {
   }
   const edits = editsOf(name, i);
   if (edits) {
-    const diff = edits.flatMap((e) => diffLines(e.old_string, e.new_string));
+    const diff = editsDiff(edits);
     const { added, removed } = diffStats(diff);
     const shown = diff.filter((l) => l.op !== " ").slice(0, 12);
     const hidden = diff.filter((l) => l.op !== " ").length - shown.length;
@@ -102,11 +103,12 @@ function preview(name, input, result) {
   }
   if (name === "Write") {
     const c = clip(i.content, 8);
-    return `<div class="stats">${countLines(i.content)} lines</div>` +
-      `<pre class="out"><code>${highlight(c.text, langOf(i.file_path))}</code></pre>` + moreLine(c.more, "more");
+    return `<div class="stats">${plural(countLines(i.content), "line")}</div>` +
+      `<pre class="out"><code>${highlight(c.text, langOf(i.file_path))}</code></pre>` + moreLine(c.more, "");
   }
   if (name === "TodoWrite" && Array.isArray(i.todos)) {
     return `<ul class="todos">${i.todos.map((t) => {
+      if (!t || typeof t !== "object") return `<li class="todo-odd"><code>${esc(JSON.stringify(t))}</code></li>`;
       const s = t.status === "completed" ? "done" : t.status === "in_progress" ? "doing" : "todo";
       return `<li class="todo-${s}">${esc(t.content || t.activeForm || "")}</li>`;
     }).join("")}</ul>`;
@@ -117,11 +119,11 @@ function preview(name, input, result) {
 
 function resultNote(name, result) {
   if (!result) return "";
-  const out = outputText(result.content.output);
-  if (result.content.is_error) return firstLine(out, 120);
+  const out = outputText(resultOf(result).output);
+  if (resultOf(result).is_error) return firstLine(out, 120);
   if (name === "Read" || name === "Grep" || name === "Glob") {
     const n = countLines(out);
-    return name === "Read" ? `${n} lines` : `${n} result${n === 1 ? "" : "s"}`;
+    return plural(n, name === "Read" ? "line" : "result");
   }
   return "";
 }
@@ -146,11 +148,11 @@ export function toolCard(call, result) {
 
 // A result whose call is not loaded (it is on an earlier page).
 export function orphanResult(m) {
-  const out = outputText(m.content.output);
+  const out = outputText(resultOf(m).output);
   const c = clip(out, 6);
-  return `<div class="tool tool-${m.content.is_error ? "error" : "ok"}" data-seq="${m.seq}">` +
+  return `<div class="tool tool-${resultOf(m).is_error ? "error" : "ok"}" data-seq="${m.seq}">` +
     `<div class="tool-head static"><span class="tool-name">Result</span></div>` +
-    `<pre class="out">${esc(c.text)}</pre>${moreLine(c.more, "more")}</div>`;
+    `<pre class="out">${esc(c.text)}</pre>${moreLine(c.more, "")}</div>`;
 }
 
 // The expanded body: the whole input and the whole result.
@@ -163,14 +165,14 @@ export function toolBody(call, result) {
     if (i.description) html += `<p class="tool-desc">${esc(i.description)}</p>`;
     html += codeBlock(i.command || "", "bash");
   } else if (edits) {
-    html += renderDiff(edits.flatMap((e) => diffLines(e.old_string, e.new_string)));
+    html += renderDiff(editsDiff(edits));
   } else if (c.name === "Write") {
     html += codeBlock(i.content || "", langOf(i.file_path));
   }
   html += `<details class="raw"><summary>Input</summary>${codeBlock(pretty(i), "json")}</details>`;
   if (result) {
-    const out = outputText(result.content.output);
-    html += `<div class="tool-result-label">${result.content.is_error ? "Error" : "Result"}</div>` +
+    const out = outputText(resultOf(result).output);
+    html += `<div class="tool-result-label">${resultOf(result).is_error ? "Error" : "Result"}</div>` +
       `<pre class="out full">${esc(out)}</pre>`;
   } else {
     html += `<div class="tool-result-label">No result yet.</div>`;
