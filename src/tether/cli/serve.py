@@ -77,6 +77,9 @@ def serve(
             lifespan="on",
             timeout_graceful_shutdown=3,
             server_header=False,
+            # A WebSocket frame carries one action body: hold it to the HTTP body limit
+            # (larger frames are closed with 1009, message too big).
+            ws_max_size=settings.max_body_bytes,
         ),
     )
     with contextlib.suppress(KeyboardInterrupt):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from tether.relay.auth import Action, Principal
-from tether.relay.errors import MalformedJSON, PayloadTooLarge, Unprocessable
+from tether.relay.errors import PayloadTooLarge, Unprocessable
 from tether.relay.models import (
     MessageIn,
     PermissionAnswer,
@@ -25,6 +26,7 @@ from tether.relay.models import (
 )
 from tether.relay.service import Relay
 from tether.relay.stream import event_stream, legacy_permission_stream, websocket_endpoint
+from tether.relay.validation import MAX_INT64, check_params, parse_json
 
 Handler = Callable[[Request, Relay, Principal], Awaitable[Response]]
 
@@ -43,6 +45,8 @@ def endpoint(action: Action | None = Action.read) -> Callable[[Handler], Callabl
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             relay = relay_of(request)
+            check_params(request.path_params, "path")
+            check_params(request.query_params, "query")
             who = await relay.auth.authenticate(request.headers.get("authorization"))
             if action is not None:
                 who.require(action)
@@ -70,10 +74,7 @@ async def read_json(request: Request) -> Any:
     body = b"".join(chunks)
     if not body.strip():
         return {}
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJSON(f"the request body is not valid JSON: {exc}") from None
+    return parse_json(body)
 
 
 def int_param(
@@ -82,7 +83,7 @@ def int_param(
     default: int | None,
     *,
     minimum: int = 0,
-    maximum: int | None = None,
+    maximum: int = MAX_INT64,
 ) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -91,10 +92,20 @@ def int_param(
         value = int(raw)
     except ValueError:
         raise Unprocessable(f"query.{name}: must be a whole number, not {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
-        raise Unprocessable(f"query.{name}: must be {bound}")
+    if value < minimum or value > maximum:
+        raise Unprocessable(f"query.{name}: must be from {minimum} to {maximum}")
     return value
+
+
+def wait_seconds(raw: str) -> float:
+    """`?wait=S`: a finite, non-negative number of seconds; more than 300 waits 300."""
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise Unprocessable(f"query.wait: must be a number of seconds from 0 to 300, not {raw!r}")
+    return min(seconds, 300.0)
 
 
 # ── sessions ──────────────────────────────────────────────────────────────────────────
@@ -194,11 +205,7 @@ async def get_permission(request: Request, relay: Relay, who: Principal) -> Resp
     permission_id = request.path_params["permission_id"]
     wait = request.query_params.get("wait")
     if wait:
-        try:
-            seconds = min(max(float(wait), 0.0), 300.0)
-        except ValueError:
-            raise Unprocessable(f"query.wait: must be a number of seconds, not {wait!r}") from None
-        return json_response(await relay.wait_permission(permission_id, seconds))
+        return json_response(await relay.wait_permission(permission_id, wait_seconds(wait)))
     return json_response(await relay.store.get_permission(permission_id))
 
 
