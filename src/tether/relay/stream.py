@@ -23,6 +23,7 @@ from tether.relay.auth import Principal
 from tether.relay.bus import Subscription
 from tether.relay.errors import ApiError, MalformedJSON, Unauthorized, Unprocessable
 from tether.relay.event import Event
+from tether.relay.legacy import legacy_event
 from tether.relay.models import (
     MessageIn,
     PermissionAnswer,
@@ -159,7 +160,11 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _sse_response(
-    relay: Relay, session_id: str | None, since: int | None, types: frozenset[str] | None = None
+    relay: Relay,
+    session_id: str | None,
+    since: int | None,
+    types: frozenset[str] | None = None,
+    shape: Callable[[Event], Event] | None = None,
 ) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
         cursor, reset = await clamp_cursor(relay, since)
@@ -171,6 +176,8 @@ def _sse_response(
             if reset is not None:
                 yield reset.sse
             async for batch in follow(relay, session_id, cursor, types, subscribed):
+                if shape is not None:
+                    batch = [shape(event) for event in batch]
                 yield batch[0].sse if len(batch) == 1 else b"".join(e.sse for e in batch)
         finally:
             relay.bus.unsubscribe(subscribed[0])
@@ -184,10 +191,10 @@ async def event_stream(request: Request, relay: Relay) -> Response:
 
 
 async def legacy_permission_stream(request: Request, relay: Relay) -> Response:
-    """`GET /permissions/stream`: permission events and pings only, as terminal handlers
-    of the older confirmation contract expect."""
+    """`GET /permissions/stream`: permission events and pings only, shaped as terminal
+    handlers of the older confirmation contract expect (see relay/legacy.py)."""
     session_id, since = await _stream_params(request, relay)
-    return _sse_response(relay, session_id, since, PERMISSION_EVENTS)
+    return _sse_response(relay, session_id, since, PERMISSION_EVENTS, legacy_event)
 
 
 # ── WebSocket ─────────────────────────────────────────────────────────────────────────
