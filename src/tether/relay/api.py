@@ -24,6 +24,7 @@ from tether.relay.models import (
     SessionPatch,
     validate,
 )
+from tether.relay.openapi import Operation, Param, openapi_document
 from tether.relay.service import Relay
 from tether.relay.stream import event_stream, legacy_permission_stream, websocket_endpoint
 from tether.relay.validation import MAX_INT64, check_params, parse_json
@@ -77,23 +78,27 @@ async def read_json(request: Request) -> Any:
     return parse_json(body)
 
 
-def int_param(
-    request: Request,
-    name: str,
-    default: int | None,
-    *,
-    minimum: int = 0,
-    maximum: int = MAX_INT64,
-) -> int | None:
-    raw = request.query_params.get(name)
+LIMIT_SESSIONS = Param("limit", "integer", minimum=1, maximum=5000, default=500)
+LIMIT_MESSAGES = Param("limit", "integer", minimum=1, maximum=5000, default=100)
+AFTER = Param("after", "integer", "messages after this seq", minimum=0, maximum=MAX_INT64)
+BEFORE = Param("before", "integer", "the newest before this seq", minimum=1, maximum=MAX_INT64)
+STATUS = Param("status")
+SESSION = Param("session", description="only this session's")
+WAIT = Param("wait", "number", "hold until resolved, at most this many seconds", minimum=0)
+SINCE = Param("since", "integer", "replay the log after this cursor", minimum=0, maximum=MAX_INT64)
+
+
+def int_param(request: Request, param: Param) -> int | None:
+    raw = request.query_params.get(param.name)
     if raw is None or raw == "":
-        return default
+        return param.default
     try:
         value = int(raw)
     except ValueError:
-        raise Unprocessable(f"query.{name}: must be a whole number, not {raw!r}") from None
-    if value < minimum or value > maximum:
-        raise Unprocessable(f"query.{name}: must be from {minimum} to {maximum}")
+        raise Unprocessable(f"query.{param.name}: must be a whole number, not {raw!r}") from None
+    low, high = int(param.minimum or 0), int(param.maximum or MAX_INT64)
+    if not low <= value <= high:
+        raise Unprocessable(f"query.{param.name}: must be from {low} to {high}")
     return value
 
 
@@ -114,8 +119,8 @@ def wait_seconds(raw: str) -> float:
 @endpoint()
 async def list_sessions(request: Request, relay: Relay, who: Principal) -> Response:
     status = request.query_params.get("status")
-    limit = int_param(request, "limit", 500, minimum=1, maximum=5000)
-    return json_response({"sessions": await relay.store.list_sessions(status, limit or 500)})
+    limit = int_param(request, LIMIT_SESSIONS) or 500
+    return json_response({"sessions": await relay.store.list_sessions(status, limit)})
 
 
 @endpoint(None)
@@ -161,9 +166,9 @@ async def permission_mode(request: Request, relay: Relay, who: Principal) -> Res
 @endpoint()
 async def list_messages(request: Request, relay: Relay, who: Principal) -> Response:
     session_id = request.path_params["session_id"]
-    after = int_param(request, "after", 0) or 0
-    before = int_param(request, "before", None, minimum=1)
-    limit = int_param(request, "limit", 100, minimum=1, maximum=5000) or 100
+    after = int_param(request, AFTER) or 0
+    before = int_param(request, BEFORE)
+    limit = int_param(request, LIMIT_MESSAGES) or 100
     messages = await relay.store.list_messages(session_id, after=after, before=before, limit=limit)
     return json_response({"messages": messages})
 
@@ -241,24 +246,80 @@ async def legacy_stream(request: Request, relay: Relay, who: Principal) -> Respo
     return await legacy_permission_stream(request, relay)
 
 
+@endpoint()
+async def openapi(request: Request, relay: Relay, who: Principal) -> Response:
+    return json_response(openapi_document(OPERATIONS))
+
+
+OPERATIONS = (
+    Operation("GET", "/me", me, "The caller's token: name and scope"),
+    Operation("GET", "/sessions", list_sessions, "Sessions", query=(STATUS, LIMIT_SESSIONS)),
+    Operation("POST", "/sessions", create_session, "Create a session", SessionCreate, created=True),
+    Operation("GET", "/sessions/{session_id}", get_session, "A session"),
+    Operation("PATCH", "/sessions/{session_id}", patch_session, "Change a session", SessionPatch),
+    Operation(
+        "GET",
+        "/sessions/{session_id}/messages",
+        list_messages,
+        "A session's messages",
+        query=(AFTER, BEFORE, LIMIT_MESSAGES),
+    ),
+    Operation(
+        "POST",
+        "/sessions/{session_id}/messages",
+        post_messages,
+        "Post one message or a list",
+        MessageIn,
+        body_list=True,
+        created=True,
+    ),
+    Operation("POST", "/sessions/{session_id}/interrupt", interrupt, "Interrupt the turn"),
+    Operation(
+        "POST",
+        "/sessions/{session_id}/permission-mode",
+        permission_mode,
+        "Change the permission mode",
+        PermissionModeIn,
+    ),
+    Operation("POST", "/sessions/{session_id}/end", end_session, "End a session", SessionEnd),
+    Operation(
+        "POST",
+        "/sessions/{session_id}/permissions",
+        open_permission,
+        "Open a permission request",
+        PermissionOpen,
+        created=True,
+    ),
+    Operation(
+        "GET", "/permissions", list_permissions, "Permission requests", query=(STATUS, SESSION)
+    ),
+    Operation(
+        "GET", "/permissions/{permission_id}", get_permission, "A permission request", query=(WAIT,)
+    ),
+    Operation(
+        "POST",
+        "/permissions/{permission_id}/respond",
+        respond_permission,
+        "Answer a permission request",
+        PermissionAnswer,
+    ),
+    Operation(
+        "POST",
+        "/permissions/{permission_id}/cancel",
+        cancel_permission,
+        "Cancel a permission request",
+        PermissionCancel,
+    ),
+    Operation(
+        "GET", "/events", events, "The event stream (SSE)", query=(SESSION, SINCE), stream=True
+    ),
+)
+
+
 def relay_routes() -> list[BaseRoute]:
-    v1 = [
-        Route("/me", me),
-        Route("/sessions", list_sessions, methods=["GET"]),
-        Route("/sessions", create_session, methods=["POST"]),
-        Route("/sessions/{session_id}", get_session, methods=["GET"]),
-        Route("/sessions/{session_id}", patch_session, methods=["PATCH"]),
-        Route("/sessions/{session_id}/messages", list_messages, methods=["GET"]),
-        Route("/sessions/{session_id}/messages", post_messages, methods=["POST"]),
-        Route("/sessions/{session_id}/interrupt", interrupt, methods=["POST"]),
-        Route("/sessions/{session_id}/permission-mode", permission_mode, methods=["POST"]),
-        Route("/sessions/{session_id}/end", end_session, methods=["POST"]),
-        Route("/sessions/{session_id}/permissions", open_permission, methods=["POST"]),
-        Route("/permissions", list_permissions, methods=["GET"]),
-        Route("/permissions/{permission_id}", get_permission, methods=["GET"]),
-        Route("/permissions/{permission_id}/respond", respond_permission, methods=["POST"]),
-        Route("/permissions/{permission_id}/cancel", cancel_permission, methods=["POST"]),
-        Route("/events", events, methods=["GET"]),
+    v1: list[BaseRoute] = [Route(op.path, op.handler, methods=[op.method]) for op in OPERATIONS]
+    v1 += [
+        Route("/openapi.json", openapi, methods=["GET"]),
         WebSocketRoute("/ws", websocket_endpoint),
     ]
     return [
