@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from typing import Any
 
 import httpx
@@ -35,7 +36,8 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-EXAMPLES = 15
+# Per operation and mode; raise it (TETHER_FUZZ_EXAMPLES=500) for a longer hunt.
+EXAMPLES = int(os.environ.get("TETHER_FUZZ_EXAMPLES", "15"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -177,7 +179,7 @@ def test_no_generated_websocket_frame_breaks_the_relay(server) -> None:
         assert ready["type"] == "ready"
 
         @settings(
-            max_examples=300,
+            max_examples=EXAMPLES * 20,
             deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),
