@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import orjson
-import pytest
 import requests
 import schemathesis
+import websockets
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -167,8 +167,6 @@ async def _answer(conn: Any) -> dict[str, Any]:
 
 
 def test_no_generated_websocket_frame_breaks_the_relay(server) -> None:
-    import websockets
-
     ids = real_ids(server)
     loop = asyncio.new_event_loop()
     conn = loop.run_until_complete(
@@ -202,6 +200,3 @@ def test_no_generated_websocket_frame_breaks_the_relay(server) -> None:
         with contextlib.suppress(Exception):
             loop.run_until_complete(conn.close())
         loop.close()
-
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
