@@ -115,3 +115,19 @@ def test_viewer_only_sends_nothing_and_rides_out_a_restart(
         assert live.wait() == 0
     finally:
         live.stop()
+
+
+def test_line_mode_output_reaches_a_pipe_at_once(env: dict[str, str], api: SyncRelayClient) -> None:
+    """stdout a pipe and no PYTHONUNBUFFERED: the permission prompt is on the pipe before
+    it is answered, so a script can read it and then answer."""
+    sid = api.create_session(title="piped")["id"]
+    request = api.open_permission(sid, tool_name="Bash", input={"command": "make"})
+    live = Live({k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"}, "attach", sid)
+    try:
+        live.wait_for(f"permission request {request['id']}")
+        live.wait_for("answer with y")
+        live.send("y")
+        live.wait_for("allowed")
+        assert api.get_permission(request["id"])["status"] == "allowed"
+    finally:
+        live.stop()

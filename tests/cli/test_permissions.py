@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cli.support import Live
+from tests.cli.support import Live, cli_env
 from tests.client.support import make_token
-from tests.support.server import TetherServer
+from tests.support.server import TetherServer, free_port
 from tether.client import SyncRelayClient
 
 
@@ -203,3 +203,42 @@ def test_a_token_revoked_while_running_ends_it_at_the_next_connect(
         assert "Traceback" not in live.text
     finally:
         live.stop()
+
+
+def test_waits_for_a_relay_that_is_not_up_yet(server_factory, tmp_path) -> None:
+    """Started before its relay, it says so and connects once the relay is up, with stdout
+    a pipe and no PYTHONUNBUFFERED: every line (the prompt too) arrives as it is written."""
+    port = free_port()
+    (tmp_path / "cli").mkdir()
+    env = cli_env(f"http://127.0.0.1:{port}", "test-admin-early", tmp_path / "cli")
+    env.pop("PYTHONUNBUFFERED")
+    live = Live(env, "permissions")
+    try:
+        live.wait_for("lost the relay at")
+        assert live.proc.poll() is None
+        server = server_factory(port=port, token="test-admin-early")
+        live.wait_for("reconnected", timeout=60)
+        with SyncRelayClient(server.url, server.token) as api:
+            sid = api.create_session(title="late relay")["id"]
+            request = bash(api, sid, "echo late")
+            live.wait_for(f"permission request {request['id']}")
+            live.wait_for("[a]llow")  # the prompt, before any answer is given
+            live.send("a")
+            live.wait_for("✓ allowed")
+            assert api.get_permission(request["id"])["status"] == "allowed"
+    finally:
+        live.stop()
+
+
+def test_no_reconnect_exits_at_once_when_the_relay_is_down(tmp_path) -> None:
+    (tmp_path / "cli").mkdir()
+    env = cli_env(f"http://127.0.0.1:{free_port()}", "test-admin-none", tmp_path / "cli")
+    done = subprocess.run(
+        [sys.executable, "-m", "tether", "permissions", "--no-reconnect"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "cannot reach the relay" in done.stderr + done.stdout

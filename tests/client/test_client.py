@@ -331,3 +331,23 @@ async def test_two_handlers_race_and_one_learns_it_lost(
         for seen in (laptop_seen, phone_seen):
             await seen.until(lambda c: c.of("permission_resolved"))
             assert seen.of("permission_resolved")[0].data["status"] == won[0]["status"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_cursor_beyond_the_log_is_reset_to_its_end(
+    relay: RelayClient, transport: str
+) -> None:
+    """A cursor from another relay's log (or one since wiped) is moved down to the relay's
+    end with a `reset` event, and the stream delivers from there."""
+    session = await relay.create_session(title="reset")
+    request = await relay.open_permission(session["id"], tool_name="Bash", input={})
+    async with collect(relay, since=10**6, transport=transport) as seen:
+        await seen.until(lambda c: c.of("reset") and c.of("permission_request"))
+        (reset,) = seen.of("reset")
+        assert reset.data["cursor"] == reset.id and reset.id < 10**6
+        # The pending snapshot is handed out afresh after the reset.
+        assert [e.data["id"] for e in seen.of("permission_request")] == [request["id"]]
+        await relay.post_messages(session["id"], [text(1)])
+        await seen.until(lambda c: c.texts() == ["text 1"])
+        assert seen.of("message")[0].id == reset.id + 1
+        assert relay.last_event_id == reset.id + 1

@@ -22,6 +22,7 @@ from tether.cli.output import Output, make_output
 from tether.cli.remote import explain, find_session, run
 from tether.cli.render import one_line, resolution
 from tether.client import AlreadyResolved, Event, NotFound, RelayClient, RelayUnavailable
+from tether.client.backoff import Backoff
 
 ANSWER_HELP = "[a]llow · [d]eny (d <reason>) · [A]lways allow · [s]kip · [q]uit"
 
@@ -70,9 +71,10 @@ def permissions(
     """Answer permission requests as they come: allow, deny (with a reason) or always allow.
 
     Type the letter and Enter: a, d (or `d because…`), A, s to leave it for later, q to quit.
-    A dropped connection is retried by itself (with backoff) unless --no-reconnect; a
-    refused token ends it with exit code 1. Without a terminal it prints plain lines and
-    reads answers line by line from stdin, so it can be scripted.
+    A relay that is not up yet is waited for, and a dropped connection retried, by itself
+    (with backoff) unless --no-reconnect; a refused token ends it with exit code 1. Without
+    a terminal it prints plain lines and reads answers line by line from stdin, so it can
+    be scripted.
     """
     out = make_output(interactive=is_interactive())
 
@@ -155,6 +157,8 @@ class Handler:
             elif pid in self.queue:
                 elsewhere = data.get("status") in ("allowed", "denied")
                 self.drop(pid, ("answered elsewhere, " if elsewhere else "") + resolution(data))
+        elif event.type == "reset":  # the relay's log is not the one our cursor came from
+            await self.recheck()
         elif event.type == "session" and data.get("id"):
             self.sessions[data["id"]] = data
             if self.verbose and data.get("status") == "ended":
@@ -183,8 +187,26 @@ class Handler:
 
     # ── the person ────────────────────────────────────────────────────────────────────
 
+    async def whoami(self) -> dict[str, Any]:
+        """The token's name and scope. A refused token fails here, before anything is shown;
+        a relay that is not up yet is waited for as a later drop would be (same backoff,
+        same notes) unless --no-reconnect."""
+        backoff = Backoff(self.relay.backoff_base, self.relay.backoff_cap)
+        while True:
+            try:
+                me = await self.relay.me()
+            except RelayUnavailable:
+                if not self.reconnect:
+                    raise
+                self.on_state("reconnecting")
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            if self.outage:
+                self.on_state("connected")
+            return me
+
     async def run(self) -> int:
-        me = await self.relay.me()  # a refused token fails here, before anything is shown
+        me = await self.whoami()
         if self.session_arg:
             found = await find_session(self.relay, self.session_arg)
             self.session_id = found["id"]

@@ -82,6 +82,9 @@ def serve(
             http=guarded_protocol(settings.request_head_timeout, settings.max_header_bytes),
             h11_max_incomplete_event_size=settings.max_header_bytes,
             timeout_keep_alive=settings.keep_alive_timeout,
+            # A WebSocket frame carries one action body: hold it to the HTTP body limit
+            # (larger frames are closed with 1009, message too big).
+            ws_max_size=settings.max_body_bytes,
         ),
     )
     logging.getLogger("uvicorn.access").addFilter(RedactQueryKeys())

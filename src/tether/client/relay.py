@@ -293,7 +293,10 @@ class RelayClient:
         (`since=0`: the whole log). Without it the stream starts live; a reconnect then
         resumes from the last logged event received. Permission requests still pending are
         sent first on every connect (without an id); a reconnect's repeat of one already
-        handed out is dropped. A refused token (401/403) or an unknown session (404)
+        handed out is dropped. A cursor beyond the relay's log (it was wiped, or the cursor
+        came from another relay) yields a `reset` event whose id is the log's end: the
+        stream goes on from there, hands out the pending requests afresh, and the caller
+        should reload what it holds. A refused token (401/403) or an unknown session (404)
         raises at once; anything else is retried with backoff (1 s base, 60 s cap, with
         jitter) unless `reconnect=False`, where it raises `RelayUnavailable`.
         `on_state` hears "connected", "reconnecting" and, at the end, "disconnected".

@@ -200,6 +200,13 @@ class Follower:
 
     def admit(self, event: Event) -> bool:
         """Whether the consumer should see this event; updates the cursor."""
+        if event.type == "reset":
+            # The cursor was beyond the relay's log (it was reset or replaced): adopt the
+            # relay's end, even though it is lower, and let the consumer reload its state.
+            # The pending snapshot that follows is handed out afresh.
+            self.cursor = event.id
+            self.pending.clear()
+            return True
         if event.id is not None:
             if self.cursor is not None and event.id <= self.cursor:
                 return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from tether.relay.auth import Action, Principal
-from tether.relay.errors import MalformedJSON, PayloadTooLarge, Unprocessable
+from tether.relay.errors import PayloadTooLarge, Unprocessable
 from tether.relay.models import (
     MessageIn,
     PermissionAnswer,
@@ -23,8 +24,10 @@ from tether.relay.models import (
     SessionPatch,
     validate,
 )
+from tether.relay.openapi import Operation, Param, openapi_document
 from tether.relay.service import Relay
 from tether.relay.stream import event_stream, legacy_permission_stream, websocket_endpoint
+from tether.relay.validation import MAX_INT64, check_params, parse_json
 
 Handler = Callable[[Request, Relay, Principal], Awaitable[Response]]
 
@@ -43,6 +46,8 @@ def endpoint(action: Action | None = Action.read) -> Callable[[Handler], Callabl
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             relay = relay_of(request)
+            check_params(request.path_params, "path")
+            check_params(request.query_params, "query")
             who = await relay.auth.authenticate(request.headers.get("authorization"))
             if action is not None:
                 who.require(action)
@@ -70,31 +75,42 @@ async def read_json(request: Request) -> Any:
     body = b"".join(chunks)
     if not body.strip():
         return {}
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJSON(f"the request body is not valid JSON: {exc}") from None
+    return parse_json(body)
 
 
-def int_param(
-    request: Request,
-    name: str,
-    default: int | None,
-    *,
-    minimum: int = 0,
-    maximum: int | None = None,
-) -> int | None:
-    raw = request.query_params.get(name)
+LIMIT_SESSIONS = Param("limit", "integer", minimum=1, maximum=5000, default=500)
+LIMIT_MESSAGES = Param("limit", "integer", minimum=1, maximum=5000, default=100)
+AFTER = Param("after", "integer", "messages after this seq", minimum=0, maximum=MAX_INT64)
+BEFORE = Param("before", "integer", "the newest before this seq", minimum=1, maximum=MAX_INT64)
+STATUS = Param("status")
+SESSION = Param("session", description="only this session's")
+WAIT = Param("wait", "number", "hold until resolved, at most this many seconds", minimum=0)
+SINCE = Param("since", "integer", "replay the log after this cursor", minimum=0, maximum=MAX_INT64)
+
+
+def int_param(request: Request, param: Param) -> int | None:
+    raw = request.query_params.get(param.name)
     if raw is None or raw == "":
-        return default
+        return param.default
     try:
         value = int(raw)
     except ValueError:
-        raise Unprocessable(f"query.{name}: must be a whole number, not {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
-        raise Unprocessable(f"query.{name}: must be {bound}")
+        raise Unprocessable(f"query.{param.name}: must be a whole number, not {raw!r}") from None
+    low, high = int(param.minimum or 0), int(param.maximum or MAX_INT64)
+    if not low <= value <= high:
+        raise Unprocessable(f"query.{param.name}: must be from {low} to {high}")
     return value
+
+
+def wait_seconds(raw: str) -> float:
+    """`?wait=S`: a finite, non-negative number of seconds; more than 300 waits 300."""
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise Unprocessable(f"query.wait: must be a number of seconds from 0 to 300, not {raw!r}")
+    return min(seconds, 300.0)
 
 
 # ── sessions ──────────────────────────────────────────────────────────────────────────
@@ -103,8 +119,8 @@ def int_param(
 @endpoint()
 async def list_sessions(request: Request, relay: Relay, who: Principal) -> Response:
     status = request.query_params.get("status")
-    limit = int_param(request, "limit", 500, minimum=1, maximum=5000)
-    return json_response({"sessions": await relay.store.list_sessions(status, limit or 500)})
+    limit = int_param(request, LIMIT_SESSIONS) or 500
+    return json_response({"sessions": await relay.store.list_sessions(status, limit)})
 
 
 @endpoint(None)
@@ -150,9 +166,9 @@ async def permission_mode(request: Request, relay: Relay, who: Principal) -> Res
 @endpoint()
 async def list_messages(request: Request, relay: Relay, who: Principal) -> Response:
     session_id = request.path_params["session_id"]
-    after = int_param(request, "after", 0) or 0
-    before = int_param(request, "before", None, minimum=1)
-    limit = int_param(request, "limit", 100, minimum=1, maximum=5000) or 100
+    after = int_param(request, AFTER) or 0
+    before = int_param(request, BEFORE)
+    limit = int_param(request, LIMIT_MESSAGES) or 100
     messages = await relay.store.list_messages(session_id, after=after, before=before, limit=limit)
     return json_response({"messages": messages})
 
@@ -194,11 +210,7 @@ async def get_permission(request: Request, relay: Relay, who: Principal) -> Resp
     permission_id = request.path_params["permission_id"]
     wait = request.query_params.get("wait")
     if wait:
-        try:
-            seconds = min(max(float(wait), 0.0), 300.0)
-        except ValueError:
-            raise Unprocessable(f"query.wait: must be a number of seconds, not {wait!r}") from None
-        return json_response(await relay.wait_permission(permission_id, seconds))
+        return json_response(await relay.wait_permission(permission_id, wait_seconds(wait)))
     return json_response(await relay.store.get_permission(permission_id))
 
 
@@ -234,24 +246,80 @@ async def legacy_stream(request: Request, relay: Relay, who: Principal) -> Respo
     return await legacy_permission_stream(request, relay)
 
 
+@endpoint()
+async def openapi(request: Request, relay: Relay, who: Principal) -> Response:
+    return json_response(openapi_document(OPERATIONS))
+
+
+OPERATIONS = (
+    Operation("GET", "/me", me, "The caller's token: name and scope"),
+    Operation("GET", "/sessions", list_sessions, "Sessions", query=(STATUS, LIMIT_SESSIONS)),
+    Operation("POST", "/sessions", create_session, "Create a session", SessionCreate, created=True),
+    Operation("GET", "/sessions/{session_id}", get_session, "A session"),
+    Operation("PATCH", "/sessions/{session_id}", patch_session, "Change a session", SessionPatch),
+    Operation(
+        "GET",
+        "/sessions/{session_id}/messages",
+        list_messages,
+        "A session's messages",
+        query=(AFTER, BEFORE, LIMIT_MESSAGES),
+    ),
+    Operation(
+        "POST",
+        "/sessions/{session_id}/messages",
+        post_messages,
+        "Post one message or a list",
+        MessageIn,
+        body_list=True,
+        created=True,
+    ),
+    Operation("POST", "/sessions/{session_id}/interrupt", interrupt, "Interrupt the turn"),
+    Operation(
+        "POST",
+        "/sessions/{session_id}/permission-mode",
+        permission_mode,
+        "Change the permission mode",
+        PermissionModeIn,
+    ),
+    Operation("POST", "/sessions/{session_id}/end", end_session, "End a session", SessionEnd),
+    Operation(
+        "POST",
+        "/sessions/{session_id}/permissions",
+        open_permission,
+        "Open a permission request",
+        PermissionOpen,
+        created=True,
+    ),
+    Operation(
+        "GET", "/permissions", list_permissions, "Permission requests", query=(STATUS, SESSION)
+    ),
+    Operation(
+        "GET", "/permissions/{permission_id}", get_permission, "A permission request", query=(WAIT,)
+    ),
+    Operation(
+        "POST",
+        "/permissions/{permission_id}/respond",
+        respond_permission,
+        "Answer a permission request",
+        PermissionAnswer,
+    ),
+    Operation(
+        "POST",
+        "/permissions/{permission_id}/cancel",
+        cancel_permission,
+        "Cancel a permission request",
+        PermissionCancel,
+    ),
+    Operation(
+        "GET", "/events", events, "The event stream (SSE)", query=(SESSION, SINCE), stream=True
+    ),
+)
+
+
 def relay_routes() -> list[BaseRoute]:
-    v1 = [
-        Route("/me", me),
-        Route("/sessions", list_sessions, methods=["GET"]),
-        Route("/sessions", create_session, methods=["POST"]),
-        Route("/sessions/{session_id}", get_session, methods=["GET"]),
-        Route("/sessions/{session_id}", patch_session, methods=["PATCH"]),
-        Route("/sessions/{session_id}/messages", list_messages, methods=["GET"]),
-        Route("/sessions/{session_id}/messages", post_messages, methods=["POST"]),
-        Route("/sessions/{session_id}/interrupt", interrupt, methods=["POST"]),
-        Route("/sessions/{session_id}/permission-mode", permission_mode, methods=["POST"]),
-        Route("/sessions/{session_id}/end", end_session, methods=["POST"]),
-        Route("/sessions/{session_id}/permissions", open_permission, methods=["POST"]),
-        Route("/permissions", list_permissions, methods=["GET"]),
-        Route("/permissions/{permission_id}", get_permission, methods=["GET"]),
-        Route("/permissions/{permission_id}/respond", respond_permission, methods=["POST"]),
-        Route("/permissions/{permission_id}/cancel", cancel_permission, methods=["POST"]),
-        Route("/events", events, methods=["GET"]),
+    v1: list[BaseRoute] = [Route(op.path, op.handler, methods=[op.method]) for op in OPERATIONS]
+    v1 += [
+        Route("/openapi.json", openapi, methods=["GET"]),
         WebSocketRoute("/ws", websocket_endpoint),
     ]
     return [

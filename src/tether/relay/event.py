@@ -18,6 +18,7 @@ EVENT_TYPES = (
     "permission_resolved",
     "control",
     "ping",
+    "reset",
 )
 
 

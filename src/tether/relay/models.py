@@ -51,7 +51,7 @@ class SessionPatch(_Body):
     permission_mode: PermissionMode | None = None
     metadata: dict[str, Any] | None = None
     agent_state: dict[str, Any] | None = None
-    expected_version: int | None = Field(None, ge=0)
+    expected_version: int | None = Field(None, ge=0, le=2**63 - 1)
 
     @model_validator(mode="after")
     def _one_versioned_field(self) -> SessionPatch:

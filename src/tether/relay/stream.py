@@ -21,8 +21,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tether.relay.auth import Principal
 from tether.relay.bus import Subscription
-from tether.relay.errors import ApiError, Unauthorized, Unprocessable
+from tether.relay.errors import ApiError, MalformedJSON, Unauthorized, Unprocessable
 from tether.relay.event import Event
+from tether.relay.legacy import legacy_event
 from tether.relay.models import (
     MessageIn,
     PermissionAnswer,
@@ -35,6 +36,7 @@ from tether.relay.models import (
     validate,
 )
 from tether.relay.service import Relay
+from tether.relay.validation import MAX_INT64, check_json, check_params, parse_json
 
 log = logging.getLogger("tether.relay.stream")
 
@@ -123,12 +125,25 @@ def parse_cursor(value: str | None, name: str) -> int | None:
         raise Unprocessable(
             f"{name}: must be an event id (a whole number), not {value!r}"
         ) from None
-    if cursor < 0:
-        raise Unprocessable(f"{name}: must not be negative")
+    if not 0 <= cursor <= MAX_INT64:
+        raise Unprocessable(f"{name}: must be an event id from 0 to {MAX_INT64}")
     return cursor
 
 
+async def clamp_cursor(relay: Relay, since: int | None) -> tuple[int | None, Event | None]:
+    """A cursor beyond the end of the log (the log was reset, or it came from another
+    relay) would wait for events that never come: start from the current end instead,
+    with a `reset` event that tells the client to reload its state and adopt the cursor."""
+    if since is None:
+        return None, None
+    end = await relay.store.last_event_id()
+    if since <= end:
+        return since, None
+    return end, Event(end, "reset", None, {"cursor": end, "requested": since})
+
+
 async def _stream_params(request: Request, relay: Relay) -> tuple[str | None, int | None]:
+    check_params(request.query_params, "query")
     session_id = request.query_params.get("session") or None
     if session_id is not None:
         await relay.store.get_session(session_id)  # 404 for an unknown session
@@ -145,15 +160,24 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _sse_response(
-    relay: Relay, session_id: str | None, since: int | None, types: frozenset[str] | None = None
+    relay: Relay,
+    session_id: str | None,
+    since: int | None,
+    types: frozenset[str] | None = None,
+    shape: Callable[[Event], Event] | None = None,
 ) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
-        subscribed = await subscribe(relay, session_id, since)
+        cursor, reset = await clamp_cursor(relay, since)
+        subscribed = await subscribe(relay, session_id, cursor)
         try:
             # The retry hint and a comment go first so clients see the stream open at
             # once; from here on nothing written is missed.
             yield b"retry: 1000\n: connected\n\n"
-            async for batch in follow(relay, session_id, since, types, subscribed):
+            if reset is not None:
+                yield reset.sse
+            async for batch in follow(relay, session_id, cursor, types, subscribed):
+                if shape is not None:
+                    batch = [shape(event) for event in batch]
                 yield batch[0].sse if len(batch) == 1 else b"".join(e.sse for e in batch)
         finally:
             relay.bus.unsubscribe(subscribed[0])
@@ -167,10 +191,10 @@ async def event_stream(request: Request, relay: Relay) -> Response:
 
 
 async def legacy_permission_stream(request: Request, relay: Relay) -> Response:
-    """`GET /permissions/stream`: permission events and pings only, as terminal handlers
-    of the older confirmation contract expect."""
+    """`GET /permissions/stream`: permission events and pings only, shaped as terminal
+    handlers of the older confirmation contract expect (see relay/legacy.py)."""
     session_id, since = await _stream_params(request, relay)
-    return _sse_response(relay, session_id, since, PERMISSION_EVENTS)
+    return _sse_response(relay, session_id, since, PERMISSION_EVENTS, legacy_event)
 
 
 # ── WebSocket ─────────────────────────────────────────────────────────────────────────
@@ -192,6 +216,8 @@ def _require(frame: dict[str, Any], key: str) -> str:
 async def _post_messages(relay: Relay, who: Principal, frame: dict[str, Any]) -> Any:
     body = _body(frame)
     items = body if isinstance(body, list) else [body]
+    if not items:
+        raise Unprocessable("body: send at least one message")
     stored = await relay.post_messages(
         who, _require(frame, "session_id"), [validate(MessageIn, i) for i in items]
     )
@@ -249,8 +275,8 @@ async def _ws_authenticate(ws: WebSocket, relay: Relay) -> Principal:
     except TimeoutError:
         raise Unauthorized("no auth frame within 10 seconds") from None
     try:
-        frame = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        frame = parse_json(raw, "the auth frame")
+    except MalformedJSON:
         raise Unauthorized('the first frame must be {"type": "auth", "token": "..."}') from None
     if (
         not isinstance(frame, dict)
@@ -272,10 +298,13 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 
     try:
         who = await _ws_authenticate(ws, relay)
+        check_params(ws.query_params, "query")
         session_id = ws.query_params.get("session") or None
         if session_id is not None:
             await relay.store.get_session(session_id)
-        since = parse_cursor(ws.query_params.get("since"), "query.since")
+        since, reset = await clamp_cursor(
+            relay, parse_cursor(ws.query_params.get("since"), "query.since")
+        )
     except ApiError as exc:
         await send(
             orjson.dumps(
@@ -290,6 +319,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     subscribed = await subscribe(relay, session_id, since)
     try:
         await send(orjson.dumps({"type": "ready", "scope": who.scope, "name": who.name}).decode())
+        if reset is not None:
+            await send(reset.ws)
     except (WebSocketDisconnect, RuntimeError):
         relay.bus.unsubscribe(subscribed[0])
         return
@@ -321,33 +352,29 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         relay.bus.unsubscribe(subscribed[0])  # also when the pump never got to start
 
 
+def _error_frame(exc: ApiError) -> str:
+    return orjson.dumps({"type": "error", "status": exc.status, **exc.body()}).decode()
+
+
 async def _handle_frame(relay: Relay, who: Principal, raw: str | bytes) -> str | None:
     try:
         frame = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return orjson.dumps(
-            {
-                "type": "error",
-                "status": 400,
-                "error": {"type": "malformed_json", "message": f"frame is not valid JSON: {exc}"},
-            }
-        ).decode()
+        return _error_frame(MalformedJSON(f"frame is not valid JSON: {exc}"))
     if not isinstance(frame, dict):
-        return orjson.dumps(
-            {
-                "type": "error",
-                "status": 422,
-                "error": {"type": "validation_error", "message": "a frame must be a JSON object"},
-            }
-        ).decode()
+        return _error_frame(Unprocessable("a frame must be a JSON object"))
+    req = frame.get("req")
+    if not isinstance(req, str | int | float | None) or isinstance(req, bool):
+        # `req` is echoed back as given; only a scalar is sure to be written back out.
+        return _error_frame(Unprocessable("req: must be a string or a number"))
     kind = frame.get("type")
     if kind == "ping":
         return orjson.dumps({"type": "pong"}).decode()
     if kind == "auth":
         return None
-    req = frame.get("req")
-    action = ACTIONS.get(str(frame.get("action")))
+    action = ACTIONS.get(frame.get("action")) if isinstance(frame.get("action"), str) else None
     try:
+        check_json(frame)
         if kind != "action" or action is None:
             raise Unprocessable(
                 f"unknown frame: expected type 'action' with action one of {', '.join(ACTIONS)}"

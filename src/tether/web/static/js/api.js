@@ -216,6 +216,13 @@ export class EventStream {
     let data = null;
     try { data = ev.data ? JSON.parse(ev.data) : null; } catch { return; }
     const id = ev.id !== null && ev.id !== "" ? Number(ev.id) : null;
+    if (ev.event === "reset") {
+      // Our cursor was beyond the relay's log: take the relay's end (even though it is
+      // lower) and reload the state, as for a fresh, unresumed stream.
+      this.cursor = id;
+      this.onOpen({ resumed: false });
+      return;
+    }
     // A replayed or duplicated event at or below the cursor was already handled.
     if (id !== null && this.cursor !== null && id <= this.cursor) return;
     if (id !== null) this.cursor = id;
