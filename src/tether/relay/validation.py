@@ -67,9 +67,7 @@ def check_json(value: Any) -> None:
             children = item.items()
         else:
             children = ((str(i), v) for i, v in enumerate(item))
-        stack.extend(
-            (child, (*path, key), nul_ok or key in JSON_STORED) for key, child in children
-        )
+        stack.extend((child, (*path, key), nul_ok or key in JSON_STORED) for key, child in children)
 
 
 def check_params(params: Mapping[str, Any], where: str) -> None:
