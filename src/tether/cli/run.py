@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from tether.cli.common import TOKEN_OPTION, URL_OPTION, fail, resolve_token, resolve_url
 from tether.config import ConfigError, load_settings
+from tether.protocol import PERMISSION_MODES
 
 console = Console(highlight=False)
 
@@ -31,8 +32,6 @@ and the session marked ended), or after the prompt's turn with --exit-when-done.
 Exit status: 0 when ended or done, 1 when Claude Code died (the session gets an error
 message with the end of its stderr), 130 on Ctrl-C.
 """
-
-MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
 
 def register(app: typer.Typer) -> None:
@@ -55,7 +54,7 @@ def run(
     ),
     title: str | None = typer.Option(None, "--title", help="Session title shown to people."),
     permission_mode: str | None = typer.Option(
-        None, "--permission-mode", help="default | acceptEdits | plan | bypassPermissions."
+        None, "--permission-mode", help=f"One of: {', '.join(PERMISSION_MODES)}."
     ),
     resume: str | None = typer.Option(
         None,
@@ -91,8 +90,11 @@ def run(
         if [prompt, *claude_args] == after:
             # Click gave the first word after `--` to PROMPT; it belongs to claude.
             claude_args, prompt = after, None
-    if permission_mode is not None and permission_mode not in MODES:
-        fail(f"--permission-mode must be one of {', '.join(MODES)}, not {permission_mode!r}")
+    if permission_mode is not None and permission_mode not in PERMISSION_MODES:
+        fail(
+            f"--permission-mode must be one of {', '.join(PERMISSION_MODES)}, "
+            f"not {permission_mode!r}"
+        )
     if fork and not resume:
         fail("--fork needs --resume SESSION")
     if permission_timeout is not None and permission_timeout <= 0:
