@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from tether.backoff import Backoff
 from tether.client import (
     AlreadyResolved,
     Conflict,
@@ -18,7 +19,6 @@ from tether.client import (
     ValidationFailed,
     VersionConflict,
 )
-from tether.client.backoff import Backoff
 from tether.client.errors import error_from
 from tether.client.sse import SSEMessage, SSEParser
 from tether.client.stream import Event, Follower, ws_url

@@ -15,6 +15,7 @@ from typing import Any
 import typer
 from rich.text import Text
 
+from tether.backoff import Backoff
 from tether.cli.common import TOKEN_OPTION, URL_OPTION, is_interactive
 from tether.cli.lines import LineReader
 from tether.cli.output import Output, make_output
@@ -31,7 +32,6 @@ from tether.client import (
     RelayUnavailable,
     SessionEnded,
 )
-from tether.client.backoff import Backoff
 
 QUICK_ANSWERS = {"y", "n", "a", "d", "A", "yes", "no"}
 HELP = (

@@ -23,7 +23,7 @@ import websockets
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from tether.client.backoff import Backoff
+from tether.backoff import Backoff
 from tether.client.errors import RelayUnavailable, error_from
 from tether.client.sse import SSEParser
 
