@@ -23,12 +23,11 @@ from tether.gateway.translate.openai_to_anthropic import (
     request_to_anthropic,
     response_from_anthropic,
 )
-from tether.gateway.translate.sse import SSEParser, encode_sse
+from tether.gateway.translate.sse import encode_sse
 
 __all__ = [
     "AnthropicStreamTranslator",
     "OpenAIStreamTranslator",
-    "SSEParser",
     "ToolNames",
     "UpstreamResponseError",
     "anthropic_error",
