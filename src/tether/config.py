@@ -86,6 +86,11 @@ _ENV_KEYS = {
 }
 
 
+def admin_token_path(data_dir: Path) -> Path:
+    """Where `tether serve` keeps the admin token it minted, for local commands to find."""
+    return data_dir / "admin-token"
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()

@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 
 from tether.cli.common import fail
 from tether.config import ConfigError, Settings, load_settings
-from tether.server import StartupInfo, create_app
+from tether.server import StartupInfo, create_app, end_event_streams
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -93,9 +93,7 @@ class _Server(uvicorn.Server):
         self._app = app
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        relay = getattr(self._app.state, "relay", None)
-        if relay is not None:
-            relay.bus.close_all()
+        end_event_streams(self._app)
         super().handle_exit(sig, frame)
 
 

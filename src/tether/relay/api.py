@@ -105,7 +105,7 @@ def int_param(
 async def list_sessions(request: Request, relay: Relay, who: Principal) -> Response:
     status = request.query_params.get("status")
     limit = int_param(request, "limit", 500, minimum=1, maximum=5000)
-    return json_response({"sessions": await relay.store.list_sessions(status, limit or 500)})
+    return json_response({"sessions": await relay.list_sessions(who, status, limit or 500)})
 
 
 @endpoint(None)
@@ -116,7 +116,7 @@ async def create_session(request: Request, relay: Relay, who: Principal) -> Resp
 
 @endpoint()
 async def get_session(request: Request, relay: Relay, who: Principal) -> Response:
-    return json_response(await relay.store.get_session(request.path_params["session_id"]))
+    return json_response(await relay.get_session(who, request.path_params["session_id"]))
 
 
 @endpoint(None)
@@ -154,7 +154,7 @@ async def list_messages(request: Request, relay: Relay, who: Principal) -> Respo
     after = int_param(request, "after", 0) or 0
     before = int_param(request, "before", None, minimum=1)
     limit = int_param(request, "limit", 100, minimum=1, maximum=5000) or 100
-    messages = await relay.store.list_messages(session_id, after=after, before=before, limit=limit)
+    messages = await relay.list_messages(who, session_id, after=after, before=before, limit=limit)
     return json_response({"messages": messages})
 
 
@@ -186,7 +186,7 @@ async def open_permission(request: Request, relay: Relay, who: Principal) -> Res
 async def list_permissions(request: Request, relay: Relay, who: Principal) -> Response:
     status = request.query_params.get("status")
     session_id = request.query_params.get("session")
-    permissions = await relay.store.list_permissions(status=status, session_id=session_id)
+    permissions = await relay.list_permissions(who, status, session_id)
     return json_response({"permissions": permissions})
 
 
@@ -200,7 +200,7 @@ async def get_permission(request: Request, relay: Relay, who: Principal) -> Resp
         except ValueError:
             raise Unprocessable(f"query.wait: must be a number of seconds, not {wait!r}") from None
         return json_response(await relay.wait_permission(permission_id, seconds))
-    return json_response(await relay.store.get_permission(permission_id))
+    return json_response(await relay.get_permission(who, permission_id))
 
 
 @endpoint(None)
@@ -227,12 +227,12 @@ async def me(request: Request, relay: Relay, who: Principal) -> Response:
 
 @endpoint()
 async def events(request: Request, relay: Relay, who: Principal) -> Response:
-    return await event_stream(request, relay)
+    return await event_stream(request, relay, who)
 
 
 @endpoint()
 async def legacy_stream(request: Request, relay: Relay, who: Principal) -> Response:
-    return await legacy_permission_stream(request, relay)
+    return await legacy_permission_stream(request, relay, who)
 
 
 def relay_routes() -> list[BaseRoute]:

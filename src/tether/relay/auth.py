@@ -108,11 +108,6 @@ class Authenticator:
         raise Unauthorized("the token was not accepted (unknown, revoked or mistyped)")
 
 
-def admin_token_path(data_dir: Path) -> Path:
-    """Where `tether serve` keeps the admin token it minted, for local commands to find."""
-    return data_dir / "admin-token"
-
-
 def write_private_file(path: Path, text: str) -> None:
     """Write a secret readable by its owner only, never briefly readable by others."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -71,6 +71,11 @@ class Relay:
         if self.feed is not None:
             await self.feed.stop()
 
+    def end_streams(self) -> None:
+        """End every follower's stream (the server is stopping); each reconnects with its
+        cursor."""
+        self.bus.close_all()
+
     async def _write(self, op: Callable[[], Awaitable[tuple[R, list[Event]]]]) -> R:
         async with self._order:
             result, events = await op()
@@ -79,6 +84,48 @@ class Relay:
             else:
                 self.bus.publish(events)
         return result
+
+    # ── reads ─────────────────────────────────────────────────────────────────────
+
+    async def list_sessions(
+        self, who: Principal, status: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        who.require(Capability.read)
+        return await self.store.list_sessions(status, limit)
+
+    async def get_session(self, who: Principal, session_id: str) -> dict[str, Any]:
+        who.require(Capability.read)
+        return await self.store.get_session(session_id)
+
+    async def list_messages(
+        self, who: Principal, session_id: str, *, after: int, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        who.require(Capability.read)
+        return await self.store.list_messages(session_id, after=after, before=before, limit=limit)
+
+    async def list_permissions(
+        self, who: Principal, status: str | None, session_id: str | None
+    ) -> list[dict[str, Any]]:
+        who.require(Capability.read)
+        return await self.store.list_permissions(status=status, session_id=session_id)
+
+    async def get_permission(self, who: Principal, permission_id: str) -> dict[str, Any]:
+        who.require(Capability.read)
+        return await self.store.get_permission(permission_id)
+
+    # What a follower of the event log reads (relay/stream.py); the caller was checked when
+    # the stream opened.
+
+    async def log_end(self) -> int:
+        """The cursor of the newest logged event."""
+        return await self.store.last_event_id()
+
+    async def pending_snapshot(self, session_id: str | None) -> list[tuple[int, dict[str, Any]]]:
+        """The pending permission requests, each with the cursor of the event that opened it."""
+        return await self.store.pending_with_cursor(session_id)
+
+    async def events_after(self, cursor: int, session_id: str | None, limit: int) -> list[Event]:
+        return await self.store.events_after(cursor, session_id, limit)
 
     # ── sessions ──────────────────────────────────────────────────────────────────
 

@@ -57,7 +57,7 @@ async def subscribe(
     if since is None and relay.feed is not None:
         # The log feed also publishes what committed before this follower subscribed; a
         # live-only follower starts at the log's end as it stands before subscribing.
-        cursor = await relay.store.last_event_id()
+        cursor = await relay.log_end()
     return relay.bus.subscribe(session_id), cursor
 
 
@@ -76,14 +76,14 @@ async def follow(
     try:
         snapshot = [
             Event(None, "permission_request", permission["session_id"], permission)
-            for event_id, permission in await relay.store.pending_with_cursor(session_id)
+            for event_id, permission in await relay.pending_snapshot(session_id)
             if since is None or event_id <= since
         ]
         if snapshot:
             yield snapshot
         if since is not None:
             while True:
-                page = await relay.store.events_after(cursor, session_id, REPLAY_PAGE)
+                page = await relay.events_after(cursor, session_id, REPLAY_PAGE)
                 if page:
                     cursor = page[-1].id or cursor
                     wanted = [e for e in page if types is None or e.type in types]
@@ -128,10 +128,12 @@ def parse_cursor(value: str | None, name: str) -> int | None:
     return cursor
 
 
-async def _stream_params(request: Request, relay: Relay) -> tuple[str | None, int | None]:
+async def _stream_params(
+    request: Request, relay: Relay, who: Principal
+) -> tuple[str | None, int | None]:
     session_id = request.query_params.get("session") or None
     if session_id is not None:
-        await relay.store.get_session(session_id)  # 404 for an unknown session
+        await relay.get_session(who, session_id)  # 404 for an unknown session
     header = request.headers.get("last-event-id")
     since = (
         parse_cursor(header, "Last-Event-ID")
@@ -161,15 +163,15 @@ def _sse_response(
     return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def event_stream(request: Request, relay: Relay) -> Response:
-    session_id, since = await _stream_params(request, relay)
+async def event_stream(request: Request, relay: Relay, who: Principal) -> Response:
+    session_id, since = await _stream_params(request, relay, who)
     return _sse_response(relay, session_id, since)
 
 
-async def legacy_permission_stream(request: Request, relay: Relay) -> Response:
+async def legacy_permission_stream(request: Request, relay: Relay, who: Principal) -> Response:
     """`GET /permissions/stream`: permission events and pings only, as terminal handlers
     of the older confirmation contract expect."""
-    session_id, since = await _stream_params(request, relay)
+    session_id, since = await _stream_params(request, relay, who)
     return _sse_response(relay, session_id, since, PERMISSION_EVENTS)
 
 
@@ -200,7 +202,7 @@ async def _post_messages(relay: Relay, who: Principal, frame: dict[str, Any]) ->
 
 
 async def _get_permission(relay: Relay, who: Principal, frame: dict[str, Any]) -> Any:
-    return await relay.store.get_permission(_require(frame, "permission_id"))
+    return await relay.get_permission(who, _require(frame, "permission_id"))
 
 
 WS_HANDLERS: dict[str, WsHandler] = {
@@ -275,7 +277,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         who = await _ws_authenticate(ws, relay)
         session_id = ws.query_params.get("session") or None
         if session_id is not None:
-            await relay.store.get_session(session_id)
+            await relay.get_session(who, session_id)
         since = parse_cursor(ws.query_params.get("since"), "query.since")
     except ApiError as exc:
         await send(
