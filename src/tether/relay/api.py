@@ -22,6 +22,7 @@ from tether.relay.models import (
     SessionCreate,
     SessionEnd,
     SessionPatch,
+    TokenCreate,
     validate,
 )
 from tether.relay.service import Relay
@@ -225,6 +226,22 @@ async def me(request: Request, relay: Relay, who: Principal) -> Response:
     return json_response({"token_id": who.token_id, "name": who.name, "scope": who.scope})
 
 
+@endpoint(Capability.manage_tokens)
+async def list_tokens(request: Request, relay: Relay, who: Principal) -> Response:
+    return json_response({"tokens": await relay.list_tokens(who)})
+
+
+@endpoint(None)
+async def create_token(request: Request, relay: Relay, who: Principal) -> Response:
+    body = validate(TokenCreate, await read_json(request))
+    return json_response(await relay.create_token(who, body), 201)
+
+
+@endpoint(None)
+async def revoke_token(request: Request, relay: Relay, who: Principal) -> Response:
+    return json_response(await relay.revoke_token(who, request.path_params["token_id"]))
+
+
 @endpoint()
 async def events(request: Request, relay: Relay, who: Principal) -> Response:
     return await event_stream(request, relay, who)
@@ -253,6 +270,9 @@ def relay_routes() -> list[BaseRoute]:
         Route("/permissions/{permission_id}/respond", respond_permission, methods=["POST"]),
         Route("/permissions/{permission_id}/cancel", cancel_permission, methods=["POST"]),
         Route("/events", events, methods=["GET"]),
+        Route("/tokens", list_tokens, methods=["GET"]),
+        Route("/tokens", create_token, methods=["POST"]),
+        Route("/tokens/{token_id}/revoke", revoke_token, methods=["POST"]),
         WebSocketRoute("/ws", websocket_endpoint),
     ]
     return [

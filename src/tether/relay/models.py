@@ -7,13 +7,14 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tether.protocol import MESSAGE_KINDS, PERMISSION_MODES, ROLES, SESSION_STATUSES
+from tether.protocol import MESSAGE_KINDS, PERMISSION_MODES, ROLES, SCOPES, SESSION_STATUSES
 from tether.relay.errors import Unprocessable
 
 SessionStatus = Literal[SESSION_STATUSES]
 PermissionMode = Literal[PERMISSION_MODES]
 Role = Literal[ROLES]
 MessageKind = Literal[MESSAGE_KINDS]
+Scope = Literal[SCOPES]
 T = TypeVar("T", bound=BaseModel)
 
 
@@ -98,6 +99,11 @@ class PermissionAnswer(_Body):
 
 class PermissionCancel(_Body):
     reason: str | None = Field(None, max_length=10_000)
+
+
+class TokenCreate(_Body):
+    scope: Scope
+    name: str | None = Field(None, min_length=1, max_length=100)
 
 
 class SessionEnd(_Body):

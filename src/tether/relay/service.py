@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 
 from tether.config import Settings
 from tether.protocol import SCOPES_POSTING_ANY_ROLE, Capability, kind_error
-from tether.relay.auth import Authenticator, Principal
+from tether.relay.auth import Authenticator, Principal, create_token
 from tether.relay.bus import Bus
-from tether.relay.errors import Conflict, Unprocessable
+from tether.relay.errors import Conflict, NotFound, Unprocessable
 from tether.relay.event import Event
 from tether.relay.feed import LogFeed
 from tether.relay.models import (
@@ -29,6 +29,7 @@ from tether.relay.models import (
     PermissionOpen,
     SessionCreate,
     SessionPatch,
+    TokenCreate,
 )
 from tether.relay.store import Store
 
@@ -126,6 +127,25 @@ class Relay:
 
     async def events_after(self, cursor: int, session_id: str | None, limit: int) -> list[Event]:
         return await self.store.events_after(cursor, session_id, limit)
+
+    # ── tokens ────────────────────────────────────────────────────────────────────
+
+    async def list_tokens(self, who: Principal) -> list[dict[str, Any]]:
+        who.require(Capability.manage_tokens)
+        return await self.store.list_tokens()
+
+    async def create_token(self, who: Principal, body: TokenCreate) -> dict[str, Any]:
+        """The new token's row and, once only, the token itself (`token`)."""
+        who.require(Capability.manage_tokens)
+        row, token = await create_token(self.store, body.scope, body.name)
+        return {**row, "token": token}
+
+    async def revoke_token(self, who: Principal, token_id: str) -> dict[str, Any]:
+        who.require(Capability.manage_tokens)
+        if not await self.store.revoke_token(token_id):
+            raise NotFound(f"no active token with id {token_id!r}")
+        self.auth.forget()
+        return next(t for t in await self.store.list_tokens() if t["id"] == token_id)
 
     # ── sessions ──────────────────────────────────────────────────────────────────
 
