@@ -13,7 +13,7 @@ import orjson
 
 
 @dataclass(slots=True)
-class Event:
+class WireEvent:
     # The cursor; None for events that are not in the log (pings, the pending-request
     # snapshot sent on connect), which must not move a client's cursor.
     id: int | None
@@ -53,6 +53,3 @@ class Event:
                 + b"}"
             ).decode()
         return self._ws
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "event": self.type, "data": self.data}

@@ -19,7 +19,7 @@ from tether.protocol import SCOPES_POSTING_ANY_ROLE, Capability, kind_error
 from tether.relay.auth import Authenticator, Principal, create_token
 from tether.relay.bus import Bus
 from tether.relay.errors import Conflict, NotFound, Unprocessable
-from tether.relay.event import Event
+from tether.relay.event import WireEvent
 from tether.relay.feed import LogFeed
 from tether.relay.models import (
     MessageIn,
@@ -77,7 +77,7 @@ class Relay:
         cursor."""
         self.bus.close_all()
 
-    async def _write(self, op: Callable[[], Awaitable[tuple[R, list[Event]]]]) -> R:
+    async def _write(self, op: Callable[[], Awaitable[tuple[R, list[WireEvent]]]]) -> R:
         async with self._order:
             result, events = await op()
             if self.feed is not None:
@@ -125,7 +125,9 @@ class Relay:
         """The pending permission requests, each with the cursor of the event that opened it."""
         return await self.store.pending_with_cursor(session_id)
 
-    async def events_after(self, cursor: int, session_id: str | None, limit: int) -> list[Event]:
+    async def events_after(
+        self, cursor: int, session_id: str | None, limit: int
+    ) -> list[WireEvent]:
         return await self.store.events_after(cursor, session_id, limit)
 
     # ── tokens ────────────────────────────────────────────────────────────────────
@@ -168,7 +170,7 @@ class Relay:
     ) -> dict[str, Any]:
         who.require(Capability.end_session)
 
-        async def op() -> tuple[dict[str, Any], list[Event]]:
+        async def op() -> tuple[dict[str, Any], list[WireEvent]]:
             events = await self.store.log_control(
                 session_id,
                 {"action": "end", "by": who.name, "reason": reason},
@@ -197,7 +199,7 @@ class Relay:
         who.require(Capability.steer)
         data = {"action": "permission_mode", "mode": body.mode, "by": who.name}
 
-        async def op() -> tuple[dict[str, Any], list[Event]]:
+        async def op() -> tuple[dict[str, Any], list[WireEvent]]:
             events = await self.store.log_control(
                 session_id, data, session_changes={"permission_mode": body.mode}
             )
@@ -205,7 +207,7 @@ class Relay:
 
         return await self._write(op)
 
-    async def _control(self, session_id: str, data: dict[str, Any]) -> tuple[None, list[Event]]:
+    async def _control(self, session_id: str, data: dict[str, Any]) -> tuple[None, list[WireEvent]]:
         session = await self.store.get_session(session_id)
         if session["status"] == "ended":
             raise Conflict(f"session {session_id} has ended", type="session_ended")

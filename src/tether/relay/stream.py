@@ -23,7 +23,7 @@ from tether.protocol import PERMISSION_EVENTS, WS_ACTIONS
 from tether.relay.auth import Principal
 from tether.relay.bus import Subscription
 from tether.relay.errors import ApiError, Unauthorized, Unprocessable
-from tether.relay.event import Event
+from tether.relay.event import WireEvent
 from tether.relay.models import (
     MessageIn,
     PermissionAnswer,
@@ -43,8 +43,8 @@ REPLAY_PAGE = 1000
 AUTH_TIMEOUT = 10.0
 
 
-def ping_event() -> Event:
-    return Event(None, "ping", None, {"time": round(time.time(), 3)})
+def ping_event() -> WireEvent:
+    return WireEvent(None, "ping", None, {"time": round(time.time(), 3)})
 
 
 async def subscribe(
@@ -67,7 +67,7 @@ async def follow(
     since: int | None,
     types: frozenset[str] | None = None,
     subscribed: tuple[Subscription, int] | None = None,
-) -> AsyncIterator[list[Event]]:
+) -> AsyncIterator[list[WireEvent]]:
     """Every event for this follower, in cursor order, with pings in idle stretches.
     Events come in batches (whatever was queued), so a connection that fell behind catches
     up in one write rather than one per event. Ends when the follower fell too far behind;
@@ -75,7 +75,7 @@ async def follow(
     sub, cursor = subscribed or await subscribe(relay, session_id, since)
     try:
         snapshot = [
-            Event(None, "permission_request", permission["session_id"], permission)
+            WireEvent(None, "permission_request", permission["session_id"], permission)
             for event_id, permission in await relay.pending_snapshot(session_id)
             if since is None or event_id <= since
         ]
@@ -97,7 +97,7 @@ async def follow(
             if not batch:
                 yield [ping_event()]
                 continue
-            out: list[Event] = []
+            out: list[WireEvent] = []
             for event in batch:
                 if event is None:
                     if out:
