@@ -15,7 +15,7 @@ from tether.cli.common import TOKEN_OPTION, URL_OPTION
 from tether.cli.remote import find_session, run
 from tether.cli.render import SESSION_COLUMNS, one_line, session_row
 from tether.client import RelayClient
-from tether.protocol import PERMISSION_MODES
+from tether.protocol import PERMISSION_MODES, SESSION_STATUSES
 
 SESSION_ID = typer.Argument(..., help="Session id, or a unique start of it.")
 
@@ -37,7 +37,7 @@ def _title(session: dict[str, Any]) -> str:
 
 def sessions(
     status: str = typer.Option(
-        None, "--status", help="Only these: active, ended, running, idle, waiting, starting."
+        None, "--status", help=f"Only these: active (not ended), {', '.join(SESSION_STATUSES)}."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the sessions as JSON."),
     url: str = URL_OPTION,
