@@ -91,6 +91,16 @@ _ENV_KEYS = {
 }
 
 
+def admin_token_path(data_dir: Path) -> Path:
+    """Where `tether serve` keeps the admin token it minted, for local commands to find."""
+    return data_dir / "admin-token"
+
+
+def server_url_path(data_dir: Path) -> Path:
+    """Where a running `tether serve` notes its address, for local commands to find it."""
+    return data_dir / "server-url"
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()

@@ -16,10 +16,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tether import __version__
-from tether.config import Settings
+from tether.config import Settings, admin_token_path
 from tether.gateway import build_gateway
 from tether.relay.api import json_response, relay_routes
-from tether.relay.auth import admin_token_path, ensure_admin_token
+from tether.relay.auth import ensure_admin_token
 from tether.relay.errors import ApiError, error_response
 from tether.relay.service import Relay
 from tether.relay.store import Store, open_database
@@ -88,6 +88,14 @@ class LoopbackHostGuard:
                     await send({"type": "websocket.close", "code": 4421})
                 return
         await self.app(scope, receive, send)
+
+
+def end_event_streams(app: Starlette) -> None:
+    """Tell every open SSE and WebSocket follower the server is stopping, so they end now
+    (clients reconnect with their cursor) instead of holding up the shutdown."""
+    relay: Relay | None = getattr(app.state, "relay", None)
+    if relay is not None:
+        relay.end_streams()
 
 
 def create_app(

@@ -131,3 +131,22 @@ def test_line_mode_output_reaches_a_pipe_at_once(env: dict[str, str], api: SyncR
         assert api.get_permission(request["id"])["status"] == "allowed"
     finally:
         live.stop()
+
+
+def test_authorship_comes_from_the_role(env: dict[str, str], api: SyncRelayClient) -> None:
+    sid = api.create_session(title="who said it")["id"]
+    api.post_messages(
+        sid,
+        [
+            {"role": "user", "kind": "user_text", "content": {"text": "a person asks"}},
+            # The agent's own "user" frame (a subagent's prompt) is not a person speaking.
+            {"role": "agent", "kind": "user_text", "content": {"text": "subagent task"}},
+        ],
+    )
+    live = Live(env, "attach", "--viewer-only", sid)
+    try:
+        live.wait_for("› a person asks")
+        live.wait_for("↳ subagent task")
+        assert "› subagent task" not in live.text
+    finally:
+        live.stop()

@@ -9,7 +9,7 @@ import sys
 
 import httpx
 
-from tests.relay.support import run_tether
+from tests.relay.support import cli_env, run_tether
 
 
 def _tokens(server, *args: str):
@@ -85,3 +85,42 @@ def test_an_unreachable_database_is_one_line(tmp_path) -> None:
     assert done.returncode != 0
     assert "cannot open the relay's database" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_with_the_server_running_the_commands_go_through_it(server) -> None:
+    # The command itself cannot open the database: only the running server can do it.
+    env = {**cli_env(server), "TETHER_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+
+    def tokens(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tether", "token", *args, "--data-dir", str(server.data_dir)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    created = tokens("create", "--scope", "viewer", "--name", "tv")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    me = httpx.get(f"{server.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["name"] == "tv"
+    listed = tokens("list")
+    assert listed.returncode == 0 and "tv" in listed.stdout
+    token_id = token.split("_")[1]
+    revoked = tokens("revoke", token_id)
+    assert revoked.returncode == 0, revoked.stderr
+    me = httpx.get(f"{server.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 401  # at once: the server that revoked it forgot it
+    again = tokens("revoke", token_id)
+    assert again.returncode == 1 and "no active token" in again.stderr
+
+
+def test_without_a_server_they_use_the_store(server) -> None:
+    server.stop()
+    # A note left by a server that died: nothing answers there, so the store is used.
+    (server.data_dir / "server-url").write_text("http://127.0.0.1:9\n")
+    done = _tokens(server, "create", "--scope", "client", "--name", "offline")
+    assert done.returncode == 0, done.stderr
+    listed = _tokens(server, "list")
+    assert "offline" in listed.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tether.protocol import kind_error
 from tether.runner.normalize import MAX_RAW_BYTES, message_id, normalize, tool_output
 
 STREAM = Path(__file__).parent / "fixtures" / "claude_stream_write.jsonl"
@@ -179,3 +180,30 @@ def test_huge_raw_is_cut_down_but_content_kept() -> None:
     [msg] = normalize(raw)
     assert msg["raw"]["truncated"] is True and msg["raw"]["uuid"] == "u9"
     assert len(msg["content"]["output"]) >= 200_000
+
+
+def test_everything_normalized_is_a_kind_its_role_may_post() -> None:
+    # The relay refuses (422) a kind its role may not post, and the publisher drops what
+    # the relay refuses: every frame shape must come out as something the relay takes.
+    frames = [
+        *recorded(),
+        {"type": "assistant", "uuid": "a", "message": {"content": [{"type": "text", "text": "x"}]}},
+        {
+            "type": "assistant",
+            "uuid": "b",
+            "error": "rate_limit",
+            "message": {"content": [{"type": "thinking", "thinking": "hm"}]},
+        },
+        {"type": "user", "uuid": "c", "message": {"content": "a subagent's prompt"}},
+        {"type": "user", "uuid": "d", "message": {"content": [{"type": "text", "text": "t"}]}},
+        {"type": "system", "subtype": "status", "status": "compacting", "uuid": "e"},
+        {"type": "system", "subtype": "api_retry", "attempt": 1, "uuid": "f"},
+        {"type": "system", "subtype": "hook_response", "uuid": "g"},
+        {"type": "conversation_reset", "new_conversation_id": "n", "uuid": "h"},
+        {"type": "rate_limit_event", "uuid": "i"},
+        {"type": "result", "subtype": "success", "uuid": "j", "usage": {}},
+    ]
+    out = [m for raw in frames for m in normalize(raw)]
+    assert {m["kind"] for m in out} >= {"user_text", "assistant_text", "thinking", "error"}
+    for message in out:
+        assert kind_error(message["role"], message["kind"]) is None, message

@@ -11,8 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from tether.config import DEFAULT_URL, ConfigError, load_settings
-from tether.relay.auth import admin_token_path
+from tether.config import DEFAULT_URL, ConfigError, admin_token_path, load_settings
 
 err_console = Console(stderr=True, highlight=False)
 

@@ -16,13 +16,13 @@ from typing import Any, Literal
 
 import typer
 
+from tether.backoff import Backoff
 from tether.cli.common import TOKEN_OPTION, URL_OPTION, is_interactive
 from tether.cli.lines import LineReader
 from tether.cli.output import Output, make_output
 from tether.cli.remote import explain, find_session, run
 from tether.cli.render import one_line, resolution
 from tether.client import AlreadyResolved, Event, NotFound, RelayClient, RelayUnavailable
-from tether.client.backoff import Backoff
 
 ANSWER_HELP = "[a]llow · [d]eny (d <reason>) · [A]lways allow · [s]kip · [q]uit"
 

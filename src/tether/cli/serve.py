@@ -15,10 +15,10 @@ from rich.console import Console
 from starlette.applications import Starlette
 
 from tether.cli.common import fail
-from tether.config import ConfigError, Settings, load_settings
+from tether.config import ConfigError, Settings, load_settings, server_url_path
 from tether.gateway.inbound import RedactQueryKeys
 from tether.http_guard import guarded_protocol
-from tether.server import StartupInfo, create_app
+from tether.server import StartupInfo, create_app, end_event_streams
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -88,8 +88,12 @@ def serve(
         ),
     )
     logging.getLogger("uvicorn.access").addFilter(RedactQueryKeys())
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run(sockets=[sock])  # uvloop when installed, as uvicorn.run would
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])  # uvloop when installed, as uvicorn.run would
+    finally:
+        if settings.only != "gateway":
+            _forget_address(settings)
     console.print("[dim]tether stopped[/]")
 
 
@@ -102,9 +106,7 @@ class _Server(uvicorn.Server):
         self._app = app
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        relay = getattr(self._app.state, "relay", None)
-        if relay is not None:
-            relay.bus.close_all()
+        end_event_streams(self._app)
         super().handle_exit(sig, frame)
 
 
@@ -135,8 +137,24 @@ def _bind(settings: Settings) -> socket.socket:
     return sock
 
 
+def _note_address(settings: Settings) -> None:
+    """Leave this server's loopback address in the data dir: `tether token` then goes
+    through the running server instead of writing its database from another process."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "", "localhost") else settings.host
+    host = "[::1]" if host == "::" else (f"[{host}]" if ":" in host else host)
+    with contextlib.suppress(OSError):
+        server_url_path(settings.data_dir).write_text(f"http://{host}:{settings.port}\n")
+
+
+def _forget_address(settings: Settings) -> None:
+    with contextlib.suppress(OSError):
+        server_url_path(settings.data_dir).unlink(missing_ok=True)
+
+
 def _announce(info: StartupInfo) -> None:
     s = info.settings
+    if s.only != "gateway":
+        _note_address(s)
     halves = {"all": "gateway + relay + web UI", "gateway": "gateway", "relay": "relay + web UI"}
     console.print(f"[bold]tether[/] listening on [cyan]{s.url}[/] ({halves[s.only]})")
     if s.only != "gateway":

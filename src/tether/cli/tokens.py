@@ -1,19 +1,32 @@
-"""`tether token create|list|revoke`: manage the relay's bearer tokens."""
+"""`tether token create|list|revoke`: manage the relay's bearer tokens.
+
+When this data dir's server is running (it noted its address there, and the admin token
+file or TETHER_TOKEN lets us in), the commands go through its API: with SQLite, writing
+the database from a second process could stall the running server for its busy timeout.
+Only when no server answers do they open the store themselves.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from tether.cli.common import err_console, fail
-from tether.config import ConfigError, load_settings
-from tether.relay.auth import SCOPES, create_token
+from tether.cli.common import err_console, fail, local_admin_token
+from tether.client import NotFound, RelayClient, RelayError
+from tether.client.errors import Forbidden, RelayUnavailable, Unauthorized
+from tether.config import ConfigError, Settings, load_settings, server_url_path
+from tether.protocol import SCOPES
+from tether.relay.auth import create_token
 from tether.relay.store import Store, open_database
+
+T = TypeVar("T")
 
 token_app = typer.Typer(help="Create, list and revoke the relay's tokens.", no_args_is_help=True)
 console = Console(highlight=False)
@@ -22,30 +35,69 @@ CONFIG_OPTION = typer.Option(
     None, "--config", "-c", envvar="TETHER_CONFIG", help="YAML config file."
 )
 DATA_DIR_OPTION = typer.Option(None, "--data-dir", help="The data dir `tether serve` uses.")
+# Tell a server that is down from one that is slow quickly: the store is the fallback.
+SERVER_TIMEOUT = 5.0
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(token_app, name="token")
 
 
-def _with_store(config: Path | None, data_dir: Path | None, work: Any) -> Any:
+class _NoServer(Exception):
+    """No running server of this data dir took the call; use the store."""
+
+
+def _settings(config: Path | None, data_dir: Path | None) -> Settings:
     try:
-        settings = load_settings(config, data_dir=data_dir)
+        return load_settings(config, data_dir=data_dir)
     except ConfigError as exc:
         fail(str(exc))
 
-    async def run() -> Any:
-        store = Store(open_database(settings.database_url, settings.data_dir))
-        try:
-            await store.open()
-        except Exception as exc:  # an unreachable database is a one-line error here
-            fail(f"cannot open the relay's database: {exc}")
-        try:
-            return await work(store)
-        finally:
-            await store.close()
 
-    return asyncio.run(run())
+async def _via_server(settings: Settings, work: Callable[[RelayClient], Awaitable[T]]) -> T:
+    try:
+        url = server_url_path(settings.data_dir).read_text().strip()
+    except OSError:
+        raise _NoServer from None
+    token = os.environ.get("TETHER_TOKEN") or local_admin_token(settings.data_dir)
+    if not url or not token:
+        raise _NoServer
+    try:
+        async with RelayClient(url, token, timeout=SERVER_TIMEOUT) as relay:
+            return await work(relay)
+    except (RelayUnavailable, Unauthorized, Forbidden):
+        # Down, a stale note (another server on that port), or a token that may not manage
+        # tokens: the store is still the truth.
+        raise _NoServer from None
+
+
+async def _via_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    store = Store(open_database(settings.database_url, settings.data_dir))
+    try:
+        await store.open()
+    except Exception as exc:  # an unreachable database is a one-line error here
+        fail(f"cannot open the relay's database: {exc}")
+    try:
+        return await work(store)
+    finally:
+        await store.close()
+
+
+def _run(
+    settings: Settings,
+    server_work: Callable[[RelayClient], Awaitable[T]],
+    store_work: Callable[[Store], Awaitable[T]],
+) -> T:
+    async def main() -> T:
+        try:
+            return await _via_server(settings, server_work)
+        except _NoServer:
+            return await _via_store(settings, store_work)
+
+    try:
+        return asyncio.run(main())
+    except RelayError as exc:
+        fail(f"the server refused: {exc}")
 
 
 @token_app.command("create")
@@ -71,19 +123,29 @@ def create(
     """
     if scope not in SCOPES:
         fail(f"unknown scope {scope!r}; choose one of {', '.join(SCOPES)}", code=2)
-    row, token = _with_store(config, data_dir, lambda store: create_token(store, scope, name))
+    settings = _settings(config, data_dir)
+
+    async def in_store(store: Store) -> dict[str, Any]:
+        row, token = await create_token(store, scope, name)
+        return {**row, "token": token}
+
+    row = _run(settings, lambda relay: relay.create_token(scope, name), in_store)
     err_console.print(f"[dim]created {row['scope']} token {row['id']} ({row['name']}):[/]")
     if link:
-        base = (url or load_settings(config, data_dir=data_dir).url).rstrip("/")
-        print(f"{base}/?token={token}")
+        base = (url or settings.url).rstrip("/")
+        print(f"{base}/?token={row['token']}")
     else:
-        print(token)
+        print(row["token"])
 
 
 @token_app.command("list")
 def list_(config: Path = CONFIG_OPTION, data_dir: Path = DATA_DIR_OPTION) -> None:
     """List tokens (never their secrets)."""
-    rows = _with_store(config, data_dir, lambda store: store.list_tokens())
+    rows = _run(
+        _settings(config, data_dir),
+        lambda relay: relay.list_tokens(),
+        lambda store: store.list_tokens(),
+    )
     table = Table("id", "name", "scope", "created", "revoked")
     for row in rows:
         table.add_row(
@@ -99,6 +161,14 @@ def revoke(
     data_dir: Path = DATA_DIR_OPTION,
 ) -> None:
     """Revoke a token; servers stop accepting it within two seconds."""
-    if not _with_store(config, data_dir, lambda store: store.revoke_token(token_id)):
+
+    async def on_server(relay: RelayClient) -> bool:
+        try:
+            await relay.revoke_token(token_id)
+        except NotFound:
+            return False
+        return True
+
+    if not _run(_settings(config, data_dir), on_server, lambda s: s.revoke_token(token_id)):
         fail(f"no active token with id {token_id!r}")
     console.print(f"revoked {token_id}")

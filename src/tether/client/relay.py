@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from tether import __version__
-from tether.client.backoff import Backoff
+from tether.backoff import Backoff
 from tether.client.errors import RelayUnavailable, error_from
 from tether.client.stream import (
     Connection,
@@ -131,6 +131,22 @@ class RelayClient:
 
     async def me(self) -> dict[str, Any]:
         return await self.request("GET", "/me")
+
+    # ── tokens (an admin token only) ──────────────────────────────────────────────────
+
+    async def list_tokens(self) -> list[dict[str, Any]]:
+        """Every token's id, name, scope and times; never a secret."""
+        return list((await self.request("GET", "/tokens"))["tokens"])
+
+    async def create_token(self, scope: str, name: str | None = None) -> dict[str, Any]:
+        """A new token: its row, and the token itself as `token` (shown this once)."""
+        body: dict[str, Any] = {"scope": scope}
+        if name is not None:
+            body["name"] = name
+        return await self.request("POST", "/tokens", json=body)
+
+    async def revoke_token(self, token_id: str) -> dict[str, Any]:
+        return await self.request("POST", f"/tokens/{_seg(token_id)}/revoke")
 
     # ── sessions ──────────────────────────────────────────────────────────────────────
 

@@ -31,6 +31,9 @@ _CALLS = (
     "list_permissions",
     "respond",
     "cancel_permission",
+    "list_tokens",
+    "create_token",
+    "revoke_token",
 )
 
 

@@ -48,7 +48,7 @@ from tether.gateway.translate.gemini_request_to_anthropic import (
     gemini_request_to_anthropic,
 )
 from tether.gateway.translate.gemini_wire import get
-from tether.gateway.translate.sse import SSEParser
+from tether.sse import SSEParser
 
 if TYPE_CHECKING:
     from tether.gateway.app import Gateway
@@ -321,13 +321,13 @@ def _stream_back(inner: StreamOut, model: str, include: bool, alt_sse: bool) -> 
         try:
             async for data in inner.body:
                 out: list[bytes] = []
-                for event, text in parser.feed(data):
-                    for chunk in writer.feed(event, orjson.loads(text)):
+                for message in parser.feed(data):
+                    for chunk in writer.feed(message.event, orjson.loads(message.data)):
                         out.append(_frame(chunk, alt_sse, first))
                         first = False
                 if out:
                     yield b"".join(out)
-            tail = [c for e, t in parser.close() for c in writer.feed(e, orjson.loads(t))]
+            tail = [c for m in parser.close() for c in writer.feed(m.event, orjson.loads(m.data))]
             tail += writer.finish()
         except Exception as exc:  # a hub stream we could not read
             tail = writer.fail(502, f"the provider's stream could not be translated: {exc}")

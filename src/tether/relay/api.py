@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from tether.relay.auth import Action, Principal
+from tether.protocol import Capability
+from tether.relay.auth import Principal
 from tether.relay.errors import PayloadTooLarge, Unprocessable
 from tether.relay.models import (
     MessageIn,
@@ -22,6 +23,7 @@ from tether.relay.models import (
     SessionCreate,
     SessionEnd,
     SessionPatch,
+    TokenCreate,
     validate,
 )
 from tether.relay.openapi import Operation, Param, openapi_document
@@ -40,7 +42,7 @@ def relay_of(request: Request) -> Relay:
     return request.app.state.relay
 
 
-def endpoint(action: Action | None = Action.read) -> Callable[[Handler], Callable]:
+def endpoint(action: Capability | None = Capability.read) -> Callable[[Handler], Callable]:
     """Authenticate the caller (and check the scope for `action`) before the handler runs."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -120,7 +122,7 @@ def wait_seconds(raw: str) -> float:
 async def list_sessions(request: Request, relay: Relay, who: Principal) -> Response:
     status = request.query_params.get("status")
     limit = int_param(request, LIMIT_SESSIONS) or 500
-    return json_response({"sessions": await relay.store.list_sessions(status, limit)})
+    return json_response({"sessions": await relay.list_sessions(who, status, limit)})
 
 
 @endpoint(None)
@@ -131,7 +133,7 @@ async def create_session(request: Request, relay: Relay, who: Principal) -> Resp
 
 @endpoint()
 async def get_session(request: Request, relay: Relay, who: Principal) -> Response:
-    return json_response(await relay.store.get_session(request.path_params["session_id"]))
+    return json_response(await relay.get_session(who, request.path_params["session_id"]))
 
 
 @endpoint(None)
@@ -169,7 +171,7 @@ async def list_messages(request: Request, relay: Relay, who: Principal) -> Respo
     after = int_param(request, AFTER) or 0
     before = int_param(request, BEFORE)
     limit = int_param(request, LIMIT_MESSAGES) or 100
-    messages = await relay.store.list_messages(session_id, after=after, before=before, limit=limit)
+    messages = await relay.list_messages(who, session_id, after=after, before=before, limit=limit)
     return json_response({"messages": messages})
 
 
@@ -201,7 +203,7 @@ async def open_permission(request: Request, relay: Relay, who: Principal) -> Res
 async def list_permissions(request: Request, relay: Relay, who: Principal) -> Response:
     status = request.query_params.get("status")
     session_id = request.query_params.get("session")
-    permissions = await relay.store.list_permissions(status=status, session_id=session_id)
+    permissions = await relay.list_permissions(who, status, session_id)
     return json_response({"permissions": permissions})
 
 
@@ -211,7 +213,7 @@ async def get_permission(request: Request, relay: Relay, who: Principal) -> Resp
     wait = request.query_params.get("wait")
     if wait:
         return json_response(await relay.wait_permission(permission_id, wait_seconds(wait)))
-    return json_response(await relay.store.get_permission(permission_id))
+    return json_response(await relay.get_permission(who, permission_id))
 
 
 @endpoint(None)
@@ -236,14 +238,30 @@ async def me(request: Request, relay: Relay, who: Principal) -> Response:
     return json_response({"token_id": who.token_id, "name": who.name, "scope": who.scope})
 
 
+@endpoint(Capability.manage_tokens)
+async def list_tokens(request: Request, relay: Relay, who: Principal) -> Response:
+    return json_response({"tokens": await relay.list_tokens(who)})
+
+
+@endpoint(None)
+async def create_token(request: Request, relay: Relay, who: Principal) -> Response:
+    body = validate(TokenCreate, await read_json(request))
+    return json_response(await relay.create_token(who, body), 201)
+
+
+@endpoint(None)
+async def revoke_token(request: Request, relay: Relay, who: Principal) -> Response:
+    return json_response(await relay.revoke_token(who, request.path_params["token_id"]))
+
+
 @endpoint()
 async def events(request: Request, relay: Relay, who: Principal) -> Response:
-    return await event_stream(request, relay)
+    return await event_stream(request, relay, who)
 
 
 @endpoint()
 async def legacy_stream(request: Request, relay: Relay, who: Principal) -> Response:
-    return await legacy_permission_stream(request, relay)
+    return await legacy_permission_stream(request, relay, who)
 
 
 @endpoint()
@@ -310,6 +328,9 @@ OPERATIONS = (
         "Cancel a permission request",
         PermissionCancel,
     ),
+    Operation("GET", "/tokens", list_tokens, "Tokens (admin)"),
+    Operation("POST", "/tokens", create_token, "Mint a token (admin)", TokenCreate, created=True),
+    Operation("POST", "/tokens/{token_id}/revoke", revoke_token, "Revoke a token (admin)"),
     Operation(
         "GET", "/events", events, "The event stream (SSE)", query=(SESSION, SINCE), stream=True
     ),

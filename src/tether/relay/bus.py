@@ -11,11 +11,11 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 
-from tether.relay.event import Event
+from tether.relay.event import WireEvent
 
 QUEUE_LIMIT = 10_000
 # The most a follower takes in one go. A slow reader's backlog then waits here, as shared
-# Event objects under QUEUE_LIMIT, rather than as its own bytes in its transport buffer.
+# WireEvent objects under QUEUE_LIMIT, rather than as its own bytes in its transport buffer.
 BATCH_LIMIT = 100
 
 
@@ -32,10 +32,10 @@ class Subscription:
 
     session_id: str | None
     overflowed: bool = False
-    _events: deque[Event | None] = field(default_factory=deque)
+    _events: deque[WireEvent | None] = field(default_factory=deque)
     _waiter: asyncio.Future[None] | None = None
 
-    def put(self, event: Event | None) -> bool:
+    def put(self, event: WireEvent | None) -> bool:
         """Queue an event; False when the queue is full."""
         if len(self._events) >= QUEUE_LIMIT and event is not None:
             return False
@@ -44,7 +44,7 @@ class Subscription:
             _wake(self._waiter)
         return True
 
-    async def wait(self, timeout: float | None) -> list[Event | None]:
+    async def wait(self, timeout: float | None) -> list[WireEvent | None]:
         """What is queued (up to BATCH_LIMIT events), once there is something; [] when
         `timeout` seconds pass first. A None in the batch means the subscription was cut
         off for falling behind: its follower should reconnect with its cursor."""
@@ -86,10 +86,6 @@ class Bus:
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
 
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)
-
     def close_all(self) -> None:
         """End every subscription (the server is stopping): streams finish at once instead
         of holding the shutdown until its grace period runs out."""
@@ -105,7 +101,7 @@ class Bus:
         sub.clear()
         sub.put(None)
 
-    def publish(self, events: list[Event]) -> None:
+    def publish(self, events: list[WireEvent]) -> None:
         for event in events:
             for sub in tuple(self._subscribers):
                 if sub.session_id is not None and sub.session_id != event.session_id:

@@ -11,19 +11,9 @@ from typing import Any
 
 import orjson
 
-EVENT_TYPES = (
-    "session",
-    "message",
-    "permission_request",
-    "permission_resolved",
-    "control",
-    "ping",
-    "reset",
-)
-
 
 @dataclass(slots=True)
-class Event:
+class WireEvent:
     # The cursor; None for events that are not in the log (pings, the pending-request
     # snapshot sent on connect), which must not move a client's cursor.
     id: int | None
@@ -63,6 +53,3 @@ class Event:
                 + b"}"
             ).decode()
         return self._ws
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "event": self.type, "data": self.data}

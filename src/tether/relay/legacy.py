@@ -11,14 +11,14 @@ from typing import Any
 
 import orjson
 
-from tether.relay.event import Event
+from tether.relay.event import WireEvent
 
 
-def legacy_event(event: Event) -> Event:
+def legacy_event(event: WireEvent) -> WireEvent:
     """The same event, its permission request reshaped for the older contract."""
     if event.type not in ("permission_request", "permission_resolved"):
         return event
-    return Event(event.id, event.type, event.session_id, legacy_permission(event.data))
+    return WireEvent(event.id, event.type, event.session_id, legacy_permission(event.data))
 
 
 def legacy_permission(permission: dict[str, Any]) -> dict[str, Any]:

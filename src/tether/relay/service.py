@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from tether.config import Settings
-from tether.relay.auth import Action, Authenticator, Principal
+from tether.protocol import SCOPES_POSTING_ANY_ROLE, Capability, kind_error
+from tether.relay.auth import Authenticator, Principal, create_token
 from tether.relay.bus import Bus
-from tether.relay.errors import Conflict
-from tether.relay.event import Event
+from tether.relay.errors import Conflict, NotFound, Unprocessable
+from tether.relay.event import WireEvent
 from tether.relay.feed import LogFeed
 from tether.relay.models import (
     MessageIn,
@@ -28,6 +29,7 @@ from tether.relay.models import (
     PermissionOpen,
     SessionCreate,
     SessionPatch,
+    TokenCreate,
 )
 from tether.relay.store import Store
 
@@ -70,7 +72,12 @@ class Relay:
         if self.feed is not None:
             await self.feed.stop()
 
-    async def _write(self, op: Callable[[], Awaitable[tuple[R, list[Event]]]]) -> R:
+    def end_streams(self) -> None:
+        """End every follower's stream (the server is stopping); each reconnects with its
+        cursor."""
+        self.bus.close_all()
+
+    async def _write(self, op: Callable[[], Awaitable[tuple[R, list[WireEvent]]]]) -> R:
         async with self._order:
             result, events = await op()
             if self.feed is not None:
@@ -79,17 +86,80 @@ class Relay:
                 self.bus.publish(events)
         return result
 
+    # ── reads ─────────────────────────────────────────────────────────────────────
+
+    async def list_sessions(
+        self, who: Principal, status: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        who.require(Capability.read)
+        return await self.store.list_sessions(status, limit)
+
+    async def get_session(self, who: Principal, session_id: str) -> dict[str, Any]:
+        who.require(Capability.read)
+        return await self.store.get_session(session_id)
+
+    async def list_messages(
+        self, who: Principal, session_id: str, *, after: int, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        who.require(Capability.read)
+        return await self.store.list_messages(session_id, after=after, before=before, limit=limit)
+
+    async def list_permissions(
+        self, who: Principal, status: str | None, session_id: str | None
+    ) -> list[dict[str, Any]]:
+        who.require(Capability.read)
+        return await self.store.list_permissions(status=status, session_id=session_id)
+
+    async def get_permission(self, who: Principal, permission_id: str) -> dict[str, Any]:
+        who.require(Capability.read)
+        return await self.store.get_permission(permission_id)
+
+    # What a follower of the event log reads (relay/stream.py); the caller was checked when
+    # the stream opened.
+
+    async def log_end(self) -> int:
+        """The cursor of the newest logged event."""
+        return await self.store.last_event_id()
+
+    async def pending_snapshot(self, session_id: str | None) -> list[tuple[int, dict[str, Any]]]:
+        """The pending permission requests, each with the cursor of the event that opened it."""
+        return await self.store.pending_with_cursor(session_id)
+
+    async def events_after(
+        self, cursor: int, session_id: str | None, limit: int
+    ) -> list[WireEvent]:
+        return await self.store.events_after(cursor, session_id, limit)
+
+    # ── tokens ────────────────────────────────────────────────────────────────────
+
+    async def list_tokens(self, who: Principal) -> list[dict[str, Any]]:
+        who.require(Capability.manage_tokens)
+        return await self.store.list_tokens()
+
+    async def create_token(self, who: Principal, body: TokenCreate) -> dict[str, Any]:
+        """The new token's row and, once only, the token itself (`token`)."""
+        who.require(Capability.manage_tokens)
+        row, token = await create_token(self.store, body.scope, body.name)
+        return {**row, "token": token}
+
+    async def revoke_token(self, who: Principal, token_id: str) -> dict[str, Any]:
+        who.require(Capability.manage_tokens)
+        if not await self.store.revoke_token(token_id):
+            raise NotFound(f"no active token with id {token_id!r}")
+        self.auth.forget()
+        return next(t for t in await self.store.list_tokens() if t["id"] == token_id)
+
     # ── sessions ──────────────────────────────────────────────────────────────────
 
     async def create_session(self, who: Principal, body: SessionCreate) -> dict[str, Any]:
-        who.require(Action.create_session)
+        who.require(Capability.create_session)
         fields = body.model_dump(exclude_none=True)
         return await self._write(lambda: self.store.create_session(fields, who.name))
 
     async def update_session(
         self, who: Principal, session_id: str, body: SessionPatch
     ) -> dict[str, Any]:
-        who.require(Action.update_session)
+        who.require(Capability.update_session)
         changes = body.model_dump(exclude_none=True, exclude={"expected_version"})
         return await self._write(
             lambda: self.store.update_session(session_id, changes, body.expected_version)
@@ -98,9 +168,9 @@ class Relay:
     async def end_session(
         self, who: Principal, session_id: str, reason: str | None = None
     ) -> dict[str, Any]:
-        who.require(Action.end_session)
+        who.require(Capability.end_session)
 
-        async def op() -> tuple[dict[str, Any], list[Event]]:
+        async def op() -> tuple[dict[str, Any], list[WireEvent]]:
             events = await self.store.log_control(
                 session_id,
                 {"action": "end", "by": who.name, "reason": reason},
@@ -118,7 +188,7 @@ class Relay:
         return await self._write(op)
 
     async def interrupt(self, who: Principal, session_id: str) -> dict[str, Any]:
-        who.require(Action.steer)
+        who.require(Capability.steer)
         data = {"action": "interrupt", "by": who.name}
         await self._write(lambda: self._control(session_id, data))
         return {"ok": True}
@@ -126,10 +196,10 @@ class Relay:
     async def set_permission_mode(
         self, who: Principal, session_id: str, body: PermissionModeIn
     ) -> dict[str, Any]:
-        who.require(Action.steer)
+        who.require(Capability.steer)
         data = {"action": "permission_mode", "mode": body.mode, "by": who.name}
 
-        async def op() -> tuple[dict[str, Any], list[Event]]:
+        async def op() -> tuple[dict[str, Any], list[WireEvent]]:
             events = await self.store.log_control(
                 session_id, data, session_changes={"permission_mode": body.mode}
             )
@@ -137,7 +207,7 @@ class Relay:
 
         return await self._write(op)
 
-    async def _control(self, session_id: str, data: dict[str, Any]) -> tuple[None, list[Event]]:
+    async def _control(self, session_id: str, data: dict[str, Any]) -> tuple[None, list[WireEvent]]:
         session = await self.store.get_session(session_id)
         if session["status"] == "ended":
             raise Conflict(f"session {session_id} has ended", type="session_ended")
@@ -148,13 +218,19 @@ class Relay:
     async def post_messages(
         self, who: Principal, session_id: str, items: list[MessageIn]
     ) -> list[dict[str, Any]]:
-        who.require(Action.post_message)
+        who.require(Capability.post_message)
         prepared = []
-        for item in items:
+        for index, item in enumerate(items):
             fields = item.model_dump()
-            if who.scope == "client":
+            if who.scope not in SCOPES_POSTING_ANY_ROLE:
                 # People speak as the user; only agents publish agent/system output.
                 fields["role"] = "user"
+            problem = kind_error(fields["role"], fields["kind"])
+            if problem is not None:
+                where = "kind" if len(items) == 1 else f"{index}.kind"
+                raise Unprocessable(
+                    f"{where}: {problem}", extra={"fields": [{"field": where, "message": problem}]}
+                )
             prepared.append(fields)
         return await self._write(lambda: self.store.append_messages(session_id, prepared, who.name))
 
@@ -163,7 +239,7 @@ class Relay:
     async def open_permission(
         self, who: Principal, session_id: str, body: PermissionOpen
     ) -> dict[str, Any]:
-        who.require(Action.open_permission)
+        who.require(Capability.open_permission)
         fields = body.model_dump()
         timeout = body.timeout or self.settings.permission_timeout
         permission = await self._write(
@@ -175,7 +251,7 @@ class Relay:
     async def answer_permission(
         self, who: Principal, permission_id: str, body: PermissionAnswer
     ) -> dict[str, Any]:
-        who.require(Action.answer_permission)
+        who.require(Capability.answer_permission)
         decision: dict[str, Any] = {
             "behavior": body.behavior,
             "updated_input": body.updated_input,
@@ -192,7 +268,7 @@ class Relay:
     async def cancel_permission(
         self, who: Principal, permission_id: str, body: PermissionCancel
     ) -> dict[str, Any]:
-        who.require(Action.open_permission)
+        who.require(Capability.open_permission)
         decision = {
             "behavior": "deny",
             "message": body.reason or "Withdrawn by the agent.",

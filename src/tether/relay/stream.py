@@ -19,10 +19,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from tether.protocol import PERMISSION_EVENTS, WS_ACTIONS
 from tether.relay.auth import Principal
 from tether.relay.bus import Subscription
 from tether.relay.errors import ApiError, MalformedJSON, Unauthorized, Unprocessable
-from tether.relay.event import Event
+from tether.relay.event import WireEvent
 from tether.relay.legacy import legacy_event
 from tether.relay.models import (
     MessageIn,
@@ -42,11 +43,10 @@ log = logging.getLogger("tether.relay.stream")
 
 REPLAY_PAGE = 1000
 AUTH_TIMEOUT = 10.0
-PERMISSION_EVENTS = frozenset({"permission_request", "permission_resolved"})
 
 
-def ping_event() -> Event:
-    return Event(None, "ping", None, {"time": round(time.time(), 3)})
+def ping_event() -> WireEvent:
+    return WireEvent(None, "ping", None, {"time": round(time.time(), 3)})
 
 
 async def subscribe(
@@ -59,7 +59,7 @@ async def subscribe(
     if since is None and relay.feed is not None:
         # The log feed also publishes what committed before this follower subscribed; a
         # live-only follower starts at the log's end as it stands before subscribing.
-        cursor = await relay.store.last_event_id()
+        cursor = await relay.log_end()
     return relay.bus.subscribe(session_id), cursor
 
 
@@ -69,7 +69,7 @@ async def follow(
     since: int | None,
     types: frozenset[str] | None = None,
     subscribed: tuple[Subscription, int] | None = None,
-) -> AsyncIterator[list[Event]]:
+) -> AsyncIterator[list[WireEvent]]:
     """Every event for this follower, in cursor order, with pings in idle stretches.
     Events come in batches (whatever was queued), so a connection that fell behind catches
     up in one write rather than one per event. Ends when the follower fell too far behind;
@@ -77,15 +77,15 @@ async def follow(
     sub, cursor = subscribed or await subscribe(relay, session_id, since)
     try:
         snapshot = [
-            Event(None, "permission_request", permission["session_id"], permission)
-            for event_id, permission in await relay.store.pending_with_cursor(session_id)
+            WireEvent(None, "permission_request", permission["session_id"], permission)
+            for event_id, permission in await relay.pending_snapshot(session_id)
             if since is None or event_id <= since
         ]
         if snapshot:
             yield snapshot
         if since is not None:
             while True:
-                page = await relay.store.events_after(cursor, session_id, REPLAY_PAGE)
+                page = await relay.events_after(cursor, session_id, REPLAY_PAGE)
                 if page:
                     cursor = page[-1].id or cursor
                     wanted = [e for e in page if types is None or e.type in types]
@@ -99,7 +99,7 @@ async def follow(
             if not batch:
                 yield [ping_event()]
                 continue
-            out: list[Event] = []
+            out: list[WireEvent] = []
             for event in batch:
                 if event is None:
                     if out:
@@ -130,23 +130,25 @@ def parse_cursor(value: str | None, name: str) -> int | None:
     return cursor
 
 
-async def clamp_cursor(relay: Relay, since: int | None) -> tuple[int | None, Event | None]:
+async def clamp_cursor(relay: Relay, since: int | None) -> tuple[int | None, WireEvent | None]:
     """A cursor beyond the end of the log (the log was reset, or it came from another
     relay) would wait for events that never come: start from the current end instead,
     with a `reset` event that tells the client to reload its state and adopt the cursor."""
     if since is None:
         return None, None
-    end = await relay.store.last_event_id()
+    end = await relay.log_end()
     if since <= end:
         return since, None
-    return end, Event(end, "reset", None, {"cursor": end, "requested": since})
+    return end, WireEvent(end, "reset", None, {"cursor": end, "requested": since})
 
 
-async def _stream_params(request: Request, relay: Relay) -> tuple[str | None, int | None]:
+async def _stream_params(
+    request: Request, relay: Relay, who: Principal
+) -> tuple[str | None, int | None]:
     check_params(request.query_params, "query")
     session_id = request.query_params.get("session") or None
     if session_id is not None:
-        await relay.store.get_session(session_id)  # 404 for an unknown session
+        await relay.get_session(who, session_id)  # 404 for an unknown session
     header = request.headers.get("last-event-id")
     since = (
         parse_cursor(header, "Last-Event-ID")
@@ -164,7 +166,7 @@ def _sse_response(
     session_id: str | None,
     since: int | None,
     types: frozenset[str] | None = None,
-    shape: Callable[[Event], Event] | None = None,
+    shape: Callable[[WireEvent], WireEvent] | None = None,
 ) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
         cursor, reset = await clamp_cursor(relay, since)
@@ -185,21 +187,22 @@ def _sse_response(
     return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def event_stream(request: Request, relay: Relay) -> Response:
-    session_id, since = await _stream_params(request, relay)
+async def event_stream(request: Request, relay: Relay, who: Principal) -> Response:
+    session_id, since = await _stream_params(request, relay, who)
     return _sse_response(relay, session_id, since)
 
 
-async def legacy_permission_stream(request: Request, relay: Relay) -> Response:
+async def legacy_permission_stream(request: Request, relay: Relay, who: Principal) -> Response:
     """`GET /permissions/stream`: permission events and pings only, shaped as terminal
     handlers of the older confirmation contract expect (see relay/legacy.py)."""
-    session_id, since = await _stream_params(request, relay)
+    session_id, since = await _stream_params(request, relay, who)
     return _sse_response(relay, session_id, since, PERMISSION_EVENTS, legacy_event)
 
 
 # ── WebSocket ─────────────────────────────────────────────────────────────────────────
 
-Action = Callable[[Relay, Principal, dict[str, Any]], Awaitable[Any]]
+# What a WebSocket `action` frame runs (not a scope capability: see tether.protocol).
+WsHandler = Callable[[Relay, Principal, dict[str, Any]], Awaitable[Any]]
 
 
 def _body(frame: dict[str, Any]) -> Any:
@@ -225,10 +228,10 @@ async def _post_messages(relay: Relay, who: Principal, frame: dict[str, Any]) ->
 
 
 async def _get_permission(relay: Relay, who: Principal, frame: dict[str, Any]) -> Any:
-    return await relay.store.get_permission(_require(frame, "permission_id"))
+    return await relay.get_permission(who, _require(frame, "permission_id"))
 
 
-ACTIONS: dict[str, Action] = {
+WS_HANDLERS: dict[str, WsHandler] = {
     "create_session": lambda r, w, f: r.create_session(w, validate(SessionCreate, _body(f))),
     "update_session": lambda r, w, f: r.update_session(
         w, _require(f, "session_id"), validate(SessionPatch, _body(f))
@@ -301,7 +304,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         check_params(ws.query_params, "query")
         session_id = ws.query_params.get("session") or None
         if session_id is not None:
-            await relay.store.get_session(session_id)
+            await relay.get_session(who, session_id)
         since, reset = await clamp_cursor(
             relay, parse_cursor(ws.query_params.get("since"), "query.since")
         )
@@ -372,14 +375,14 @@ async def _handle_frame(relay: Relay, who: Principal, raw: str | bytes) -> str |
         return orjson.dumps({"type": "pong"}).decode()
     if kind == "auth":
         return None
-    action = ACTIONS.get(frame.get("action")) if isinstance(frame.get("action"), str) else None
+    handler = WS_HANDLERS.get(str(frame.get("action")))
     try:
         check_json(frame)
-        if kind != "action" or action is None:
+        if kind != "action" or handler is None:
             raise Unprocessable(
-                f"unknown frame: expected type 'action' with action one of {', '.join(ACTIONS)}"
+                f"unknown frame: expected type 'action' with action one of {', '.join(WS_ACTIONS)}"
             )
-        result = await action(relay, who, frame)
+        result = await handler(relay, who, frame)
         return orjson.dumps({"type": "reply", "req": req, "ok": True, "data": result}).decode()
     except ApiError as exc:
         return orjson.dumps(

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from tests.gateway.translate.anthropic_events import assemble
 from tether.gateway.translate.anthropic_stream_to_gemini import GeminiStreamWriter
 from tether.gateway.translate.gemini_stream_to_anthropic import GeminiStreamTranslator
-from tether.gateway.translate.sse import SSEParser, encode_sse
+from tether.gateway.translate.sse import encode_sse
+from tether.sse import SSEParser
 
 TEXT = st.text(alphabet=st.sampled_from(list('ab \n{}"é😀')), min_size=1, max_size=20)
 PART = st.one_of(
@@ -40,10 +41,10 @@ def translate_gemini(data: bytes, cuts: list[int]) -> list[tuple[str, dict]]:
     events: list[tuple[str, dict]] = []
     pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
     for piece in pieces:
-        for _, text in parser.feed(piece):
-            events.extend(translator.feed_data(text))
-    for _, text in parser.close():
-        events.extend(translator.feed_data(text))
+        for message in parser.feed(piece):
+            events.extend(translator.feed_data(message.data))
+    for message in parser.close():
+        events.extend(translator.feed_data(message.data))
     return events + translator.finish()
 
 
@@ -136,10 +137,10 @@ def translate_anthropic(data: bytes, cuts: list[int]) -> list[dict]:
     out: list[dict] = []
     pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
     for piece in pieces:
-        for event, text in parser.feed(piece):
-            out.extend(writer.feed(event, orjson.loads(text)))
-    for event, text in parser.close():
-        out.extend(writer.feed(event, orjson.loads(text)))
+        for message in parser.feed(piece):
+            out.extend(writer.feed(message.event, orjson.loads(message.data)))
+    for message in parser.close():
+        out.extend(writer.feed(message.event, orjson.loads(message.data)))
     return out + writer.finish()
 
 

@@ -47,8 +47,9 @@ from tether.gateway.translate.gemini_stream_to_anthropic import (
 )
 from tether.gateway.translate.gemini_wire import gemini_error
 from tether.gateway.translate.openai_request_to_anthropic import request_to_anthropic
-from tether.gateway.translate.sse import SSEParser, encode_sse
+from tether.gateway.translate.sse import encode_sse
 from tether.gateway.upstream import UpstreamFailure
+from tether.sse import SSEMessage, SSEParser
 
 OPENAI_PING = b": ping\n\n"
 OPENAI_DONE = b"data: [DONE]\n\n"
@@ -179,8 +180,8 @@ class GeminiProvider(BaseProvider):
         def frames(events: list[Event]) -> list[bytes]:
             return [encode_sse(event, data) for event, data in events]
 
-        def on_items(items: list[tuple[str | None, str]]) -> list[bytes]:
-            return [f for _, text in items for f in frames(translator.feed_data(text))]
+        def on_items(items: list[SSEMessage]) -> list[bytes]:
+            return [f for m in items for f in frames(translator.feed_data(m.data))]
 
         return translated_stream(
             call,
@@ -244,8 +245,8 @@ class GeminiProvider(BaseProvider):
                 b"data: " + orjson.dumps(c) + b"\n\n" for e, d in events for c in openai.feed(e, d)
             ]
 
-        def on_items(items: list[tuple[str | None, str]]) -> list[bytes]:
-            return [c for _, text in items for c in chunks(gemini.feed_data(text))]
+        def on_items(items: list[SSEMessage]) -> list[bytes]:
+            return [c for m in items for c in chunks(gemini.feed_data(m.data))]
 
         def on_end() -> list[bytes]:
             out = on_items(parser.close()) + chunks(gemini.finish())

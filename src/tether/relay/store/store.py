@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from tether.relay.errors import Conflict, NotFound
-from tether.relay.event import Event
+from tether.relay.event import WireEvent
 from tether.relay.store.db import Connection, Database, Row
 from tether.relay.store.schema import SCHEMA_VERSION, schema_sql
 
@@ -105,7 +105,7 @@ class Store:
 
     async def _log(
         self, conn: Connection, type: str, session_id: str | None, data: dict[str, Any]
-    ) -> Event:
+    ) -> WireEvent:
         row = await conn.fetchrow(
             "INSERT INTO events (type, session_id, data, created_at) VALUES ($1, $2, $3, $4) "
             "RETURNING id",
@@ -115,11 +115,11 @@ class Store:
             time.time(),
         )
         assert row is not None
-        return Event(row["id"], type, session_id, data)
+        return WireEvent(row["id"], type, session_id, data)
 
     async def events_after(
         self, cursor: int, session_id: str | None = None, limit: int = 1000
-    ) -> list[Event]:
+    ) -> list[WireEvent]:
         if session_id is None:
             rows = await self.db.fetch(
                 "SELECT id, type, session_id, data FROM events WHERE id > $1 ORDER BY id LIMIT $2",
@@ -136,7 +136,7 @@ class Store:
             )
         # Keep the stored JSON text: replay sends it as it was, without a re-encode.
         return [
-            Event(
+            WireEvent(
                 r["id"],
                 r["type"],
                 r["session_id"],
@@ -197,7 +197,7 @@ class Store:
 
     async def create_session(
         self, fields: dict[str, Any], created_by: str | None
-    ) -> tuple[dict[str, Any], list[Event]]:
+    ) -> tuple[dict[str, Any], list[WireEvent]]:
         now = time.time()
         row: Row = {
             "id": fields.get("id") or new_id("ses"),
@@ -285,7 +285,7 @@ class Store:
 
     async def update_session(
         self, session_id: str, changes: dict[str, Any], expected_version: int | None
-    ) -> tuple[dict[str, Any], list[Event]]:
+    ) -> tuple[dict[str, Any], list[WireEvent]]:
         """Apply a patch. `metadata`/`agent_state` replace the stored value and bump its
         version; with `expected_version` a stale writer gets a 409 carrying the current value."""
         async with self.db.transaction() as conn:
@@ -329,11 +329,11 @@ class Store:
 
     async def append_messages(
         self, session_id: str, items: list[dict[str, Any]], author: str | None
-    ) -> tuple[list[dict[str, Any]], list[Event]]:
+    ) -> tuple[list[dict[str, Any]], list[WireEvent]]:
         """Store messages in order with gap-free seqs. An id already stored is answered
         with the stored message and logs nothing (the idempotent retry)."""
         out: list[dict[str, Any]] = []
-        events: list[Event] = []
+        events: list[WireEvent] = []
         now = time.time()
         async with self.db.transaction() as conn:
             session = await self._session_row(conn, session_id)
@@ -405,12 +405,12 @@ class Store:
 
     async def log_control(
         self, session_id: str, data: dict[str, Any], session_changes: dict[str, Any] | None = None
-    ) -> list[Event]:
+    ) -> list[WireEvent]:
         """Log a control event (interrupt, permission-mode change, end) for the session's
         agent; with `session_changes` the session row is updated in the same transaction."""
         async with self.db.transaction() as conn:
             row = await self._session_row(conn, session_id)
-            events: list[Event] = []
+            events: list[WireEvent] = []
             if session_changes:
                 now = time.time()
                 sets = {**session_changes, "updated_at": now, "last_activity_at": now}
@@ -438,7 +438,7 @@ class Store:
 
     async def open_permission(
         self, session_id: str, fields: dict[str, Any], timeout: float
-    ) -> tuple[dict[str, Any], list[Event]]:
+    ) -> tuple[dict[str, Any], list[WireEvent]]:
         now = time.time()
         permission_id = new_id("perm")
         async with self.db.transaction() as conn:
@@ -502,7 +502,7 @@ class Store:
 
     async def resolve_permission(
         self, permission_id: str, status: str, decision: dict[str, Any] | None
-    ) -> tuple[dict[str, Any], list[Event]]:
+    ) -> tuple[dict[str, Any], list[WireEvent]]:
         """Move a pending request to its final status. Only the first resolution wins: a
         request that is no longer pending is a 409 that carries how it was resolved."""
         now = time.time()
