@@ -67,7 +67,9 @@ class Settings(BaseModel):
 
     @property
     def is_loopback(self) -> bool:
-        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+        from tether.host_guard import is_loopback_name
+
+        return is_loopback_name(self.host.lower().strip("[]"))
 
 
 # Environment variables that map onto settings; values are parsed by pydantic.

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 
 from tether.cli.common import fail
 from tether.config import ConfigError, Settings, load_settings
+from tether.redact import RedactQueryTokens
 from tether.server import StartupInfo, create_app
 
 console = Console(highlight=False, soft_wrap=True)
@@ -79,6 +80,9 @@ def serve(
             server_header=False,
         ),
     )
+    # Sign-in links carry the token in the query string; the access log must not keep it.
+    # Added after uvicorn.Config, which (re)configures uvicorn's loggers.
+    logging.getLogger("uvicorn.access").addFilter(RedactQueryTokens())
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])  # uvloop when installed, as uvicorn.run would
     console.print("[dim]tether stopped[/]")
