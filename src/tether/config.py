@@ -49,6 +49,12 @@ class Settings(BaseModel):
     permission_timeout: float = Field(600.0, gt=0, description="seconds before a request expires")
     ping_interval: float = Field(15.0, gt=0)
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    # Live SSE + WebSocket connections one token may hold, and this process in all.
+    max_connections_per_token: int = Field(100, gt=0)
+    max_connections: int = Field(10_000, gt=0)
+    # Bytes of events one stream may have waiting to be sent before it is cut off (it
+    # resumes from its cursor, losing nothing).
+    max_stream_buffer_bytes: int = Field(32 * 1024 * 1024, gt=0)
     # The address people use to reach this server (printed links); derived when unset.
     public_url: str | None = None
     # The gateway section is parsed and validated by tether.gateway.config.
@@ -84,6 +90,9 @@ _ENV_KEYS = {
     "TETHER_PERMISSION_TIMEOUT": "permission_timeout",
     "TETHER_PING_INTERVAL": "ping_interval",
     "TETHER_MAX_BODY_BYTES": "max_body_bytes",
+    "TETHER_MAX_CONNECTIONS_PER_TOKEN": "max_connections_per_token",
+    "TETHER_MAX_CONNECTIONS": "max_connections",
+    "TETHER_MAX_STREAM_BUFFER_BYTES": "max_stream_buffer_bytes",
     "TETHER_PUBLIC_URL": "public_url",
 }
 

@@ -53,7 +53,8 @@ def serve(
     """Run the gateway, the relay and the web UI.
 
     Binds to 127.0.0.1:8787 unless told otherwise. On first start it creates an admin token,
-    keeps it in the data dir (mode 0600) and prints it once.
+    keeps it in the data dir (mode 0600) and prints it once; with TETHER_TOKEN set it
+    mints and prints nothing.
     """
     try:
         settings = load_settings(

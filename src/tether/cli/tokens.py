@@ -98,7 +98,8 @@ def revoke(
     config: Path = CONFIG_OPTION,
     data_dir: Path = DATA_DIR_OPTION,
 ) -> None:
-    """Revoke a token; servers stop accepting it within two seconds."""
+    """Revoke a token: within about a second every server refuses it and ends its open
+    connections (WebSockets close with 4401)."""
     if not _with_store(config, data_dir, lambda store: store.revoke_token(token_id)):
         fail(f"no active token with id {token_id!r}")
     console.print(f"revoked {token_id}")

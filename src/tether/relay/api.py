@@ -23,6 +23,7 @@ from tether.relay.models import (
     SessionPatch,
     validate,
 )
+from tether.relay.ownership import owner_filter, require_owner
 from tether.relay.service import Relay
 from tether.relay.stream import event_stream, legacy_permission_stream, websocket_endpoint
 
@@ -104,7 +105,8 @@ def int_param(
 async def list_sessions(request: Request, relay: Relay, who: Principal) -> Response:
     status = request.query_params.get("status")
     limit = int_param(request, "limit", 500, minimum=1, maximum=5000)
-    return json_response({"sessions": await relay.store.list_sessions(status, limit or 500)})
+    sessions = await relay.store.list_sessions(status, limit or 500, owner_filter(who))
+    return json_response({"sessions": sessions})
 
 
 @endpoint(None)
@@ -115,6 +117,7 @@ async def create_session(request: Request, relay: Relay, who: Principal) -> Resp
 
 @endpoint()
 async def get_session(request: Request, relay: Relay, who: Principal) -> Response:
+    await require_owner(relay.store, who, request.path_params["session_id"])
     return json_response(await relay.store.get_session(request.path_params["session_id"]))
 
 
@@ -153,6 +156,7 @@ async def list_messages(request: Request, relay: Relay, who: Principal) -> Respo
     after = int_param(request, "after", 0) or 0
     before = int_param(request, "before", None, minimum=1)
     limit = int_param(request, "limit", 100, minimum=1, maximum=5000) or 100
+    await require_owner(relay.store, who, session_id)
     messages = await relay.store.list_messages(session_id, after=after, before=before, limit=limit)
     return json_response({"messages": messages})
 
@@ -185,13 +189,16 @@ async def open_permission(request: Request, relay: Relay, who: Principal) -> Res
 async def list_permissions(request: Request, relay: Relay, who: Principal) -> Response:
     status = request.query_params.get("status")
     session_id = request.query_params.get("session")
-    permissions = await relay.store.list_permissions(status=status, session_id=session_id)
+    permissions = await relay.store.list_permissions(
+        status=status, session_id=session_id, owner=owner_filter(who)
+    )
     return json_response({"permissions": permissions})
 
 
 @endpoint()
 async def get_permission(request: Request, relay: Relay, who: Principal) -> Response:
     permission_id = request.path_params["permission_id"]
+    permission = await relay.readable_permission(who, permission_id)
     wait = request.query_params.get("wait")
     if wait:
         try:
@@ -199,7 +206,7 @@ async def get_permission(request: Request, relay: Relay, who: Principal) -> Resp
         except ValueError:
             raise Unprocessable(f"query.wait: must be a number of seconds, not {wait!r}") from None
         return json_response(await relay.wait_permission(permission_id, seconds))
-    return json_response(await relay.store.get_permission(permission_id))
+    return json_response(permission)
 
 
 @endpoint(None)
@@ -226,12 +233,12 @@ async def me(request: Request, relay: Relay, who: Principal) -> Response:
 
 @endpoint()
 async def events(request: Request, relay: Relay, who: Principal) -> Response:
-    return await event_stream(request, relay)
+    return await event_stream(request, relay, who)
 
 
 @endpoint()
 async def legacy_stream(request: Request, relay: Relay, who: Principal) -> Response:
-    return await legacy_permission_stream(request, relay)
+    return await legacy_permission_stream(request, relay, who)
 
 
 def relay_routes() -> list[BaseRoute]:

@@ -20,6 +20,7 @@ from tether.relay.bus import Bus
 from tether.relay.errors import Conflict
 from tether.relay.event import Event
 from tether.relay.feed import LogFeed
+from tether.relay.limits import Connections
 from tether.relay.models import (
     MessageIn,
     PermissionAnswer,
@@ -29,6 +30,8 @@ from tether.relay.models import (
     SessionCreate,
     SessionPatch,
 )
+from tether.relay.ownership import require_owner
+from tether.relay.revocation import RevocationWatch
 from tether.relay.store import Store
 
 log = logging.getLogger("tether.relay")
@@ -43,8 +46,12 @@ class Relay:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
-        self.bus = Bus()
+        self.bus = Bus(settings.max_stream_buffer_bytes)
         self.auth = Authenticator(store, settings.token)
+        self.connections = Connections(
+            self.bus, settings.max_connections_per_token, settings.max_connections
+        )
+        self.revocations = RevocationWatch(store, self.auth, self.connections)
         self._order = asyncio.Lock()
         self._expiry_task: asyncio.Task[None] | None = None
         self._expiry_wake = asyncio.Event()
@@ -60,9 +67,11 @@ class Relay:
     async def start(self) -> None:
         if self.feed is not None:
             await self.feed.start()
+        await self.revocations.start()
         self._expiry_task = asyncio.create_task(self._expire_loop(), name="permission-expiry")
 
     async def stop(self) -> None:
+        await self.revocations.stop()
         if self._expiry_task is not None:
             self._expiry_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -84,12 +93,13 @@ class Relay:
     async def create_session(self, who: Principal, body: SessionCreate) -> dict[str, Any]:
         who.require(Action.create_session)
         fields = body.model_dump(exclude_none=True)
-        return await self._write(lambda: self.store.create_session(fields, who.name))
+        return await self._write(lambda: self.store.create_session(fields, who.name, who.token_id))
 
     async def update_session(
         self, who: Principal, session_id: str, body: SessionPatch
     ) -> dict[str, Any]:
         who.require(Action.update_session)
+        await require_owner(self.store, who, session_id)
         changes = body.model_dump(exclude_none=True, exclude={"expected_version"})
         return await self._write(
             lambda: self.store.update_session(session_id, changes, body.expected_version)
@@ -99,6 +109,7 @@ class Relay:
         self, who: Principal, session_id: str, reason: str | None = None
     ) -> dict[str, Any]:
         who.require(Action.end_session)
+        await require_owner(self.store, who, session_id)
 
         async def op() -> tuple[dict[str, Any], list[Event]]:
             events = await self.store.log_control(
@@ -119,6 +130,7 @@ class Relay:
 
     async def interrupt(self, who: Principal, session_id: str) -> dict[str, Any]:
         who.require(Action.steer)
+        await require_owner(self.store, who, session_id)
         data = {"action": "interrupt", "by": who.name}
         await self._write(lambda: self._control(session_id, data))
         return {"ok": True}
@@ -127,6 +139,7 @@ class Relay:
         self, who: Principal, session_id: str, body: PermissionModeIn
     ) -> dict[str, Any]:
         who.require(Action.steer)
+        await require_owner(self.store, who, session_id)
         data = {"action": "permission_mode", "mode": body.mode, "by": who.name}
 
         async def op() -> tuple[dict[str, Any], list[Event]]:
@@ -149,6 +162,7 @@ class Relay:
         self, who: Principal, session_id: str, items: list[MessageIn]
     ) -> list[dict[str, Any]]:
         who.require(Action.post_message)
+        await require_owner(self.store, who, session_id)
         prepared = []
         for item in items:
             fields = item.model_dump()
@@ -164,6 +178,7 @@ class Relay:
         self, who: Principal, session_id: str, body: PermissionOpen
     ) -> dict[str, Any]:
         who.require(Action.open_permission)
+        await require_owner(self.store, who, session_id)
         fields = body.model_dump()
         timeout = body.timeout or self.settings.permission_timeout
         permission = await self._write(
@@ -176,6 +191,7 @@ class Relay:
         self, who: Principal, permission_id: str, body: PermissionAnswer
     ) -> dict[str, Any]:
         who.require(Action.answer_permission)
+        await self.readable_permission(who, permission_id)
         decision: dict[str, Any] = {
             "behavior": body.behavior,
             "updated_input": body.updated_input,
@@ -193,6 +209,7 @@ class Relay:
         self, who: Principal, permission_id: str, body: PermissionCancel
     ) -> dict[str, Any]:
         who.require(Action.open_permission)
+        await self.readable_permission(who, permission_id)
         decision = {
             "behavior": "deny",
             "message": body.reason or "Withdrawn by the agent.",
@@ -201,6 +218,12 @@ class Relay:
         return await self._write(
             lambda: self.store.resolve_permission(permission_id, "cancelled", decision)
         )
+
+    async def readable_permission(self, who: Principal, permission_id: str) -> dict[str, Any]:
+        """The request, when `who` may see it (an agent token: its own sessions' only)."""
+        permission = await self.store.get_permission(permission_id)
+        await require_owner(self.store, who, permission["session_id"])
+        return permission
 
     async def wait_permission(self, permission_id: str, timeout: float) -> dict[str, Any]:
         """The request once it is resolved, or as it stands after `timeout` seconds."""

@@ -20,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tether.relay.auth import Principal
-from tether.relay.bus import Subscription
+from tether.relay.bus import Subscription, byte_chunks
 from tether.relay.errors import ApiError, Unauthorized, Unprocessable
 from tether.relay.event import Event
 from tether.relay.models import (
@@ -34,6 +34,7 @@ from tether.relay.models import (
     SessionPatch,
     validate,
 )
+from tether.relay.ownership import Visibility, require_owner
 from tether.relay.service import Relay
 
 log = logging.getLogger("tether.relay.stream")
@@ -41,6 +42,9 @@ log = logging.getLogger("tether.relay.stream")
 REPLAY_PAGE = 1000
 AUTH_TIMEOUT = 10.0
 PERMISSION_EVENTS = frozenset({"permission_request", "permission_resolved"})
+# The WebSocket close code when the connection's token is revoked (as for a token refused
+# at connect: 4000 + 401). Final: reconnecting with the same token cannot succeed.
+REVOKED_CLOSE_CODE = 4401
 
 
 def ping_event() -> Event:
@@ -67,6 +71,7 @@ async def follow(
     since: int | None,
     types: frozenset[str] | None = None,
     subscribed: tuple[Subscription, int] | None = None,
+    visibility: Visibility | None = None,
 ) -> AsyncIterator[list[Event]]:
     """Every event for this follower, in cursor order, with pings in idle stretches.
     Events come in batches (whatever was queued), so a connection that fell behind catches
@@ -79,6 +84,8 @@ async def follow(
             for event_id, permission in await relay.store.pending_with_cursor(session_id)
             if since is None or event_id <= since
         ]
+        if visibility is not None:
+            snapshot = await visibility.filter(snapshot)
         if snapshot:
             yield snapshot
         if since is not None:
@@ -87,8 +94,10 @@ async def follow(
                 if page:
                     cursor = page[-1].id or cursor
                     wanted = [e for e in page if types is None or e.type in types]
-                    if wanted:
-                        yield wanted
+                    if visibility is not None:
+                        wanted = await visibility.filter(wanted)
+                    for chunk in byte_chunks(wanted):
+                        yield chunk
                 if len(page) < REPLAY_PAGE:
                     break
         interval = relay.settings.ping_interval
@@ -100,6 +109,8 @@ async def follow(
             out: list[Event] = []
             for event in batch:
                 if event is None:
+                    if out and visibility is not None:
+                        out = await visibility.filter(out)
                     if out:
                         yield out
                     return
@@ -108,6 +119,8 @@ async def follow(
                 cursor = event.id or cursor
                 if types is None or event.type in types:
                     out.append(event)
+            if out and visibility is not None:
+                out = await visibility.filter(out)
             if out:
                 yield out
     finally:
@@ -128,10 +141,13 @@ def parse_cursor(value: str | None, name: str) -> int | None:
     return cursor
 
 
-async def _stream_params(request: Request, relay: Relay) -> tuple[str | None, int | None]:
+async def _stream_params(
+    request: Request, relay: Relay, who: Principal
+) -> tuple[str | None, int | None]:
     session_id = request.query_params.get("session") or None
     if session_id is not None:
         await relay.store.get_session(session_id)  # 404 for an unknown session
+        await require_owner(relay.store, who, session_id)
     header = request.headers.get("last-event-id")
     since = (
         parse_cursor(header, "Last-Event-ID")
@@ -145,32 +161,46 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _sse_response(
-    relay: Relay, session_id: str | None, since: int | None, types: frozenset[str] | None = None
+    relay: Relay,
+    who: Principal,
+    session_id: str | None,
+    since: int | None,
+    types: frozenset[str] | None = None,
 ) -> StreamingResponse:
+    visibility = Visibility(relay.store, who)
+
     async def body() -> AsyncIterator[bytes]:
         subscribed = await subscribe(relay, session_id, since)
+        try:
+            live = relay.connections.add(who, subscribed[0])
+        except ApiError:  # the limit was reached since the request was checked
+            relay.bus.unsubscribe(subscribed[0])
+            return
         try:
             # The retry hint and a comment go first so clients see the stream open at
             # once; from here on nothing written is missed.
             yield b"retry: 1000\n: connected\n\n"
-            async for batch in follow(relay, session_id, since, types, subscribed):
+            async for batch in follow(relay, session_id, since, types, subscribed, visibility):
                 yield batch[0].sse if len(batch) == 1 else b"".join(e.sse for e in batch)
         finally:
+            relay.connections.remove(live)
             relay.bus.unsubscribe(subscribed[0])
 
     return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def event_stream(request: Request, relay: Relay) -> Response:
-    session_id, since = await _stream_params(request, relay)
-    return _sse_response(relay, session_id, since)
+async def event_stream(request: Request, relay: Relay, who: Principal) -> Response:
+    session_id, since = await _stream_params(request, relay, who)
+    relay.connections.check(who)
+    return _sse_response(relay, who, session_id, since)
 
 
-async def legacy_permission_stream(request: Request, relay: Relay) -> Response:
+async def legacy_permission_stream(request: Request, relay: Relay, who: Principal) -> Response:
     """`GET /permissions/stream`: permission events and pings only, as terminal handlers
     of the older confirmation contract expect."""
-    session_id, since = await _stream_params(request, relay)
-    return _sse_response(relay, session_id, since, PERMISSION_EVENTS)
+    session_id, since = await _stream_params(request, relay, who)
+    relay.connections.check(who)
+    return _sse_response(relay, who, session_id, since, PERMISSION_EVENTS)
 
 
 # ── WebSocket ─────────────────────────────────────────────────────────────────────────
@@ -199,7 +229,7 @@ async def _post_messages(relay: Relay, who: Principal, frame: dict[str, Any]) ->
 
 
 async def _get_permission(relay: Relay, who: Principal, frame: dict[str, Any]) -> Any:
-    return await relay.store.get_permission(_require(frame, "permission_id"))
+    return await relay.readable_permission(who, _require(frame, "permission_id"))
 
 
 ACTIONS: dict[str, Action] = {
@@ -275,7 +305,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         session_id = ws.query_params.get("session") or None
         if session_id is not None:
             await relay.store.get_session(session_id)
+            await require_owner(relay.store, who, session_id)
         since = parse_cursor(ws.query_params.get("since"), "query.since")
+        relay.connections.check(who)
     except ApiError as exc:
         await send(
             orjson.dumps(
@@ -288,17 +320,22 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
 
     subscribed = await subscribe(relay, session_id, since)
+    live = relay.connections.add(who, subscribed[0])
     try:
         await send(orjson.dumps({"type": "ready", "scope": who.scope, "name": who.name}).decode())
     except (WebSocketDisconnect, RuntimeError):
+        relay.connections.remove(live)
         relay.bus.unsubscribe(subscribed[0])
         return
 
     async def pump() -> None:
-        async for batch in follow(relay, session_id, since, subscribed=subscribed):
+        visibility = Visibility(relay.store, who)
+        async for batch in follow(relay, session_id, since, None, subscribed, visibility):
             for event in batch:
                 await send(event.ws)
-        if relay.bus.closing:
+        if live.revoked:
+            await ws.close(code=REVOKED_CLOSE_CODE, reason="the token was revoked")
+        elif relay.bus.closing:
             await ws.close(code=1012, reason="server restarting; reconnect with your cursor")
         else:  # fell behind: close so the client reconnects from its cursor
             await ws.close(code=4008, reason="fell behind; reconnect with your last cursor")
@@ -307,6 +344,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     try:
         while True:
             raw = await _receive(ws)
+            if live.revoked:  # act on nothing more, whatever the pump is doing
+                with contextlib.suppress(RuntimeError):
+                    await ws.close(code=REVOKED_CLOSE_CODE, reason="the token was revoked")
+                break
             reply = await _handle_frame(relay, who, raw)
             if reply is not None:
                 await send(reply)
@@ -318,6 +359,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         pump_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await pump_task
+        relay.connections.remove(live)
         relay.bus.unsubscribe(subscribed[0])  # also when the pump never got to start
 
 
