@@ -83,6 +83,9 @@ class Server:
             TETHER_DATA_DIR=str(data_dir),
             TETHER_CONFIG=str(data_dir / "config.yaml"),
             TETHER_LOG_LEVEL="warning",
+            # The idle-connection scenario holds thousands of streams with this one token.
+            TETHER_MAX_CONNECTIONS_PER_TOKEN="100000",
+            TETHER_MAX_CONNECTIONS="100000",
         )
         if database_url:
             env["TETHER_DATABASE_URL"] = database_url

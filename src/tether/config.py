@@ -54,6 +54,12 @@ class Settings(BaseModel):
     max_header_bytes: int = Field(64 * 1024, gt=0)
     keep_alive_timeout: float = Field(5.0, gt=0)
     request_head_timeout: float = Field(10.0, gt=0)
+    # Live SSE + WebSocket connections one token may hold, and this process in all.
+    max_connections_per_token: int = Field(100, gt=0)
+    max_connections: int = Field(10_000, gt=0)
+    # Bytes of events one stream may have waiting to be sent before it is cut off (it
+    # resumes from its cursor, losing nothing).
+    max_stream_buffer_bytes: int = Field(32 * 1024 * 1024, gt=0)
     # The address people use to reach this server (printed links); derived when unset.
     public_url: str | None = None
     # The gateway section is parsed and validated by tether.gateway.config.
@@ -72,7 +78,9 @@ class Settings(BaseModel):
 
     @property
     def is_loopback(self) -> bool:
-        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+        from tether.host_guard import is_loopback_name
+
+        return is_loopback_name(self.host.lower().strip("[]"))
 
 
 # Environment variables that map onto settings; values are parsed by pydantic.
@@ -87,6 +95,9 @@ _ENV_KEYS = {
     "TETHER_PERMISSION_TIMEOUT": "permission_timeout",
     "TETHER_PING_INTERVAL": "ping_interval",
     "TETHER_MAX_BODY_BYTES": "max_body_bytes",
+    "TETHER_MAX_CONNECTIONS_PER_TOKEN": "max_connections_per_token",
+    "TETHER_MAX_CONNECTIONS": "max_connections",
+    "TETHER_MAX_STREAM_BUFFER_BYTES": "max_stream_buffer_bytes",
     "TETHER_PUBLIC_URL": "public_url",
 }
 

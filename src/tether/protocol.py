@@ -155,6 +155,7 @@ ERROR_STATUS: dict[str, int] = {
     "payload_too_large": 413,
     "misdirected_request": 421,
     "validation_error": 422,
+    "too_many_connections": 429,
     "internal_error": 500,
 }
 

@@ -13,11 +13,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tether import __version__
 from tether.config import Settings, admin_token_path
 from tether.gateway import build_gateway
+from tether.host_guard import LoopbackHostGuard
+from tether.private_files import private_dir
 from tether.relay.api import json_response, relay_routes
 from tether.relay.auth import ensure_admin_token
 from tether.relay.errors import ApiError, error_response
@@ -63,33 +64,6 @@ async def healthz(request: Request) -> Response:
     return json_response({"ok": True, "version": __version__})
 
 
-class LoopbackHostGuard:
-    """When bound to loopback, refuse requests whose Host is not a loopback name: a web page
-    elsewhere cannot then reach this server through DNS rebinding."""
-
-    allowed = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
-            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-            if name not in self.allowed and not name.startswith("127."):
-                if scope["type"] == "http":
-                    response = error_response(
-                        421,
-                        "misdirected_request",
-                        f"this server listens on loopback and does not serve host {host!r}",
-                    )
-                    await response(scope, receive, send)
-                else:
-                    await send({"type": "websocket.close", "code": 4421})
-                return
-        await self.app(scope, receive, send)
-
-
 def end_event_streams(app: Starlette) -> None:
     """Tell every open SSE and WebSocket follower the server is stopping, so they end now
     (clients reconnect with their cursor) instead of holding up the shutdown."""
@@ -111,11 +85,15 @@ def create_app(
         new_token: str | None = None
         token_file: Path | None = None
         if serve_relay:
+            private_dir(settings.data_dir)
             store = Store(open_database(settings.database_url, settings.data_dir))
             await store.open()
             relay = Relay(store, settings)
             token_file = admin_token_path(settings.data_dir)
-            new_token = await ensure_admin_token(store, token_file)
+            if not settings.token:
+                # With a token given from outside, nothing is minted: a minted one would be
+                # printed, and service logs would keep it.
+                new_token = await ensure_admin_token(store, token_file)
             await relay.start()
             app.state.relay = relay
         if gateway is not None:
@@ -150,5 +128,5 @@ def create_app(
     )
     app.state.settings = settings
     if settings.is_loopback:
-        app.add_middleware(LoopbackHostGuard)
+        app.add_middleware(LoopbackHostGuard, public_url=settings.public_url)
     return app

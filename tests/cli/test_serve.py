@@ -121,6 +121,9 @@ def test_a_token_given_in_the_environment_is_never_printed(tmp_path: Path, serve
     serves.append(s)
     out = s.wait_up().output()
     assert secret not in out and "TETHER_TOKEN" in out
+    # Nothing was minted either: no second admin token, no sign-in link carrying one.
+    assert TOKEN.search(out) is None and "?token=" not in out, out
+    assert not (tmp_path / "d" / "admin-token").exists()
     assert (
         httpx.get(f"{s.url}/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code
         == 200
@@ -284,3 +287,39 @@ def test_help_says_what_it_does() -> None:
     assert done.returncode == 0
     for flag in ("--host", "--port", "--data-dir", "--config", "--log-level"):
         assert flag in done.stdout
+
+
+def test_the_access_log_never_keeps_a_token_from_a_query_string(tmp_path: Path, serves) -> None:
+    s = Serve(tmp_path, "--data-dir", str(tmp_path / "d"), "--log-level", "debug")
+    serves.append(s)
+    s.wait_up()
+    secret = "tth_abcd1234_" + os.urandom(12).hex()
+    for path in (f"/?token={secret}", f"/healthz?x=1&token={secret}#frag"):
+        assert httpx.get(f"{s.url}{path}").status_code in (200, 401)
+    assert s.interrupt() == 0
+    out = s.output()
+    assert "GET /healthz?x=1&token=[redacted]" in out, out  # the access log is on...
+    assert secret not in out  # ...and keeps no token
+
+
+def test_data_dir_and_database_are_private(tmp_path: Path, serves) -> None:
+    data = tmp_path / "fresh"
+    s = Serve(tmp_path, "--data-dir", str(data))
+    serves.append(s)
+    s.wait_up()
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    files = [data / "tether.db", data / "tether.db-wal", data / "tether.db-shm"]
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert s.interrupt() == 0
+
+    # A data dir left readable by an older tether is tightened on the next start.
+    data.chmod(0o755)
+    (data / "tether.db").chmod(0o644)
+    again = Serve(tmp_path, "--data-dir", str(data))
+    serves.append(again)
+    out = again.wait_up().output()
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "tether.db").stat().st_mode) == 0o600
+    assert "tightened" in out, out
+    assert again.interrupt() == 0

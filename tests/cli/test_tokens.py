@@ -9,7 +9,7 @@ import sys
 
 import httpx
 
-from tests.relay.support import cli_env, run_tether
+from tests.relay.support import run_tether
 
 
 def _tokens(server, *args: str):
@@ -88,8 +88,10 @@ def test_an_unreachable_database_is_one_line(tmp_path) -> None:
 
 
 def test_with_the_server_running_the_commands_go_through_it(server) -> None:
-    # The command itself cannot open the database: only the running server can do it.
-    env = {**cli_env(server), "TETHER_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    # The command itself cannot open the database: only the running server can do it. A
+    # server given its admin token from outside writes no admin-token file, so the command
+    # signs in with TETHER_TOKEN, as a person's shell would.
+    env = {**server.env(), "TETHER_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
 
     def tokens(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -636,7 +636,7 @@ def test_query_key_is_masked_in_the_access_log(tmp_path, an_upstream):
         assert response.status_code == 200
         server.stop()
         log = server.log()
-        assert "generateContent?alt=json&key=REDACTED" in log
+        assert "generateContent?alt=json&key=[redacted]" in log
         assert "secret-gemini-key" not in log
     finally:
         server.stop()

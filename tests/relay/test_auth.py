@@ -33,10 +33,16 @@ WRITES: dict[str, set[str]] = {
 }
 
 
-async def _attempt(write: str, http: httpx.AsyncClient, admin: httpx.AsyncClient) -> httpx.Response:
-    """Do one write as `http` against fresh state made by the admin."""
-    sid = (await new_session(admin))["id"]
-    pid = (await admin.post(f"/api/v1/sessions/{sid}/permissions", json=permission())).json()["id"]
+async def _fresh_state(owner: httpx.AsyncClient) -> tuple[str, str]:
+    sid = (await new_session(owner))["id"]
+    pid = (await owner.post(f"/api/v1/sessions/{sid}/permissions", json=permission())).json()["id"]
+    return sid, pid
+
+
+async def _attempt(write: str, http: httpx.AsyncClient, owner: httpx.AsyncClient) -> httpx.Response:
+    """Do one write as `http` against fresh state made by `owner` (an agent token acts on
+    its own sessions only: test_ownership.py)."""
+    sid, pid = await _fresh_state(owner)
     calls = {
         "create_session": lambda: http.post("/api/v1/sessions", json={"title": "x"}),
         "patch_session": lambda: http.patch(f"/api/v1/sessions/{sid}", json={"title": "y"}),
@@ -84,19 +90,17 @@ async def test_scope_matrix(server) -> None:
         for scope in ("admin", "agent", "client", "viewer")
     }
     async with aclient(server) as admin:
-        sid = (await new_session(admin))["id"]
-        pid = (await admin.post(f"/api/v1/sessions/{sid}/permissions", json=permission())).json()[
-            "id"
-        ]
         for scope, token in tokens.items():
             async with aclient(server, token) as http:
+                owner = http if scope == "agent" else admin
+                sid, pid = await _fresh_state(owner)
                 me = (await http.get("/api/v1/me")).json()
                 assert (me["scope"], me["name"]) == (scope, f"{scope}-token")
                 assert token.startswith(f"tth_{me['token_id']}_")
                 # Every scope reads everything.
                 assert await _reads(http, sid, pid) == [200] * 8, scope
                 for write, allowed in WRITES.items():
-                    response = await _attempt(write, http, admin)
+                    response = await _attempt(write, http, owner)
                     if scope in allowed:
                         assert response.status_code in (200, 201), (scope, write, response.text)
                     else:

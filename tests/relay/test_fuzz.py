@@ -50,13 +50,14 @@ STREAMING = {"/events"}
 
 
 def real_ids(server) -> dict[str, str]:
-    """A live session and a pending request, so generated requests also reach the code
-    behind the 404 for unknown ids."""
+    """A live session, a pending request and a throwaway token, so generated requests also
+    reach the code behind the 404 for unknown ids."""
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=TIMEOUT) as http:
         sid = http.post("/api/v1/sessions", json={"title": "fuzz"}).json()["id"]
         http.post(f"/api/v1/sessions/{sid}/messages", json=message("hello"))
         pid = http.post(f"/api/v1/sessions/{sid}/permissions", json=permission()).json()["id"]
-    return {"session_id": sid, "permission_id": pid}
+        tid = http.post("/api/v1/tokens", json={"scope": "viewer", "name": "fuzz"}).json()["id"]
+    return {"session_id": sid, "permission_id": pid, "token_id": tid}
 
 
 def test_the_published_document_is_openapi_3_1_and_needs_a_token(server) -> None:

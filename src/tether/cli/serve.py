@@ -16,8 +16,8 @@ from starlette.applications import Starlette
 
 from tether.cli.common import fail
 from tether.config import ConfigError, Settings, load_settings, server_url_path
-from tether.gateway.inbound import RedactQueryKeys
 from tether.http_guard import guarded_protocol
+from tether.redact import RedactQueryTokens
 from tether.server import StartupInfo, create_app, end_event_streams
 
 console = Console(highlight=False, soft_wrap=True)
@@ -54,7 +54,8 @@ def serve(
     """Run the gateway, the relay and the web UI.
 
     Binds to 127.0.0.1:8787 unless told otherwise. On first start it creates an admin token,
-    keeps it in the data dir (mode 0600) and prints it once.
+    keeps it in the data dir (mode 0600) and prints it once; with TETHER_TOKEN set it
+    mints and prints nothing.
     """
     try:
         settings = load_settings(
@@ -87,7 +88,10 @@ def serve(
             ws_max_size=settings.max_body_bytes,
         ),
     )
-    logging.getLogger("uvicorn.access").addFilter(RedactQueryKeys())
+    # Sign-in links carry the token in the query string, Gemini clients may send their key
+    # as ?key=: the access log must keep neither. Added after uvicorn.Config, which
+    # (re)configures uvicorn's loggers.
+    logging.getLogger("uvicorn.access").addFilter(RedactQueryTokens())
     try:
         with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[sock])  # uvloop when installed, as uvicorn.run would

@@ -160,7 +160,8 @@ def revoke(
     config: Path = CONFIG_OPTION,
     data_dir: Path = DATA_DIR_OPTION,
 ) -> None:
-    """Revoke a token; servers stop accepting it within two seconds."""
+    """Revoke a token: within about a second every server refuses it and ends its open
+    connections (WebSockets close with 4401)."""
 
     async def on_server(relay: RelayClient) -> bool:
         try:

@@ -102,6 +102,13 @@ class PayloadTooLarge(RelayError):
     type = "payload_too_large"
 
 
+class TooManyConnections(RelayError):
+    """The token (or the relay) holds as many live event streams as it may; worth a retry
+    later, which `events()` does by itself."""
+
+    type = "too_many_connections"
+
+
 class ValidationFailed(RelayError):
     """A field was wrong; `fields` lists each `{field, message}`."""
 

@@ -156,7 +156,9 @@ async def ws_connection(
                     )
     except ConnectionClosed as exc:
         code = exc.rcvd.code if exc.rcvd is not None else None
-        if code is not None and 4400 <= code < 4500 and code != 4408:
+        # Final refusals (4401: the token was refused or revoked since) raise; 4408 (fell
+        # behind) and 4429 (too many connections) are worth a retry.
+        if code is not None and 4400 <= code < 4500 and code not in (4408, 4429):
             reason = exc.rcvd.reason if exc.rcvd is not None else ""
             raise error_from(code - 4000, {"error": {"message": reason or None}}) from None
         raise Dropped(f"the connection closed ({code})") from None

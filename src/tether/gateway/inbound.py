@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import logging
 import re
 from enum import Enum
 from typing import Any
@@ -20,22 +19,6 @@ class Format(Enum):
     ANTHROPIC = "anthropic"
     OPENAI = "openai"
     GEMINI = "gemini"
-
-
-_QUERY_KEY = re.compile(r"([?&])key=[^&\s]*")
-
-
-class RedactQueryKeys(logging.Filter):
-    """Access-log lines carry each path with its query, and Gemini clients may send their
-    key as `?key=`: this filter masks it before the line is written."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and any(isinstance(a, str) and "key=" in a for a in args):
-            record.args = tuple(
-                _QUERY_KEY.sub(r"\1key=REDACTED", a) if isinstance(a, str) else a for a in args
-            )
-        return True
 
 
 class ClientError(Exception):

@@ -210,10 +210,11 @@ async def list_permissions(request: Request, relay: Relay, who: Principal) -> Re
 @endpoint()
 async def get_permission(request: Request, relay: Relay, who: Principal) -> Response:
     permission_id = request.path_params["permission_id"]
+    permission = await relay.get_permission(who, permission_id)  # 404 / 403 before waiting
     wait = request.query_params.get("wait")
     if wait:
         return json_response(await relay.wait_permission(permission_id, wait_seconds(wait)))
-    return json_response(await relay.get_permission(who, permission_id))
+    return json_response(permission)
 
 
 @endpoint(None)

@@ -63,16 +63,27 @@ async def create_token(store: Store, scope: str, name: str | None = None) -> tup
 
 class Authenticator:
     """Checks bearer tokens. Good answers are cached briefly so a busy client does not cost
-    a database read per request; a revoked token stops working within `cache_seconds`."""
+    a database read per request; a revocation evicts them (relay/revocation.py)."""
 
     def __init__(self, store: Store, env_token: str | None, cache_seconds: float = 2.0) -> None:
         self.store = store
         self.env_token = env_token
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal]] = {}
+        self._revoked: set[str] = set()
 
     def forget(self) -> None:
         self._cache.clear()
+
+    def revoke(self, token_id: str) -> None:
+        """Refuse this token from now on, even if a lookup still in flight caches it."""
+        self._revoked.add(token_id)
+        for token, (_, principal) in tuple(self._cache.items()):
+            if principal.token_id == token_id:
+                self._cache.pop(token, None)
+
+    def is_revoked(self, who: Principal) -> bool:
+        return who.token_id in self._revoked
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -85,7 +96,7 @@ class Authenticator:
     async def check(self, token: str) -> Principal:
         now = time.monotonic()
         cached = self._cache.get(token)
-        if cached and cached[0] > now:
+        if cached and cached[0] > now and cached[1].token_id not in self._revoked:
             return cached[1]
         principal = await self._lookup(token)
         if len(self._cache) > 10_000:

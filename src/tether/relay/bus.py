@@ -14,9 +14,32 @@ from dataclasses import dataclass, field
 from tether.relay.event import WireEvent
 
 QUEUE_LIMIT = 10_000
+# The bytes a follower may have queued (events are shared, but a slow follower alone can
+# keep old large ones alive); over it, it is cut off like one over QUEUE_LIMIT.
+QUEUE_BYTES = 32 * 1024 * 1024
 # The most a follower takes in one go. A slow reader's backlog then waits here, as shared
-# WireEvent objects under QUEUE_LIMIT, rather than as its own bytes in its transport buffer.
+# WireEvent objects under the queue bounds, rather than as its own bytes in its transport
+# buffer; and the batch it writes as one buffer stays small.
 BATCH_LIMIT = 100
+BATCH_BYTES = 1024 * 1024
+
+
+def event_size(event: WireEvent) -> int:
+    return len(event.data_json)
+
+
+def byte_chunks(events: list[WireEvent], limit: int = BATCH_BYTES) -> list[list[WireEvent]]:
+    """`events` in runs of at most `limit` bytes (a larger event alone), for writing."""
+    chunks: list[list[WireEvent]] = []
+    size = 0
+    for event in events:
+        grow = event_size(event)
+        if not chunks or size + grow > limit:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(event)
+        size += grow
+    return chunks
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
@@ -31,21 +54,30 @@ class Subscription:
     everything queued at once, so a follower that fell behind catches up in one write."""
 
     session_id: str | None
+    byte_limit: int = QUEUE_BYTES
     overflowed: bool = False
+    _bytes: int = 0
     _events: deque[WireEvent | None] = field(default_factory=deque)
     _waiter: asyncio.Future[None] | None = None
 
     def put(self, event: WireEvent | None) -> bool:
-        """Queue an event; False when the queue is full."""
-        if len(self._events) >= QUEUE_LIMIT and event is not None:
-            return False
+        """Queue an event; False when the queue is full, by count or by bytes (one event
+        alone is always taken, however large)."""
+        if event is not None:
+            size = event_size(event)
+            if len(self._events) >= QUEUE_LIMIT or (
+                self._events and self._bytes + size > self.byte_limit
+            ):
+                return False
+            self._bytes += size
         self._events.append(event)
         if self._waiter is not None:
             _wake(self._waiter)
         return True
 
     async def wait(self, timeout: float | None) -> list[WireEvent | None]:
-        """What is queued (up to BATCH_LIMIT events), once there is something; [] when
+        """What is queued (up to BATCH_LIMIT events and about BATCH_BYTES), once there is
+        something; [] when
         `timeout` seconds pass first. A None in the batch means the subscription was cut
         off for falling behind: its follower should reconnect with its cursor."""
         if not self._events:
@@ -59,23 +91,31 @@ class Subscription:
                 if timer is not None:
                     timer.cancel()
         events = self._events
-        if len(events) <= BATCH_LIMIT:
-            batch = list(events)
-            events.clear()
-            return batch
-        return [events.popleft() for _ in range(BATCH_LIMIT)]
+        batch: list[WireEvent | None] = []
+        size = 0
+        while events and len(batch) < BATCH_LIMIT:
+            event = events[0]
+            grow = 0 if event is None else event_size(event)
+            if batch and size + grow > BATCH_BYTES:
+                break
+            batch.append(events.popleft())
+            size += grow
+        self._bytes -= size
+        return batch
 
     def clear(self) -> None:
         self._events.clear()
+        self._bytes = 0
 
 
 class Bus:
-    def __init__(self) -> None:
+    def __init__(self, byte_limit: int = QUEUE_BYTES) -> None:
+        self.byte_limit = byte_limit
         self._subscribers: set[Subscription] = set()
         self.closing = False
 
     def subscribe(self, session_id: str | None = None) -> Subscription:
-        sub = Subscription(session_id)
+        sub = Subscription(session_id, self.byte_limit)
         if self.closing:
             sub.overflowed = True
             sub.put(None)
@@ -92,6 +132,10 @@ class Bus:
         self.closing = True
         for sub in tuple(self._subscribers):
             self._cut_off(sub)
+
+    def end(self, sub: Subscription) -> None:
+        """End one subscription now (its token was revoked): its follower stops."""
+        self._cut_off(sub)
 
     def _cut_off(self, sub: Subscription) -> None:
         sub.overflowed = True

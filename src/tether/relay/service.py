@@ -21,6 +21,7 @@ from tether.relay.bus import Bus
 from tether.relay.errors import Conflict, NotFound, Unprocessable
 from tether.relay.event import WireEvent
 from tether.relay.feed import LogFeed
+from tether.relay.limits import Connections
 from tether.relay.models import (
     MessageIn,
     PermissionAnswer,
@@ -31,6 +32,8 @@ from tether.relay.models import (
     SessionPatch,
     TokenCreate,
 )
+from tether.relay.ownership import owner_filter, require_owner
+from tether.relay.revocation import RevocationWatch
 from tether.relay.store import Store
 
 log = logging.getLogger("tether.relay")
@@ -45,8 +48,12 @@ class Relay:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
-        self.bus = Bus()
+        self.bus = Bus(settings.max_stream_buffer_bytes)
         self.auth = Authenticator(store, settings.token)
+        self.connections = Connections(
+            self.bus, settings.max_connections_per_token, settings.max_connections
+        )
+        self.revocations = RevocationWatch(store, self.auth, self.connections)
         self._order = asyncio.Lock()
         self._expiry_task: asyncio.Task[None] | None = None
         self._expiry_wake = asyncio.Event()
@@ -62,9 +69,11 @@ class Relay:
     async def start(self) -> None:
         if self.feed is not None:
             await self.feed.start()
+        await self.revocations.start()
         self._expiry_task = asyncio.create_task(self._expire_loop(), name="permission-expiry")
 
     async def stop(self) -> None:
+        await self.revocations.stop()
         if self._expiry_task is not None:
             self._expiry_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -92,27 +101,31 @@ class Relay:
         self, who: Principal, status: str | None, limit: int
     ) -> list[dict[str, Any]]:
         who.require(Capability.read)
-        return await self.store.list_sessions(status, limit)
+        return await self.store.list_sessions(status, limit, owner_filter(who))
 
     async def get_session(self, who: Principal, session_id: str) -> dict[str, Any]:
         who.require(Capability.read)
+        await require_owner(self.store, who, session_id)
         return await self.store.get_session(session_id)
 
     async def list_messages(
         self, who: Principal, session_id: str, *, after: int, before: int | None, limit: int
     ) -> list[dict[str, Any]]:
         who.require(Capability.read)
+        await require_owner(self.store, who, session_id)
         return await self.store.list_messages(session_id, after=after, before=before, limit=limit)
 
     async def list_permissions(
         self, who: Principal, status: str | None, session_id: str | None
     ) -> list[dict[str, Any]]:
         who.require(Capability.read)
-        return await self.store.list_permissions(status=status, session_id=session_id)
+        return await self.store.list_permissions(
+            status=status, session_id=session_id, owner=owner_filter(who)
+        )
 
     async def get_permission(self, who: Principal, permission_id: str) -> dict[str, Any]:
         who.require(Capability.read)
-        return await self.store.get_permission(permission_id)
+        return await self.readable_permission(who, permission_id)
 
     # What a follower of the event log reads (relay/stream.py); the caller was checked when
     # the stream opened.
@@ -154,12 +167,13 @@ class Relay:
     async def create_session(self, who: Principal, body: SessionCreate) -> dict[str, Any]:
         who.require(Capability.create_session)
         fields = body.model_dump(exclude_none=True)
-        return await self._write(lambda: self.store.create_session(fields, who.name))
+        return await self._write(lambda: self.store.create_session(fields, who.name, who.token_id))
 
     async def update_session(
         self, who: Principal, session_id: str, body: SessionPatch
     ) -> dict[str, Any]:
         who.require(Capability.update_session)
+        await require_owner(self.store, who, session_id)
         changes = body.model_dump(exclude_none=True, exclude={"expected_version"})
         return await self._write(
             lambda: self.store.update_session(session_id, changes, body.expected_version)
@@ -169,6 +183,7 @@ class Relay:
         self, who: Principal, session_id: str, reason: str | None = None
     ) -> dict[str, Any]:
         who.require(Capability.end_session)
+        await require_owner(self.store, who, session_id)
 
         async def op() -> tuple[dict[str, Any], list[WireEvent]]:
             events = await self.store.log_control(
@@ -189,6 +204,7 @@ class Relay:
 
     async def interrupt(self, who: Principal, session_id: str) -> dict[str, Any]:
         who.require(Capability.steer)
+        await require_owner(self.store, who, session_id)
         data = {"action": "interrupt", "by": who.name}
         await self._write(lambda: self._control(session_id, data))
         return {"ok": True}
@@ -197,6 +213,7 @@ class Relay:
         self, who: Principal, session_id: str, body: PermissionModeIn
     ) -> dict[str, Any]:
         who.require(Capability.steer)
+        await require_owner(self.store, who, session_id)
         data = {"action": "permission_mode", "mode": body.mode, "by": who.name}
 
         async def op() -> tuple[dict[str, Any], list[WireEvent]]:
@@ -219,6 +236,7 @@ class Relay:
         self, who: Principal, session_id: str, items: list[MessageIn]
     ) -> list[dict[str, Any]]:
         who.require(Capability.post_message)
+        await require_owner(self.store, who, session_id)
         prepared = []
         for index, item in enumerate(items):
             fields = item.model_dump()
@@ -240,6 +258,7 @@ class Relay:
         self, who: Principal, session_id: str, body: PermissionOpen
     ) -> dict[str, Any]:
         who.require(Capability.open_permission)
+        await require_owner(self.store, who, session_id)
         fields = body.model_dump()
         timeout = body.timeout or self.settings.permission_timeout
         permission = await self._write(
@@ -252,6 +271,7 @@ class Relay:
         self, who: Principal, permission_id: str, body: PermissionAnswer
     ) -> dict[str, Any]:
         who.require(Capability.answer_permission)
+        await self.readable_permission(who, permission_id)
         decision: dict[str, Any] = {
             "behavior": body.behavior,
             "updated_input": body.updated_input,
@@ -269,6 +289,7 @@ class Relay:
         self, who: Principal, permission_id: str, body: PermissionCancel
     ) -> dict[str, Any]:
         who.require(Capability.open_permission)
+        await self.readable_permission(who, permission_id)
         decision = {
             "behavior": "deny",
             "message": body.reason or "Withdrawn by the agent.",
@@ -277,6 +298,12 @@ class Relay:
         return await self._write(
             lambda: self.store.resolve_permission(permission_id, "cancelled", decision)
         )
+
+    async def readable_permission(self, who: Principal, permission_id: str) -> dict[str, Any]:
+        """The request, when `who` may see it (an agent token: its own sessions' only)."""
+        permission = await self.store.get_permission(permission_id)
+        await require_owner(self.store, who, permission["session_id"])
+        return permission
 
     async def wait_permission(self, permission_id: str, timeout: float) -> dict[str, Any]:
         """The request once it is resolved, or as it stands after `timeout` seconds."""

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tether.protocol import PERMISSION_EVENTS, WS_ACTIONS
 from tether.relay.auth import Principal
-from tether.relay.bus import Subscription
+from tether.relay.bus import Subscription, byte_chunks
 from tether.relay.errors import ApiError, MalformedJSON, Unauthorized, Unprocessable
 from tether.relay.event import WireEvent
 from tether.relay.legacy import legacy_event
@@ -36,6 +36,7 @@ from tether.relay.models import (
     SessionPatch,
     validate,
 )
+from tether.relay.ownership import Visibility
 from tether.relay.service import Relay
 from tether.relay.validation import MAX_INT64, check_json, check_params, parse_json
 
@@ -43,6 +44,9 @@ log = logging.getLogger("tether.relay.stream")
 
 REPLAY_PAGE = 1000
 AUTH_TIMEOUT = 10.0
+# The WebSocket close code when the connection's token is revoked (as for a token refused
+# at connect: 4000 + 401). Final: reconnecting with the same token cannot succeed.
+REVOKED_CLOSE_CODE = 4401
 
 
 def ping_event() -> WireEvent:
@@ -69,6 +73,7 @@ async def follow(
     since: int | None,
     types: frozenset[str] | None = None,
     subscribed: tuple[Subscription, int] | None = None,
+    visibility: Visibility | None = None,
 ) -> AsyncIterator[list[WireEvent]]:
     """Every event for this follower, in cursor order, with pings in idle stretches.
     Events come in batches (whatever was queued), so a connection that fell behind catches
@@ -81,6 +86,8 @@ async def follow(
             for event_id, permission in await relay.pending_snapshot(session_id)
             if since is None or event_id <= since
         ]
+        if visibility is not None:
+            snapshot = await visibility.filter(snapshot)
         if snapshot:
             yield snapshot
         if since is not None:
@@ -89,8 +96,10 @@ async def follow(
                 if page:
                     cursor = page[-1].id or cursor
                     wanted = [e for e in page if types is None or e.type in types]
-                    if wanted:
-                        yield wanted
+                    if visibility is not None:
+                        wanted = await visibility.filter(wanted)
+                    for chunk in byte_chunks(wanted):
+                        yield chunk
                 if len(page) < REPLAY_PAGE:
                     break
         interval = relay.settings.ping_interval
@@ -102,6 +111,8 @@ async def follow(
             out: list[WireEvent] = []
             for event in batch:
                 if event is None:
+                    if out and visibility is not None:
+                        out = await visibility.filter(out)
                     if out:
                         yield out
                     return
@@ -110,6 +121,8 @@ async def follow(
                 cursor = event.id or cursor
                 if types is None or event.type in types:
                     out.append(event)
+            if out and visibility is not None:
+                out = await visibility.filter(out)
             if out:
                 yield out
     finally:
@@ -163,25 +176,34 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 def _sse_response(
     relay: Relay,
+    who: Principal,
     session_id: str | None,
     since: int | None,
     types: frozenset[str] | None = None,
     shape: Callable[[WireEvent], WireEvent] | None = None,
 ) -> StreamingResponse:
+    visibility = Visibility(relay.store, who)
+
     async def body() -> AsyncIterator[bytes]:
         cursor, reset = await clamp_cursor(relay, since)
         subscribed = await subscribe(relay, session_id, cursor)
+        try:
+            live = relay.connections.add(who, subscribed[0])
+        except ApiError:  # the limit was reached since the request was checked
+            relay.bus.unsubscribe(subscribed[0])
+            return
         try:
             # The retry hint and a comment go first so clients see the stream open at
             # once; from here on nothing written is missed.
             yield b"retry: 1000\n: connected\n\n"
             if reset is not None:
                 yield reset.sse
-            async for batch in follow(relay, session_id, cursor, types, subscribed):
+            async for batch in follow(relay, session_id, cursor, types, subscribed, visibility):
                 if shape is not None:
                     batch = [shape(event) for event in batch]
                 yield batch[0].sse if len(batch) == 1 else b"".join(e.sse for e in batch)
         finally:
+            relay.connections.remove(live)
             relay.bus.unsubscribe(subscribed[0])
 
     return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
@@ -189,14 +211,16 @@ def _sse_response(
 
 async def event_stream(request: Request, relay: Relay, who: Principal) -> Response:
     session_id, since = await _stream_params(request, relay, who)
-    return _sse_response(relay, session_id, since)
+    relay.connections.check(who)
+    return _sse_response(relay, who, session_id, since)
 
 
 async def legacy_permission_stream(request: Request, relay: Relay, who: Principal) -> Response:
     """`GET /permissions/stream`: permission events and pings only, shaped as terminal
     handlers of the older confirmation contract expect (see relay/legacy.py)."""
     session_id, since = await _stream_params(request, relay, who)
-    return _sse_response(relay, session_id, since, PERMISSION_EVENTS, legacy_event)
+    relay.connections.check(who)
+    return _sse_response(relay, who, session_id, since, PERMISSION_EVENTS, legacy_event)
 
 
 # ── WebSocket ─────────────────────────────────────────────────────────────────────────
@@ -308,6 +332,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         since, reset = await clamp_cursor(
             relay, parse_cursor(ws.query_params.get("since"), "query.since")
         )
+        relay.connections.check(who)
     except ApiError as exc:
         await send(
             orjson.dumps(
@@ -320,19 +345,24 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
 
     subscribed = await subscribe(relay, session_id, since)
+    live = relay.connections.add(who, subscribed[0])
     try:
         await send(orjson.dumps({"type": "ready", "scope": who.scope, "name": who.name}).decode())
         if reset is not None:
             await send(reset.ws)
     except (WebSocketDisconnect, RuntimeError):
+        relay.connections.remove(live)
         relay.bus.unsubscribe(subscribed[0])
         return
 
     async def pump() -> None:
-        async for batch in follow(relay, session_id, since, subscribed=subscribed):
+        visibility = Visibility(relay.store, who)
+        async for batch in follow(relay, session_id, since, None, subscribed, visibility):
             for event in batch:
                 await send(event.ws)
-        if relay.bus.closing:
+        if live.revoked:
+            await ws.close(code=REVOKED_CLOSE_CODE, reason="the token was revoked")
+        elif relay.bus.closing:
             await ws.close(code=1012, reason="server restarting; reconnect with your cursor")
         else:  # fell behind: close so the client reconnects from its cursor
             await ws.close(code=4008, reason="fell behind; reconnect with your last cursor")
@@ -341,6 +371,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     try:
         while True:
             raw = await _receive(ws)
+            if live.revoked:  # act on nothing more, whatever the pump is doing
+                with contextlib.suppress(RuntimeError):
+                    await ws.close(code=REVOKED_CLOSE_CODE, reason="the token was revoked")
+                break
             reply = await _handle_frame(relay, who, raw)
             if reply is not None:
                 await send(reply)
@@ -352,6 +386,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         pump_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await pump_task
+        relay.connections.remove(live)
         relay.bus.unsubscribe(subscribed[0])  # also when the pump never got to start
 
 

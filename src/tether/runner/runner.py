@@ -30,7 +30,7 @@ from typing import Any
 from claude_agent_sdk import ClaudeSDKClient
 from claude_agent_sdk.types import ToolPermissionContext
 
-from tether.client import AlreadyResolved, NotFound, RelayClient
+from tether.client import AlreadyResolved, Forbidden, NotFound, RelayClient
 from tether.runner import permissions
 from tether.runner.agent import AgentSpec, StderrTail, agent_pid, build_options, raw_messages
 from tether.runner.normalize import normalize
@@ -157,6 +157,8 @@ class Runner:
             previous = await self.relay.get_session(config.resume)
         except NotFound:
             raise RunnerError(f"no session {config.resume} on the relay") from None
+        except Forbidden as exc:  # another agent token's session
+            raise RunnerError(f"cannot resume session {config.resume}: {exc.message}") from None
         claude_id = (previous.get("agent_state") or {}).get("claude_session_id")
         if not claude_id:
             raise RunnerError(

@@ -15,6 +15,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from tether.private_files import private_dir, private_file, tighten_if_present
+
 Row = dict[str, Any]
 
 _PG_PARAM = re.compile(r"\$(\d+)")
@@ -84,7 +86,12 @@ class SQLiteDatabase:
         self._write_lock = asyncio.Lock()
 
     async def connect(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.exists():
+            private_dir(self.path.parent)
+        # SQLite gives the -wal and -shm files the database file's mode: create it 0600.
+        private_file(self.path)
+        for suffix in ("-wal", "-shm"):
+            tighten_if_present(self.path.with_name(self.path.name + suffix))
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")

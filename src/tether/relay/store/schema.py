@@ -1,4 +1,5 @@
-"""The relay's tables, created or migrated on start. Both dialects share one shape.
+"""The relay's baseline tables (schema version 1); later changes are steps in
+migrations.py. Both dialects share one shape.
 
 Times are epoch seconds (double precision); JSON values are stored as text so the same
 queries read them on SQLite and PostgreSQL alike.
@@ -6,11 +7,7 @@ queries read them on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
-
 _TABLES = """
-CREATE TABLE IF NOT EXISTS tether_schema (version INTEGER NOT NULL);
-
 CREATE TABLE IF NOT EXISTS tokens (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -98,5 +95,5 @@ CREATE INDEX IF NOT EXISTS events_session ON events (session_id, id);
 }
 
 
-def schema_sql(dialect: str) -> str:
+def baseline_sql(dialect: str) -> str:
     return _TABLES + _EVENTS[dialect]

@@ -16,7 +16,7 @@ import orjson
 from tether.relay.errors import Conflict, NotFound
 from tether.relay.event import WireEvent
 from tether.relay.store.db import Connection, Database, Row
-from tether.relay.store.schema import SCHEMA_VERSION, schema_sql
+from tether.relay.store.migrations import migrate
 
 _JSON_SESSION_FIELDS = ("metadata", "agent_state")
 
@@ -47,6 +47,7 @@ def session_out(row: Row) -> dict[str, Any]:
     for key in ("created_at", "updated_at", "last_activity_at"):
         out[key] = iso(out[key])
     out.pop("created_by", None)
+    out.pop("owner_token", None)
     return out
 
 
@@ -88,15 +89,7 @@ class Store:
 
     async def open(self) -> None:
         await self.db.connect()
-        await self.db.executescript(schema_sql(self.db.dialect))
-        row = await self.db.fetchrow("SELECT version FROM tether_schema")
-        if row is None:
-            await self.db.execute("INSERT INTO tether_schema (version) VALUES ($1)", SCHEMA_VERSION)
-        elif row["version"] > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"the database was written by a newer tether (schema {row['version']}, "
-                f"this one knows {SCHEMA_VERSION}); upgrade tether"
-            )
+        await migrate(self.db)
 
     async def close(self) -> None:
         await self.db.close()
@@ -184,6 +177,10 @@ class Store:
             for r in rows
         ]
 
+    async def revoked_token_ids(self) -> set[str]:
+        rows = await self.db.fetch("SELECT id FROM tokens WHERE revoked_at IS NOT NULL")
+        return {r["id"] for r in rows}
+
     async def revoke_token(self, token_id: str) -> bool:
         async with self.db.transaction() as conn:
             count = await conn.execute(
@@ -196,7 +193,7 @@ class Store:
     # ── sessions ──────────────────────────────────────────────────────────────────
 
     async def create_session(
-        self, fields: dict[str, Any], created_by: str | None
+        self, fields: dict[str, Any], created_by: str | None, owner_token: str | None = None
     ) -> tuple[dict[str, Any], list[WireEvent]]:
         now = time.time()
         row: Row = {
@@ -217,6 +214,7 @@ class Store:
             "agent_state_version": 0,
             "last_seq": 0,
             "created_by": created_by,
+            "owner_token": owner_token,
         }
         columns = ", ".join(row)
         params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
@@ -234,6 +232,13 @@ class Store:
         if row is None:
             raise NotFound(f"no session with id {session_id!r}")
         return row
+
+    async def session_owner(self, session_id: str) -> str | None:
+        """The id of the token that created the session (404 for an unknown session)."""
+        row = await self.db.fetchrow("SELECT owner_token FROM sessions WHERE id = $1", session_id)
+        if row is None:
+            raise NotFound(f"no session with id {session_id!r}")
+        return row["owner_token"]
 
     async def _pending_counts(self) -> dict[str, int]:
         rows = await self.db.fetch(
@@ -259,24 +264,24 @@ class Store:
         return session
 
     async def list_sessions(
-        self, status: str | None = None, limit: int = 500
+        self, status: str | None = None, limit: int = 500, owner: str | None = None
     ) -> list[dict[str, Any]]:
+        """Sessions, most recently active first; with `owner`, only that token's."""
+        where, args = [], []
         if status == "active":
-            rows = await self.db.fetch(
-                "SELECT * FROM sessions WHERE status != 'ended' "
-                "ORDER BY last_activity_at DESC LIMIT $1",
-                limit,
-            )
+            where.append("status != 'ended'")
         elif status:
-            rows = await self.db.fetch(
-                "SELECT * FROM sessions WHERE status = $1 ORDER BY last_activity_at DESC LIMIT $2",
-                status,
-                limit,
-            )
-        else:
-            rows = await self.db.fetch(
-                "SELECT * FROM sessions ORDER BY last_activity_at DESC LIMIT $1", limit
-            )
+            args.append(status)
+            where.append(f"status = ${len(args)}")
+        if owner is not None:
+            args.append(owner)
+            where.append(f"owner_token = ${len(args)}")
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        args.append(limit)
+        rows = await self.db.fetch(
+            f"SELECT * FROM sessions {clause}ORDER BY last_activity_at DESC LIMIT ${len(args)}",
+            *args,
+        )
         counts = await self._pending_counts()
         sessions = [session_out(r) for r in rows]
         for s in sessions:
@@ -478,17 +483,25 @@ class Store:
         return permission_out(row)
 
     async def list_permissions(
-        self, *, status: str | None = None, session_id: str | None = None
+        self, *, status: str | None = None, session_id: str | None = None, owner: str | None = None
     ) -> list[dict[str, Any]]:
-        return [permission_out(r) for r in await self._permission_rows(status, session_id)]
+        rows = await self._permission_rows(status, session_id, owner)
+        return [permission_out(r) for r in rows]
 
     async def pending_with_cursor(self, session_id: str | None) -> list[tuple[int, dict[str, Any]]]:
         """Pending requests with the id of the event that opened them, oldest first."""
         rows = await self._permission_rows("pending", session_id)
         return [(int(r["event_id"]), permission_out(r)) for r in rows]
 
-    async def _permission_rows(self, status: str | None, session_id: str | None) -> list[Row]:
+    async def _permission_rows(
+        self, status: str | None, session_id: str | None, owner: str | None = None
+    ) -> list[Row]:
         where, args = [], []
+        if owner is not None:
+            args.append(owner)
+            where.append(
+                f"session_id IN (SELECT id FROM sessions WHERE owner_token = ${len(args)})"
+            )
         if status:
             args.append(status)
             where.append(f"status = ${len(args)}")

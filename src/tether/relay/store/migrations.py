@@ -1,0 +1,84 @@
+"""Versioned schema migrations, safe to run from several processes at once.
+
+The schema's version is the one row of `tether_schema`. Each step below brings it from
+the previous version to its own, in one transaction together with the version bump; a
+process that starts finds the version and applies only the steps after it. Starting
+several `tether serve` processes together on one empty PostgreSQL database is safe: the
+migration runs under a transaction-scoped advisory lock, so one process migrates while
+the others wait and then find nothing left to do. On SQLite the write transaction
+(BEGIN IMMEDIATE) does the same. Steps are only ever appended, never edited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tether.relay.store.db import Connection, Database
+from tether.relay.store.schema import baseline_sql
+
+# Distinct from the event-order lock in db.py.
+_MIGRATION_LOCK = 0x7E7E_0002
+
+
+@dataclass(frozen=True)
+class Step:
+    version: int
+    why: str
+    sql: Callable[[str], str]  # dialect → statements separated by ';'
+
+
+STEPS: tuple[Step, ...] = (
+    Step(1, "the baseline schema", baseline_sql),
+    Step(
+        2,
+        "sessions remember the token that created them (agent tokens act on their own only)",
+        lambda dialect: (
+            """
+ALTER TABLE sessions ADD COLUMN owner_token TEXT;
+-- Sessions from before this step name their creator's token only by its name: claim
+-- them for that token where the name is unambiguous; the rest stay admin-only.
+UPDATE sessions
+   SET owner_token = (SELECT MIN(t.id) FROM tokens t WHERE t.name = sessions.created_by)
+ WHERE (SELECT COUNT(*) FROM tokens t WHERE t.name = sessions.created_by) = 1;
+CREATE INDEX sessions_owner ON sessions (owner_token);
+"""
+        ),
+    ),
+)
+
+SCHEMA_VERSION = STEPS[-1].version
+
+
+def statements(sql: str) -> list[str]:
+    """Split a script into statements (ours hold no ';' inside literals), dropping comments."""
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+async def current_version(conn: Connection) -> int:
+    row = await conn.fetchrow("SELECT version FROM tether_schema")
+    return int(row["version"]) if row else 0
+
+
+async def migrate(db: Database, target: int = SCHEMA_VERSION) -> int:
+    """Bring the schema up to `target`; returns the version found before."""
+    async with db.transaction() as conn:
+        if db.dialect == "postgres":
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute("CREATE TABLE IF NOT EXISTS tether_schema (version INTEGER NOT NULL)")
+        found = await current_version(conn)
+        if found > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"the database was written by a newer tether (schema {found}, "
+                f"this one knows {SCHEMA_VERSION}); upgrade tether"
+            )
+        for step in STEPS:
+            if found < step.version <= target:
+                for statement in statements(step.sql(db.dialect)):
+                    await conn.execute(statement)
+        if found == 0:
+            await conn.execute("INSERT INTO tether_schema (version) VALUES ($1)", target)
+        elif target > found:
+            await conn.execute("UPDATE tether_schema SET version = $1", target)
+    return found
