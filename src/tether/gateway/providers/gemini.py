@@ -31,6 +31,7 @@ from tether.gateway.providers.base import (
     stream_failure_message,
     translated_error,
     translated_stream,
+    unusable_answer,
     unusable_request,
 )
 from tether.gateway.providers.base import translation_failure as _failure
@@ -105,7 +106,9 @@ class GeminiProvider(BaseProvider):
                 upstream, Format.GEMINI, lambda parsed: isinstance(parsed, dict | list)
             )
         if method != "streamGenerateContent":
-            return await passthrough_whole(call, upstream, Format.GEMINI, self.provider)
+            return await passthrough_whole(
+                call, upstream, Format.GEMINI, self.provider, check=_unusable_gemini_answer
+            )
         return StreamOut(
             upstream.status_code,
             response_headers(upstream, [call.route_header()]),
@@ -261,6 +264,10 @@ class GeminiProvider(BaseProvider):
             on_end=on_end,
             on_failure=lambda message: chunks(gemini.fail("api_error", message)),
         )
+
+
+def _unusable_gemini_answer(body: bytes, *, is_sse: bool) -> str | None:
+    return unusable_answer(body, is_sse=is_sse, is_error=lambda data: bool(data.get("error")))
 
 
 def _is_sse(upstream: httpx.Response) -> bool:
