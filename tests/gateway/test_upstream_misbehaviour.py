@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import yaml
 
-from tests.gateway.conftest import GATEWAY_KEY, start_gateway
-from tests.gateway.gemini_upstream import gm_text_stream
+from tests.gateway.conftest import GATEWAY_KEY
+from tests.gateway.gemini_upstream import gm_reply, gm_text_stream
 from tests.gateway.upstreams import Json, ScriptedUpstream, Sse, rs_stream
 from tests.support.server import TetherServer
 
@@ -35,14 +36,20 @@ def gw(
             "providers": {
                 "gm": {"type": "gemini", "base_url": upstream.url, **common},
                 "rs": {"type": "openai-responses", "base_url": f"{upstream.url}/v1", **common},
+                "gm_own_key": {"type": "gemini", "base_url": upstream.url, "pass_client_key": True},
             },
             "routes": [
+                {"match": "gemini-own-*", "provider": "gm_own_key", "model": "gemini-real"},
                 {"match": "gemini-*", "provider": "gm", "model": "gemini-real"},
                 {"match": "gpt-*", "provider": "rs", "model": "gpt-real"},
             ],
         }
     }
-    server = start_gateway(tmp_path_factory.mktemp("gw-misbehave"), config)
+    data_dir = tmp_path_factory.mktemp("gw-misbehave")
+    (data_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    # Debug logging: the test of keys below reads the log for them.
+    args = ["--only", "gateway", "--log-level", "debug"]
+    server = TetherServer(data_dir=data_dir, extra_args=args).start()
     yield server
     server.stop()
 
@@ -122,3 +129,44 @@ def test_responses_passthrough_keeps_a_failed_response_object(
     response = _responses(gw)
     assert response.status_code == 200
     assert response.json() == failed
+
+
+@pytest.mark.parametrize("method", ["generateContent", "streamGenerateContent"])
+def test_gemini_query_key_reaches_a_pass_client_key_provider_as_a_header(
+    gw: TetherServer, upstream: ScriptedUpstream, method: str
+) -> None:
+    """Gemini clients may send their key as `?key=`; a provider set to pass the client's key
+    on got none (the query key is taken off the forwarded URL). It goes as a header, and
+    is never logged, even at debug level."""
+    upstream.push(gm_reply())
+    response = httpx.post(
+        f"{gw.url}/v1beta/models/gemini-own-x:{method}?alt=sse&key={GATEWAY_KEY}",
+        json=HELLO,
+        timeout=15,
+    )
+    assert response.status_code == 200, response.text
+    received = upstream.received[0]
+    assert received.headers["x-goog-api-key"] == GATEWAY_KEY
+    assert "key=" not in received.query
+    assert gw.log_path is not None and GATEWAY_KEY not in gw.log_path.read_text()
+
+
+def test_a_provider_key_never_reaches_the_log_or_a_wrong_key_the_upstream(
+    gw: TetherServer, upstream: ScriptedUpstream
+) -> None:
+    for query, headers in [("?key=wrong-key-1", {}), ("", {"x-goog-api-key": "wrong-key-2"})]:
+        response = httpx.post(
+            f"{gw.url}/v1beta/models/gemini-x:generateContent{query}",
+            json=HELLO,
+            headers=headers,
+            timeout=15,
+        )
+        assert response.status_code == 401
+        assert response.json()["error"]["status"] == "UNAUTHENTICATED"
+    upstream.push(gm_reply())
+    assert _gemini(gw).status_code == 200
+    assert upstream.received[-1].headers["x-goog-api-key"] == "up-key"
+    assert len(upstream.received) == 1
+    log = gw.log_path.read_text() if gw.log_path else ""
+    for secret in ("up-key", "wrong-key-1", "wrong-key-2", GATEWAY_KEY):
+        assert secret not in log

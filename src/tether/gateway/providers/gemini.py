@@ -75,6 +75,8 @@ class GeminiProvider(BaseProvider):
             if not key:
                 scheme, _, value = call.headers.get("authorization", "").partition(" ")
                 key = value.strip() if scheme.lower() == "bearer" else ""
+            if not key:  # Gemini clients may send it as `?key=`, which is not forwarded
+                key = dict(parse_qsl(call.query)).get("key", "")
             return [("x-goog-api-key", key)] if key else []
         if self.provider.api_key:
             return [("x-goog-api-key", self.provider.api_key)]
