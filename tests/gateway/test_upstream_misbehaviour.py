@@ -12,7 +12,7 @@ import yaml
 
 from tests.gateway.conftest import GATEWAY_KEY
 from tests.gateway.gemini_upstream import gm_reply, gm_text_stream
-from tests.gateway.upstreams import Json, ScriptedUpstream, Sse, rs_stream
+from tests.gateway.upstreams import Json, ScriptedUpstream, Sse, an_text_stream, rs_stream
 from tests.support.server import TetherServer
 
 HELLO = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
@@ -36,12 +36,14 @@ def gw(
             "providers": {
                 "gm": {"type": "gemini", "base_url": upstream.url, **common},
                 "rs": {"type": "openai-responses", "base_url": f"{upstream.url}/v1", **common},
+                "an": {"type": "anthropic", "base_url": upstream.url, **common},
                 "gm_own_key": {"type": "gemini", "base_url": upstream.url, "pass_client_key": True},
             },
             "routes": [
                 {"match": "gemini-own-*", "provider": "gm_own_key", "model": "gemini-real"},
                 {"match": "gemini-*", "provider": "gm", "model": "gemini-real"},
                 {"match": "gpt-*", "provider": "rs", "model": "gpt-real"},
+                {"match": "claude-*", "provider": "an", "model": "claude-real"},
             ],
         }
     }
@@ -170,3 +172,39 @@ def test_a_provider_key_never_reaches_the_log_or_a_wrong_key_the_upstream(
     log = gw.log_path.read_text() if gw.log_path else ""
     for secret in ("up-key", "wrong-key-1", "wrong-key-2", GATEWAY_KEY):
         assert secret not in log
+
+
+LONG = tuple("abcdefghijklmnopqrst")
+GEMINI_STREAM = "/v1beta/models/{model}:streamGenerateContent?alt=sse"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "frames"),
+    [
+        (GEMINI_STREAM.format(model="gemini-x"), HELLO, gm_text_stream(*LONG)),
+        (GEMINI_STREAM.format(model="gpt-x"), HELLO, rs_stream(*LONG)),
+        (GEMINI_STREAM.format(model="claude-x"), HELLO, an_text_stream(*LONG)),
+        ("/v1/responses", {"model": "gpt-x", "input": "hi", "stream": True}, rs_stream(*LONG)),
+        (
+            "/v1/responses",
+            {"model": "gemini-x", "input": "hi", "stream": True},
+            gm_text_stream(*LONG),
+        ),
+    ],
+    ids=[
+        "gemini-to-gemini",
+        "gemini-to-responses",
+        "gemini-to-anthropic",
+        "responses-to-responses",
+        "responses-to-gemini",
+    ],
+)
+def test_a_client_leaving_mid_stream_stops_the_upstream(
+    gw: TetherServer, upstream: ScriptedUpstream, path: str, body: dict, frames: list[bytes]
+) -> None:
+    upstream.push(Sse(frames, delay=0.2))
+    headers = {"x-goog-api-key": GATEWAY_KEY, "Authorization": f"Bearer {GATEWAY_KEY}"}
+    with httpx.stream("POST", gw.url + path, json=body, headers=headers, timeout=10) as response:
+        assert response.status_code == 200
+        next(response.iter_bytes())  # the stream has begun; now leave
+    assert upstream.wait_outcome(0, timeout=8) == "stopped"
