@@ -208,3 +208,56 @@ def test_a_client_leaving_mid_stream_stops_the_upstream(
         assert response.status_code == 200
         next(response.iter_bytes())  # the stream has begun; now leave
     assert upstream.wait_outcome(0, timeout=8) == "stopped"
+
+
+STREAM_ERRORS = {
+    "an error object": Json(
+        {"error": {"code": 500, "message": "boom inside", "status": "INTERNAL"}}
+    ),
+    "an array with an error": Json([{"error": {"code": 500, "message": "boom inside"}}]),
+}
+
+
+@pytest.mark.parametrize("answer", STREAM_ERRORS.values(), ids=STREAM_ERRORS.keys())
+@pytest.mark.parametrize("query", ["?alt=sse", ""])
+def test_gemini_stream_answered_by_a_json_error_with_200_is_a_502(
+    gw: TetherServer, upstream: ScriptedUpstream, answer: Json, query: str
+) -> None:
+    upstream.push(answer)
+    response = httpx.post(
+        f"{gw.url}/v1beta/models/gemini-x:streamGenerateContent{query}",
+        json=HELLO,
+        headers={"x-goog-api-key": GATEWAY_KEY},
+        timeout=15,
+    )
+    assert response.status_code == 502, response.text
+    assert response.json()["error"]["message"] == "boom inside"
+
+
+def test_gemini_json_array_stream_still_passes_through(
+    gw: TetherServer, upstream: ScriptedUpstream
+) -> None:
+    chunks = [{"candidates": [{"content": {"role": "model", "parts": [{"text": "hi"}]}}]}]
+    upstream.push(Json(chunks))
+    response = httpx.post(
+        f"{gw.url}/v1beta/models/gemini-x:streamGenerateContent",
+        json=HELLO,
+        headers={"x-goog-api-key": GATEWAY_KEY},
+        timeout=15,
+    )
+    assert response.status_code == 200
+    assert response.json() == chunks
+
+
+def test_responses_stream_answered_by_a_json_error_with_200_is_a_502(
+    gw: TetherServer, upstream: ScriptedUpstream
+) -> None:
+    upstream.push(Json({"error": {"message": "boom inside", "type": "server_error"}}))
+    response = httpx.post(
+        f"{gw.url}/v1/responses",
+        json={"model": "gpt-x", "input": "hi", "stream": True},
+        headers={"Authorization": f"Bearer {GATEWAY_KEY}"},
+        timeout=15,
+    )
+    assert response.status_code == 502, response.text
+    assert response.json()["error"]["message"] == "boom inside"

@@ -159,7 +159,8 @@ class OpenAIProvider(BaseProvider):
                 Format.OPENAI,
                 lambda parsed: isinstance(parsed, dict) and isinstance(parsed.get("error"), dict),
             )
-        if not call.stream:
+        is_sse = "text/event-stream" in upstream.headers.get("content-type", "")
+        if not (call.stream and is_sse):  # asked for a stream, got one body: check it too
             return await passthrough_whole(
                 call, upstream, Format.OPENAI, self.provider, check=_unusable_openai_answer
             )
