@@ -366,3 +366,22 @@ def test_gemini_wrong_shapes_are_400s_naming_the_field(
     error = response.json()["error"]
     assert error["status"] == "INVALID_ARGUMENT"
     assert error["message"].startswith(field)
+
+
+@pytest.mark.parametrize("model", ["to-gm%00x", "to-an%00x", "to-an%1Bx", "to-gm" + "x" * 300])
+@pytest.mark.parametrize("method", ["generateContent", "streamGenerateContent", "countTokens"])
+def test_gemini_model_name_with_a_control_character_is_a_400(
+    http: httpx.Client, sensible: ScriptedUpstream, model: str, method: str
+) -> None:
+    """A NUL in the model name of the path reached the answer's `tether-route` header, and
+    the server dropped the connection without a response."""
+    sensible.reset()
+    response = http.post(
+        f"/v1beta/models/{model}:{method}",
+        json={"contents": [{"role": "user", "parts": [{"text": "hello"}]}]},
+        headers={"x-goog-api-key": GATEWAY_KEY},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert response.json()["error"]["message"].startswith("model:")
+    assert sensible.received == []
