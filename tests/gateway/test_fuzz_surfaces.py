@@ -385,3 +385,20 @@ def test_gemini_model_name_with_a_control_character_is_a_400(
     assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
     assert response.json()["error"]["message"].startswith("model:")
     assert sensible.received == []
+
+
+def test_responses_tool_schema_nested_too_deeply_is_a_clear_400(http: httpx.Client) -> None:
+    schema: dict = {"type": "string"}
+    for _ in range(300):
+        schema = {"type": "object", "properties": {"a": schema}}
+    response = http.post(
+        "/v1/responses",
+        json={
+            "model": "to-an",
+            "input": "x",
+            "tools": [{"type": "function", "name": "f", "parameters": schema}],
+        },
+        headers={"Authorization": f"Bearer {GATEWAY_KEY}"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["message"].startswith("request body is nested too deeply")

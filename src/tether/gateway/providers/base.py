@@ -271,6 +271,8 @@ def unusable_request(exc: Exception) -> str:
     belongs, and the like). ValueErrors from the translator already say what is wrong."""
     if isinstance(exc, ValueError):
         return str(exc)
+    if isinstance(exc, TypeError) and "Recursion limit" in str(exc):  # orjson's depth limit
+        return f"request body is nested too deeply to forward ({exc}); flatten it"
     return f"request body has a field of an unexpected shape ({type(exc).__name__}: {exc})"
 
 
