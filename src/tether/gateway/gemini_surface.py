@@ -33,6 +33,7 @@ from tether.gateway.inbound import (
     json_bytes_response,
     parse_json_object,
     read_body,
+    require_model,
 )
 from tether.gateway.providers import BaseProvider, Call, GeminiProvider
 from tether.gateway.routing import Features, NoRoute, resolve
@@ -159,6 +160,8 @@ class GeminiSurface:
                     f"unknown method {target!r}: use models/MODEL:generateContent, "
                     ":streamGenerateContent or :countTokens",
                 )
+            # The name goes into a header of the answer: a NUL there drops the connection.
+            require_model({"model": model})
             raw = await read_body(request, config.max_body_bytes)
             body = parse_json_object(raw)
 

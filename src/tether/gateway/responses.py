@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tether.gateway.hub import ClientSide, serve_via_hub
-from tether.gateway.inbound import Format
+from tether.gateway.inbound import Format, error_response
 from tether.gateway.providers.base import BaseProvider, Call
 from tether.gateway.translate.anthropic_response_to_responses import (
     response_from_anthropic_message,
@@ -21,6 +21,7 @@ from tether.gateway.translate.responses_request_to_anthropic import (
     ResponsesContext,
     responses_to_anthropic,
 )
+from tether.gateway.translate.responses_shape import responses_shape_problem
 from tether.gateway.translate.sse import encode_sse
 
 PING = b": ping\n\n"
@@ -66,6 +67,10 @@ def responses_side(call: Call, max_tokens: int | None) -> ClientSide:
 
 
 async def serve_responses(provider: BaseProvider, call: Call) -> Any:
+    # Checked for every provider, passthrough too: the gateway itself reads `stream`.
+    problem = responses_shape_problem(call.body)
+    if problem is not None:
+        return error_response(Format.OPENAI, 400, problem)
     if speaks_responses(provider):
         # Same API on both ends: passthrough (OpenAIProvider and its subclasses).
         return await provider.passthrough(call, "/responses", "max_output_tokens")  # type: ignore[attr-defined]

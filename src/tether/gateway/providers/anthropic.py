@@ -31,6 +31,7 @@ from tether.gateway.providers.base import (
     stream_failure_message,
     translated_error,
     translated_stream,
+    unusable_answer,
     unusable_request,
 )
 from tether.gateway.streaming import SILENCE, StreamOut, paced
@@ -41,7 +42,7 @@ from tether.gateway.translate.anthropic_stream_to_openai import (
     AnthropicStreamTranslator,
     encode_chunk,
 )
-from tether.gateway.translate.errors import anthropic_error, upstream_error_message
+from tether.gateway.translate.errors import anthropic_error
 from tether.gateway.translate.openai_request_to_anthropic import request_to_anthropic
 from tether.gateway.translate.sse import encode_sse
 from tether.gateway.upstream import UpstreamFailure
@@ -217,24 +218,6 @@ class AnthropicProvider(BaseProvider):
         )
         stream.headers = [*SSE_HEADERS, call.route_header()]
         return stream
-
-
-def unusable_answer(body: bytes | Any, *, is_sse: bool) -> str | None:
-    """Why a 200 answer cannot be handed to a client that asked for JSON, or None: a stream,
-    a body that is not a JSON object, or a body that is an error (some proxies say 200)."""
-    if is_sse:
-        return "the provider sent a stream where a JSON body was expected"
-    if isinstance(body, bytes):
-        try:
-            body = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            text = upstream_error_message(body)[:200]
-            return f"the provider answered with a body that is not JSON: {text}"
-    if not isinstance(body, dict):
-        return "the provider answered with JSON that is not an object"
-    if body.get("type") == "error" or ("error" in body and "content" not in body):
-        return upstream_error_message(body)
-    return None
 
 
 def drop_foreign_thinking(body: dict[str, Any]) -> bool:

@@ -217,6 +217,34 @@ async def passthrough_whole(
     return response
 
 
+def _anthropic_error_body(body: dict[str, Any]) -> bool:
+    return body.get("type") == "error" or ("error" in body and "content" not in body)
+
+
+def unusable_answer(
+    body: bytes | Any,
+    *,
+    is_sse: bool,
+    is_error: Callable[[dict[str, Any]], bool] = _anthropic_error_body,
+) -> str | None:
+    """Why a 200 answer cannot be handed to a client that asked for JSON, or None: a stream,
+    a body that is not a JSON object, or a body that is an error (some proxies say 200).
+    `is_error` tells an error body in the upstream's wire format."""
+    if is_sse:
+        return "the provider sent a stream where a JSON body was expected"
+    if isinstance(body, bytes):
+        try:
+            body = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            text = upstream_error_message(body)[:200]
+            return f"the provider answered with a body that is not JSON: {text}"
+    if not isinstance(body, dict):
+        return "the provider answered with JSON that is not an object"
+    if is_error(body):
+        return upstream_error_message(body)
+    return None
+
+
 def failure_response(fmt: Format, failure: UpstreamFailure) -> Response:
     return error_response(fmt, failure.status, failure.message)
 
@@ -243,6 +271,8 @@ def unusable_request(exc: Exception) -> str:
     belongs, and the like). ValueErrors from the translator already say what is wrong."""
     if isinstance(exc, ValueError):
         return str(exc)
+    if isinstance(exc, TypeError) and "Recursion limit" in str(exc):  # orjson's depth limit
+        return f"request body is nested too deeply to forward ({exc}); flatten it"
     return f"request body has a field of an unexpected shape ({type(exc).__name__}: {exc})"
 
 

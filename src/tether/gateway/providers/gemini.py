@@ -31,6 +31,7 @@ from tether.gateway.providers.base import (
     stream_failure_message,
     translated_error,
     translated_stream,
+    unusable_answer,
     unusable_request,
 )
 from tether.gateway.providers.base import translation_failure as _failure
@@ -40,7 +41,7 @@ from tether.gateway.translate.anthropic_request_to_gemini import anthropic_reque
 from tether.gateway.translate.anthropic_request_to_openai import ToolNames
 from tether.gateway.translate.anthropic_response_to_openai import response_from_anthropic
 from tether.gateway.translate.anthropic_stream_to_openai import AnthropicStreamTranslator
-from tether.gateway.translate.errors import UpstreamResponseError
+from tether.gateway.translate.errors import UpstreamResponseError, upstream_error_message
 from tether.gateway.translate.gemini_stream_to_anthropic import (
     GeminiStreamTranslator,
     gemini_response_to_anthropic,
@@ -75,6 +76,8 @@ class GeminiProvider(BaseProvider):
             if not key:
                 scheme, _, value = call.headers.get("authorization", "").partition(" ")
                 key = value.strip() if scheme.lower() == "bearer" else ""
+            if not key:  # Gemini clients may send it as `?key=`, which is not forwarded
+                key = dict(parse_qsl(call.query)).get("key", "")
             return [("x-goog-api-key", key)] if key else []
         if self.provider.api_key:
             return [("x-goog-api-key", self.provider.api_key)]
@@ -105,8 +108,13 @@ class GeminiProvider(BaseProvider):
             return await passthrough_error(
                 upstream, Format.GEMINI, lambda parsed: isinstance(parsed, dict | list)
             )
-        if method != "streamGenerateContent":
-            return await passthrough_whole(call, upstream, Format.GEMINI, self.provider)
+        if method != "streamGenerateContent" or not _is_sse(upstream):
+            # A JSON-array stream is whole too; it may carry an error object in a 200.
+            streamed = method == "streamGenerateContent"
+            check = _unusable_gemini_stream if streamed else _unusable_gemini_answer
+            return await passthrough_whole(
+                call, upstream, Format.GEMINI, self.provider, check=check
+            )
         return StreamOut(
             upstream.status_code,
             response_headers(upstream, [call.route_header()]),
@@ -262,6 +270,22 @@ class GeminiProvider(BaseProvider):
             on_end=on_end,
             on_failure=lambda message: chunks(gemini.fail("api_error", message)),
         )
+
+
+def _unusable_gemini_answer(body: bytes, *, is_sse: bool) -> str | None:
+    return unusable_answer(body, is_sse=is_sse, is_error=lambda data: bool(data.get("error")))
+
+
+def _unusable_gemini_stream(body: bytes, *, is_sse: bool) -> str | None:
+    """A JSON-array stream is an answer unless one of its chunks is an error object."""
+    try:
+        chunks = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        chunks = None
+    if isinstance(chunks, list):
+        errors = [c for c in chunks if not isinstance(c, dict) or c.get("error")]
+        return upstream_error_message(errors) if errors else None
+    return _unusable_gemini_answer(body, is_sse=is_sse)
 
 
 def _is_sse(upstream: httpx.Response) -> bool:

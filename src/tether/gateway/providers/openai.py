@@ -24,6 +24,7 @@ from tether.gateway.providers.base import (
     stream_failure_message,
     translated_error,
     translated_stream,
+    unusable_answer,
     unusable_request,
 )
 from tether.gateway.providers.base import translation_failure as _failure
@@ -159,8 +160,11 @@ class OpenAIProvider(BaseProvider):
                 Format.OPENAI,
                 lambda parsed: isinstance(parsed, dict) and isinstance(parsed.get("error"), dict),
             )
-        if not call.stream:
-            return await passthrough_whole(call, upstream, Format.OPENAI, self.provider)
+        is_sse = "text/event-stream" in upstream.headers.get("content-type", "")
+        if not (call.stream and is_sse):  # asked for a stream, got one body: check it too
+            return await passthrough_whole(
+                call, upstream, Format.OPENAI, self.provider, check=_unusable_openai_answer
+            )
 
         async def relay() -> Any:
             at_boundary = True
@@ -268,3 +272,13 @@ def message_events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     )
     events.append(("message_stop", {"type": "message_stop"}))
     return events
+
+
+def _unusable_openai_answer(body: bytes, *, is_sse: bool) -> str | None:
+    """A Response object carries `error` (null, or set when its status is failed) and is
+    an answer either way; any other body with an `error` object is a 200 that failed."""
+
+    def is_error(data: dict[str, Any]) -> bool:
+        return isinstance(data.get("error"), dict) and data.get("object") != "response"
+
+    return unusable_answer(body, is_sse=is_sse, is_error=is_error)

@@ -114,6 +114,11 @@ def _system(instruction: Any) -> list[str]:
     if isinstance(instruction, str):
         return [instruction] if instruction else []
     parts = get(instruction, "parts") or []
+    if not isinstance(parts, list):
+        raise ValueError("systemInstruction.parts must be a list")
+    for i, part in enumerate(parts):
+        if isinstance(part, dict) and not isinstance(part.get("text") or "", str):
+            raise ValueError(f"systemInstruction.parts[{i}].text must be a string")
     text = "\n".join(p["text"] for p in parts if isinstance(p, dict) and p.get("text"))
     return [text] if text else []
 
@@ -326,8 +331,11 @@ def _tools(tools: Any) -> tuple[list[dict[str, Any]], set[str]]:
     out: list[dict[str, Any]] = []
     if isinstance(tools, dict):
         tools = [tools]
-    for tool in tools if isinstance(tools, list) else ():
-        for decl in get(tool, "functionDeclarations") or ():
+    for i, tool in enumerate(tools if isinstance(tools, list) else ()):
+        declarations = get(tool, "functionDeclarations") or []
+        if not isinstance(declarations, list):
+            raise ValueError(f"tools[{i}].functionDeclarations must be a list")
+        for decl in declarations:
             if not isinstance(decl, dict) or not decl.get("name"):
                 continue
             json_schema = get(decl, "parametersJsonSchema")
