@@ -115,3 +115,22 @@ def test_viewer_only_sends_nothing_and_rides_out_a_restart(
         assert live.wait() == 0
     finally:
         live.stop()
+
+
+def test_authorship_comes_from_the_role(env: dict[str, str], api: SyncRelayClient) -> None:
+    sid = api.create_session(title="who said it")["id"]
+    api.post_messages(
+        sid,
+        [
+            {"role": "user", "kind": "user_text", "content": {"text": "a person asks"}},
+            # The agent's own "user" frame (a subagent's prompt) is not a person speaking.
+            {"role": "agent", "kind": "user_text", "content": {"text": "subagent task"}},
+        ],
+    )
+    live = Live(env, "attach", "--viewer-only", sid)
+    try:
+        live.wait_for("› a person asks")
+        live.wait_for("↳ subagent task")
+        assert "› subagent task" not in live.text
+    finally:
+        live.stop()

@@ -1,4 +1,5 @@
-"""The client's pure parts: SSE parsing, backoff, error mapping, the follower's dedupe."""
+"""The client's pure parts: backoff, error mapping, the follower's dedupe (SSE parsing is
+tests/test_sse.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import random
 
 import pytest
 
+from tether.backoff import Backoff
 from tether.client import (
     AlreadyResolved,
     Conflict,
@@ -18,39 +20,8 @@ from tether.client import (
     ValidationFailed,
     VersionConflict,
 )
-from tether.client.backoff import Backoff
 from tether.client.errors import error_from
-from tether.client.sse import SSEMessage, SSEParser
 from tether.client.stream import Event, Follower, ws_url
-
-
-def parse(text: str) -> list[SSEMessage]:
-    parser = SSEParser()
-    out = []
-    for line in text.split("\n"):
-        message = parser.feed(line)
-        if message is not None:
-            out.append(message)
-    return out
-
-
-def test_sse_parser_reads_ids_events_comments_and_multiline_data() -> None:
-    stream = (
-        "retry: 1000\n: connected\n\n"
-        'event: permission_request\ndata: {"id": "p1"}\n\n'
-        "id: 7\nevent: message\ndata: a\ndata: b\n\n"
-        "id: 8\ndata:no-space\n\n"
-        ": ping comment\n\n"
-    )
-    assert parse(stream) == [
-        SSEMessage("permission_request", '{"id": "p1"}', None),
-        SSEMessage("message", "a\nb", "7"),
-        SSEMessage("message", "no-space", "8"),
-    ]
-
-
-def test_sse_parser_holds_an_unfinished_message() -> None:
-    assert parse("id: 1\nevent: message\ndata: x") == []
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap_and_resets() -> None:

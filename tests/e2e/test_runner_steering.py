@@ -21,6 +21,7 @@ from tests.e2e.harness import (
 )
 from tests.support.model_server import hold, text, tool_use
 from tests.support.server import free_port
+from tether.protocol import PERMISSION_MODES
 
 pytestmark = pytest.mark.slow
 
@@ -162,6 +163,15 @@ def test_bad_options_fail_in_one_line(args: list[str], says: str) -> None:
     assert result.returncode != 0
     assert says in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("mode", PERMISSION_MODES)
+def test_run_takes_every_mode_the_relay_takes(mode: str) -> None:
+    # Past the mode check, the next check (--cwd) is what fails: the mode was accepted, as
+    # `tether mode ID MODE` and the relay accept it.
+    result = run_cli("--token", "x", "--permission-mode", mode, "--cwd", "/no/such/dir")
+    assert result.returncode == 1
+    assert "is not a directory" in result.stderr, result.stderr
 
 
 def test_unreachable_relay_and_unknown_session(relay_server, tmp_path) -> None:

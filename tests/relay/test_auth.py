@@ -40,7 +40,9 @@ async def _attempt(write: str, http: httpx.AsyncClient, admin: httpx.AsyncClient
     calls = {
         "create_session": lambda: http.post("/api/v1/sessions", json={"title": "x"}),
         "patch_session": lambda: http.patch(f"/api/v1/sessions/{sid}", json={"title": "y"}),
-        "post_message": lambda: http.post(f"/api/v1/sessions/{sid}/messages", json=message("m")),
+        "post_message": lambda: http.post(
+            f"/api/v1/sessions/{sid}/messages", json=message("m", role="user", kind="user_text")
+        ),
         "interrupt": lambda: http.post(f"/api/v1/sessions/{sid}/interrupt"),
         "permission_mode": lambda: http.post(
             f"/api/v1/sessions/{sid}/permission-mode", json={"mode": "plan"}

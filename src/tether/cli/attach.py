@@ -13,23 +13,16 @@ import signal
 from typing import Any
 
 import typer
-from rich.markdown import Markdown
 from rich.text import Text
 
+from tether.backoff import Backoff
 from tether.cli.common import TOKEN_OPTION, URL_OPTION, is_interactive
 from tether.cli.lines import LineReader
 from tether.cli.output import Output, make_output
 from tether.cli.permissions import parse_answer
 from tether.cli.remote import explain, find_session, run
-from tether.cli.render import (
-    fold,
-    one_line,
-    resolution,
-    short_path,
-    status_line,
-    tool_call_line,
-    tool_result_text,
-)
+from tether.cli.render import resolution, short_path, status_line
+from tether.cli.transcript import render_message
 from tether.client import (
     AlreadyResolved,
     Event,
@@ -39,7 +32,6 @@ from tether.client import (
     RelayUnavailable,
     SessionEnded,
 )
-from tether.client.backoff import Backoff
 
 QUICK_ANSWERS = {"y", "n", "a", "d", "A", "yes", "no"}
 HELP = (
@@ -238,53 +230,28 @@ class Attached:
         if seq and seq <= self.printed_seq:
             return
         self.printed_seq = max(self.printed_seq, seq)
-        kind, content = message.get("kind"), message.get("content") or {}
+        if message.get("role") != "user":  # only the agent's own reports change the state
+            self.track(message)
+        shown = render_message(message)
+        if shown is not None:
+            self.console.print(shown)
+        if message.get("role") != "user" and message.get("kind") == "result":
+            self.interrupting = False
+            self.show_status()
+
+    def track(self, message: dict[str, Any]) -> None:
+        """Usage, cost and model, as the agent reports them, for the status line."""
+        kind, content = message.get("kind"), message.get("content")
         if not isinstance(content, dict):
-            content = {"text": str(content)}
-        print_ = self.console.print
-        if kind == "user_text":
-            who = message.get("author") or "you"
-            print_(
-                Text(f"› {content.get('text', '')}", style="bold cyan"),
-                Text(f"  ({who})", style="dim"),
-            )
-        elif kind == "assistant_text":
-            print_(Markdown(str(content.get("text", ""))))
-        elif kind == "thinking":
-            print_(Text(fold(str(content.get("text", "")), 3, 160), style="dim italic"))
-        elif kind == "tool_call":
-            print_(Text(f"⏺ {tool_call_line(content)}", style="bold"))
-        elif kind == "tool_result":
-            style = "red" if content.get("is_error") else "dim"
-            text = tool_result_text(content).replace("\n", "\n    ")
-            print_(Text(f"  ⎿ {text}", style=style))
-        elif kind == "usage":
+            return
+        if kind == "usage":
             for key, value in content.items():
                 if isinstance(value, int | float):
                     self.usage[key] = self.usage.get(key, 0) + value
-        elif kind == "result":
-            if content.get("usage") and isinstance(content["usage"], dict):
-                pass  # per-turn usage already counted from `usage` messages
-            if content.get("total_cost_usd"):
-                self.usage["cost_usd"] = content["total_cost_usd"]
-            self.interrupting = False
-            self.show_status()
-        elif kind == "status":
-            print_(Text(f"· {content.get('text') or content.get('status')}", style="dim"))
-        elif kind == "error":
-            print_(Text(f"error: {one_line(content.get('message', ''), 300)}", style="red"))
-        elif kind == "system":
-            if content.get("model"):
-                self.session = {**self.session, "model": content["model"]}
-            print_(
-                Text(
-                    f"· {content.get('model') or 'agent'} started in "
-                    f"{short_path(content.get('cwd'))}",
-                    style="dim",
-                )
-            )
-        else:
-            print_(Text(f"· {kind}: {one_line(str(content), 200)}", style="dim"))
+        elif kind == "result" and content.get("total_cost_usd"):
+            self.usage["cost_usd"] = content["total_cost_usd"]
+        elif kind == "system" and content.get("model"):
+            self.session = {**self.session, "model": content["model"]}
 
     # ── the person ────────────────────────────────────────────────────────────────────
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import sys
@@ -15,7 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from tether.cli.common import TOKEN_OPTION, URL_OPTION, fail, resolve_token, resolve_url
+from tether.cli.render import one_line
+from tether.cli.transcript import render_message
 from tether.config import ConfigError, load_settings
+from tether.protocol import PERMISSION_MODES
 
 console = Console(highlight=False)
 
@@ -31,8 +33,6 @@ and the session marked ended), or after the prompt's turn with --exit-when-done.
 Exit status: 0 when ended or done, 1 when Claude Code died (the session gets an error
 message with the end of its stderr), 130 on Ctrl-C.
 """
-
-MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
 
 def register(app: typer.Typer) -> None:
@@ -55,7 +55,7 @@ def run(
     ),
     title: str | None = typer.Option(None, "--title", help="Session title shown to people."),
     permission_mode: str | None = typer.Option(
-        None, "--permission-mode", help="default | acceptEdits | plan | bypassPermissions."
+        None, "--permission-mode", help=f"One of: {', '.join(PERMISSION_MODES)}."
     ),
     resume: str | None = typer.Option(
         None,
@@ -91,8 +91,11 @@ def run(
         if [prompt, *claude_args] == after:
             # Click gave the first word after `--` to PROMPT; it belongs to claude.
             claude_args, prompt = after, None
-    if permission_mode is not None and permission_mode not in MODES:
-        fail(f"--permission-mode must be one of {', '.join(MODES)}, not {permission_mode!r}")
+    if permission_mode is not None and permission_mode not in PERMISSION_MODES:
+        fail(
+            f"--permission-mode must be one of {', '.join(PERMISSION_MODES)}, "
+            f"not {permission_mode!r}"
+        )
     if fork and not resume:
         fail("--fork needs --resume SESSION")
     if permission_timeout is not None and permission_timeout <= 0:
@@ -183,7 +186,7 @@ class TerminalView:
         )
 
     def _prompt(self, data: dict[str, Any]) -> None:
-        console.print(f"[bold cyan]›[/] {escape(_short(data.get('text', ''), 300))}")
+        console.print(f"[bold cyan]›[/] {escape(one_line(data.get('text', ''), 300))}")
 
     def _control(self, data: dict[str, Any]) -> None:
         action = data.get("action")
@@ -207,51 +210,6 @@ class TerminalView:
             )
 
     def _message(self, message: dict[str, Any]) -> None:
-        kind = message.get("kind")
-        content = message.get("content") or {}
-        if kind == "assistant_text":
-            console.print(f"[bold]●[/] {escape(_short(content.get('text', ''), 2000))}")
-        elif kind == "thinking":
-            console.print(f"[dim]∴ {escape(_short(content.get('text', ''), 200))}[/]")
-        elif kind == "tool_call":
-            console.print(
-                f"[magenta]⚙[/] {escape(str(content.get('name')))}"
-                f"({escape(_short(_args(content.get('input')), 120))})"
-            )
-        elif kind == "tool_result":
-            mark = "[red]✗[/]" if content.get("is_error") else "[green]✓[/]"
-            output = content.get("output")
-            text = output if isinstance(output, str) else json.dumps(output)
-            console.print(f"  {mark} [dim]{escape(_short(text, 160))}[/]")
-        elif kind == "result":
-            cost = content.get("total_cost_usd")
-            console.print(
-                f"[dim]■ turn {content.get('subtype')}"
-                + (f", {content.get('num_turns')} steps" if content.get("num_turns") else "")
-                + (f", ${cost:.4f}" if isinstance(cost, int | float) else "")
-                + "[/]"
-            )
-        elif kind == "error":
-            console.print(f"[bold red]error:[/] {escape(str(content.get('message')))}")
-            if content.get("stderr"):
-                console.print(f"[dim]{escape(_short(content['stderr'], 2000))}[/]")
-        elif kind == "status":
-            self.notice(str(content.get("text") or content.get("status")))
-        elif kind == "system" and content.get("subtype") == "init":
-            self.notice(
-                f"claude {content.get('claude_code_version') or ''} · "
-                f"{content.get('model')} · {content.get('permission_mode')}"
-            )
-
-
-def _args(value: Any) -> str:
-    if isinstance(value, dict):
-        for key in ("file_path", "command", "path", "pattern", "url"):
-            if isinstance(value.get(key), str):
-                return value[key]
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _short(text: str, limit: int) -> str:
-    text = " ".join(str(text).split()) if limit <= 300 else str(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        shown = render_message(message, compact=True)
+        if shown is not None:
+            console.print(shown)

@@ -15,8 +15,8 @@ from tether.cli.common import TOKEN_OPTION, URL_OPTION
 from tether.cli.remote import find_session, run
 from tether.cli.render import SESSION_COLUMNS, one_line, session_row
 from tether.client import RelayClient
+from tether.protocol import PERMISSION_MODES
 
-MODES = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto")
 SESSION_ID = typer.Argument(..., help="Session id, or a unique start of it.")
 
 
@@ -103,14 +103,16 @@ def interrupt(
 
 def mode(
     session_id: str = SESSION_ID,
-    new_mode: str = typer.Argument(..., metavar="MODE", help=f"One of: {', '.join(MODES)}."),
+    new_mode: str = typer.Argument(
+        ..., metavar="MODE", help=f"One of: {', '.join(PERMISSION_MODES)}."
+    ),
     url: str = URL_OPTION,
     token: str = TOKEN_OPTION,
 ) -> None:
     """Change a session's permission mode."""
-    if new_mode not in MODES:
+    if new_mode not in PERMISSION_MODES:
         raise typer.BadParameter(
-            f"{new_mode!r} is not one of {', '.join(MODES)}", param_hint="MODE"
+            f"{new_mode!r} is not one of {', '.join(PERMISSION_MODES)}", param_hint="MODE"
         )
 
     async def work(relay: RelayClient) -> dict[str, Any]:

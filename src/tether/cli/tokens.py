@@ -12,7 +12,8 @@ from rich.table import Table
 
 from tether.cli.common import err_console, fail
 from tether.config import ConfigError, load_settings
-from tether.relay.auth import SCOPES, create_token
+from tether.protocol import SCOPES
+from tether.relay.auth import create_token
 from tether.relay.store import Store, open_database
 
 token_app = typer.Typer(help="Create, list and revoke the relay's tokens.", no_args_is_help=True)

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from tether.protocol import ERROR_STATUS, general_error_type
+
 
 class RelayError(Exception):
     """Something the relay answered with an error, or could not be asked at all."""
 
     status: int | None = None
     type: str = "error"
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        # The status comes with the type, from the protocol: nothing here to keep in step.
+        cls.status = ERROR_STATUS.get(cls.type)
 
     def __init__(
         self,
@@ -43,27 +50,27 @@ class RelayUnavailable(RelayError):
 
 
 class BadRequest(RelayError):
-    status, type = 400, "invalid_request"
+    type = "invalid_request"
 
 
 class Unauthorized(RelayError):
     """The relay does not accept the token. Retrying will not help."""
 
-    status, type = 401, "unauthorized"
+    type = "unauthorized"
 
 
 class Forbidden(RelayError):
     """The token is valid but its scope does not allow the call."""
 
-    status, type = 403, "forbidden"
+    type = "forbidden"
 
 
 class NotFound(RelayError):
-    status, type = 404, "not_found"
+    type = "not_found"
 
 
 class Conflict(RelayError):
-    status, type = 409, "conflict"
+    type = "conflict"
 
 
 class AlreadyResolved(Conflict):
@@ -92,33 +99,27 @@ class SessionEnded(Conflict):
 
 
 class PayloadTooLarge(RelayError):
-    status, type = 413, "payload_too_large"
+    type = "payload_too_large"
 
 
 class ValidationFailed(RelayError):
     """A field was wrong; `fields` lists each `{field, message}`."""
 
-    status, type = 422, "validation_error"
+    type = "validation_error"
 
     @property
     def fields(self) -> list[dict[str, Any]]:
         return list(self.body.get("fields") or [])
 
 
+def _error_classes(cls: type[RelayError]) -> list[type[RelayError]]:
+    return [cls, *(c for sub in cls.__subclasses__() for c in _error_classes(sub))]
+
+
+# Each type the protocol defines that has a class of its own; any other type falls back on
+# the class of its status's general type (`malformed_json` → `BadRequest`).
 _BY_TYPE: dict[str, type[RelayError]] = {
-    "already_resolved": AlreadyResolved,
-    "version_conflict": VersionConflict,
-    "session_ended": SessionEnded,
-    "malformed_json": BadRequest,
-}
-_BY_STATUS: dict[int, type[RelayError]] = {
-    400: BadRequest,
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    413: PayloadTooLarge,
-    422: ValidationFailed,
+    cls.type: cls for cls in _error_classes(RelayError) if cls.type in ERROR_STATUS
 }
 
 
@@ -133,5 +134,6 @@ def error_from(status: int, payload: Any) -> RelayError:
     if status >= 500:
         cls: type[RelayError] = RelayUnavailable
     else:
-        cls = _BY_TYPE.get(kind) or _BY_STATUS.get(status) or RelayError
+        general = general_error_type(status)
+        cls = _BY_TYPE.get(kind) or _BY_TYPE.get(general or "") or RelayError
     return cls(message, status=status, type=kind or None, body=error)

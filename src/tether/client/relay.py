@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from tether import __version__
-from tether.client.backoff import Backoff
+from tether.backoff import Backoff
 from tether.client.errors import RelayUnavailable, error_from
 from tether.client.stream import (
     Connection,

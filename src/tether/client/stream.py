@@ -23,9 +23,9 @@ import websockets
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from tether.client.backoff import Backoff
+from tether.backoff import Backoff
 from tether.client.errors import RelayUnavailable, error_from
-from tether.client.sse import SSEParser
+from tether.sse import SSEParser
 
 # A connection that stayed up this long (or delivered a logged event) was healthy: the next
 # drop starts the backoff from its base again.
@@ -99,12 +99,10 @@ async def sse_connection(
                 raise error
             yield OPENED
             parser = SSEParser()
-            async for line in response.aiter_lines():
-                message = parser.feed(line)
-                if message is None:
-                    continue
-                ident = int(message.id) if message.id and message.id.isdigit() else None
-                yield Event(ident, message.event, _decode(message.data))
+            async for chunk in response.aiter_bytes():
+                for message in parser.feed(chunk):
+                    ident = int(message.id) if message.id and message.id.isdigit() else None
+                    yield Event(ident, message.event, _decode(message.data))
     except httpx.TransportError as exc:
         raise Dropped(describe_transport_error(exc)) from None
     raise Dropped("the relay ended the stream")

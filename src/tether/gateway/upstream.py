@@ -14,6 +14,7 @@ import time
 
 import httpx
 
+from tether.backoff import Backoff
 from tether.gateway.config import Provider
 
 log = logging.getLogger("tether.gateway")
@@ -71,6 +72,7 @@ class Upstream:
         """POST and return the response with its body unread (the caller streams or reads
         it and must close it). Raises UpstreamFailure when no response could be had."""
         provider = self.provider
+        backoff = Backoff(base=provider.retry_backoff, cap=MAX_RETRY_SLEEP)
         attempt = 0
         while True:
             request = self.client.build_request("POST", path, content=content, headers=headers)
@@ -78,7 +80,7 @@ class Upstream:
                 response = await self.client.send(request, stream=True)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
                 if attempt < provider.retries:
-                    await self._backoff(attempt, None)
+                    await self._wait(backoff, attempt, None)
                     attempt += 1
                     continue
                 raise UpstreamFailure(
@@ -101,13 +103,13 @@ class Upstream:
                     # to the client, which is better placed to wait.
                     return response
                 await response.aclose()
-                await self._backoff(attempt, wait)
+                await self._wait(backoff, attempt, wait)
                 attempt += 1
                 continue
             return response
 
-    async def _backoff(self, attempt: int, retry_after: float | None) -> None:
-        delay = self.provider.retry_backoff * (2**attempt)
+    async def _wait(self, backoff: Backoff, attempt: int, retry_after: float | None) -> None:
+        delay = backoff.next_delay()
         if retry_after is not None:
             delay = max(delay, retry_after)
         log.info(

@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from tether.relay.auth import Action, Principal
+from tether.protocol import Capability
+from tether.relay.auth import Principal
 from tether.relay.errors import MalformedJSON, PayloadTooLarge, Unprocessable
 from tether.relay.models import (
     MessageIn,
@@ -37,7 +38,7 @@ def relay_of(request: Request) -> Relay:
     return request.app.state.relay
 
 
-def endpoint(action: Action | None = Action.read) -> Callable[[Handler], Callable]:
+def endpoint(action: Capability | None = Capability.read) -> Callable[[Handler], Callable]:
     """Authenticate the caller (and check the scope for `action`) before the handler runs."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:

@@ -13,51 +13,13 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
+from tether.protocol import SCOPE_CAPABILITIES, SCOPES, Capability
 from tether.relay.errors import Forbidden, Unauthorized
 from tether.relay.store import Store
 
-SCOPES = ("admin", "agent", "client", "viewer")
 TOKEN_PREFIX = "tth_"
-
-
-class Action(StrEnum):
-    read = "read"
-    create_session = "create_session"
-    update_session = "update_session"
-    post_message = "post_message"
-    steer = "steer"  # interrupt, permission-mode change
-    end_session = "end_session"
-    open_permission = "open_permission"
-    answer_permission = "answer_permission"
-    manage_tokens = "manage_tokens"
-
-
-ALLOWED: dict[str, frozenset[Action]] = {
-    "admin": frozenset(Action),
-    "agent": frozenset(
-        {
-            Action.read,
-            Action.create_session,
-            Action.update_session,
-            Action.post_message,
-            Action.end_session,
-            Action.open_permission,
-        }
-    ),
-    "client": frozenset(
-        {
-            Action.read,
-            Action.post_message,
-            Action.steer,
-            Action.end_session,
-            Action.answer_permission,
-        }
-    ),
-    "viewer": frozenset({Action.read}),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +28,9 @@ class Principal:
     name: str
     scope: str
 
-    def require(self, action: Action) -> None:
-        if action not in ALLOWED.get(self.scope, frozenset()):
-            raise Forbidden(f"a {self.scope} token may not {action.value.replace('_', ' ')}")
+    def require(self, capability: Capability) -> None:
+        if capability not in SCOPE_CAPABILITIES.get(self.scope, frozenset()):
+            raise Forbidden(f"a {self.scope} token may not {capability.value.replace('_', ' ')}")
 
 
 def hash_secret(secret: str) -> str:

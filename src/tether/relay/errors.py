@@ -1,4 +1,5 @@
-"""Errors the relay answers with: JSON `{"error": {"type", "message"}}` and a status code."""
+"""Errors the relay answers with: JSON `{"error": {"type", "message"}}` and a status code
+(each type's status is `tether.protocol.ERROR_STATUS`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from tether.protocol import ERROR_STATUS
+
 
 class ApiError(Exception):
-    status: int = 400
     type: str = "invalid_request"
+    status: int = ERROR_STATUS[type]
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls.status = ERROR_STATUS[cls.type]
 
     def __init__(
         self,
@@ -22,10 +29,11 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
-        if status is not None:
-            self.status = status
         if type is not None:
             self.type = type
+            self.status = ERROR_STATUS.get(type, self.status)
+        if status is not None:
+            self.status = status
         self.extra = extra or {}
 
     def body(self) -> dict[str, Any]:
@@ -36,35 +44,35 @@ class ApiError(Exception):
 
 
 class BadRequest(ApiError):
-    status, type = 400, "invalid_request"
+    type = "invalid_request"
 
 
 class MalformedJSON(ApiError):
-    status, type = 400, "malformed_json"
+    type = "malformed_json"
 
 
 class Unauthorized(ApiError):
-    status, type = 401, "unauthorized"
+    type = "unauthorized"
 
 
 class Forbidden(ApiError):
-    status, type = 403, "forbidden"
+    type = "forbidden"
 
 
 class NotFound(ApiError):
-    status, type = 404, "not_found"
+    type = "not_found"
 
 
 class Conflict(ApiError):
-    status, type = 409, "conflict"
+    type = "conflict"
 
 
 class PayloadTooLarge(ApiError):
-    status, type = 413, "payload_too_large"
+    type = "payload_too_large"
 
 
 class Unprocessable(ApiError):
-    status, type = 422, "validation_error"
+    type = "validation_error"
 
 
 def error_response(

@@ -11,15 +11,6 @@ from typing import Any
 
 import orjson
 
-EVENT_TYPES = (
-    "session",
-    "message",
-    "permission_request",
-    "permission_resolved",
-    "control",
-    "ping",
-)
-
 
 @dataclass(slots=True)
 class Event:

@@ -7,25 +7,14 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tether.protocol import MESSAGE_KINDS, PERMISSION_MODES, ROLES, SESSION_STATUSES
 from tether.relay.errors import Unprocessable
 
-SessionStatus = Literal["starting", "running", "idle", "waiting", "ended"]
-PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
-Role = Literal["user", "agent", "system"]
+SessionStatus = Literal[SESSION_STATUSES]
+PermissionMode = Literal[PERMISSION_MODES]
+Role = Literal[ROLES]
+MessageKind = Literal[MESSAGE_KINDS]
 T = TypeVar("T", bound=BaseModel)
-
-MESSAGE_KINDS = (
-    "user_text",
-    "assistant_text",
-    "thinking",
-    "tool_call",
-    "tool_result",
-    "usage",
-    "result",
-    "status",
-    "error",
-    "system",
-)
 
 
 class _Body(BaseModel):
@@ -70,7 +59,7 @@ class SessionPatch(_Body):
 class MessageIn(_Body):
     id: str | None = Field(None, min_length=1, max_length=200)
     role: Role = "user"
-    kind: str = Field("user_text", min_length=1, max_length=64)
+    kind: MessageKind = "user_text"
     content: Any = None
     raw: Any = None
 

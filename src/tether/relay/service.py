@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from tether.config import Settings
-from tether.relay.auth import Action, Authenticator, Principal
+from tether.protocol import SCOPES_POSTING_ANY_ROLE, Capability, kind_error
+from tether.relay.auth import Authenticator, Principal
 from tether.relay.bus import Bus
-from tether.relay.errors import Conflict
+from tether.relay.errors import Conflict, Unprocessable
 from tether.relay.event import Event
 from tether.relay.feed import LogFeed
 from tether.relay.models import (
@@ -82,14 +83,14 @@ class Relay:
     # ── sessions ──────────────────────────────────────────────────────────────────
 
     async def create_session(self, who: Principal, body: SessionCreate) -> dict[str, Any]:
-        who.require(Action.create_session)
+        who.require(Capability.create_session)
         fields = body.model_dump(exclude_none=True)
         return await self._write(lambda: self.store.create_session(fields, who.name))
 
     async def update_session(
         self, who: Principal, session_id: str, body: SessionPatch
     ) -> dict[str, Any]:
-        who.require(Action.update_session)
+        who.require(Capability.update_session)
         changes = body.model_dump(exclude_none=True, exclude={"expected_version"})
         return await self._write(
             lambda: self.store.update_session(session_id, changes, body.expected_version)
@@ -98,7 +99,7 @@ class Relay:
     async def end_session(
         self, who: Principal, session_id: str, reason: str | None = None
     ) -> dict[str, Any]:
-        who.require(Action.end_session)
+        who.require(Capability.end_session)
 
         async def op() -> tuple[dict[str, Any], list[Event]]:
             events = await self.store.log_control(
@@ -118,7 +119,7 @@ class Relay:
         return await self._write(op)
 
     async def interrupt(self, who: Principal, session_id: str) -> dict[str, Any]:
-        who.require(Action.steer)
+        who.require(Capability.steer)
         data = {"action": "interrupt", "by": who.name}
         await self._write(lambda: self._control(session_id, data))
         return {"ok": True}
@@ -126,7 +127,7 @@ class Relay:
     async def set_permission_mode(
         self, who: Principal, session_id: str, body: PermissionModeIn
     ) -> dict[str, Any]:
-        who.require(Action.steer)
+        who.require(Capability.steer)
         data = {"action": "permission_mode", "mode": body.mode, "by": who.name}
 
         async def op() -> tuple[dict[str, Any], list[Event]]:
@@ -148,13 +149,19 @@ class Relay:
     async def post_messages(
         self, who: Principal, session_id: str, items: list[MessageIn]
     ) -> list[dict[str, Any]]:
-        who.require(Action.post_message)
+        who.require(Capability.post_message)
         prepared = []
-        for item in items:
+        for index, item in enumerate(items):
             fields = item.model_dump()
-            if who.scope == "client":
+            if who.scope not in SCOPES_POSTING_ANY_ROLE:
                 # People speak as the user; only agents publish agent/system output.
                 fields["role"] = "user"
+            problem = kind_error(fields["role"], fields["kind"])
+            if problem is not None:
+                where = "kind" if len(items) == 1 else f"{index}.kind"
+                raise Unprocessable(
+                    f"{where}: {problem}", extra={"fields": [{"field": where, "message": problem}]}
+                )
             prepared.append(fields)
         return await self._write(lambda: self.store.append_messages(session_id, prepared, who.name))
 
@@ -163,7 +170,7 @@ class Relay:
     async def open_permission(
         self, who: Principal, session_id: str, body: PermissionOpen
     ) -> dict[str, Any]:
-        who.require(Action.open_permission)
+        who.require(Capability.open_permission)
         fields = body.model_dump()
         timeout = body.timeout or self.settings.permission_timeout
         permission = await self._write(
@@ -175,7 +182,7 @@ class Relay:
     async def answer_permission(
         self, who: Principal, permission_id: str, body: PermissionAnswer
     ) -> dict[str, Any]:
-        who.require(Action.answer_permission)
+        who.require(Capability.answer_permission)
         decision: dict[str, Any] = {
             "behavior": body.behavior,
             "updated_input": body.updated_input,
@@ -192,7 +199,7 @@ class Relay:
     async def cancel_permission(
         self, who: Principal, permission_id: str, body: PermissionCancel
     ) -> dict[str, Any]:
-        who.require(Action.open_permission)
+        who.require(Capability.open_permission)
         decision = {
             "behavior": "deny",
             "message": body.reason or "Withdrawn by the agent.",

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from tether.protocol import PERMISSION_EVENTS, WS_ACTIONS
 from tether.relay.auth import Principal
 from tether.relay.bus import Subscription
 from tether.relay.errors import ApiError, Unauthorized, Unprocessable
@@ -40,7 +41,6 @@ log = logging.getLogger("tether.relay.stream")
 
 REPLAY_PAGE = 1000
 AUTH_TIMEOUT = 10.0
-PERMISSION_EVENTS = frozenset({"permission_request", "permission_resolved"})
 
 
 def ping_event() -> Event:
@@ -175,7 +175,8 @@ async def legacy_permission_stream(request: Request, relay: Relay) -> Response:
 
 # ── WebSocket ─────────────────────────────────────────────────────────────────────────
 
-Action = Callable[[Relay, Principal, dict[str, Any]], Awaitable[Any]]
+# What a WebSocket `action` frame runs (not a scope capability: see tether.protocol).
+WsHandler = Callable[[Relay, Principal, dict[str, Any]], Awaitable[Any]]
 
 
 def _body(frame: dict[str, Any]) -> Any:
@@ -202,7 +203,7 @@ async def _get_permission(relay: Relay, who: Principal, frame: dict[str, Any]) -
     return await relay.store.get_permission(_require(frame, "permission_id"))
 
 
-ACTIONS: dict[str, Action] = {
+WS_HANDLERS: dict[str, WsHandler] = {
     "create_session": lambda r, w, f: r.create_session(w, validate(SessionCreate, _body(f))),
     "update_session": lambda r, w, f: r.update_session(
         w, _require(f, "session_id"), validate(SessionPatch, _body(f))
@@ -346,13 +347,13 @@ async def _handle_frame(relay: Relay, who: Principal, raw: str | bytes) -> str |
     if kind == "auth":
         return None
     req = frame.get("req")
-    action = ACTIONS.get(str(frame.get("action")))
+    handler = WS_HANDLERS.get(str(frame.get("action")))
     try:
-        if kind != "action" or action is None:
+        if kind != "action" or handler is None:
             raise Unprocessable(
-                f"unknown frame: expected type 'action' with action one of {', '.join(ACTIONS)}"
+                f"unknown frame: expected type 'action' with action one of {', '.join(WS_ACTIONS)}"
             )
-        result = await action(relay, who, frame)
+        result = await handler(relay, who, frame)
         return orjson.dumps({"type": "reply", "req": req, "ok": True, "data": result}).decode()
     except ApiError as exc:
         return orjson.dumps(

@@ -15,8 +15,6 @@ from typing import Any
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
 from claude_agent_sdk.types import CanUseTool
 
-PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
-
 
 class ClaudeArgsError(ValueError):
     """Arguments after `--` that cannot be handed to claude."""

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable
 from typing import Any
 
+from tether.backoff import Backoff
 from tether.client import RelayClient, RelayError, RelayUnavailable
 from tether.runner.outbox import Entry, Outbox
 
 log = logging.getLogger(__name__)
 
 BATCH = 100
+
+
+def relay_retry() -> Backoff:
+    """The wait between the runner's tries at a relay call: short, as the agent is waiting."""
+    return Backoff(base=0.25, cap=5.0)
 
 
 def transient(exc: BaseException) -> bool:
@@ -87,7 +92,7 @@ class Publisher:
         return True
 
     async def _run(self) -> None:
-        delay = 0.25
+        backoff = relay_retry()
         unreachable = False
         while True:
             entries = self.outbox.peek(BATCH)
@@ -106,13 +111,12 @@ class Publisher:
                 if not unreachable:
                     unreachable = True
                     self._on_state(f"relay unreachable ({exc}); keeping events on disk")
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 5.0)
+                await asyncio.sleep(backoff.next_delay())
                 continue
             if unreachable:
                 unreachable = False
                 self._on_state("relay reachable again; delivered what was kept")
-            delay = 0.25
+            backoff.reset()
 
     async def _send(self, entries: list[Entry]) -> None:
         head = entries[0]

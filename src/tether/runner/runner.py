@@ -35,7 +35,7 @@ from tether.runner import permissions
 from tether.runner.agent import AgentSpec, StderrTail, agent_pid, build_options, raw_messages
 from tether.runner.normalize import normalize
 from tether.runner.outbox import Outbox, orphans
-from tether.runner.publisher import Publisher, transient
+from tether.runner.publisher import Publisher, relay_retry, transient
 
 log = logging.getLogger(__name__)
 
@@ -462,7 +462,7 @@ class Runner:
                 )
 
     async def _open_permission(self, body: dict[str, Any]) -> dict[str, Any]:
-        delay = 0.25
+        backoff = relay_retry()
         while True:
             try:
                 return await self.relay.open_permission(self.session_id, **body)
@@ -479,12 +479,11 @@ class Runner:
                         and existing.get("tool_use_id") == body["tool_use_id"]
                     ):
                         return existing
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            await asyncio.sleep(backoff.next_delay())
 
     async def _resolution(self, permission_id: str) -> dict[str, Any]:
         """The request once resolved: a long-poll that survives relay restarts."""
-        delay = 0.25
+        backoff = relay_retry()
         while True:
             try:
                 permission = await self.relay.get_permission(permission_id, wait=25)
@@ -497,15 +496,14 @@ class Runner:
             except Exception as exc:
                 if not transient(exc):
                     raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await asyncio.sleep(backoff.next_delay())
                 continue
-            delay = 0.25
+            backoff.reset()
             if permission.get("status") != "pending":
                 return permission
 
     async def _cancel_on_relay(self, permission_id: str, reason: str) -> None:
-        delay = 0.25
+        backoff = relay_retry()
         for _ in range(40):
             try:
                 await self.relay.cancel_permission(permission_id, reason=reason)
@@ -515,8 +513,7 @@ class Runner:
             except Exception as exc:
                 if not transient(exc):
                     return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            await asyncio.sleep(backoff.next_delay())
 
     def _cancel_pending(self, reason: str) -> None:
         for future in list(self._pending.values()):

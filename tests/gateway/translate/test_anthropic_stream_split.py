@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tether.gateway.translate.anthropic_stream_to_openai import AnthropicStreamTranslator
-from tether.gateway.translate.sse import SSEParser, encode_sse
+from tether.gateway.translate.sse import encode_sse
+from tether.sse import SSEParser
 
 TEXT = st.text(alphabet=st.sampled_from(list('ab \n{}"é😀')), min_size=1, max_size=30)
 
@@ -70,8 +71,8 @@ def rebuild(wire: bytes, cuts: list[int]) -> dict:
     t = AnthropicStreamTranslator("gpt-4o", include_usage=True)
     chunks = []
     for a, b in itertools.pairwise([0, *cuts, len(wire)]):
-        for event, data in parser.feed(wire[a:b]):
-            chunks += t.feed(event, json.loads(data))
+        for message in parser.feed(wire[a:b]):
+            chunks += t.feed(message.event, json.loads(message.data))
     chunks += t.finish()
     turn: dict = {"content": "", "reasoning": "", "calls": {}, "finish": None, "usage": None}
     for c in chunks:

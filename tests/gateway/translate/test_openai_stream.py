@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from tether.gateway.translate.anthropic_request_to_openai import THINKING_SIGNATURE, ToolNames
 from tether.gateway.translate.openai_stream_to_anthropic import OpenAIStreamTranslator
-from tether.gateway.translate.sse import SSEParser, encode_sse
+from tether.gateway.translate.sse import encode_sse
+from tether.sse import SSEParser
 
 from .anthropic_events import MalformedStream, assemble
 
@@ -425,10 +426,10 @@ def through_the_wire(data: bytes, cuts: list[int], names: ToolNames) -> list:
     events = []
     bounds = [0, *cuts, len(data)]
     for a, b in itertools.pairwise(bounds):
-        for _, payload in parser.feed(data[a:b]):
-            events += t.feed_data(payload)
-    for _, payload in parser.close():
-        events += t.feed_data(payload)
+        for message in parser.feed(data[a:b]):
+            events += t.feed_data(message.data)
+    for message in parser.close():
+        events += t.feed_data(message.data)
     return events + t.finish()
 
 

@@ -41,8 +41,9 @@ from tether.gateway.translate.anthropic_stream_to_openai import (
 )
 from tether.gateway.translate.errors import anthropic_error, upstream_error_message
 from tether.gateway.translate.openai_request_to_anthropic import request_to_anthropic
-from tether.gateway.translate.sse import SSEParser, encode_sse
+from tether.gateway.translate.sse import encode_sse
 from tether.gateway.upstream import UpstreamFailure
+from tether.sse import SSEParser
 
 ANTHROPIC_VERSION = "2023-06-01"
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
@@ -214,14 +215,14 @@ class AnthropicProvider(BaseProvider):
 
         def on_bytes(data: bytes) -> list[bytes]:
             out: list[bytes] = []
-            for event, text in parser.feed(data):
-                out.extend(chunks(translator.feed(event, orjson.loads(text))))
+            for message in parser.feed(data):
+                out.extend(chunks(translator.feed(message.event, orjson.loads(message.data))))
             return out
 
         def on_end() -> list[bytes]:
             out: list[bytes] = []
-            for event, text in parser.close():
-                out.extend(chunks(translator.feed(event, orjson.loads(text))))
+            for message in parser.close():
+                out.extend(chunks(translator.feed(message.event, orjson.loads(message.data))))
             out.extend(chunks(translator.finish()))
             out.append(DONE)
             return out

@@ -33,8 +33,9 @@ from tether.gateway.translate.anthropic_request_to_openai import request_to_open
 from tether.gateway.translate.errors import UpstreamResponseError, upstream_error_message
 from tether.gateway.translate.openai_response_to_anthropic import response_from_openai
 from tether.gateway.translate.openai_stream_to_anthropic import OpenAIStreamTranslator
-from tether.gateway.translate.sse import SSEParser, encode_sse
+from tether.gateway.translate.sse import encode_sse
 from tether.gateway.upstream import UpstreamFailure
+from tether.sse import SSEMessage, SSEParser
 
 OPENAI_PING = b": ping\n\n"
 
@@ -104,10 +105,10 @@ class OpenAIProvider(BaseProvider):
         def frames(events: list[tuple[str, dict[str, Any]]]) -> list[bytes]:
             return [encode_sse(event, data) for event, data in events]
 
-        def on_chunks(items: list[tuple[str | None, str]]) -> list[bytes]:
+        def on_chunks(items: list[SSEMessage]) -> list[bytes]:
             out: list[bytes] = []
-            for _event, text in items:
-                out.extend(frames(translator.feed_data(text)))
+            for message in items:
+                out.extend(frames(translator.feed_data(message.data)))
             return out
 
         def on_end() -> list[bytes]:

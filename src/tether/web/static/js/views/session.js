@@ -6,8 +6,8 @@ import { renderMessage, renderTranscript } from "./messages.js";
 import { answerFor, collectAnswers, isQuestion, permissionCard, resolvedNote } from "./permission.js";
 import { statusBadge } from "./sessions.js";
 import { toolBody, toolCard } from "./tools.js";
+import { PERMISSION_MODES as MODES } from "../protocol.js";
 
-const MODES = ["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"];
 const MODE_LABELS = {
   default: "Ask", acceptEdits: "Accept edits", plan: "Plan", bypassPermissions: "Bypass",
   dontAsk: "Don't ask", auto: "Auto",

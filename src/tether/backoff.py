@@ -1,5 +1,9 @@
-"""How long to wait before reconnecting: exponential with jitter, capped, and reset once a
-connection has proved healthy, so a fleet of clients does not reconnect in lockstep."""
+"""How long to wait before trying again: exponential with jitter, capped, and reset once
+things have proved healthy, so a fleet of clients does not retry in lockstep.
+
+The one backoff of tether's Python side: the client's reconnects, the runner's and the
+publisher's retries, and the gateway's upstream retries all use it. A leaf module.
+"""
 
 from __future__ import annotations
 
