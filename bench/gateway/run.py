@@ -3,11 +3,12 @@
 
     .venv/bin/python -m bench.gateway [--requests 400] [--concurrency 16] [--seconds 4]
 
-Cases: passthrough (Anthropic client → Anthropic upstream) and translated (Anthropic
-client → OpenAI-compatible upstream), each streamed and not. The request is a real
-Claude Code request (tests/gateway/fixtures, ~55 KB of system prompt, tools and history).
-For the translated case the direct baseline sends the already-translated body to the
-OpenAI upstream: what the upstream costs without tether in the way.
+Cases: passthrough (Anthropic client → Anthropic upstream), translated (Anthropic
+client → OpenAI-compatible upstream) and responses (an OpenAI Responses client, Codex,
+→ Anthropic upstream), each streamed and not. The requests are real: Claude Code's
+(tests/gateway/fixtures, ~55 KB of system prompt, tools and history) and Codex's (~48 KB).
+For the translated cases the direct baseline sends the already-translated body to the
+upstream: what the upstream costs without tether in the way.
 
 Reported per case: TTFB and total latency p50/p99 at concurrency 1 (and what tether adds),
 requests/s at fixed concurrency (and the ratio to direct), CPU per request of the tether
@@ -32,9 +33,11 @@ import orjson
 from bench.gateway.upstream import EVENTS
 
 from tether.gateway.translate.anthropic_request_to_openai import request_to_openai
+from tether.gateway.translate.responses_request_to_anthropic import responses_to_anthropic
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "gateway" / "fixtures" / "claude_code_gateway_tool_result.json"
+CODEX_FIXTURE = ROOT / "tests" / "gateway" / "fixtures" / "codex_tool_result.json"
 PASS_MODEL = "claude-bench-sonnet"
 TRANSLATED_MODEL = "oa-bench"
 
@@ -170,6 +173,7 @@ def main() -> None:
     args = parser.parse_args()
 
     fixture = orjson.loads(FIXTURE.read_bytes())
+    codex = orjson.loads(CODEX_FIXTURE.read_bytes())
     up_port, gw_port = free_port(), free_port()
     upstream_url = f"http://127.0.0.1:{up_port}"
     gateway_url = f"http://127.0.0.1:{gw_port}"
@@ -223,6 +227,8 @@ def main() -> None:
             translated_in = {**fixture, "model": TRANSLATED_MODEL, "stream": stream}
             translated_out, _ = request_to_openai(translated_in, model="gpt-bench")
             kind = "stream" if stream else "json"
+            responses_in = {**codex, "model": PASS_MODEL, "stream": stream}
+            responses_out, _ = responses_to_anthropic(responses_in, model=PASS_MODEL)
             cases = [
                 (
                     f"passthrough {kind}",
@@ -233,6 +239,11 @@ def main() -> None:
                     f"translated  {kind}",
                     Case("direct", "/v1/chat/completions", orjson.dumps(translated_out), stream),
                     Case("tether", "/v1/messages", orjson.dumps(translated_in), stream),
+                ),
+                (
+                    f"responses   {kind}",
+                    Case("direct", "/v1/messages", orjson.dumps(responses_out), stream),
+                    Case("tether", "/v1/responses", orjson.dumps(responses_in), stream),
                 ),
             ]
             for label, direct_case, tether_case in cases:

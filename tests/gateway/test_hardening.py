@@ -151,7 +151,7 @@ def test_unserved_paths_get_a_404_each_client_can_read(hardened):
         oa.embeddings.create(model="text-embedding-3-small", input="hi")
     assert "/v1/embeddings" in info.value.message
     with pytest.raises(openai.NotFoundError):
-        oa.post("/responses", body={"model": "gpt-x", "input": "hi"}, cast_to=object)
+        oa.audio.speech.create(model="tts-1", voice="alloy", input="hi")
 
     client = anthropic.Anthropic(base_url=hardened.url, api_key="k", max_retries=0)
     with pytest.raises(anthropic.NotFoundError) as an_info:

@@ -379,3 +379,191 @@ def an_tool_stream(
         an_event("message_stop", {"type": "message_stop"}),
     ]
     return frames
+
+
+# --- OpenAI Responses shapes -----------------------------------------------------------
+
+RS_USAGE = {
+    "input_tokens": 20,
+    "input_tokens_details": {"cached_tokens": 4},
+    "output_tokens": 6,
+    "output_tokens_details": {"reasoning_tokens": 2},
+    "total_tokens": 26,
+}
+
+
+def rs_response(output: list[dict[str, Any]], status: str = "completed") -> dict[str, Any]:
+    return {
+        "id": "resp_up1",
+        "object": "response",
+        "created_at": 1,
+        "status": status,
+        "model": "gpt-real",
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": RS_USAGE if status != "in_progress" else None,
+        "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
+    }
+
+
+def rs_text_item(text: str, item_id: str = "msg_up1") -> dict[str, Any]:
+    return {
+        "type": "message",
+        "id": item_id,
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
+
+
+def rs_call_item(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "id": f"fc_{call_id}",
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+        "status": "completed",
+    }
+
+
+def rs_stream(
+    *parts: str,
+    reasoning: str = "",
+    calls: tuple[tuple[str, str, str], ...] = (),
+    split: int = 6,
+    status: str = "completed",
+) -> list[bytes]:
+    """A Responses stream the way OpenAI sends it: an optional reasoning item (summary
+    deltas, encrypted content), a message whose text comes in `parts`, then function
+    calls (id, name, arguments) with arguments in pieces of `split` characters."""
+    seq = iter(range(10_000))
+    frames: list[bytes] = []
+
+    def ev(kind: str, **data: Any) -> None:
+        frames.append(an_event(kind, {"type": kind, "sequence_number": next(seq), **data}))
+
+    output: list[dict[str, Any]] = []
+    ev("response.created", response=rs_response([], "in_progress"))
+    ev("response.in_progress", response=rs_response([], "in_progress"))
+    if reasoning:
+        rs = {"type": "reasoning", "id": "rs_up1", "summary": []}
+        ev("response.output_item.added", output_index=len(output), item=rs)
+        ev(
+            "response.reasoning_summary_part.added",
+            item_id="rs_up1",
+            output_index=len(output),
+            summary_index=0,
+            part={"type": "summary_text", "text": ""},
+        )
+        for i in range(0, len(reasoning), split):
+            ev(
+                "response.reasoning_summary_text.delta",
+                item_id="rs_up1",
+                output_index=len(output),
+                summary_index=0,
+                delta=reasoning[i : i + split],
+            )
+        rs = {
+            **rs,
+            "summary": [{"type": "summary_text", "text": reasoning}],
+            "encrypted_content": "gAAAA-opaque",
+        }
+        ev("response.output_item.done", output_index=len(output), item=rs)
+        output.append(rs)
+    if parts:
+        text = "".join(parts)
+        index = len(output)
+        item = {**rs_text_item(""), "status": "in_progress", "content": []}
+        ev("response.output_item.added", output_index=index, item=item)
+        part = {"type": "output_text", "text": "", "annotations": []}
+        ev(
+            "response.content_part.added",
+            item_id="msg_up1",
+            output_index=index,
+            content_index=0,
+            part=part,
+        )
+        for p in parts:
+            ev(
+                "response.output_text.delta",
+                item_id="msg_up1",
+                output_index=index,
+                content_index=0,
+                delta=p,
+            )
+        ev(
+            "response.output_text.done",
+            item_id="msg_up1",
+            output_index=index,
+            content_index=0,
+            text=text,
+        )
+        ev(
+            "response.content_part.done",
+            item_id="msg_up1",
+            output_index=index,
+            content_index=0,
+            part={**part, "text": text},
+        )
+        ev("response.output_item.done", output_index=index, item=rs_text_item(text))
+        output.append(rs_text_item(text))
+    for call_id, name, args in calls:
+        index = len(output)
+        item = rs_call_item(call_id, name, "")
+        ev("response.output_item.added", output_index=index, item={**item, "status": "in_progress"})
+        for i in range(0, len(args), split):
+            ev(
+                "response.function_call_arguments.delta",
+                item_id=item["id"],
+                output_index=index,
+                delta=args[i : i + split],
+            )
+        ev(
+            "response.function_call_arguments.done",
+            item_id=item["id"],
+            output_index=index,
+            arguments=args,
+        )
+        done = rs_call_item(call_id, name, args)
+        ev("response.output_item.done", output_index=index, item=done)
+        output.append(done)
+    final = "response.completed" if status == "completed" else f"response.{status}"
+    ev(final, response=rs_response(output, status))
+    return frames
+
+
+def an_with_thinking(frames: list[bytes], thought: str, signature: str) -> list[bytes]:
+    """An Anthropic stream (from an_text_stream / an_tool_stream) that thinks first: a
+    thinking block with its signature becomes block 0, the others move up by one."""
+    thinking = [
+        an_event(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+            },
+        ),
+        an_event(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "thinking_delta", "thinking": thought},
+            },
+        ),
+        an_event(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "signature_delta", "signature": signature},
+            },
+        ),
+        an_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+    ]
+    shifted = [f.replace(b'"index":0', b'"index":1') for f in frames[1:]]
+    return [frames[0], *thinking, *shifted]

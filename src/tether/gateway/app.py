@@ -31,12 +31,14 @@ from tether.gateway.inbound import (
     require_model,
 )
 from tether.gateway.providers import BaseProvider, Call, make_provider
+from tether.gateway.responses import serve_responses
 from tether.gateway.routing import (
     Features,
     NoRoute,
     anthropic_features,
     openai_features,
     resolve,
+    responses_features,
 )
 from tether.gateway.token_estimate import estimate_tokens
 
@@ -56,6 +58,7 @@ class Gateway:
             Route("/v1/messages", self.messages, methods=["POST"]),
             Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
             Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
+            Route("/v1/responses", self.responses, methods=["POST"]),
             Route("/v1/models", self.models, methods=["GET"]),
             # Keep these two last: every path above takes precedence over them.
             Route("/v1/{path:path}", self.not_served, methods=_ANY_METHOD),
@@ -91,6 +94,9 @@ class Gateway:
         return await self._serve(
             request, Format.OPENAI, openai_features, lambda p, call: p.chat_completions(call)
         )
+
+    async def responses(self, request: Request) -> Any:
+        return await self._serve(request, Format.OPENAI, responses_features, serve_responses)
 
     async def models(self, request: Request) -> Response:
         fmt = Format.ANTHROPIC if "anthropic-version" in request.headers else Format.OPENAI

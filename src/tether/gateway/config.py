@@ -44,6 +44,7 @@ class ProviderKind:
 PROVIDER_KINDS: dict[str, ProviderKind] = {
     "anthropic": ProviderKind(default_base_url=DEFAULT_ANTHROPIC_URL),
     "openai": ProviderKind(default_base_url=None),
+    "openai-responses": ProviderKind(default_base_url=None),
 }
 
 # The scenarios, in the order they are evaluated whatever order the YAML used (routing.py).
@@ -173,6 +174,8 @@ class Provider(_Section):
     retry_backoff: Annotated[float, _number(0)] = 0.5
     # Model names to list on GET /v1/models.
     models: tuple[Text, ...] = ()
+    # openai: the server also has the Responses API (Responses clients pass through).
+    responses: bool = Field(False, strict=True)
 
     @field_validator("type")
     @classmethod

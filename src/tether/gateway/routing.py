@@ -20,6 +20,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from tether.gateway.config import GatewayConfig, Provider, Target
+from tether.gateway.token_estimate import estimate_tokens
 
 
 class NoRoute(Exception):
@@ -113,4 +114,27 @@ def openai_features(body: dict[str, Any], estimate: Callable[[], int]) -> Featur
     )
     return Features(
         model=str(body.get("model") or ""), thinking=enabled, web_search=web_search, tokens=estimate
+    )
+
+
+def responses_features(body: dict[str, Any], estimate: Callable[[], int]) -> Features:
+    """An OpenAI Responses request: thinking when a reasoning effort other than none is
+    asked for. Codex offers its hosted `web_search` tool on every turn, so only a
+    tool_choice that forces web search counts as a web-search request. The estimate reads
+    instructions, input and tools (`estimate`, made for Messages bodies, would miss input)."""
+    reasoning = body.get("reasoning")
+    effort = reasoning.get("effort") if isinstance(reasoning, dict) else None
+    choice = body.get("tool_choice")
+    web_search = isinstance(choice, dict) and str(choice.get("type", "")).startswith("web_search")
+    items = body.get("input")
+    shaped = {
+        "system": body.get("instructions"),
+        "messages": items if isinstance(items, list) else [items],
+        "tools": body.get("tools"),
+    }
+    return Features(
+        model=str(body.get("model") or ""),
+        thinking=bool(effort) and effort != "none",
+        web_search=web_search,
+        tokens=lambda: estimate_tokens(shaped),
     )

@@ -6,6 +6,7 @@ from tether.gateway.config import Provider
 from tether.gateway.providers.anthropic import AnthropicProvider
 from tether.gateway.providers.base import BaseProvider, Call
 from tether.gateway.providers.openai import OpenAIProvider
+from tether.gateway.providers.openai_responses import OpenAIResponsesProvider
 
 __all__ = ["AnthropicProvider", "BaseProvider", "Call", "OpenAIProvider", "make_provider"]
 
@@ -14,6 +15,7 @@ __all__ = ["AnthropicProvider", "BaseProvider", "Call", "OpenAIProvider", "make_
 PROVIDER_CLASSES: dict[str, type[BaseProvider]] = {
     "anthropic": AnthropicProvider,
     "openai": OpenAIProvider,
+    "openai-responses": OpenAIResponsesProvider,
 }
 
 

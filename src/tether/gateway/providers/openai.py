@@ -135,14 +135,23 @@ class OpenAIProvider(BaseProvider):
     # --- OpenAI clients -----------------------------------------------------------------
 
     async def chat_completions(self, call: Call) -> Any:
+        return await self.passthrough(
+            call, "/chat/completions", "max_tokens", "max_completion_tokens"
+        )
+
+    async def passthrough(self, call: Call, path: str, *limited: str) -> Any:
+        """An OpenAI client's request to the same API upstream: the client's bytes, unless
+        the model or a token limit (the fields named in `limited`) must change."""
         body = call.body
-        changed = self.clamp_max_tokens(body) | self.clamp_max_tokens(body, "max_completion_tokens")
+        changed = False
+        for key in limited:
+            changed |= self.clamp_max_tokens(body, key)
         if body.get("model") != call.upstream_model:
             body["model"] = call.upstream_model
             changed = True
         content = orjson.dumps(body) if changed else call.raw
         try:
-            upstream = await self.upstream.open("/chat/completions", content, self._headers(call))
+            upstream = await self.upstream.open(path, content, self._headers(call))
         except Exception as exc:
             return _failure(Format.OPENAI, exc)
         if upstream.status_code >= 400:
