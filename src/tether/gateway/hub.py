@@ -41,8 +41,8 @@ from tether.gateway.translate.responses_stream_to_anthropic import (
     ResponsesToAnthropicStream,
     responses_to_anthropic_message,
 )
-from tether.gateway.translate.sse import SSEParser
 from tether.gateway.upstream import UpstreamFailure
+from tether.sse import SSEParser
 
 Event = tuple[str, dict]
 
@@ -71,14 +71,14 @@ class _SseDecoder:
 
     def feed(self, data: bytes) -> list[Event]:
         out: list[Event] = []
-        for event, text in self._parser.feed(data):
-            out.extend(self._on_frame(event, text))
+        for message in self._parser.feed(data):
+            out.extend(self._on_frame(message.event, message.data))
         return out
 
     def close(self) -> list[Event]:
         out: list[Event] = []
-        for event, text in self._parser.close():
-            out.extend(self._on_frame(event, text))
+        for message in self._parser.close():
+            out.extend(self._on_frame(message.event, message.data))
         return out + self._on_end()
 
 

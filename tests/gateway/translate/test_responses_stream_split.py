@@ -16,7 +16,8 @@ from tether.gateway.translate.anthropic_stream_to_responses import ResponsesStre
 from tether.gateway.translate.openai_stream_to_anthropic import OpenAIStreamTranslator
 from tether.gateway.translate.responses_request_to_anthropic import ResponsesContext
 from tether.gateway.translate.responses_stream_to_anthropic import ResponsesToAnthropicStream
-from tether.gateway.translate.sse import SSEParser, encode_sse
+from tether.gateway.translate.sse import encode_sse
+from tether.sse import SSEParser
 
 TEXT = st.text(alphabet=st.sampled_from(list('ab \n{}"é😀')), min_size=1, max_size=30)
 BLOCKS = st.lists(
@@ -51,10 +52,10 @@ def to_responses(wire: bytes, cuts: list[int]) -> list[tuple[str, dict]]:
     translator = ResponsesStreamTranslator(ctx)
     events: list[tuple[str, dict]] = []
     for piece in _pieces(wire, cuts):
-        for event, data in parser.feed(piece):
-            events += translator.feed(event or "", orjson.loads(data))
-    for event, data in parser.close():
-        events += translator.feed(event or "", orjson.loads(data))
+        for message in parser.feed(piece):
+            events += translator.feed(message.event or "", orjson.loads(message.data))
+    for message in parser.close():
+        events += translator.feed(message.event or "", orjson.loads(message.data))
     return _without_clock(events + translator.finish())
 
 
@@ -94,10 +95,10 @@ def to_anthropic(wire: bytes, cuts: list[int]) -> list[tuple[str, dict]]:
     translator = ResponsesToAnthropicStream("claude-x", ToolNames())
     events: list[tuple[str, dict]] = []
     for piece in _pieces(wire, cuts):
-        for _event, data in parser.feed(piece):
-            events += translator.feed(orjson.loads(data))
-    for _event, data in parser.close():
-        events += translator.feed(orjson.loads(data))
+        for message in parser.feed(piece):
+            events += translator.feed(orjson.loads(message.data))
+    for message in parser.close():
+        events += translator.feed(orjson.loads(message.data))
     events += translator.finish()
     # The message id is random only when the upstream gave none; here it gives one.
     return events
@@ -153,8 +154,8 @@ def chat_to_responses(wire: bytes, cuts: list[int]) -> list[tuple[str, dict]]:
     translator = ResponsesStreamTranslator(ResponsesContext(model="m"))
     events: list[tuple[str, dict]] = []
     for piece in _pieces(wire, cuts):
-        for _event, data in parser.feed(piece):
-            for kind, payload in hub.feed_data(data):
+        for message in parser.feed(piece):
+            for kind, payload in hub.feed_data(message.data):
                 events += translator.feed(kind, payload)
     for kind, payload in hub.finish():
         events += translator.feed(kind, payload)
