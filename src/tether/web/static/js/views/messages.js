@@ -17,6 +17,8 @@ export function renderMessage(m, transcript) {
     case "thinking":
       return `<details class="msg thinking" data-seq="${seq}"><summary>Thinking</summary>` +
         `<div class="thinking-text">${esc(c.text ?? "")}</div></details>`;
+    case "plan":
+      return planList(seq, c.entries);
     case "tool_call":
       return toolCard(m, transcript.results.get(c.call_id));
     case "tool_result":
@@ -38,6 +40,19 @@ export function renderMessage(m, transcript) {
     default:
       return note(seq, `${m.kind}: ${truncate(pretty(m.content), 200)}`);
   }
+}
+
+// The agent's plan as a checklist (ACP sends the whole plan each time it changes).
+const PLAN_MARKS = { completed: "☑", in_progress: "◐" };
+
+function planList(seq, entries) {
+  const rows = (Array.isArray(entries) ? entries : []).map((e) => {
+    const status = String(e?.status || "pending");
+    return `<li class="plan-${esc(status)}"><span class="plan-mark">${PLAN_MARKS[status] || "☐"}</span> ` +
+      `${esc(e?.content ?? "")}</li>`;
+  });
+  return `<div class="msg plan" data-seq="${seq}"><div class="plan-title">Plan</div>` +
+    `<ul class="plan-list">${rows.join("")}</ul></div>`;
 }
 
 function note(seq, text, cls = "") {
