@@ -112,6 +112,8 @@ def run(
         )
     if fork and not resume:
         fail("--fork needs --resume SESSION")
+    if fork and agent != "claude":
+        fail("--fork works with --agent claude only: ACP has no way to fork a conversation")
     if permission_timeout is not None and permission_timeout <= 0:
         fail("--permission-timeout must be a positive number of seconds")
     workdir = (cwd or Path.cwd()).expanduser().resolve()

@@ -102,7 +102,14 @@ class AcpAgent:
             asyncio.create_task(self._peer.run(), name="acp-stdout"),
             asyncio.create_task(self._read_stderr(self._proc.stderr), name="acp-stderr"),
         ]
-        return await asyncio.wait_for(self._open(resume), START_TIMEOUT)
+        try:
+            return await asyncio.wait_for(self._open(resume), START_TIMEOUT)
+        except TimeoutError:
+            raise RuntimeError(
+                f"{self.name} did not answer initialize/session in {START_TIMEOUT:g} s"
+            ) from None
+        except Closed:
+            raise RuntimeError(f"{self.name} exited while starting") from None
 
     async def _open(self, resume: str | None) -> dict[str, Any]:
         init = await self._call(
