@@ -6,8 +6,6 @@ through our fs/write_text_file, Deny leaves the disk alone and the model is told
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -18,21 +16,17 @@ from tests.e2e.harness import (
     wait_pending,
     wait_status,
 )
+from tests.e2e.npm_agents import path_with
 from tests.support.model_server import text, tool_use
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(__file__).parents[2] / ".cache" / "npm" / "node_modules" / ".bin"
-ADAPTER = BIN / "claude-code-acp"
-
 
 @pytest.fixture
 def start_adapter(start_runner):
-    if not ADAPTER.exists():
-        pytest.skip("claude-code-acp is not installed (./scripts/test installs it)")
 
     def start(*args: str):
-        path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+        path = path_with("claude-code-acp")
         # As root the adapter offers bypassPermissions only with IS_SANDBOX set, and then
         # the claude it starts refuses to run as root: run it as a user would.
         env = {"PATH": path, "IS_SANDBOX": ""}

@@ -4,7 +4,6 @@ gateway to the scripted Anthropic upstream, and what it says reaches the relay."
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,11 @@ from tests.e2e.harness import (
     wait_pending,
     wait_status,
 )
+from tests.e2e.npm_agents import path_with
 from tests.gateway.conftest import GATEWAY_KEY, start_gateway
 from tests.support.model_server import text, tool_use
 
 pytestmark = pytest.mark.slow
-
-BIN = Path(__file__).parents[2] / ".cache" / "npm" / "node_modules" / ".bin"
-ADAPTER = BIN / "codex-acp"
 
 
 @pytest.fixture
@@ -41,12 +38,10 @@ def gateway(tmp_path: Path, model):
 
 
 async def test_codex_answers_through_the_gateway(relay, model, gateway, start_runner, tmp_path):
-    if not ADAPTER.exists():
-        pytest.skip("codex-acp is not installed (./scripts/test installs it)")
     codex_home = tmp_path / "codex-home"
     codex_home.mkdir()
     env = {
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": path_with("codex-acp"),
         "CODEX_HOME": str(codex_home),
         "TETHER_GATEWAY_KEY": GATEWAY_KEY,
     }

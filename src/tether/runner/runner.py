@@ -402,8 +402,6 @@ class Runner:
     # ── permissions ────────────────────────────────────────────────────────────────
 
     async def ask_permission(self, body: dict[str, Any]) -> dict[str, Any]:
-        if self.config.permission_timeout is not None:
-            body.setdefault("timeout", self.config.permission_timeout)
         permission = await self._open_permission(body)
         permission_id = permission["id"]
         local: asyncio.Future[str] = asyncio.get_running_loop().create_future()
