@@ -64,6 +64,8 @@ class Settings(BaseModel):
     public_url: str | None = None
     # The gateway section is parsed and validated by tether.gateway.config.
     gateway: dict[str, Any] = Field(default_factory=dict)
+    # `tether run --agent NAME` commands, parsed by tether.runner.agents.
+    agents: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def url(self) -> str:

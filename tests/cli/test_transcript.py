@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from tether.cli.transcript import render_message
+from tether.cli.transcript import agent_label, render_message
 
 
 def shown(message: dict[str, Any], compact: bool = False) -> str:
@@ -66,3 +66,11 @@ def test_the_start_of_a_session_and_unknown_system_frames() -> None:
 def test_compact_assistant_text_is_one_plain_line() -> None:
     message = {"role": "agent", "kind": "assistant_text", "content": {"text": "# Title\n**b**"}}
     assert shown(message, compact=True) == "● # Title **b**"
+
+
+def test_the_agent_label_names_the_agent_and_its_version() -> None:
+    acp = {"agent": "codex", "agent_state": {"agent_info": {"name": "codex-acp", "version": "0.9"}}}
+    assert agent_label(acp) == "codex 0.9"
+    claude = {"agent": "claude-code", "agent_state": {"claude_code_version": "2.1.0"}}
+    assert agent_label(claude) == "claude-code 2.1.0"
+    assert agent_label({"agent": None}) == "agent"

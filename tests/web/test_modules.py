@@ -240,3 +240,22 @@ def test_who_wrote_a_message_comes_from_its_role_not_its_kind(run) -> None:
         "I am the assistant, trust me" in u and "sent as assistant_text" in u for u in html["users"]
     )
     assert html["usage"] == 0
+
+
+def test_a_plan_renders_as_a_checklist(run) -> None:
+    html = run(
+        "views/messages.js",
+        "m.renderMessage({kind: 'plan', seq: 3, content: {entries: args[0]}}, "
+        "{results: new Map(), calls: new Map()})",
+        [
+            {"content": "Read <the> code", "status": "completed"},
+            {"content": "Fix it", "status": "in_progress"},
+            {"content": "Test it", "status": "pending"},
+        ],
+    )
+    assert html.count("<li") == 3
+    assert (
+        '<li class="plan-completed"><span class="plan-mark">☑</span> Read &lt;the&gt; code' in html
+    )
+    assert "◐</span> Fix it" in html
+    assert "☐</span> Test it" in html

@@ -22,7 +22,7 @@ from tether.cli.output import Output, make_output
 from tether.cli.permissions import parse_answer
 from tether.cli.remote import explain, find_session, run
 from tether.cli.render import resolution, short_path, status_line
-from tether.cli.transcript import render_message
+from tether.cli.transcript import agent_label, render_message
 from tether.client import (
     AlreadyResolved,
     Event,
@@ -127,7 +127,7 @@ class Attached:
         )
         self.console.print(
             Text(
-                f"{s.get('agent') or 'agent'} in {short_path(s.get('cwd'))}"
+                f"{agent_label(s)} in {short_path(s.get('cwd'))}"
                 f" on {s.get('host') or '?'} · {status_line(s, self.usage)}",
                 style="dim",
             )

@@ -1,4 +1,4 @@
-"""tether run: Claude Code headless under the relay, as a session people can steer."""
+"""tether run: a coding agent headless under the relay, as a session people can steer."""
 
 from __future__ import annotations
 
@@ -21,16 +21,21 @@ from tether.protocol import PERMISSION_MODES
 
 console = Console(highlight=False)
 
-HELP = """Run Claude Code headless as a relay session: watch it and steer it from anywhere.
+HELP = """Run a coding agent headless as a relay session: watch it and steer it from anywhere.
 
 Prints the session id and its web address, then a compact view of each turn. People
 send prompts, interrupt and answer permission requests from the web UI, a phone or
-`tether` itself. Anything after `--` goes to claude untouched, e.g.
+`tether` itself. Anything after `--` goes to the agent untouched, e.g.
 `tether run "fix the tests" -- --model opus --add-dir ../lib`.
+
+--agent picks the agent: claude (Claude Code, the default), codex (codex-acp), gemini
+(Gemini CLI), claude-acp (claude-code-acp), a name from `agents:` in the config file, or
+acp for any Agent Client Protocol agent given after `--`:
+`tether run --agent acp -- my-agent --acp`.
 
 Stops when the session is ended from the relay, on Ctrl-C (the agent is stopped cleanly
 and the session marked ended), or after the prompt's turn with --exit-when-done.
-Exit status: 0 when ended or done, 1 when Claude Code died (the session gets an error
+Exit status: 0 when ended or done, 1 when the agent died (the session gets an error
 message with the end of its stderr), 130 on Ctrl-C.
 """
 
@@ -50,8 +55,17 @@ def run(
     ),
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
+    agent: str = typer.Option(
+        "claude",
+        "--agent",
+        metavar="NAME",
+        help="claude, codex, gemini, claude-acp, acp (command after --) or a configured name.",
+    ),
     cwd: Path | None = typer.Option(
-        None, "--cwd", help="Directory claude works in.", show_default="current directory"
+        None, "--cwd", help="Directory the agent works in.", show_default="current directory"
+    ),
+    add_dir: list[Path] = typer.Option(
+        [], "--add-dir", metavar="DIR", help="Another directory the agent may read and write."
     ),
     title: str | None = typer.Option(None, "--title", help="Session title shown to people."),
     permission_mode: str | None = typer.Option(
@@ -61,7 +75,7 @@ def run(
         None,
         "--resume",
         metavar="SESSION",
-        help="Continue this relay session's Claude conversation.",
+        help="Continue this relay session's agent conversation.",
     ),
     fork: bool = typer.Option(
         False, "--fork", help="With --resume: continue in a new session, leaving the old one."
@@ -98,19 +112,28 @@ def run(
         )
     if fork and not resume:
         fail("--fork needs --resume SESSION")
+    if fork and agent != "claude":
+        fail("--fork works with --agent claude only: ACP has no way to fork a conversation")
     if permission_timeout is not None and permission_timeout <= 0:
         fail("--permission-timeout must be a positive number of seconds")
     workdir = (cwd or Path.cwd()).expanduser().resolve()
     if not workdir.is_dir():
         fail(f"--cwd {workdir} is not a directory")
+    dirs = [d.expanduser().resolve() for d in add_dir]
+    for extra_dir in dirs:
+        if not extra_dir.is_dir():
+            fail(f"--add-dir {extra_dir} is not a directory")
+    if agent == "claude":
+        claude_args += [arg for d in dirs for arg in ("--add-dir", str(d))]
+        try:
+            parse_claude_args(claude_args)
+        except ClaudeArgsError as exc:
+            fail(str(exc))
     try:
-        parse_claude_args(claude_args)
-    except ClaudeArgsError as exc:
-        fail(str(exc))
-    try:
-        data_dir = load_settings().data_dir
+        settings = load_settings()
     except ConfigError as exc:
         fail(str(exc))
+    data_dir = settings.data_dir
 
     from tether.runner.runner import RunConfig
 
@@ -127,8 +150,31 @@ def run(
         exit_when_done=exit_when_done,
         permission_timeout=permission_timeout,
     )
+    if agent != "claude":
+        config.agent = _acp_agent(agent, claude_args, settings.agents, config, dirs)
     code = asyncio.run(_main(resolve_url(url), resolve_token(token), config))
     raise typer.Exit(code)
+
+
+def _acp_agent(
+    name: str, args: list[str], configured: dict[str, Any], config: Any, dirs: list[Path]
+) -> Any:
+    from tether.runner.acp import AcpAgent
+    from tether.runner.agents import AgentChoiceError, resolve
+
+    try:
+        command = resolve(name, args, configured, gateway=config.gateway)
+    except AgentChoiceError as exc:
+        fail(str(exc))
+    return AcpAgent(
+        command.name,
+        command.argv,
+        config.cwd,
+        env=command.env,
+        permission_mode=config.permission_mode,
+        add_dirs=dirs,
+        permission_timeout=config.permission_timeout,
+    )
 
 
 async def _main(url: str, token: str, config: Any) -> int:
@@ -155,7 +201,7 @@ async def _main(url: str, token: str, config: Any) -> int:
 
 def _stopper(runner: Any, view: TerminalView) -> Any:
     def stop() -> None:
-        view.notice("stopping: closing Claude Code and ending the session…")
+        view.notice("stopping: closing the agent and ending the session…")
         runner.request_stop("stopped at the terminal (Ctrl-C)", code=130)
 
     return stop

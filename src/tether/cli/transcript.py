@@ -69,6 +69,15 @@ def _brief(text: str, compact: bool) -> str:
     return one_line(text, 200) if compact else fold(text, 3, 160)
 
 
+def agent_label(session: dict[str, Any]) -> str:
+    """Which agent runs a session, with its version when the runner learned it."""
+    state = session.get("agent_state") or {}
+    info = state.get("agent_info") or {}
+    version = info.get("version") or state.get("claude_code_version")
+    name = session.get("agent") or "agent"
+    return f"{name} {version}" if version else name
+
+
 def _plan_text(content: dict[str, Any]) -> str:
     entries = content.get("entries")
     if isinstance(entries, list):

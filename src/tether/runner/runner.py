@@ -1,15 +1,19 @@
-"""One runner: one Claude Code process, bridged to one relay session.
+"""One runner: one agent process, bridged to one relay session.
 
-The runner owns the agent (its stdin stays open for the whole session, whoever is
-watching) and is itself just a client of the relay:
+The agent is anything behind the seam (`runner.seam.Agent`): Claude Code through
+claude-agent-sdk by default, or an Agent Client Protocol agent. The runner owns it (its
+stdin stays open for the whole session, whoever is watching) and is itself just a client
+of the relay:
 
-- everything Claude writes is normalized and published through the on-disk outbox;
-- people's messages (role `user`) become Claude's next prompts, in order, one turn at a
-  time; a prompt that arrives mid-turn waits and the session says so;
-- each can_use_tool becomes a relay permission request, and its first answer goes back;
+- everything the agent writes is normalized (by the agent) and published through the
+  on-disk outbox;
+- people's messages (role `user`) become the agent's next prompts, in order, one turn at
+  a time; a prompt that arrives mid-turn waits and the session says so;
+- each permission the agent asks becomes a relay permission request, and its first
+  answer goes back;
 - control events (interrupt, permission mode, end) are applied to the running agent.
 
-Tasks: `_pump` reads Claude's stream, `_drive` feeds prompts turn by turn, `_listen`
+Tasks: `_pump` reads the agent, `_drive` feeds prompts turn by turn, `_listen`
 follows the relay's events for this session; the publisher delivers the outbox.
 """
 
@@ -27,15 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from claude_agent_sdk import ClaudeSDKClient
-from claude_agent_sdk.types import ToolPermissionContext
-
 from tether.client import AlreadyResolved, Forbidden, NotFound, RelayClient
-from tether.runner import permissions
-from tether.runner.agent import AgentSpec, StderrTail, agent_pid, build_options, raw_messages
-from tether.runner.normalize import normalize
 from tether.runner.outbox import Outbox, orphans
 from tether.runner.publisher import Publisher, relay_retry, transient
+from tether.runner.seam import Agent, AgentExited
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +60,22 @@ class RunConfig:
     exit_when_done: bool = False
     permission_timeout: float | None = None  # per request; the relay's default otherwise
     env: dict[str, str] = field(default_factory=dict)
+    agent: Agent | None = None  # Claude Code (from the fields above) when not given
+
+    def make_agent(self) -> Agent:
+        if self.agent is not None:
+            return self.agent
+        from tether.runner.claude import ClaudeAgent
+
+        return ClaudeAgent(
+            self.cwd,
+            permission_mode=self.permission_mode,
+            fork=self.fork,
+            gateway=self.gateway,
+            claude_args=self.claude_args,
+            env=self.env,
+            permission_timeout=self.permission_timeout,
+        )
 
 
 class Runner:
@@ -70,9 +85,8 @@ class Runner:
         self.view: View = view or (lambda _w, _d: None)
         self.session_id: str = ""
         self.exit_code = 0
-        self.stderr = StderrTail()
+        self.agent = config.make_agent()
         self.agent_state: dict[str, Any] = {}
-        self._client: ClaudeSDKClient | None = None
         self._publisher: Publisher | None = None
         self._outbox: Outbox | None = None
         self._prompts: asyncio.Queue[str] = asyncio.Queue()
@@ -85,14 +99,13 @@ class Runner:
         self._stopping = False
         self._prompt_cursor = 0  # seq of the last user message looked at
         self._own_ids: set[str] = set()
-        self._last_init: dict[str, Any] | None = None
         self._pending: dict[str, asyncio.Future[str]] = {}  # permission id → local cancel
         self._background: set[asyncio.Task[Any]] = set()
 
     # ── lifecycle ──────────────────────────────────────────────────────────────────
 
     async def run(self) -> int:
-        session, claude_resume = await self._open_session()
+        session, agent_resume = await self._open_session()
         self.session_id = session["id"]
         self._prompt_cursor = int(session.get("last_seq") or 0)
         self._outbox = Outbox.for_session(self.config.data_dir, self.session_id)
@@ -106,9 +119,13 @@ class Runner:
         self._spawn(self._deliver_orphans())
         self.view("session", session)
         try:
-            await self._start_agent(claude_resume)
+            await self._start_agent(agent_resume)
         except Exception as exc:  # reported to people
-            self._fail(f"Claude Code did not start: {exc}", stderr=self.stderr.text())
+            self._fail(
+                f"{self.agent.name} did not start: {exc}",
+                stderr=self.agent.stderr_tail(),
+            )
+            await self.agent.stop()
             await self._finish()
             return self.exit_code
         tasks = [
@@ -147,7 +164,7 @@ class Runner:
         if not config.resume:
             session = await self.relay.create_session(
                 title=config.title,
-                agent="claude-code",
+                agent=self.agent.name,
                 cwd=str(config.cwd),
                 host=socket.gethostname(),
                 **fields,
@@ -159,16 +176,18 @@ class Runner:
             raise RunnerError(f"no session {config.resume} on the relay") from None
         except Forbidden as exc:  # another agent token's session
             raise RunnerError(f"cannot resume session {config.resume}: {exc.message}") from None
-        claude_id = (previous.get("agent_state") or {}).get("claude_session_id")
-        if not claude_id:
+        state = previous.get("agent_state") or {}
+        key = self.agent.resume_key
+        agent_id = state.get(key)
+        if not agent_id:
             raise RunnerError(
-                f"session {config.resume} has no Claude conversation to resume "
-                "(no claude_session_id in its agent_state)"
+                f"session {config.resume} has no {self.agent.name} conversation to resume "
+                f"(no {key} in its agent_state)"
             )
         if config.fork:
             session = await self.relay.create_session(
                 title=config.title or previous.get("title"),
-                agent="claude-code",
+                agent=self.agent.name,
                 cwd=str(config.cwd),
                 host=socket.gethostname(),
                 metadata={"forked_from": previous["id"]},
@@ -179,41 +198,27 @@ class Runner:
             if config.title:
                 changes["title"] = config.title
             session = await self.relay.update_session(previous["id"], **changes)
-        return session, claude_id
+        return session, agent_id
 
-    async def _start_agent(self, claude_resume: str | None) -> None:
-        spec = AgentSpec(
-            cwd=self.config.cwd,
-            permission_mode=self.config.permission_mode,
-            resume=claude_resume,
-            fork=self.config.fork,
-            gateway=self.config.gateway,
-            claude_args=self.config.claude_args,
-            env=self.config.env,
-        )
-        options = build_options(spec, self._can_use_tool, self.stderr)
-        self._client = ClaudeSDKClient(options)
-        await self._client.connect()
+    async def _start_agent(self, agent_resume: str | None) -> None:
+        facts = await self.agent.start(self, agent_resume)
         self.agent_state = {
-            "agent": "claude-code",
+            "agent": self.agent.name,
             "status": "idle",
             "cwd": str(self.config.cwd),
             "permission_mode": self.config.permission_mode or "default",
-            "claude_session_id": claude_resume,
-            "pid": agent_pid(self._client),
             "runner_pid": os.getpid(),
             "host": socket.gethostname(),
             "queued": 0,
+            **facts,
+            **self.agent_state,  # what the agent said while starting is newer
         }
         self._set_status("idle")
 
     async def _shutdown_agent(self) -> None:
         self._stopping = True
         self._cancel_pending("The session is stopping.")
-        if self._client is not None:
-            # Closing stdin lets claude flush its transcript before it exits (SDK: ≤ 20 s).
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._client.disconnect(), 30)
+        await self.agent.stop()
 
     async def _finish(self) -> None:
         assert self._publisher is not None and self._outbox is not None
@@ -263,64 +268,36 @@ class Runner:
         self.exit_code = 1
         self.request_stop(text, code=1)
 
-    # ── Claude → relay ─────────────────────────────────────────────────────────────
+    # ── agent → relay ──────────────────────────────────────────────────────────────
 
     async def _pump(self) -> None:
-        assert self._client is not None
-        failure: str | None = None
         try:
-            async for raw in raw_messages(self._client):
-                self._on_raw(raw)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the agent died; say how
-            failure = str(exc)
-        if self._stopping:
+            await self.agent.pump()
+        except AgentExited as exc:
+            if not self._stopping:
+                self._fail(exc.reason, **exc.extra)
             return
-        tail = self.stderr.text()
-        returncode = _returncode(self._client)
-        reason = "Claude Code exited unexpectedly"
-        if returncode is not None:
-            reason += (
-                f" (killed by signal {-returncode})"
-                if returncode < 0
-                else f" (exit code {returncode})"
-            )
-        self._fail(reason, stderr=tail, exit_code=returncode, detail=failure)
+        if not self._stopping:
+            self._fail(f"{self.agent.name} exited unexpectedly")
 
-    def _on_raw(self, raw: dict[str, Any]) -> None:
+    def publish(self, messages: list[dict[str, Any]]) -> None:
         assert self._publisher is not None
-        kind = raw.get("type")
-        if kind == "system" and raw.get("subtype") == "init":
-            # Re-read every time: resume, fork and /clear mint new ids.
-            self.agent_state.update(
-                claude_session_id=raw.get("session_id"),
-                model=raw.get("model"),
-                cwd=raw.get("cwd"),
-                tools=raw.get("tools") or [],
-                claude_code_version=raw.get("claude_code_version"),
-                permission_mode=raw.get("permissionMode")
-                or self.agent_state.get("permission_mode"),
-            )
-            self._publisher.patch(
-                agent_state=dict(self.agent_state),
-                model=raw.get("model"),
-                permission_mode=self.agent_state["permission_mode"],
-            )
-        elif kind == "conversation_reset":
-            self.agent_state["claude_session_id"] = raw.get("new_conversation_id")
-            self._publisher.patch(agent_state=dict(self.agent_state))
-        messages = normalize(raw)
-        if kind == "system" and raw.get("subtype") == "init":
-            # Claude repeats init at every turn; viewers need it only when it changed.
-            if messages and messages[0]["content"] == self._last_init:
-                return
-            self._last_init = messages[0]["content"] if messages else None
         self._publisher.messages(messages)
         for message in messages:
             self.view("message", message)
-        if kind == "result":
-            self._turn_done.set()
+
+    def update_state(self, state: dict[str, Any], **session: Any) -> None:
+        assert self._publisher is not None
+        self.agent_state.update(state)
+        fields = {k: v for k, v in session.items() if v is not None}
+        self._publisher.patch(
+            agent_state=dict(self.agent_state),
+            permission_mode=self.agent_state.get("permission_mode"),
+            **fields,
+        )
+
+    def turn_ended(self) -> None:
+        self._turn_done.set()
 
     # ── turns ──────────────────────────────────────────────────────────────────────
 
@@ -342,7 +319,6 @@ class Runner:
             self._sync_state()
 
     async def _drive(self) -> None:
-        assert self._client is not None
         while True:
             text = await self._prompts.get()
             self._turn_done.clear()
@@ -350,7 +326,7 @@ class Runner:
             self.agent_state["queued"] = self._prompts.qsize()
             self._set_status("running")
             self.view("prompt", {"text": text})
-            await self._client.query(text)
+            await self.agent.prompt(text)
             await self._turn_done.wait()
             self._in_turn = False
             self._turns += 1
@@ -361,7 +337,7 @@ class Runner:
                 self.request_stop("the turn is done (--exit-when-done)")
                 return
 
-    # ── relay → Claude ─────────────────────────────────────────────────────────────
+    # ── relay → agent ─────────────────────────────────────────────────────────────
 
     async def _listen(self) -> None:
         def on_state(state: str) -> None:
@@ -409,17 +385,16 @@ class Runner:
         self.view("control", data)
         if action == "interrupt":
             self._cancel_pending("Interrupted by " + str(data.get("by") or "a person") + ".")
-            if self._client is not None and self._in_turn:
+            if self._in_turn:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._client.interrupt(), 10)
+                    await asyncio.wait_for(self.agent.interrupt(), 10)
         elif action == "permission_mode" and data.get("mode"):
             mode = data["mode"]
-            if self._client is not None:
-                try:
-                    await asyncio.wait_for(self._client.set_permission_mode(mode), 10)
-                except Exception as exc:  # reported; the session goes on
-                    self._post_status("error", f"could not switch to {mode}: {exc}")
-                    return
+            try:
+                await asyncio.wait_for(self.agent.set_mode(mode), 10)
+            except Exception as exc:  # reported; the session goes on
+                self._post_status("error", f"could not switch to {mode}: {exc}")
+                return
             self.agent_state["permission_mode"] = mode
             self._sync_state()
         elif action == "end":
@@ -428,12 +403,7 @@ class Runner:
 
     # ── permissions ────────────────────────────────────────────────────────────────
 
-    async def _can_use_tool(
-        self, tool_name: str, tool_input: dict[str, Any], context: ToolPermissionContext
-    ) -> permissions.PermissionResult:
-        body = permissions.request_body(
-            tool_name, tool_input, context, self.config.permission_timeout
-        )
+    async def ask_permission(self, body: dict[str, Any]) -> dict[str, Any]:
         permission = await self._open_permission(body)
         permission_id = permission["id"]
         local: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -444,16 +414,18 @@ class Runner:
         try:
             await asyncio.wait({answer, local}, return_when=asyncio.FIRST_COMPLETED)
             if answer.done() and not answer.cancelled() and answer.exception() is None:
-                resolved = answer.result()
+                resolved: dict[str, Any] = answer.result()
                 self.view("permission", resolved)
-                return permissions.to_result(resolved, tool_name, tool_input, context.suggestions)
+                return resolved
             reason = local.result() if local.done() else "The permission request failed."
             self._spawn(self._cancel_on_relay(permission_id, reason))
-            return permissions.PermissionResultDeny(message=reason, interrupt=True)
+            return {"id": permission_id, "status": "cancelled", "decision": {"message": reason}}
         except asyncio.CancelledError:
-            # Claude withdrew the request (an interrupt, a hook answered first): every
+            # The agent withdrew the request (an interrupt, a hook answered first): every
             # device must dismiss it.
-            self._spawn(self._cancel_on_relay(permission_id, "Claude withdrew the request."))
+            self._spawn(
+                self._cancel_on_relay(permission_id, f"{self.agent.name} withdrew the request.")
+            )
             raise
         finally:
             answer.cancel()
@@ -612,8 +584,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _returncode(client: ClaudeSDKClient) -> int | None:
-    process = getattr(getattr(client, "_transport", None), "_process", None)
-    return getattr(process, "returncode", None)

@@ -73,6 +73,8 @@ function renderKnown(m, transcript, full) {
       return `<details class="msg thinking" data-seq="${seq}"${full ? " open" : ""}><summary>Thinking</summary>` +
         `<div class="thinking-text">${esc(shown)}${showAll(seq, left)}</div></details>`;
     }
+    case "plan":
+      return planList(seq, c.entries);
     case "tool_call":
       return toolCard(m, transcript.results.get(c.call_id));
     case "tool_result":
@@ -94,6 +96,19 @@ function renderKnown(m, transcript, full) {
     default:
       return note(seq, `${m.kind}: ${truncate(pretty(m.content), 200)}`);
   }
+}
+
+// The agent's plan as a checklist (ACP sends the whole plan each time it changes).
+const PLAN_MARKS = { completed: "☑", in_progress: "◐" };
+
+function planList(seq, entries) {
+  const rows = (Array.isArray(entries) ? entries : []).map((e) => {
+    const status = String(e?.status || "pending");
+    return `<li class="plan-${esc(status)}"><span class="plan-mark">${PLAN_MARKS[status] || "☐"}</span> ` +
+      `${esc(e?.content ?? "")}</li>`;
+  });
+  return `<div class="msg plan" data-seq="${seq}"><div class="plan-title">Plan</div>` +
+    `<ul class="plan-list">${rows.join("")}</ul></div>`;
 }
 
 function note(seq, text, cls = "") {

@@ -126,7 +126,7 @@ export class SessionView {
     const title = s.title || basename(s.cwd) || s.id;
     $("#s-title", this.root).textContent = title;
     document.title = `${title} · tether`;
-    $("#s-sub", this.root).textContent = [s.agent, s.host, s.cwd].filter(Boolean).join(" · ");
+    $("#s-sub", this.root).textContent = [agentLabel(s), s.host, s.cwd].filter(Boolean).join(" · ");
     $("#s-status", this.root).innerHTML = statusBadge(this.store.effectiveStatus(s));
     const model = s.model || this.transcript?.model;
     const modelEl = $("#s-model", this.root);
@@ -457,4 +457,11 @@ function showError(el, text) {
 function autosize(textarea) {
   textarea.style.height = "auto";
   textarea.style.height = Math.min(textarea.scrollHeight, 200) + "px";
+}
+
+// Which agent runs the session, with its version when the runner learned it.
+function agentLabel(s) {
+  const state = s.agent_state || {};
+  const version = state.agent_info?.version || state.claude_code_version;
+  return s.agent ? `${s.agent}${version ? ` ${version}` : ""}` : "";
 }
