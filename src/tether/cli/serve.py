@@ -6,6 +6,7 @@ import contextlib
 import errno
 import logging
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -64,11 +65,23 @@ def serve(
     sock = _bind(settings)
     settings.port = sock.getsockname()[1]
     try:
-        app = create_app(settings, on_startup=_announce)
+        server = make_server(settings, on_startup=_announce)
     except ConfigError as exc:  # the gateway section is checked when the app is built
         sock.close()
         fail(str(exc))
-    server = _Server(
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])  # uvloop when installed, as uvicorn.run would
+    console.print("[dim]tether stopped[/]")
+
+
+def make_server(
+    settings: Settings, on_startup: Callable[[StartupInfo], None] | None = None
+) -> uvicorn.Server:
+    """The app and the uvicorn server that runs it, as `tether serve` runs them (the tests
+    run this same server inside their own process). Raises ConfigError when the gateway
+    section is invalid."""
+    app = create_app(settings, on_startup=on_startup)
+    return _Server(
         app,
         uvicorn.Config(
             app,
@@ -79,9 +92,6 @@ def serve(
             server_header=False,
         ),
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run(sockets=[sock])  # uvloop when installed, as uvicorn.run would
-    console.print("[dim]tether stopped[/]")
 
 
 class _Server(uvicorn.Server):
