@@ -82,19 +82,28 @@ class ThreadedServer:
             time.sleep(0.005)
         return self
 
-    def stop(self, *, abrupt: bool = False, timeout: float = 15.0) -> None:
+    def stop(self, *, abrupt: bool = False, timeout: float = 10.0) -> None:
         """Stop as Ctrl-C does; `abrupt` skips the app's shutdown (its lifespan exit) and
-        the wait for open connections, the nearest an in-process server comes to a kill."""
+        the wait for open connections, the nearest an in-process server comes to a kill.
+        A server still serving after `timeout` is stopped abruptly."""
+        self._ask(abrupt)
+        if self._thread.ident is None:  # never started
+            self.sock.close()
+            return
+        self._thread.join(timeout)
+        if self._thread.is_alive() and not abrupt:
+            self._ask(abrupt=True)
+            self._thread.join(5)
+        self.sock.close()
+        if self._thread.is_alive():
+            raise RuntimeError(f"the server on port {self.port} did not stop")
+
+    def _ask(self, abrupt: bool) -> None:
         loop = self._loop
         if loop is not None and self._thread.is_alive():
             # RuntimeError: the loop closed in between, so it is stopping already.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._ask_to_stop, abrupt)
-        if self._thread.ident is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                raise RuntimeError(f"the server on port {self.port} did not stop in {timeout}s")
-        self.sock.close()
 
     def _ask_to_stop(self, abrupt: bool) -> None:
         if abrupt:
