@@ -1,4 +1,7 @@
-"""Fixtures shared by every test: real `tether serve` processes on both storage backends."""
+"""Fixtures shared by every test: real tether servers on both storage backends.
+
+Servers run inside the test process unless a test asks for `process=True` (see
+tests/support/server.py); either way they speak real HTTP, SSE and WebSocket."""
 
 from __future__ import annotations
 
@@ -8,9 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import TetherServer, fresh_postgres_database, postgres_available
+from tests.support.postgres import drop_all, fresh_postgres_database, postgres_available
+from tests.support.server import TetherServer
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if postgres_available():
+        drop_all()
 
 
 def _backend_params() -> list:
@@ -32,7 +41,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def server_factory(tmp_path: Path, backend: str) -> Iterator:
     """Make (and afterwards stop) tether servers on the chosen backend. Servers made with
-    `shared_db=True` share one database, as several relay processes would."""
+    `shared_db=True` share one database, as several relay processes would; keyword
+    arguments go to TetherServer (`process=True` for a `tether serve` child process)."""
     servers: list[TetherServer] = []
     cleanups = []
     shared: dict[str, str | None] = {}
@@ -62,5 +72,5 @@ def server_factory(tmp_path: Path, backend: str) -> Iterator:
 
 @pytest.fixture
 def server(server_factory) -> TetherServer:
-    """One running `tether serve`, parametrized over SQLite and PostgreSQL."""
+    """One running tether server, parametrized over SQLite and PostgreSQL."""
     return server_factory()

@@ -1,5 +1,5 @@
 """Helpers for client and command tests: a TCP proxy whose connections a test can cut,
-tokens made by the real `tether token create`, and a way to wait for a condition.
+tokens (`make_token`), and a way to wait for a condition.
 
 Nothing here stands in for tether's parts: the proxy only forwards bytes to a real relay.
 """
@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from tests.support.server import TetherServer
+from tests.support.tokens import mint_token
 
 T = TypeVar("T")
+
+make_token = mint_token
 
 
 class CuttableProxy:
@@ -73,26 +73,6 @@ class CuttableProxy:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._writers.discard(writer)
         self._writers.discard(up_writer)
-
-
-def make_token(server: TetherServer, scope: str, name: str | None = None) -> str:
-    """A new token minted by the real `tether token create` against the server's store."""
-    args = [
-        sys.executable,
-        "-m",
-        "tether",
-        "token",
-        "create",
-        "--scope",
-        scope,
-        "--data-dir",
-        str(server.data_dir),
-    ]
-    if name:
-        args += ["--name", name]
-    done = subprocess.run(args, env=server.env(), capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 async def eventually(

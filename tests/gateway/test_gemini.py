@@ -624,8 +624,8 @@ def test_query_key_is_masked_in_the_access_log(tmp_path, an_upstream):
     """At debug level each request is logged with its path and query: never a `?key=`."""
     config = gateway_config(an_upstream, an_upstream, keys=["secret-gemini-key"])
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    server = TetherServer(
-        data_dir=tmp_path, extra_args=["--only", "gateway", "--log-level", "debug"]
+    server = TetherServer(  # a child process: its log is what is checked
+        data_dir=tmp_path, extra_args=["--only", "gateway", "--log-level", "debug"], process=True
     ).start()
     try:
         an_upstream.push(Json(an_message("ok")))

@@ -51,7 +51,8 @@ def gw(
     (data_dir / "config.yaml").write_text(yaml.safe_dump(config))
     # Debug logging: the test of keys below reads the log for them.
     args = ["--only", "gateway", "--log-level", "debug"]
-    server = TetherServer(data_dir=data_dir, extra_args=args).start()
+    # A child process: the tests read its log for keys that must not be there.
+    server = TetherServer(data_dir=data_dir, extra_args=args, process=True).start()
     yield server
     server.stop()
 

@@ -10,7 +10,6 @@ Anthropic events the way real servers send them.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +22,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.threaded import ThreadedServer
 
 
 @dataclass
@@ -68,31 +69,22 @@ class ScriptedUpstream:
         # Per request index: "done" when a stream finished, "stopped" when the reader left.
         self.stream_outcomes: dict[int, str] = {}
         self._lock = threading.Lock()
-        self.port = _free_port()
         app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST"])])
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level="critical", lifespan="off"
-            )
+        self._server = ThreadedServer(
+            uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off"))
         )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self.port = self._server.port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ScriptedUpstream:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("scripted upstream did not start")
-            time.sleep(0.01)
+        self._server.start(10)
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(5)
+        self._server.stop()
 
     def reset(self) -> None:
         with self._lock:
@@ -157,12 +149,6 @@ class ScriptedUpstream:
             raise
         finally:
             self.stream_outcomes.setdefault(index, "stopped")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- OpenAI Chat Completions shapes ----------------------------------------------------

@@ -1,6 +1,6 @@
-"""Helpers for relay tests: an async SSE reader, tokens made by the real CLI, small posts.
+"""Helpers for relay tests: an async SSE reader, tokens, the real CLI, small posts.
 
-Everything here talks to a real `tether serve` over real sockets; nothing is mocked.
+Everything here talks to a real tether server over real sockets; nothing is mocked.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import httpx
 import orjson
 
 from tests.support.server import TetherServer
+from tests.support.tokens import mint_token
 
 TIMEOUT = 20.0
 
@@ -148,14 +149,9 @@ def run_tether(server: TetherServer, *args: str) -> subprocess.CompletedProcess[
 
 
 def make_token(server: TetherServer, scope: str, name: str | None = None) -> str:
-    """A new token minted by the real `tether token create`, against the server's store."""
-    args = ["token", "create", "--scope", scope, "--data-dir", str(server.data_dir)]
-    if name:
-        args += ["--name", name]
-    done = run_tether(server, *args)
-    assert done.returncode == 0, done.stderr
-    token = done.stdout.strip()
-    assert token.startswith("tth_"), done.stdout
+    """A new token in the server's store, minted as `tether token create` mints it."""
+    token = mint_token(server, scope, name)
+    assert token.startswith("tth_"), token
     return token
 
 

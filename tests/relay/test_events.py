@@ -158,7 +158,8 @@ def _read_events(server, since: int, count: int, session: str) -> list[tuple[int
 
 
 def test_resume_after_a_server_restart(server_factory) -> None:
-    server = server_factory()
+    # A process: the second restart is a real SIGKILL.
+    server = server_factory(process=True)
     with server.client() as http:
         session = http.post("/api/v1/sessions", json={"title": "durable"}).json()
         sid = session["id"]

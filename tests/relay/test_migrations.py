@@ -21,7 +21,11 @@ def test_relays_started_together_on_an_empty_database_all_come_up(
     backend: str, tmp_path: Path
 ) -> None:
     with fresh_postgres_database() as url:
-        servers = [TetherServer(data_dir=tmp_path / f"s{i}", database_url=url) for i in range(4)]
+        # Separate processes, as relays started together by a service manager would be.
+        servers = [
+            TetherServer(data_dir=tmp_path / f"s{i}", database_url=url, process=True)
+            for i in range(4)
+        ]
         try:
             with ThreadPoolExecutor(len(servers)) as pool:
                 list(pool.map(TetherServer.start, servers))  # raises if one died starting

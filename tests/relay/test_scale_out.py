@@ -12,8 +12,8 @@ from tests.relay.support import aclient, message, new_session, open_sse, permiss
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_a_client_of_one_process_sees_writes_made_through_another(server_factory) -> None:
     # Servers are made outside the event loop: the factory creates a database with asyncio.run.
-    first = server_factory()
-    second = server_factory(token=first.token)
+    first = server_factory(process=True)
+    second = server_factory(process=True, token=first.token)
     asyncio.run(_follow_one_write_through_the_other(first, second))
 
 

@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.support.server import free_port
+from tests.support.threaded import ThreadedServer
 
 _ids = itertools.count(1)
 
@@ -72,13 +72,12 @@ class ModelServer:
     """The server in a background thread; `start()`/`stop()` or use it as a context manager."""
 
     script: list[dict[str, Any]] = field(default_factory=list)
-    port: int = field(default_factory=free_port)
+    port: int = 0  # the one it got, once started
     requests: list[Recorded] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _release: threading.Event = field(default_factory=threading.Event)
     _holding: threading.Event = field(default_factory=threading.Event)
-    _server: uvicorn.Server | None = None
-    _thread: threading.Thread | None = None
+    _server: ThreadedServer | None = None
 
     @property
     def url(self) -> str:
@@ -119,25 +118,17 @@ class ModelServer:
                 Route("/{path:path}", self._other, methods=["GET", "POST", "HEAD"]),
             ]
         )
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        wait_for(
-            lambda: self._server is not None and self._server.started,
-            20,
-            "the model server to start",
-        )
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        self._server = ThreadedServer(uvicorn.Server(config), self.port)
+        self.port = self._server.port
+        self._server.start()
         return self
 
     def stop(self) -> None:
         self._release.set()
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
+            self._server.stop()
+            self._server = None
 
     def __enter__(self) -> ModelServer:
         return self.start()

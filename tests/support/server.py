@@ -1,29 +1,52 @@
-"""Start a real `tether serve` process for tests, on a free port, and stop it again.
+"""A real tether server for tests: in this process by default, or a `tether serve` child.
 
-Tests talk to it over real HTTP, SSE and WebSocket connections. With `database_url` the
-relay uses PostgreSQL; otherwise SQLite in the given data dir.
+In process, the server is the one `tether serve` runs (`tether.cli.serve.make_server`: the
+same app, settings and uvicorn options) on a thread of the test process, so tests still
+speak real HTTP, SSE and WebSocket to it but skip a second or so of process start-up. A
+test that needs the process boundary (a real SIGKILL, several processes on one database,
+the environment of a child process) asks for `process=True`; setting
+TETHER_TEST_SERVER=process runs every server as a child process.
+
+Either way the server binds port 0 and reports the port it got, which `restart()` keeps.
+With `database_url` the relay uses PostgreSQL; otherwise SQLite in the given data dir.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-PG_ADMIN_URL = os.environ.get("TETHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+from tests.support.postgres import (  # noqa: F401  (re-exported: tests import them from here)
+    PG_ADMIN_URL,
+    fresh_postgres_database,
+    postgres_available,
+)
+from tests.support.threaded import ThreadedServer
+
+ALL_IN_PROCESSES = os.environ.get("TETHER_TEST_SERVER", "") == "process"
+
+# Variables an in-process server honours: they become its settings. Any other variable in
+# `extra_env` (a secret the gateway config names with `env:`, say) is only seen by a child
+# process, so a server given one runs as a process.
+_SETTINGS_ENV = re.compile(r"TETHER_[A-Z_]+|PYTHON[A-Z_]*")
+_LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
 
 
 def free_port() -> int:
+    """A port nothing listens on just now: only for addresses meant to be unreachable.
+    Servers bind port 0 and report theirs instead of probing with this."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -31,16 +54,23 @@ def free_port() -> int:
 
 @dataclass
 class TetherServer:
-    """A `tether serve` child process. `restart()` keeps the port, data dir and database."""
+    """A tether server. `port` is 0 until the first start; `restart()` keeps the port, data
+    dir and database."""
 
     data_dir: Path
     database_url: str | None = None
-    port: int = field(default_factory=free_port)
+    port: int = 0
     token: str = field(default_factory=lambda: "test-admin-" + secrets.token_hex(8))
     extra_env: dict[str, str] = field(default_factory=dict)
     extra_args: list[str] = field(default_factory=list)
+    process: bool = False
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    _threaded: ThreadedServer | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if ALL_IN_PROCESSES or any(not _SETTINGS_ENV.fullmatch(k) for k in self.extra_env):
+            self.process = True
 
     @property
     def url(self) -> str:
@@ -51,6 +81,7 @@ class TetherServer:
         return {"Authorization": f"Bearer {self.token}"}
 
     def env(self) -> dict[str, str]:
+        """The environment of the server (and of a `tether` command run next to it)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
         env.update(
             TETHER_TOKEN=self.token,
@@ -68,28 +99,21 @@ class TetherServer:
         config = self.data_dir / "config.yaml"
         if not config.exists():
             config.write_text("")
-        self.log_path = self.data_dir / f"serve-{self.port}.log"
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tether", "serve", "--port", str(self.port), *self.extra_args],
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"tether serve exited early:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"tether serve did not come up in {timeout}s:\n{self.log()}")
+        if self.process:
+            return self._start_process(timeout)
+        from tether.cli.serve import make_server
+
+        self._threaded = ThreadedServer(make_server(self._settings()), self.port)
+        self.port = self._threaded.port
+        self._threaded.start(timeout)
+        return self
 
     def stop(self, *, kill: bool = False) -> None:
+        """Stop as Ctrl-C does; `kill` stops with no clean shutdown (SIGKILL for a process;
+        in process the app's shutdown is skipped)."""
+        if self._threaded is not None:
+            self._threaded.stop(abrupt=kill)
+            self._threaded = None
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGKILL if kill else signal.SIGINT)
@@ -104,6 +128,7 @@ class TetherServer:
         return self.start()
 
     def log(self) -> str:
+        """What a server process wrote (an in-process server logs to the test's logging)."""
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
     def client(self, token: str | None = None) -> httpx.Client:
@@ -113,35 +138,53 @@ class TetherServer:
             headers={"Authorization": f"Bearer {token or self.token}"},
         )
 
+    def _settings(self) -> Any:
+        """The settings `tether serve EXTRA_ARGS` would build in the server's environment."""
+        from tether.config import load_settings
 
-def postgres_available() -> bool:
+        params = dict(_serve_flags(tuple(self.extra_args)))
+        config = params.pop("config") or self.data_dir / "config.yaml"
+        return load_settings(config, environ=self.env(), **{**params, "port": self.port})
+
+    def _start_process(self, timeout: float) -> TetherServer:
+        self.log_path = self.data_dir / "serve.log"
+        log = self.log_path.open("ab")
+        offset = log.tell()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tether", "serve", "--port", str(self.port), *self.extra_args],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"tether serve exited early:\n{self.log()}")
+            if not self.port:
+                found = _LISTENING.search(self.log()[offset:])
+                if found:
+                    self.port = int(found.group(1))
+            if self.port and _healthy(self.url):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"tether serve did not come up in {timeout}s:\n{self.log()}")
+
+
+def _healthy(url: str) -> bool:
     try:
-        import asyncpg  # noqa: F401
-    except ImportError:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
         return False
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex(("127.0.0.1", 5432)) == 0
 
 
-@contextmanager
-def fresh_postgres_database() -> Iterator[str]:
-    """A new empty database for one server, dropped afterwards."""
-    import asyncio
+@functools.cache
+def _serve_flags(args: tuple[str, ...]) -> dict[str, Any]:
+    """`tether serve`'s own command line parser applied to `args`."""
+    import typer.main
 
-    import asyncpg
+    from tether.cli.main import app
 
-    name = "tether_test_" + secrets.token_hex(6)
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    command = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    return dict(command.make_context("serve", list(args)).params)

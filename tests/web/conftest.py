@@ -1,5 +1,5 @@
-"""Fixtures for the web UI tests: a real `tether serve` (SQLite), tokens made with the real
-CLI, a test agent that speaks the relay API, and Chromium driven by Playwright.
+"""Fixtures for the web UI tests: a real tether server (SQLite), tokens, a test agent that
+speaks the relay API, and Chromium driven by Playwright.
 
 Browser tests are skipped when Debian's chromium is missing, except under CI (CI=true),
 where they must run.
@@ -8,8 +8,6 @@ where they must run.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import TetherServer
+from tests.support.tokens import mint_token
 from tests.web.agent import TestAgent
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,13 +56,9 @@ def browser() -> Iterator:
 
 
 def make_token(server: TetherServer, scope: str, name: str, *, link: bool = False) -> str:
-    """A token made the way a person makes one: `tether token create`."""
-    args = [sys.executable, "-m", "tether", "token", "create", "--scope", scope, "--name", name]
-    if link:
-        args += ["--link", "--url", server.url]
-    done = subprocess.run(args, env=server.env(), capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
+    """A token as `tether token create [--link]` prints it (the command has its own tests)."""
+    token = mint_token(server, scope, name)
+    return f"{server.url}/?token={token}" if link else token
 
 
 @dataclass

@@ -384,7 +384,9 @@ def test_waking_up_reconnects_from_the_cursor(page: Page, relay: WebRelay) -> No
 def test_a_session_that_starts_waiting_notifies(browser, relay: WebRelay) -> None:
     """With notifications allowed, a new permission request (or a session turning to
     `waiting`) raises a browser notification, unless that session is on screen."""
-    context = browser.new_context()
+    # bypass_csp: wait_for_function polls with eval, which the UI's CSP forbids; without it
+    # the wait fails whenever the notification is not there at the first look.
+    context = browser.new_context(bypass_csp=True)
     context.grant_permissions(["notifications"], origin=relay.url)
     # Record notifications instead of showing them (headless Chromium has no tray).
     context.add_init_script("""

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import logging
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -67,10 +68,26 @@ def serve(
     sock = _bind(settings)
     settings.port = sock.getsockname()[1]
     try:
-        app = create_app(settings, on_startup=_announce)
+        server = make_server(settings, on_startup=_announce)
     except ConfigError as exc:  # the gateway section is checked when the app is built
         sock.close()
         fail(str(exc))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])  # uvloop when installed, as uvicorn.run would
+    finally:
+        if settings.only != "gateway":
+            _forget_address(settings)
+    console.print("[dim]tether stopped[/]")
+
+
+def make_server(
+    settings: Settings, on_startup: Callable[[StartupInfo], None] | None = None
+) -> uvicorn.Server:
+    """The app and the uvicorn server that runs it, as `tether serve` runs them (the tests
+    run this same server inside their own process). Raises ConfigError when the gateway
+    section is invalid."""
+    app = create_app(settings, on_startup=on_startup)
     server = _Server(
         app,
         uvicorn.Config(
@@ -90,15 +107,11 @@ def serve(
     )
     # Sign-in links carry the token in the query string, Gemini clients may send their key
     # as ?key=: the access log must keep neither. Added after uvicorn.Config, which
-    # (re)configures uvicorn's loggers.
-    logging.getLogger("uvicorn.access").addFilter(RedactQueryTokens())
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            server.run(sockets=[sock])  # uvloop when installed, as uvicorn.run would
-    finally:
-        if settings.only != "gateway":
-            _forget_address(settings)
-    console.print("[dim]tether stopped[/]")
+    # (re)configures uvicorn's loggers; once, as the logger outlives each server.
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQueryTokens) for f in access.filters):
+        access.addFilter(RedactQueryTokens())
+    return server
 
 
 class _Server(uvicorn.Server):
