@@ -87,7 +87,9 @@ def test_an_unreachable_database_is_one_line(tmp_path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_with_the_server_running_the_commands_go_through_it(server) -> None:
+def test_with_the_server_running_the_commands_go_through_it(server_factory) -> None:
+    # A real `tether serve`: it is what writes the address the command finds it by.
+    server = server_factory(process=True)
     # The command itself cannot open the database: only the running server can do it. A
     # server given its admin token from outside writes no admin-token file, so the command
     # signs in with TETHER_TOKEN, as a person's shell would.

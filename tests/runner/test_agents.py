@@ -26,7 +26,7 @@ def test_builtins_found_on_path_with_args_after_dashes(bin_dir: Path) -> None:
     codex = resolve("codex", ["--flag"], {}, environ=env(bin_dir))
     assert (codex.name, codex.argv) == ("codex", [str(bin_dir / "codex-acp"), "--flag"])
     gemini = resolve("gemini", [], {}, environ=env(bin_dir))
-    assert gemini.argv == [str(bin_dir / "gemini"), "--experimental-acp"]
+    assert gemini.argv == [str(bin_dir / "gemini"), "--acp"]
     assert resolve("claude-acp", [], {}, environ=env(bin_dir)).name == "claude-code"
     any_agent = resolve("acp", ["my-agent", "--acp"], {}, environ=env(bin_dir))
     assert (any_agent.name, any_agent.argv) == ("my-agent", [str(bin_dir / "my-agent"), "--acp"])

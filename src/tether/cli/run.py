@@ -174,6 +174,7 @@ def _acp_agent(
         permission_mode=config.permission_mode,
         add_dirs=dirs,
         permission_timeout=config.permission_timeout,
+        reads_files=command.reads_files,
     )
 
 

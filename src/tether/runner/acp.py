@@ -27,7 +27,7 @@ from tether.runner.acp_normalize import (
     state_from_update,
 )
 from tether.runner.agent import StderrTail
-from tether.runner.jsonrpc import INVALID_PARAMS, Closed, Peer, RpcError
+from tether.runner.jsonrpc import INVALID_PARAMS, RESOURCE_NOT_FOUND, Closed, Peer, RpcError
 from tether.runner.seam import AgentExited, Host
 
 PROTOCOL_VERSION = 1
@@ -48,6 +48,7 @@ class AcpAgent:
         permission_mode: str | None = None,
         add_dirs: Sequence[Path] = (),
         permission_timeout: float | None = None,
+        reads_files: bool = True,
     ) -> None:
         self.name = name
         self.command = list(command)
@@ -56,6 +57,7 @@ class AcpAgent:
         self.permission_mode = permission_mode
         self.roots = [self.cwd, *(Path(d).resolve() for d in add_dirs)]
         self.permission_timeout = permission_timeout
+        self.reads_files = reads_files
         self.stderr = StderrTail()
         self.modes: list[dict[str, Any]] = []
         self._host: Host | None = None
@@ -117,7 +119,7 @@ class AcpAgent:
             {
                 "protocolVersion": PROTOCOL_VERSION,
                 "clientCapabilities": {
-                    "fs": {"readTextFile": True, "writeTextFile": True},
+                    "fs": {"readTextFile": self.reads_files, "writeTextFile": True},
                     "terminal": False,
                 },
                 "clientInfo": {"name": "tether", "version": __version__},
@@ -281,6 +283,8 @@ class AcpAgent:
         path = self._confined(params.get("path"))
         try:
             text = await asyncio.to_thread(path.read_text, encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            raise RpcError(RESOURCE_NOT_FOUND, "Resource not found", {"uri": str(path)}) from None
         except OSError as exc:
             raise RpcError(INVALID_PARAMS, f"cannot read {path}: {exc.strerror or exc}") from None
         line, limit = params.get("line"), params.get("limit")

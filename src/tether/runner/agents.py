@@ -23,13 +23,18 @@ class Builtin:
     session_name: str  # the session's `agent` field
     command: tuple[str, ...]
     install: str
+    # Offer the agent `fs/read_text_file`. Gemini CLI 0.61.0 cannot read a client's "not
+    # found" over ACP (it stringifies the JSON-RPC error object, so a missing file reads as
+    # a failure and its write_file gives up): it reads the disk itself instead. Its writes
+    # still come to tether, confined to the session's directories.
+    reads_files: bool = True
 
 
 # `claude` is not here: it runs through claude-agent-sdk, not ACP (see runner.claude).
 BUILTINS: dict[str, Builtin] = {
     "codex": Builtin("codex", ("codex-acp",), "npm install -g @zed-industries/codex-acp"),
     "gemini": Builtin(
-        "gemini", ("gemini", "--experimental-acp"), "npm install -g @google/gemini-cli"
+        "gemini", ("gemini", "--acp"), "npm install -g @google/gemini-cli", reads_files=False
     ),
     "claude-acp": Builtin(
         "claude-code", ("claude-code-acp",), "npm install -g @zed-industries/claude-code-acp"
@@ -45,6 +50,7 @@ class AgentCommand:
     name: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    reads_files: bool = True  # offer fs/read_text_file (see Builtin.reads_files)
 
 
 def resolve(
@@ -71,7 +77,9 @@ def resolve(
         install = "check the command after `--`"
     elif name in BUILTINS:
         builtin = BUILTINS[name]
-        command = AgentCommand(builtin.session_name, [*builtin.command, *args])
+        command = AgentCommand(
+            builtin.session_name, [*builtin.command, *args], reads_files=builtin.reads_files
+        )
         install = f"install it with `{builtin.install}`"
     else:
         known = ", ".join([*AGENT_NAMES, *sorted(configured)])
@@ -134,4 +142,4 @@ def with_gateway(
             f"--gateway does not know how agent {name!r} takes a base URL; "
             "set its variable under `agents.NAME.env` in the config file instead"
         )
-    return AgentCommand(command.name, argv, env)
+    return AgentCommand(command.name, argv, env, reads_files=command.reads_files)

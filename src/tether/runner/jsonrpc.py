@@ -25,6 +25,9 @@ Notice = Callable[[str, dict[str, Any]], None]
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
+# ACP's own code for a file (or other resource) that does not exist; agents such as Gemini
+# CLI read it as ENOENT (a new file), where any other error aborts their write.
+RESOURCE_NOT_FOUND = -32002
 
 
 class RpcError(Exception):
@@ -134,7 +137,10 @@ class Peer:
                 raise RpcError(METHOD_NOT_FOUND, f"method not found: {method}")
             reply: dict[str, Any] = {"result": await handler(params)}
         except RpcError as exc:
-            reply = {"error": {"code": exc.code, "message": exc.message}}
+            error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+            if exc.data is not None:
+                error["data"] = exc.data
+            reply = {"error": error}
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the agent must get an answer, whatever broke here

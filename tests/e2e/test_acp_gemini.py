@@ -1,0 +1,86 @@
+"""The real Gemini CLI (`@google/gemini-cli`, from `scripts/test`, in `.cache/npm`) under
+`tether run --agent gemini --gateway URL`: it speaks ACP to the runner, its Gemini API calls
+go through a tether gateway to the scripted Anthropic upstream, and a file it wants to
+write is asked on the relay first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import all_messages, wait_message, wait_pending, wait_status
+from tests.e2e.npm_agents import path_with
+from tests.gateway.conftest import GATEWAY_KEY, start_gateway
+from tests.support.model_server import text, tool_use
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, model):
+    config = {
+        "gateway": {
+            "keys": [GATEWAY_KEY],
+            "providers": {
+                "an": {"type": "anthropic", "base_url": model.url, "api_key": "k", "retries": 0}
+            },
+            "default": {"provider": "an", "model": "claude-test"},
+        }
+    }
+    server = start_gateway(tmp_path / "gateway", config)
+    yield server
+    server.stop()
+
+
+def quiet_gemini_home(home: Path) -> None:
+    """API-key auth, and nothing phoning home: no statistics, telemetry or update check."""
+    settings = home / ".gemini" / "settings.json"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(
+        json.dumps(
+            {
+                "security": {"auth": {"selectedType": "gemini-api-key"}},
+                "privacy": {"usageStatisticsEnabled": False},
+                "telemetry": {"enabled": False},
+                "general": {"disableAutoUpdate": True, "disableUpdateNag": True},
+            }
+        )
+    )
+
+
+async def test_gemini_asks_before_writing_and_allow_writes(
+    relay, model, gateway, start_runner, tmp_path
+):
+    quiet_gemini_home(tmp_path / "agent" / "home")
+    env = {
+        "PATH": path_with("gemini"),
+        "TETHER_GATEWAY_KEY": GATEWAY_KEY,
+        "GEMINI_CLI_TRUST_WORKSPACE": "true",
+        "NO_COLOR": "1",
+    }
+    runner = start_runner("--agent", "gemini", "--gateway", gateway.url, env=env)
+    session_id = await runner.wait_session_id()
+    session = await wait_status(relay, runner, "idle", timeout=90)
+    assert session["agent"] == "gemini"
+
+    target = runner.workdir / "hello.txt"
+    model.add(
+        tool_use("write_file", {"file_path": str(target), "content": "hi from gemini\n"}),
+        text("I wrote hello.txt."),
+    )
+    await relay.send_text(session_id, "create hello.txt")
+    pending = await wait_pending(relay, runner, timeout=90)
+    kinds = {s["kind"] for s in pending["suggestions"] if s.get("type") == "acp_option"}
+    assert "allow_once" in kinds
+    assert not target.exists()  # nothing is written before the answer
+    await relay.respond(pending["id"], "allow")
+    await wait_message(relay, runner, "result", timeout=90)
+    assert target.read_text() == "hi from gemini\n"
+    messages = await all_messages(relay, session_id)
+    # Gemini CLI reports this call as updates only (no `tool_call` first): the transcript
+    # holds its result.
+    assert {"tool_result", "assistant_text", "result"} <= {m["kind"] for m in messages}
+    await relay.end_session(session_id)
+    assert await runner.wait_exit(60) == 0
