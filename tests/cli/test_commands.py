@@ -140,15 +140,6 @@ def test_no_token_anywhere_says_where_to_get_one(server: TetherServer, tmp_path:
     assert "no token" in one_line_error(done)
 
 
-def test_the_local_admin_token_is_used_when_none_is_given(server: TetherServer) -> None:
-    # The CLI reads the admin token `tether serve` wrote into its data dir.
-    env = cli_env(server.url, None, server.data_dir)
-    if not (server.data_dir / "admin-token").exists():
-        pytest.skip("this server was given its token by env and wrote no admin-token file")
-    done = tether(env, "sessions")
-    assert done.returncode == 0, done.stderr
-
-
 def test_a_viewer_token_may_look_but_not_steer(
     server: TetherServer, env: dict[str, str], api: SyncRelayClient
 ) -> None:

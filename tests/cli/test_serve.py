@@ -107,6 +107,15 @@ def test_first_start_mints_the_admin_token_once(tmp_path: Path, serves) -> None:
     assert token_file.read_text().strip() == token
     me = httpx.get(f"{first.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["scope"] == "admin"
+    # A local `tether` command with no token of its own finds the one serve wrote.
+    local = subprocess.run(
+        [sys.executable, "-m", "tether", "sessions"],
+        env=_env(tmp_path, TETHER_URL=first.url, TETHER_DATA_DIR=str(data)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert local.returncode == 0, local.stderr
     assert first.interrupt() == 0
 
     second = Serve(tmp_path, "--data-dir", str(data))
