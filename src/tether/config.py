@@ -54,6 +54,8 @@ class Settings(BaseModel):
     max_header_bytes: int = Field(64 * 1024, gt=0)
     keep_alive_timeout: float = Field(5.0, gt=0)
     request_head_timeout: float = Field(10.0, gt=0)
+    # Seconds a request body may take to arrive whole once its head has.
+    request_body_timeout: float = Field(120.0, gt=0)
     # Live SSE + WebSocket connections one token may hold, and this process in all.
     max_connections_per_token: int = Field(100, gt=0)
     max_connections: int = Field(10_000, gt=0)

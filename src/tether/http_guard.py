@@ -1,8 +1,10 @@
 """The HTTP connection bounds uvicorn does not keep by itself: a request head must arrive
-whole within a deadline, so a client that connects and sends nothing, or trickles its
-headers a byte at a time, cannot hold a connection open (slowloris); and a request head
-larger than a limit is refused with 431 (h11's own limit only counts an incomplete head,
-and httptools has none)."""
+whole within a deadline, and then its body within another, so a client that connects and
+sends nothing, or trickles its headers or its body a byte at a time, cannot hold a
+connection open (slowloris); and a request head larger than a limit is refused with 431
+(h11's own limit only counts an incomplete head, and httptools has none). Every handler
+reads its whole body before it does anything, so a slow handler cannot trip the body
+deadline."""
 
 from __future__ import annotations
 
@@ -21,15 +23,18 @@ _431 = (
 
 class GuardedProtocol(H11Protocol):
     """H11Protocol that closes a connection whose request head is not complete within
-    `head_timeout` seconds of its first byte (or of the connection, for the first one),
-    and answers 431 to a head over `max_head_bytes`."""
+    `head_timeout` seconds of its first byte (or of the connection, for the first one), or
+    whose body is not complete within `body_timeout` seconds of its head, and answers 431
+    to a head over `max_head_bytes`."""
 
     head_timeout: float = 10.0
+    body_timeout: float = 120.0
     max_head_bytes: int = 64 * 1024
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._body_deadline: asyncio.TimerHandle | None = None
         self._head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -49,10 +54,31 @@ class GuardedProtocol(H11Protocol):
         if self.conn.their_state is not h11.IDLE:
             self._head_bytes = 0
         self._watch_head()
+        self._watch_body()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_watch()
+        self._stop_body_watch()
         super().connection_lost(exc)
+
+    def _watch_body(self) -> None:
+        """Arm the body deadline when a head has arrived and its body has not; disarm it
+        once the body is whole."""
+        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+            if self._body_deadline is None:
+                self._body_deadline = self.loop.call_later(self.body_timeout, self._body_late)
+        else:
+            self._stop_body_watch()
+
+    def _stop_body_watch(self) -> None:
+        if self._body_deadline is not None:
+            self._body_deadline.cancel()
+            self._body_deadline = None
+
+    def _body_late(self) -> None:
+        self._body_deadline = None
+        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+            self.transport.close()
 
     def _watch_head(self) -> None:
         """Arm the deadline while a head is awaited, disarm it once one has arrived."""
@@ -72,6 +98,12 @@ class GuardedProtocol(H11Protocol):
             self.transport.close()
 
 
-def guarded_protocol(head_timeout: float, max_head_bytes: int) -> type[GuardedProtocol]:
-    bounds = {"head_timeout": head_timeout, "max_head_bytes": max_head_bytes}
+def guarded_protocol(
+    head_timeout: float, max_head_bytes: int, body_timeout: float = 120.0
+) -> type[GuardedProtocol]:
+    bounds = {
+        "head_timeout": head_timeout,
+        "max_head_bytes": max_head_bytes,
+        "body_timeout": body_timeout,
+    }
     return type("GuardedProtocol", (GuardedProtocol,), bounds)

@@ -21,6 +21,7 @@ from tests.support.server import TetherServer
 
 ALLOWED_ORIGIN = "https://allowed.example"
 HEAD_TIMEOUT = 1.0
+BODY_TIMEOUT = 1.0
 MAX_HEAD = 8192
 
 
@@ -81,7 +82,11 @@ def hardened(
         {"match": "hang-an-*", "provider": "hang_an"},
         {"match": "hang-oa-*", "provider": "hang_oa"},
     ]
-    config.update(request_head_timeout=HEAD_TIMEOUT, max_header_bytes=MAX_HEAD)
+    config.update(
+        request_head_timeout=HEAD_TIMEOUT,
+        request_body_timeout=BODY_TIMEOUT,
+        max_header_bytes=MAX_HEAD,
+    )
     server = start_gateway(tmp_path_factory.mktemp("hardened"), config)
     yield server
     server.stop()
@@ -276,3 +281,26 @@ def test_a_request_head_trickled_byte_by_byte_is_cut_off(hardened):
             except OSError:
                 return
         pytest.fail("the server kept waiting for a trickled request head")
+
+
+def test_a_request_body_trickled_byte_by_byte_is_cut_off(hardened, silent):
+    silent.reset()
+    head = (
+        b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        b"content-length: 1000\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", hardened.port)) as sock:
+        sock.sendall(head)
+        sock.settimeout(0.2)
+        for _ in range(75):  # far longer than the body deadline, in total
+            try:
+                sock.sendall(b" ")
+                if sock.recv(1) == b"":
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+        else:
+            pytest.fail("the server kept waiting for a trickled request body")
+    assert not silent.got_request.is_set(), "a request that never arrived whole went upstream"

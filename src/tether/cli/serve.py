@@ -97,7 +97,11 @@ def make_server(
             lifespan="on",
             timeout_graceful_shutdown=3,
             server_header=False,
-            http=guarded_protocol(settings.request_head_timeout, settings.max_header_bytes),
+            http=guarded_protocol(
+                settings.request_head_timeout,
+                settings.max_header_bytes,
+                settings.request_body_timeout,
+            ),
             h11_max_incomplete_event_size=settings.max_header_bytes,
             timeout_keep_alive=settings.keep_alive_timeout,
             # A WebSocket frame carries one action body: hold it to the HTTP body limit
