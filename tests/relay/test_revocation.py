@@ -104,3 +104,18 @@ async def test_the_client_treats_revocation_as_final(server, transport: str) -> 
                 pass
         await revoker
         assert states[0] == "connected" and states[-1] == "disconnected"
+
+
+async def test_a_long_poll_begun_before_the_revocation_gets_no_answer(server) -> None:
+    token = make_token(server, "client", "lost-phone")
+    async with aclient(server) as admin, aclient(server, token) as phone:
+        sid = (await new_session(admin))["id"]
+        pid = (await admin.post(f"/api/v1/sessions/{sid}/permissions", json=permission())).json()
+        pid = pid["id"]
+        poll = asyncio.create_task(phone.get(f"/api/v1/permissions/{pid}", params={"wait": 30}))
+        await asyncio.sleep(0.5)  # the poll is waiting
+        await asyncio.to_thread(_revoke, server, token)
+        await asyncio.sleep(1.5)  # every process notices within a second
+        answered = await admin.post(f"/api/v1/permissions/{pid}/respond", json={"behavior": "deny"})
+        assert answered.status_code == 200
+        assert_error(await asyncio.wait_for(poll, TIMEOUT), 401)

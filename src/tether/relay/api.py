@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from tether.protocol import Capability
 from tether.relay.auth import Principal
-from tether.relay.errors import PayloadTooLarge, Unprocessable
+from tether.relay.errors import PayloadTooLarge, Unauthorized, Unprocessable
 from tether.relay.models import (
     MessageIn,
     PermissionAnswer,
@@ -213,7 +213,10 @@ async def get_permission(request: Request, relay: Relay, who: Principal) -> Resp
     permission = await relay.get_permission(who, permission_id)  # 404 / 403 before waiting
     wait = request.query_params.get("wait")
     if wait:
-        return json_response(await relay.wait_permission(permission_id, wait_seconds(wait)))
+        answer = await relay.wait_permission(permission_id, wait_seconds(wait))
+        if relay.auth.is_revoked(who):  # revoked while it waited: the answer is not theirs
+            raise Unauthorized("the token was revoked")
+        return json_response(answer)
     return json_response(permission)
 
 
