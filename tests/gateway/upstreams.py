@@ -279,15 +279,20 @@ def an_message(text: str, model: str = "claude-real") -> dict[str, Any]:
     }
 
 
-def an_text_stream(*parts: str, model: str = "claude-real") -> list[bytes]:
+def an_stream_start(model: str) -> bytes:
+    """The `message_start` event every scripted Anthropic stream opens with."""
     start = {
         **an_message("", model),
         "content": [],
         "stop_reason": None,
         "usage": {**AN_USAGE, "output_tokens": 1},
     }
+    return an_event("message_start", {"type": "message_start", "message": start})
+
+
+def an_text_stream(*parts: str, model: str = "claude-real") -> list[bytes]:
     frames = [
-        an_event("message_start", {"type": "message_start", "message": start}),
+        an_stream_start(model),
         an_event(
             "content_block_start",
             {
@@ -328,14 +333,8 @@ def an_tool_stream(
     tool_id: str, name: str, input_json: str, split: int = 16, model: str = "claude-real"
 ) -> list[bytes]:
     """A tool_use turn as Anthropic streams it: input_json_delta pieces of `split` chars."""
-    start = {
-        **an_message("", model),
-        "content": [],
-        "stop_reason": None,
-        "usage": {**AN_USAGE, "output_tokens": 1},
-    }
     frames = [
-        an_event("message_start", {"type": "message_start", "message": start}),
+        an_stream_start(model),
         an_event(
             "content_block_start",
             {

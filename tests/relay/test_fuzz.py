@@ -29,6 +29,7 @@ from schemathesis.checks import (
 
 from tests.relay.support import message, permission
 from tests.relay.test_websocket import TIMEOUT, ws_url
+from tether.protocol import WS_ACTIONS
 
 CHECKS = [
     not_a_server_error,
@@ -115,18 +116,6 @@ JSON = st.recursive(
     ),
     max_leaves=12,
 )
-ACTIONS = [
-    "create_session",
-    "update_session",
-    "post_messages",
-    "interrupt",
-    "set_permission_mode",
-    "end_session",
-    "open_permission",
-    "respond",
-    "cancel_permission",
-    "get_permission",
-]
 
 
 def frames(ids: dict[str, str]) -> st.SearchStrategy[dict[str, Any]]:
@@ -149,7 +138,7 @@ def frames(ids: dict[str, str]) -> st.SearchStrategy[dict[str, Any]]:
     }
     body = st.fixed_dictionaries({}, optional=field_values) | JSON | st.lists(JSON, max_size=3)
     return st.fixed_dictionaries(
-        {"type": st.just("action"), "action": st.sampled_from(ACTIONS) | JSON},
+        {"type": st.just("action"), "action": st.sampled_from(WS_ACTIONS) | JSON},
         optional={
             "req": st.text(max_size=8) | st.integers() | JSON,
             "session_id": ident,
