@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from tether import __version__
 from tether.config import Settings, admin_token_path
-from tether.gateway import build_gateway
+from tether.gateway.app import build_gateway
 from tether.host_guard import LoopbackHostGuard
 from tether.private_files import private_dir
 from tether.relay.api import json_response, relay_routes

@@ -200,7 +200,7 @@ def test_config_errors_name_the_field(data, message):
 
 def test_provider_keys_beyond_loopback_need_gateway_keys():
     from tether.config import Settings
-    from tether.gateway import build_gateway
+    from tether.gateway.app import build_gateway
 
     section = {
         "providers": {"p": {"type": "openai", "base_url": "http://h/v1", "api_key": "secret"}}

@@ -1,7 +1,5 @@
-"""The model-side half: Anthropic/OpenAI-compatible endpoints routed to providers."""
+"""The model-side half: model API surfaces routed to providers (see `app.py`).
 
-from __future__ import annotations
-
-from tether.gateway.app import Gateway, build_gateway
-
-__all__ = ["Gateway", "build_gateway"]
+Kept empty on purpose: `tether.gateway.config` is read by every CLI command, and importing
+it must not pull in the whole gateway (providers, translators, httpx).
+"""
