@@ -1,0 +1,103 @@
+"""What a hook sees and may change: the plugin interface.
+
+A hook is any object with one or more of these methods (plain or `async`):
+
+    on_request(request: HookRequest) -> Changed
+    on_response(request: HookRequest, response: HookResponse) -> Changed
+    on_event(request: HookRequest, event: StreamEvent) -> Changed
+
+and, optionally, attributes `after` / `before` (names of hooks it must run after or
+before; the YAML entry may add more). `Changed` is what the hook reports: None or False
+when it changed nothing, True when it did, or a list of short words saying what ("model",
+"headers"), which is recorded. A change not reported may not reach the upstream: the
+client's bytes are sent as they came when no hook says it changed the body.
+
+To refuse a call, raise `Blocked(message, status=403)`; the client gets an error in its
+own format. Any other exception is the hook failing: the entry's `on_error` says whether
+that refuses the call (`block`) or is logged and ignored (`skip`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# The client's wire format, which is the format of the body a hook sees.
+Surface = Literal["anthropic", "openai", "responses", "gemini"]
+Changed = bool | Iterable[str] | None
+
+
+class Blocked(Exception):
+    """Raised by a hook to refuse the call; `status` 400 or 403."""
+
+    def __init__(self, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class HookRequest:
+    """One client request before routing and translation.
+
+    `body` is the parsed JSON in the client's format (`surface`); change it in place.
+    `headers` are the client's, read-only; `set_header` / `remove_header` change what is
+    sent upstream, on every provider path (translated calls included)."""
+
+    surface: Surface
+    path: str
+    body: dict[str, Any]
+    headers: Mapping[str, str]
+    _model: str
+    header_edits: dict[str, str | None] = field(default_factory=dict)
+    # Free for hooks to share state between phases of one call.
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model(self) -> str:
+        """The model the client asked for. Gemini names it in the path, the others in the
+        body; setting it changes the one the call is routed by."""
+        if self.surface == "gemini":
+            return self._model
+        model = self.body.get("model")
+        return model if isinstance(model, str) else self._model
+
+    @model.setter
+    def model(self, value: str) -> None:
+        if self.surface == "gemini":
+            self._model = value
+        else:
+            self.body["model"] = value
+
+    @property
+    def stream(self) -> bool:
+        if self.surface == "gemini":
+            return self.path.endswith(":streamGenerateContent")
+        return self.body.get("stream") is True
+
+    def set_header(self, name: str, value: str) -> None:
+        self.header_edits[name.lower()] = value
+
+    def remove_header(self, name: str) -> None:
+        self.header_edits[name.lower()] = None
+
+
+@dataclass
+class HookResponse:
+    """The answer going back to the client. `body` is its parsed JSON (None for a stream,
+    or a body that is not JSON); change it in place and report the change."""
+
+    status: int
+    body: Any
+    stream: bool
+
+
+@dataclass
+class StreamEvent:
+    """One streamed event in the client's format: its SSE event name (None where the
+    format names none, as OpenAI chat and Gemini) and its data, parsed JSON (or the text,
+    as OpenAI's `[DONE]`). Change `data` in place and report the change."""
+
+    event: str | None
+    data: Any

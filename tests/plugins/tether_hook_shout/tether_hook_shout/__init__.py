@@ -1,0 +1,79 @@
+"""Test plugins for tether's gateway hooks.
+
+`Shout` upper-cases the last user text of a request and the text the model answers
+(whole or streamed), on the models matching its `models` option. `Explode` raises in the
+phase it is told to, on the models matching its `models` option, with a secret in its
+message (which tether must not log)."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Any
+
+SECRET = "sk-plugin-secret-0000"
+
+
+class Shout:
+    def __init__(self, models: str = "*", header: str | None = None) -> None:
+        self.models = models
+        self.header = header
+
+    def on_request(self, request: Any) -> list[str] | None:
+        if not fnmatchcase(request.model, self.models):
+            return None
+        request.scratch["shout"] = True
+        if self.header:
+            request.set_header("x-shout", self.header)
+        messages = request.body.get("messages") or request.body.get("contents") or []
+        last = messages[-1] if messages else None
+        if isinstance(last, dict) and isinstance(last.get("content"), str):
+            last["content"] = last["content"].upper()
+            return ["messages"]
+        return None
+
+    def on_response(self, request: Any, response: Any) -> bool:
+        """A whole answer's text upper-cased: Anthropic's content, OpenAI chat's message."""
+        if not request.scratch.get("shout") or not isinstance(response.body, dict):
+            return False
+        texts = [b for b in response.body.get("content") or () if b.get("type") == "text"]
+        for block in texts:
+            block["text"] = block["text"].upper()
+        messages = [c["message"] for c in response.body.get("choices") or ()]
+        for message in messages:
+            message["content"] = (message.get("content") or "").upper()
+        return bool(texts or messages)
+
+    async def on_event(self, request: Any, event: Any) -> bool:
+        """Anthropic's text deltas and OpenAI chat's content deltas, upper-cased."""
+        if not request.scratch.get("shout") or not isinstance(event.data, dict):
+            return False
+        delta = event.data.get("delta")
+        if isinstance(delta, dict) and isinstance(delta.get("text"), str):
+            delta["text"] = delta["text"].upper()
+            return True
+        changed = False
+        for choice in event.data.get("choices") or ():
+            content = choice.get("delta", {}).get("content")
+            if isinstance(content, str):
+                choice["delta"]["content"] = content.upper()
+                changed = True
+        return changed
+
+
+class Explode:
+    def __init__(self, models: str = "*", phase: str = "request") -> None:
+        self.models = models
+        self.phase = phase
+
+    def _maybe(self, request: Any, phase: str) -> None:
+        if phase == self.phase and fnmatchcase(request.model, self.models):
+            raise RuntimeError(f"exploded holding {SECRET}")
+
+    def on_request(self, request: Any) -> None:
+        self._maybe(request, "request")
+
+    def on_response(self, request: Any, response: Any) -> None:
+        self._maybe(request, "response")
+
+    def on_event(self, request: Any, event: Any) -> None:
+        self._maybe(request, "event")
