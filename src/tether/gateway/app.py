@@ -165,8 +165,9 @@ class Gateway:
             raw = await read_body(request, self.config.max_body_bytes)
             body = parse_json_object(raw)
             model = require_model(body)
-            hooked = await self.hooks.request(request, body, model) if self.hooks else None
-            if hooked is not None:
+            hooked = None
+            if self.hooks:
+                hooked = await self.hooks.request(request, body, model)
                 raw, model = hooked.body_bytes(raw), require_model(body)
             route = resolve(self.config, features(body, lambda: estimate_tokens(body)))
         except ClientError as exc:
