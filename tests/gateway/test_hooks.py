@@ -337,7 +337,52 @@ async def test_a_stream_is_not_wrapped_without_event_hooks():
     await source.aclose()
 
 
+async def test_only_limits_a_hook_to_some_calls():
+    pipeline = _pipeline(
+        [
+            {
+                "type": "system_prompt",
+                "append": "x",
+                "only": {"surfaces": ["anthropic"], "models": ["claude-*"]},
+            },
+            {"type": "rewrite_model", "models": {"old": "claude-new"}, "before": "system_prompt"},
+        ]
+    )
+    rewritten = {"model": "old"}
+    await pipeline.request(_request(), rewritten, "old")
+    assert rewritten == {"model": "claude-new", "system": "x"}  # `only` saw the new model
+    http, other_model = _request(), {"model": "gpt-5"}
+    await pipeline.request(http, other_model, "gpt-5")
+    assert "system" not in other_model
+    assert [run["name"] for run in http.state.hook_runs] == ["rewrite_model"]
+    chat = {"model": "claude-a", "messages": []}
+    await pipeline.request(_request("/v1/chat/completions"), chat, "claude-a")
+    assert chat["messages"] == []
+
+
+async def test_a_stream_is_not_wrapped_when_its_event_hook_is_not_for_the_call():
+    async def chunks():
+        yield b"data: {}\n\n"
+
+    pipeline = _pipeline([{"plugin": "shout", "only": {"models": ["loud-*"]}}])
+    exchange = await pipeline.request(_request(), {"model": "quiet"}, "quiet")
+    source = chunks()
+    out = StreamOut(200, [(b"content-type", b"text/event-stream")], source)
+    assert (await pipeline.response(exchange, out)).body is source
+    await source.aclose()
+
+
 # --- order and config errors ---------------------------------------------------------------
+
+
+def test_a_plugin_declares_its_own_order():
+    hooks = [
+        {"plugin": "shout", "options": {"after": ["redact"]}},
+        {"type": "redact", "patterns": ["x"]},
+    ]
+    assert [stage.name for stage in _pipeline(hooks).stages] == ["redact", "shout"]
+    with pytest.raises(ConfigError, match="no hook named 'redact'"):
+        _pipeline(hooks[:1])
 
 
 def test_sort_keeps_config_order_unless_declared():
@@ -368,6 +413,10 @@ def test_sort_keeps_config_order_unless_declared():
         ([{"type": "shout"}], "type must be one of headers, rewrite_model"),
         ([{"type": "redact", "patterns": ["("]}], "patterns[0]: is not a regular expression"),
         ([{"type": "block", "status": 500}], "hooks[0].status: must be one of 400 or 403"),
+        (
+            [{"type": "headers", "only": {"surfaces": ["grpc"]}}],
+            "hooks[0].only.surfaces[0]: must be one of 'anthropic', 'openai'",
+        ),
     ],
 )
 def test_config_errors_name_the_problem(hooks, message):

@@ -5,6 +5,7 @@ keys that hook knows."""
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatchcase
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, PlainValidator, ValidationInfo, field_validator
@@ -14,6 +15,18 @@ from tether.config import resolve_secret
 from tether.gateway.config import Text, _environ, _Section
 
 OnError = Literal["block", "skip"]
+
+
+class Only(_Section):
+    """Which calls a hook is for: their surface, their model (globs). Empty: all."""
+
+    surfaces: tuple[Literal["anthropic", "openai", "responses", "gemini"], ...] = ()
+    models: tuple[Text, ...] = ()
+
+    def matches(self, surface: str, model: str) -> bool:
+        return (not self.surfaces or surface in self.surfaces) and (
+            not self.models or any(fnmatchcase(model, pattern) for pattern in self.models)
+        )
 
 
 class HookSpec(_Section):
@@ -26,6 +39,8 @@ class HookSpec(_Section):
     before: tuple[Text, ...] = ()
     # A hook that raises: refuse the call (block, fail closed) or log and go on (skip).
     on_error: OnError = "block"
+    # Only these calls (the others pass the hook by, unrecorded).
+    only: Only | None = None
 
     @field_validator("after", "before", mode="before")
     @classmethod

@@ -25,7 +25,7 @@ from starlette.responses import Response
 
 from tether.gateway.hooks.api import Blocked, HookRequest, HookResponse, StreamEvent, Surface
 from tether.gateway.hooks.builtin import BUILTINS
-from tether.gateway.hooks.config import HookSpec, PluginSpec, hook_name
+from tether.gateway.hooks.config import HookSpec, Only, PluginSpec, hook_name
 from tether.gateway.hooks.formats import stream_error
 from tether.gateway.hooks.order import Declared, sort_hooks
 from tether.gateway.hooks.plugins import load_plugin
@@ -64,6 +64,10 @@ class Stage:
     on_request: Callable[..., Any] | None = None
     on_response: Callable[..., Any] | None = None
     on_event: Callable[..., Any] | None = None
+    only: Only | None = None
+
+    def is_for(self, request: HookRequest) -> bool:
+        return self.only is None or self.only.matches(request.surface, request.model)
 
 
 @dataclass
@@ -74,6 +78,14 @@ class Exchange:
     runs: list[dict[str, Any]]
     # Some hook said it changed the body: the client's bytes no longer stand for it.
     changed: bool = False
+    # Hooks whose `only` leaves this call out, in every phase.
+    passed_by: set[str] = field(default_factory=set)
+
+    def of(self, stages: list[Stage]) -> list[Stage]:
+        """The stages of a later phase that are for this call."""
+        if not self.passed_by:
+            return stages
+        return [s for s in stages if s.name not in self.passed_by]
 
     def body_bytes(self, raw: bytes) -> bytes:
         return orjson.dumps(self.request.body) if self.changed else raw
@@ -106,6 +118,8 @@ class Pipeline:
         self._request = [s for s in self.stages if s.on_request]
         self._response = [s for s in self.stages if s.on_response]
         self._event = [s for s in self.stages if s.on_event]
+        # Filtered hooks with no request phase: told apart once the request is final.
+        self._later = [s for s in self.stages if s.only and not s.on_request]
 
     def __bool__(self) -> bool:
         return bool(self.stages)
@@ -122,6 +136,10 @@ class Pipeline:
         exchange = Exchange(hooked, [])
         http.state.hook_runs = exchange.runs
         for stage in self._request:
+            # Checked as the hook's turn comes: after a rewrite_model, the new model.
+            if not stage.is_for(hooked):
+                exchange.passed_by.add(stage.name)
+                continue
             try:
                 what = await self._run(stage, "request", exchange, stage.on_request)
             except _Refused as refused:
@@ -129,6 +147,7 @@ class Pipeline:
             # A change of headers only leaves the client's body bytes as they are.
             if what is not None and set(what) != {"headers"}:
                 exchange.changed = True
+        exchange.passed_by.update(s.name for s in self._later if not s.is_for(hooked))
         if hooked.header_edits:
             # Read by Upstream.open, the one place every provider path sends from; the
             # provider call runs in this request's context (or a copy of it).
@@ -140,7 +159,8 @@ class Pipeline:
         to the event hooks)."""
         if isinstance(result, StreamOut):
             return await self._stream(exchange, result)
-        if not self._response or not isinstance(result, Response):
+        stages = exchange.of(self._response)
+        if not stages or not isinstance(result, Response):
             return result
         try:
             body = orjson.loads(bytes(result.body))
@@ -148,7 +168,7 @@ class Pipeline:
             body = None
         answer = HookResponse(result.status_code, body, stream=False)
         changed = False
-        for stage in self._response:
+        for stage in stages:
             try:
                 what = await self._run(stage, "response", exchange, stage.on_response, answer)
             except _Refused as refused:
@@ -195,7 +215,7 @@ class Pipeline:
 
     async def _stream(self, exchange: Exchange, out: StreamOut) -> StreamOut:
         answer = HookResponse(out.status, None, stream=True)
-        for stage in self._response:
+        for stage in exchange.of(self._response):
             try:
                 await self._run(stage, "response", exchange, stage.on_response, answer)
             except _Refused as refused:
@@ -208,16 +228,17 @@ class Pipeline:
                 fmt = FORMATS[exchange.request.surface]
                 return error_response(fmt, refused.status, refused.message, kind=refused.kind)
         content_type = next((v for k, v in out.headers if k == b"content-type"), b"")
-        if self._event and b"text/event-stream" in content_type:
+        stages = exchange.of(self._event)
+        if stages and b"text/event-stream" in content_type:
             # Gemini's JSON-array streams (no ?alt=sse) are not split into events.
-            out.body = self._events(exchange, out.body)
+            out.body = self._events(exchange, stages, out.body)
         return out
 
     async def _events(
-        self, exchange: Exchange, source: AsyncIterator[bytes]
+        self, exchange: Exchange, stages: list[Stage], source: AsyncIterator[bytes]
     ) -> AsyncIterator[bytes]:
         parser = SSEParser()
-        tallies = {stage.name: _EventTally() for stage in self._event}
+        tallies = [(stage, _EventTally()) for stage in stages]
         surface = exchange.request.surface
         try:
             async for chunk in source:
@@ -239,8 +260,7 @@ class Pipeline:
             aclose = getattr(source, "aclose", None)
             if aclose is not None:
                 await aclose()
-            for stage in self._event:
-                tally = tallies[stage.name]
+            for stage, tally in tallies:
                 exchange.runs.append(
                     {
                         "name": stage.name,
@@ -253,7 +273,7 @@ class Pipeline:
                 )
 
     async def _event_frame(
-        self, exchange: Exchange, message: Any, tallies: dict[str, _EventTally]
+        self, exchange: Exchange, message: Any, tallies: list[tuple[Stage, _EventTally]]
     ) -> bytes:
         """One SSE message through the event hooks, as the frame that goes on."""
         try:
@@ -262,8 +282,7 @@ class Pipeline:
             data = message.data  # OpenAI's [DONE]
         event = StreamEvent(None if message.event == "message" else message.event, data)
         changed = False
-        for stage in self._event:
-            tally = tallies[stage.name]
+        for stage, tally in tallies:
             if tally.outcome == "skipped":
                 continue  # failed earlier in this stream: skipped (and logged) once
             start = time.perf_counter()
@@ -357,6 +376,7 @@ def build_pipeline(specs: Sequence[HookSpec]) -> Pipeline:
                 hook,
                 spec.on_error,
                 **{m: getattr(hook, m, None) for m in ("on_request", "on_response", "on_event")},
+                only=spec.only,
             )
         )
         declared.append(

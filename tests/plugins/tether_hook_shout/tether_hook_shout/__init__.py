@@ -14,9 +14,12 @@ SECRET = "sk-plugin-secret-0000"
 
 
 class Shout:
-    def __init__(self, models: str = "*", header: str | None = None) -> None:
+    def __init__(
+        self, models: str = "*", header: str | None = None, after: tuple[str, ...] = ()
+    ) -> None:
         self.models = models
         self.header = header
+        self.after = after  # hooks to run after, declared by the plugin itself
 
     def on_request(self, request: Any) -> list[str] | None:
         if not fnmatchcase(request.model, self.models):
