@@ -17,12 +17,15 @@ from google.genai import types
 from starlette.requests import Request
 
 from tests.gateway.conftest import gateway_config, start_gateway
+from tests.gateway.test_claude_code import CLAUDE, run_claude
 from tests.gateway.test_cli import tether
 from tests.gateway.upstreams import (
     Json,
+    Received,
     ScriptedUpstream,
     Sse,
     an_message,
+    an_text_stream,
     oa_completion,
     oa_text_stream,
 )
@@ -523,3 +526,37 @@ def test_redact_leaves_opaque_values_alone():
         "thinking": "_",
         "signature": "k1",
     }
+
+
+# --- the real Claude Code ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CLAUDE.exists(), reason="bundled claude binary missing")
+def test_claude_code_through_the_hooks(gw, an_upstream, tmp_path):
+    """Claude Code's own requests (system prompt as cached blocks, its headers) pass
+    through to an Anthropic upstream with the hooks applied; a key-like string in its
+    working directory, which Claude Code puts in its system prompt, is redacted."""
+    cwd, home = tmp_path / "proj-sk-abcdefgh1234", tmp_path / "home"
+    cwd.mkdir()
+    home.mkdir()
+
+    def reply(received: Received) -> Json | Sse:
+        if received.json.get("stream") is True:
+            return Sse(an_text_stream("All done.", model="same-sonnet"))
+        return Json(an_message("Title", model="same-sonnet"))
+
+    an_upstream.default = reply
+    try:
+        lines = run_claude(gw.url, cwd, home, "same-sonnet")
+    finally:
+        an_upstream.default = None
+    assert lines[-1]["type"] == "result" and "All done." in lines[-1]["result"]
+    calls = [r for r in an_upstream.received if r.path == "/v1/messages"]
+    assert calls
+    for call in calls:
+        assert call.headers["x-team"] == "infra" and "anthropic-beta" not in call.headers
+        assert b"sk-abcdefgh1234" not in call.raw
+        system = call.json["system"]
+        assert system[-1] == {"type": "text", "text": "Be safe."}
+    assert any(b"proj-[redacted]" in call.raw for call in calls)
