@@ -284,6 +284,15 @@ def test_fail_closed_in_a_stream_ends_it_with_an_error(an_client, oa_upstream):
         "".join(s.text_stream)
 
 
+def test_fail_closed_in_an_openai_stream_ends_it_with_an_error(oa_client, oa_upstream):
+    oa_upstream.push(Sse(oa_text_stream("never", "seen")))
+    stream = oa_client.chat.completions.create(
+        model="claude-boom-event-closed", messages=HI, stream=True
+    )
+    with pytest.raises(openai.APIError, match="explode-event"):
+        list(stream)
+
+
 def test_fail_open_in_a_stream_is_logged_once_and_the_stream_goes_on(
     an_client, oa_upstream, caplog
 ):

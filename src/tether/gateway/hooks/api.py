@@ -32,6 +32,8 @@ class Blocked(Exception):
     """Raised by a hook to refuse the call; `status` 400 or 403."""
 
     def __init__(self, message: str, status: int = 403) -> None:
+        if status not in (400, 403):
+            raise ValueError(f"Blocked: status must be 400 or 403, not {status}")
         super().__init__(message)
         self.message = message
         self.status = status
@@ -53,21 +55,23 @@ class HookRequest:
     header_edits: dict[str, str | None] = field(default_factory=dict)
     # Free for hooks to share state between phases of one call.
     scratch: dict[str, Any] = field(default_factory=dict)
+    # Set once the request hooks have run: the model is then the one the call was routed
+    # by, whatever a provider later writes into the body it sends.
+    _settled: bool = False
 
     @property
     def model(self) -> str:
         """The model the client asked for. Gemini names it in the path, the others in the
-        body; setting it changes the one the call is routed by."""
-        if self.surface == "gemini":
+        body; setting it (in the request phase) changes the one the call is routed by."""
+        if self.surface == "gemini" or self._settled:
             return self._model
         model = self.body.get("model")
         return model if isinstance(model, str) else self._model
 
     @model.setter
     def model(self, value: str) -> None:
-        if self.surface == "gemini":
-            self._model = value
-        else:
+        self._model = value
+        if self.surface != "gemini":
             self.body["model"] = value
 
     @property
@@ -75,6 +79,9 @@ class HookRequest:
         if self.surface == "gemini":
             return self.path.endswith(":streamGenerateContent")
         return self.body.get("stream") is True
+
+    def settle(self) -> None:
+        self._model, self._settled = self.model, True
 
     def set_header(self, name: str, value: str) -> None:
         self.header_edits[name.lower()] = value

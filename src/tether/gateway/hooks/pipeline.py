@@ -147,6 +147,7 @@ class Pipeline:
             # A change of headers only leaves the client's body bytes as they are.
             if what is not None and set(what) != {"headers"}:
                 exchange.changed = True
+        hooked.settle()
         exchange.passed_by.update(s.name for s in self._later if not s.is_for(hooked))
         if hooked.header_edits:
             # Read by Upstream.open, the one place every provider path sends from; the
