@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 
 import anthropic
 import openai
@@ -36,6 +37,13 @@ from tether.gateway.hooks import build_pipeline
 from tether.gateway.hooks.formats import append_system, offered_tools, redact
 from tether.gateway.hooks.order import Declared, sort_hooks
 from tether.gateway.streaming import StreamOut
+
+if not entry_points(group="tether.hooks", name="shout"):
+    pytest.fail(
+        "the test plugin is not installed: pip install -e tests/plugins/tether_hook_shout "
+        "(scripts/test does)",
+        pytrace=False,
+    )
 
 SECRET = "sk-plugin-secret-0000"  # what the Explode plugin raises with
 HOOKS = [
