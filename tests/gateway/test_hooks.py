@@ -128,6 +128,22 @@ def test_plugin_changes_request_and_openai_stream(oa_client, oa_upstream):
     assert oa_upstream.received[-1].json["messages"][-1]["content"] == "PSST"
 
 
+def test_plugin_changes_a_responses_stream(oa_client, oa_upstream):
+    oa_upstream.push(Sse(oa_text_stream("re", "sponses")))
+    stream = oa_client.responses.create(model="claude-shout-6", input="hi", stream=True)
+    deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+    assert "".join(deltas) == "RESPONSES"
+
+
+def test_plugin_changes_a_gemini_stream(gw, oa_upstream):
+    oa_upstream.push(Sse(oa_text_stream("gem", "ini")))
+    client = genai.Client(
+        api_key="client-key", http_options=types.HttpOptions(base_url=gw.url, retry_options=None)
+    )
+    chunks = client.models.generate_content_stream(model="claude-shout-7", contents="hi")
+    assert "".join(chunk.text or "" for chunk in chunks) == "GEMINI"
+
+
 def test_plugin_changes_a_whole_answer(an_client, oa_client, oa_upstream):
     oa_upstream.push(Json(oa_completion("calm words")), Json(oa_completion("calm words")))
     message = an_client.messages.create(model="claude-shout-4", max_tokens=50, messages=HI)

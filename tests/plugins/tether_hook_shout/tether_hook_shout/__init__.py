@@ -47,20 +47,29 @@ class Shout:
         return bool(texts or messages)
 
     async def on_event(self, request: Any, event: Any) -> bool:
-        """Anthropic's text deltas and OpenAI chat's content deltas, upper-cased."""
-        if not request.scratch.get("shout") or not isinstance(event.data, dict):
+        """Streamed text upper-cased in each surface's events: Anthropic's text deltas,
+        OpenAI chat's content deltas, Responses' output_text deltas, Gemini's parts."""
+        data = event.data
+        if not request.scratch.get("shout") or not isinstance(data, dict):
             return False
-        delta = event.data.get("delta")
+        delta = data.get("delta")
         if isinstance(delta, dict) and isinstance(delta.get("text"), str):
             delta["text"] = delta["text"].upper()
             return True
-        changed = False
-        for choice in event.data.get("choices") or ():
-            content = choice.get("delta", {}).get("content")
-            if isinstance(content, str):
-                choice["delta"]["content"] = content.upper()
-                changed = True
-        return changed
+        if event.event == "response.output_text.delta" and isinstance(delta, str):
+            data["delta"] = delta.upper()
+            return True
+        texts = [c.get("delta", {}) for c in data.get("choices") or ()]
+        texts += [
+            part
+            for candidate in data.get("candidates") or ()
+            for part in candidate.get("content", {}).get("parts") or ()
+        ]
+        for holder in texts:
+            key = "content" if "content" in holder else "text"
+            if isinstance(holder.get(key), str):
+                holder[key] = holder[key].upper()
+        return bool(texts)
 
 
 class Explode:
