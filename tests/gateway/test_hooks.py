@@ -450,6 +450,14 @@ def test_sort_keeps_config_order_unless_declared():
         ([{"type": "redact", "patterns": ["("]}], "patterns[0]: is not a regular expression"),
         ([{"type": "block", "status": 500}], "hooks[0].status: must be one of 400 or 403"),
         (
+            [{"type": "headers", "remove": ["Content-Length"]}],
+            "hooks[0].remove: header 'Content-Length' is the gateway's own to set",
+        ),
+        (
+            [{"type": "headers", "set": {"x-a": "1\r\nx-b: 2"}}],
+            "hooks[0].set: header 'x-a': the value holds a line break",
+        ),
+        (
             [{"type": "headers", "only": {"surfaces": ["grpc"]}}],
             "hooks[0].only.surfaces[0]: must be one of 'anthropic', 'openai'",
         ),

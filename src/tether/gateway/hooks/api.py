@@ -26,6 +26,21 @@ from typing import Any, Literal
 # The client's wire format, which is the format of the body a hook sees.
 Surface = Literal["anthropic", "openai", "responses", "gemini"]
 Changed = bool | Iterable[str] | None
+# Headers the gateway frames each upstream request with itself: no hook sets or removes
+# them (a wrong content-length would break the request, not the hook).
+FRAMING_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_BAD_VALUE_CHARS = frozenset("\r\n\0")
+
+
+def checked_header(name: str, value: str | None = None) -> str:
+    """`name` lower-cased; ValueError for a framing header or a value that would split
+    the request (CR, LF, NUL)."""
+    lowered = name.lower()
+    if lowered in FRAMING_HEADERS:
+        raise ValueError(f"header {name!r} is the gateway's own to set")
+    if value is not None and _BAD_VALUE_CHARS.intersection(value):
+        raise ValueError(f"header {name!r}: the value holds a line break or NUL")
+    return lowered
 
 
 class Blocked(Exception):
@@ -84,10 +99,10 @@ class HookRequest:
         self._model, self._settled = self.model, True
 
     def set_header(self, name: str, value: str) -> None:
-        self.header_edits[name.lower()] = value
+        self.header_edits[checked_header(name, value)] = value
 
     def remove_header(self, name: str) -> None:
-        self.header_edits[name.lower()] = None
+        self.header_edits[checked_header(name)] = None
 
 
 @dataclass

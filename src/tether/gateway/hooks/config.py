@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from tether.config import resolve_secret
 from tether.gateway.config import Text, _environ, _Section
+from tether.gateway.hooks.api import checked_header
 
 OnError = Literal["block", "skip"]
 
@@ -58,12 +59,20 @@ class HeadersSpec(HookSpec):
     @field_validator("set", mode="after")
     @classmethod
     def _secrets(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        return {k.lower(): resolve_secret(v, _environ(info)) or "" for k, v in value.items()}
+        resolved = {k: resolve_secret(v, _environ(info)) or "" for k, v in value.items()}
+        return {_header(k, v): v for k, v in resolved.items()}
 
     @field_validator("remove", mode="after")
     @classmethod
     def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(name.lower() for name in value)
+        return tuple(_header(name) for name in value)
+
+
+def _header(name: str, value: str | None = None) -> str:
+    try:
+        return checked_header(name, value)
+    except ValueError as exc:
+        raise PydanticCustomError("header", "{problem}", {"problem": str(exc)}) from None
 
 
 class RewriteModelSpec(HookSpec):
