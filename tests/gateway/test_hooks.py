@@ -448,7 +448,11 @@ def test_sort_keeps_config_order_unless_declared():
         ([{"type": "headers", "sett": {}}], "hooks[0]: unknown field 'sett'"),
         ([{"type": "shout"}], "type must be one of headers, rewrite_model"),
         ([{"type": "redact", "patterns": ["("]}], "patterns[0]: is not a regular expression"),
-        ([{"type": "block", "status": 500}], "hooks[0].status: must be one of 400 or 403"),
+        (
+            [{"type": "block", "models": ["x"], "status": 500}],
+            "hooks[0].status: must be one of 400 or 403",
+        ),
+        ([{"type": "block"}], "hooks[0]: needs models or tools"),
         (
             [{"type": "headers", "remove": ["Content-Length"]}],
             "hooks[0].remove: header 'Content-Length' is the gateway's own to set",

@@ -8,11 +8,11 @@ import re
 from fnmatch import fnmatchcase
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PlainValidator, ValidationInfo, field_validator
+from pydantic import Field, PlainValidator, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from tether.config import resolve_secret
-from tether.gateway.config import Text, _environ, _Section
+from tether.gateway.config import Text, _environ, _Section, _text
 from tether.gateway.hooks.api import checked_header
 
 OnError = Literal["block", "skip"]
@@ -90,8 +90,7 @@ class SystemPromptSpec(HookSpec):
 
 
 def _pattern(value: Any) -> re.Pattern[str]:
-    if not isinstance(value, str) or not value:
-        raise PydanticCustomError("text", "must be a non-empty string")
+    _text(value)
     try:
         return re.compile(value)
     except re.error as exc:
@@ -119,6 +118,12 @@ class BlockSpec(HookSpec):
     # 403: the request is well-formed but this gateway does not allow it.
     status: Literal[400, 403] = 403
     message: Text | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> BlockSpec:
+        if not self.models and not self.tools:
+            raise PydanticCustomError("block", "needs models or tools (or both) to block")
+        return self
 
 
 class PluginSpec(HookSpec):
