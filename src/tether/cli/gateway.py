@@ -11,6 +11,7 @@ from rich.table import Table
 from tether.cli.common import fail
 from tether.config import ConfigError, load_settings
 from tether.gateway.config import GatewayConfig, parse_gateway_config
+from tether.gateway.hooks import Pipeline, build_pipeline
 from tether.gateway.routing import Features, NoRoute, resolve
 
 console = Console(highlight=False, soft_wrap=True)
@@ -89,12 +90,34 @@ def check(config: Path = CONFIG_OPTION) -> None:
     if gw.default is not None:
         routes.add_row(str(n + 1), "default", _target(gw.default.provider, gw.default.model))
     console.print(routes)
+    _print_hooks(_hooks(gw))
     keys = f"{len(gw.keys)} gateway key(s) required" if gw.keys else "no gateway keys (open)"
     console.print(f"[green]ok[/]: {len(gw.providers)} provider(s); {keys}")
     if gw.default is None and not any(r.match == "*" for r in gw.routes):
         console.print(
             "[yellow]note[/]: no default and no '*' route: unmatched models are refused with 404"
         )
+
+
+def _hooks(gw: GatewayConfig) -> Pipeline:
+    """The hook pipeline as `tether serve` would build it: plugins loaded, order sorted."""
+    try:
+        return build_pipeline(gw.hooks)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _print_hooks(hooks: Pipeline) -> None:
+    if not hooks:
+        return
+    table = Table(title="hooks (in the order they run)", title_justify="left")
+    for column in ("#", "name", "phases", "on error"):
+        table.add_column(column)
+    for n, stage in enumerate(hooks.stages, 1):
+        phases = [p for p in ("request", "response", "event") if getattr(stage, f"on_{p}")]
+        on_error = "refuse the call" if stage.on_error == "block" else "skip the hook"
+        table.add_row(str(n), stage.name, ", ".join(phases), on_error)
+    console.print(table)
 
 
 @gateway_app.command()

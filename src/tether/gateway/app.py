@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from tether.config import ConfigError, Settings
 from tether.gateway.config import GatewayConfig, parse_gateway_config
 from tether.gateway.gemini_surface import GeminiSurface, query_key
+from tether.gateway.hooks import Pipeline, build_pipeline
 from tether.gateway.inbound import (
     ClientError,
     Format,
@@ -53,6 +54,7 @@ class Gateway:
     config: GatewayConfig
     providers: dict[str, BaseProvider] = field(default_factory=dict)
     routes: list[BaseRoute] = field(default_factory=list)
+    hooks: Pipeline = field(default_factory=Pipeline)
 
     def __post_init__(self) -> None:
         self.gemini = GeminiSurface(self)
@@ -163,6 +165,10 @@ class Gateway:
             raw = await read_body(request, self.config.max_body_bytes)
             body = parse_json_object(raw)
             model = require_model(body)
+            hooked = None
+            if self.hooks:
+                hooked = await self.hooks.request(request, body, model)
+                raw, model = hooked.body_bytes(raw), require_model(body)
             route = resolve(self.config, features(body, lambda: estimate_tokens(body)))
         except ClientError as exc:
             return error_response(fmt, exc.status, exc.message, kind=exc.kind, headers=exc.headers)
@@ -179,9 +185,10 @@ class Gateway:
             query=request.scope["query_string"].decode("latin-1"),
         )
         try:
-            return await _unless_client_leaves(
+            result = await _unless_client_leaves(
                 request, handle(self.providers[route.provider.name], call)
             )
+            return result if hooked is None else await self.hooks.response(hooked, result)
         except Exception:
             # A bug of ours; the client still gets an error it can parse. No body logged.
             log.exception("gateway failed on %s for model %s", request.url.path, model)
@@ -246,4 +253,4 @@ def build_gateway(settings: Settings) -> Gateway:
             f"{own_keys[0]!r} uses its own api_key: anyone who can reach this port would "
             "spend it; set gateway.keys (or bind 127.0.0.1)"
         )
-    return Gateway(config)
+    return Gateway(config, hooks=build_pipeline(config.hooks))

@@ -112,6 +112,13 @@ def _scenario_name(value: Any) -> str:
     return value
 
 
+def _hook(value: Any, info: ValidationInfo) -> Any:
+    # Imported when used: the hooks package builds on this module.
+    from tether.gateway.hooks.config import parse_hook
+
+    return parse_hook(value, info)
+
+
 Text = Annotated[str, PlainValidator(_text)]
 Secret = Annotated[str, PlainValidator(_secret)]
 Seconds = Annotated[float, _number(0.001)]
@@ -277,6 +284,8 @@ class GatewayConfig(_Section):
     max_body_bytes: Count = DEFAULT_MAX_BODY_BYTES
     # Seconds of upstream silence after which a streaming client gets a `ping` event.
     ping_interval: Annotated[float, _number(0.01)] = 10.0
+    # The request/response hook pipeline (gateway/hooks/), in declared order.
+    hooks: tuple[Annotated[Any, PlainValidator(_hook)], ...] = ()
 
     @field_validator("providers", mode="after")
     @classmethod

@@ -164,6 +164,11 @@ class GeminiSurface:
             require_model({"model": model})
             raw = await read_body(request, config.max_body_bytes)
             body = parse_json_object(raw)
+            hooked = None
+            if self.gateway.hooks:
+                hooked = await self.gateway.hooks.request(request, body, model, "gemini")
+                raw, model = hooked.body_bytes(raw), hooked.request.model
+                require_model({"model": model})
 
             def tokens() -> int:
                 return estimate_tokens(gemini_request_to_anthropic(body, model=model))
@@ -190,8 +195,12 @@ class GeminiSurface:
                     ping_interval=config.ping_interval,
                     query=query,
                 )
-                return await provider.gemini(call, method)
-            return await self._through_hub(request, provider, route, model, body, method, stream)
+                result = await provider.gemini(call, method)
+            else:
+                result = await self._through_hub(
+                    request, provider, route, model, body, method, stream
+                )
+            return result if hooked is None else await self.gateway.hooks.response(hooked, result)
         except Exception:
             log.exception("gateway failed on a Gemini %s for model %s", method, model)
             return error_response(Format.GEMINI, 500, "the gateway failed to handle this request")

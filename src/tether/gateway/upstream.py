@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import email.utils
 import logging
 import time
@@ -23,6 +24,21 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
 # Never sleep longer than this for one retry, whatever Retry-After says: past it the
 # client (Claude Code retries on its own) is better placed to wait.
 MAX_RETRY_SLEEP = 8.0
+
+# Header changes the hook pipeline asked for (name → value, None to remove), set in the
+# request's own context: applied here, where every provider path sends from, so none of
+# them (passthrough or translated) can miss them.
+HEADER_EDITS: contextvars.ContextVar[dict[str, str | None] | None] = contextvars.ContextVar(
+    "tether_header_edits", default=None
+)
+
+
+def edited_headers(
+    headers: list[tuple[str, str]], edits: dict[str, str | None]
+) -> list[tuple[str, str]]:
+    out = [(k, v) for k, v in headers if k.lower() not in edits]
+    out.extend((k, v) for k, v in edits.items() if v is not None)
+    return out
 
 
 class UpstreamFailure(Exception):
@@ -72,6 +88,8 @@ class Upstream:
         """POST and return the response with its body unread (the caller streams or reads
         it and must close it). Raises UpstreamFailure when no response could be had."""
         provider = self.provider
+        if (edits := HEADER_EDITS.get()) is not None:
+            headers = edited_headers(headers, edits)
         backoff = Backoff(base=provider.retry_backoff, cap=MAX_RETRY_SLEEP)
         attempt = 0
         while True:
