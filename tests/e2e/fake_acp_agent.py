@@ -223,7 +223,7 @@ def on_request(request_id: Any, method: str, params: dict[str, Any]) -> None:
         log("initialize", params=params)
         result: Any = {
             "protocolVersion": 1,
-            "agentCapabilities": {"loadSession": True},
+            "agentCapabilities": {"loadSession": True, "mcpCapabilities": {"http": True}},
             "authMethods": [],
             "agentInfo": {"name": "fake-acp", "version": "9.9.9"},
         }
