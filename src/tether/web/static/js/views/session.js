@@ -233,7 +233,8 @@ export class SessionView {
       if (box.querySelector(`.perm[data-perm-id="${CSS.escape(p.id)}"]`)) continue;
       let html;
       try {
-        html = permissionCard(p, this.canSteer, this.session()?.cwd);
+        const s = this.session();
+        html = permissionCard(p, this.canSteer, s?.cwd, s?.agent_state?.edits_input !== false);
       } catch (err) {
         // Still answerable: the raw request with plain Allow and Deny.
         console.error("tether: could not render the permission request", p.id, err);
