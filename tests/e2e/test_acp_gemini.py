@@ -79,8 +79,12 @@ async def test_gemini_asks_before_writing_and_allow_writes(
     await wait_message(relay, runner, "result", timeout=90)
     assert target.read_text() == "hi from gemini\n"
     messages = await all_messages(relay, session_id)
-    # Gemini CLI reports this call as updates only (no `tool_call` first): the transcript
-    # holds its result.
-    assert {"tool_result", "assistant_text", "result"} <= {m["kind"] for m in messages}
+    # Gemini CLI reports this call as updates only (no `tool_call` first): the first update
+    # stands in for the call, so the result has its call, before it.
+    assert {"tool_call", "tool_result", "assistant_text", "result"} <= {m["kind"] for m in messages}
+    [result] = [m for m in messages if m["kind"] == "tool_result"]
+    calls = [m for m in messages if m["kind"] == "tool_call"]
+    assert [c["content"]["call_id"] for c in calls] == [result["content"]["call_id"]]
+    assert calls[0]["seq"] < result["seq"]
     await relay.end_session(session_id)
     assert await runner.wait_exit(60) == 0
