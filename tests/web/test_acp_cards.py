@@ -41,7 +41,13 @@ def test_an_acp_request_offers_the_agents_own_answers_and_no_edit(
 ) -> None:
     state = {"edits_input": False, "agent_info": {"name": "codex-acp", "version": "0.16.0"}}
     session = open_session(page, relay, "codex", state)
+    # Which agent runs it, with the version its runner learned: here and in the list.
     expect(page.locator("#s-sub")).to_contain_text("codex 0.16.0")
+    page.goto(f"{relay.url}/#/")
+    badge = page.locator(f".session-row[data-id='{session['id']}'] .badge.agent")
+    expect(badge).to_have_text("codex")
+    expect(badge).to_have_attribute("title", "codex 0.16.0")
+    page.goto(f"{relay.url}/#/session/{session['id']}")
     first = relay.agent.ask(session["id"], "Write notes.txt", WRITE, suggestions=OPTIONS)
     card = page.locator(f".perm[data-perm-id='{first['id']}']")
     expect(card).to_be_visible()
