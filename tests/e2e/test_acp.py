@@ -177,6 +177,16 @@ async def test_allow_writes_through_fs_and_deny_reaches_the_agent(
     await wait_message(relay, runner, "result", count=3)
     assert told(agent_log, "permission")[-1]["option"] == "yes-all"
     assert (runner.workdir / "third.txt").read_text() == "yes"
+    await wait_status(relay, runner, "idle")
+
+    # A deny naming the agent's reject_always option (the web card's button for it, by
+    # its index in `suggestions`) selects exactly that option.
+    await relay.send_text(session_id, "write fourth.txt no")
+    pending = await wait_pending(relay, runner)
+    await relay.respond(pending["id"], "deny", remember=[3])
+    await wait_message(relay, runner, "result", count=4)
+    assert told(agent_log, "permission")[-1]["option"] == "never"
+    assert not (runner.workdir / "fourth.txt").exists()
     await relay.end_session(session_id)
     assert await runner.wait_exit() == 0
 
