@@ -16,8 +16,8 @@ from tests.e2e.harness import (
     wait_pending,
     wait_status,
 )
-from tests.e2e.npm_agents import path_with
-from tests.support.model_server import hold, text, tool_use
+from tests.e2e.npm_agents import interrupt_mid_turn_then_prompt, path_with
+from tests.support.model_server import text, tool_use
 
 pytestmark = pytest.mark.slow
 
@@ -84,25 +84,5 @@ async def test_interrupt_mid_turn_ends_the_turn_and_the_next_prompt_works(
     relay, model, start_adapter
 ) -> None:
     runner = start_adapter()
-    session_id = await runner.wait_session_id()
-    await wait_status(relay, runner, "idle", timeout=90)
-    # The model starts answering, then stalls mid-stream: a turn in flight to interrupt.
-    model.add(hold("Working on it"))
-    await relay.send_text(session_id, "take your time")
-    assert await in_thread(model.wait_holding, 90)
-    await wait_status(relay, runner, "running")
-    await relay.interrupt(session_id)
-    [ended] = await wait_message(relay, runner, "result", timeout=90)
-    assert ended["content"]["stop_reason"] == "cancelled"
-    await wait_status(relay, runner, "idle")
-
-    model.add(text("Back again."))
-    await relay.send_text(session_id, "are you there?")
-    await wait_message(
-        relay, runner, "assistant_text", lambda m: m["content"]["text"] == "Back again.", timeout=90
-    )
-    [_, done] = await wait_message(relay, runner, "result", count=2, timeout=90)
-    assert done["content"]["stop_reason"] == "end_turn"
-    await wait_status(relay, runner, "idle")
-    await relay.end_session(session_id)
-    assert await runner.wait_exit(60) == 0
+    await runner.wait_session_id()
+    await interrupt_mid_turn_then_prompt(relay, model, runner)
