@@ -371,3 +371,29 @@ async def test_a_bad_mcp_config_is_one_line_before_anything_starts(start_fake) -
     runner = start_fake("--mcp-config", '{"mcpServers": {"x": {"type": "stdio"}}}')
     assert await runner.wait_exit() == 1
     assert "server 'x' needs a `command` string" in runner.output()
+
+
+async def test_what_the_agent_started_ends_with_it(relay, start_fake, agent_log) -> None:
+    runner = start_fake()
+    session_id = await runner.wait_session_id()
+    await wait_status(relay, runner, "idle")
+    await relay.send_text(session_id, "spawn")
+    [spawned] = await wait_told(agent_log, "spawned", runner)
+    await wait_message(relay, runner, "result")
+    assert alive(spawned["pid"])
+    await relay.end_session(session_id)
+    assert await runner.wait_exit() == 0
+
+    async def gone() -> bool:
+        return not alive(spawned["pid"])
+
+    await until(gone, 30, "the agent's own child to end", runner)
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie left for init to reap."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

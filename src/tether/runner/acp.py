@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import re
+import signal
 import socket
 import uuid
 from collections.abc import Mapping, Sequence
@@ -92,6 +93,10 @@ class AcpAgent:
                 cwd=self.cwd,
                 env={**os.environ, **self.env},
                 limit=MAX_LINE,
+                # Its own process group, so that stopping it stops what it started too: an
+                # npm launcher (codex-acp's) runs the real agent as a child that outlives a
+                # signal to the launcher alone.
+                start_new_session=True,
             )
         except OSError as exc:
             raise RuntimeError(f"cannot start {self.command[0]}: {exc.strerror or exc}") from None
@@ -188,21 +193,23 @@ class AcpAgent:
 
     async def stop(self) -> None:
         proc = self._proc
-        if proc is None or proc.returncode is not None:
+        if proc is None:
             return
         self._cancel_asks()
-        with contextlib.suppress(Exception):
-            assert proc.stdin is not None
-            proc.stdin.close()
-        for signal_it in (None, proc.terminate, proc.kill):
-            if signal_it is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    signal_it()
-            try:
-                await asyncio.wait_for(proc.wait(), 5)
-                return
-            except TimeoutError:
-                continue
+        if proc.returncode is None:
+            with contextlib.suppress(Exception):
+                assert proc.stdin is not None
+                proc.stdin.close()
+            for sig in (None, signal.SIGTERM, signal.SIGKILL):
+                if sig is not None:
+                    _signal_group(proc.pid, sig)
+                try:
+                    await asyncio.wait_for(proc.wait(), 5)
+                    break
+                except TimeoutError:
+                    continue
+        # The agent is gone; whatever it started and left behind goes with it.
+        _signal_group(proc.pid, signal.SIGTERM)
 
     def stderr_tail(self) -> str:
         return self.stderr.text()
@@ -367,3 +374,9 @@ class AcpAgent:
                 pending = b""
         if pending:
             self.stderr.add(pending.decode(errors="replace"))
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """Signal the agent's process group (its pid: it leads its own session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
