@@ -68,6 +68,8 @@ class Settings(BaseModel):
     gateway: dict[str, Any] = Field(default_factory=dict)
     # `tether run --agent NAME` commands, parsed by tether.runner.agents.
     agents: dict[str, Any] = Field(default_factory=dict)
+    # MCP servers every `tether run` agent gets, as in .mcp.json's `mcpServers` (runner.mcp).
+    mcp_servers: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def url(self) -> str:

@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import queue
+import subprocess
 import sys
 import threading
 import time
@@ -211,7 +212,21 @@ def die(sid: str, words: list[str]) -> str:
     os._exit(3)
 
 
-SCRIPTS = {f.__name__: f for f in (hello, plan, write, outside, wait, garbage, die)}
+def spawn(sid: str, words: list[str]) -> str:
+    # A process of the agent's own that would outlive it (as codex-acp's real binary
+    # outlives its npm launcher): it reads nothing and holds none of our pipes.
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    log("spawned", pid=child.pid)
+    say(sid, "Started a helper.")
+    return "end_turn"
+
+
+SCRIPTS = {f.__name__: f for f in (hello, plan, write, outside, wait, garbage, die, spawn)}
 
 
 # ── the protocol ──────────────────────────────────────────────────────────────────
@@ -223,7 +238,7 @@ def on_request(request_id: Any, method: str, params: dict[str, Any]) -> None:
         log("initialize", params=params)
         result: Any = {
             "protocolVersion": 1,
-            "agentCapabilities": {"loadSession": True},
+            "agentCapabilities": {"loadSession": True, "mcpCapabilities": {"http": True}},
             "authMethods": [],
             "agentInfo": {"name": "fake-acp", "version": "9.9.9"},
         }

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.e2e.harness import in_thread, wait_message, wait_status
+from tests.support.model_server import hold, text
 
 BIN = Path(__file__).parents[2] / ".cache" / "npm" / "node_modules" / ".bin"
 
@@ -17,3 +21,28 @@ def path_with(command: str) -> str:
             pytest.fail(f"{command} is missing: ./scripts/test installs it from npm")
         pytest.skip(f"{command} is not installed (./scripts/test installs it)")
     return f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+async def interrupt_mid_turn_then_prompt(relay: Any, model: Any, runner: Any) -> None:
+    """With the scripted model stalled mid-stream (a turn in flight), an interrupt ends the
+    turn as `cancelled`, the session goes idle, and the next prompt is answered."""
+    await wait_status(relay, runner, "idle", timeout=90)
+    model.add(hold("Working on it"))
+    await relay.send_text(runner.session_id, "take your time")
+    assert await in_thread(model.wait_holding, 90)
+    await wait_status(relay, runner, "running")
+    await relay.interrupt(runner.session_id)
+    [ended] = await wait_message(relay, runner, "result", timeout=90)
+    assert ended["content"]["stop_reason"] == "cancelled"
+    await wait_status(relay, runner, "idle")
+
+    model.add(text("Back again."))
+    await relay.send_text(runner.session_id, "are you there?")
+    await wait_message(
+        relay, runner, "assistant_text", lambda m: "Back again." in m["content"]["text"], timeout=90
+    )
+    [_, done] = await wait_message(relay, runner, "result", count=2, timeout=90)
+    assert done["content"]["stop_reason"] == "end_turn"
+    await wait_status(relay, runner, "idle")
+    await relay.end_session(runner.session_id)
+    assert await runner.wait_exit(60) == 0

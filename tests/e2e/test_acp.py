@@ -38,21 +38,14 @@ def agent_log(tmp_path: Path) -> Path:
 def start_fake(start_runner, tmp_path: Path, agent_log: Path):
     """Start `tether run --agent fake` with the fake agent configured under `agents:`."""
     config = tmp_path / "agents.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "agents": {
-                    "fake": {
-                        "command": sys.executable,
-                        "args": [str(FAKE)],
-                        "env": {"FAKE_ACP_LOG": str(agent_log)},
-                    }
-                }
-            }
-        )
-    )
 
-    def start(*args: str) -> RunnerProcess:
+    def start(*args: str, **settings: Any) -> RunnerProcess:
+        fake = {
+            "command": sys.executable,
+            "args": [str(FAKE)],
+            "env": {"FAKE_ACP_LOG": str(agent_log)},
+        }
+        config.write_text(yaml.safe_dump({"agents": {"fake": fake}, **settings}))
         return start_runner("--agent", "fake", *args, env={"TETHER_CONFIG": str(config)})
 
     return start
@@ -184,6 +177,16 @@ async def test_allow_writes_through_fs_and_deny_reaches_the_agent(
     await wait_message(relay, runner, "result", count=3)
     assert told(agent_log, "permission")[-1]["option"] == "yes-all"
     assert (runner.workdir / "third.txt").read_text() == "yes"
+    await wait_status(relay, runner, "idle")
+
+    # A deny naming the agent's reject_always option (the web card's button for it, by
+    # its index in `suggestions`) selects exactly that option.
+    await relay.send_text(session_id, "write fourth.txt no")
+    pending = await wait_pending(relay, runner)
+    await relay.respond(pending["id"], "deny", remember=[3])
+    await wait_message(relay, runner, "result", count=4)
+    assert told(agent_log, "permission")[-1]["option"] == "never"
+    assert not (runner.workdir / "fourth.txt").exists()
     await relay.end_session(session_id)
     assert await runner.wait_exit() == 0
 
@@ -318,3 +321,79 @@ async def test_any_acp_command_after_dashes(relay, start_runner, agent_log) -> N
     assert answer["content"]["text"] == "Hello from the fake agent."
     await relay.end_session(session_id)
     assert await runner.wait_exit() == 0
+
+
+async def test_mcp_servers_from_the_config_file_and_mcp_config_reach_the_agent(
+    relay, start_fake, agent_log, tmp_path: Path
+) -> None:
+    # Claude Code's .mcp.json shape, from both places; the agent takes http, not sse.
+    mcp_json = tmp_path / "mcp.json"
+    mcp_json.write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    "web": {"type": "http", "url": "http://127.0.0.1:9/mcp", "headers": {"K": "v"}},
+                    "feed": {"type": "sse", "url": "http://127.0.0.1:9/sse"},
+                }
+            }
+        )
+    )
+    files = {"command": "mcp-files", "args": ["--root", "."], "env": {"TOKEN": "t"}}
+    runner = start_fake("--mcp-config", str(mcp_json), mcp_servers={"files": files})
+    session_id = await runner.wait_session_id()
+    session = await wait_status(relay, runner, "idle")
+    [new] = told(agent_log, "session/new")  # the fake checks it with ACP's schema
+    assert new["params"]["mcpServers"] == [
+        {
+            "name": "files",
+            "command": "mcp-files",
+            "args": ["--root", "."],
+            "env": [{"name": "TOKEN", "value": "t"}],
+        },
+        {
+            "type": "http",
+            "name": "web",
+            "url": "http://127.0.0.1:9/mcp",
+            "headers": [{"name": "K", "value": "v"}],
+        },
+    ]
+    assert session["agent_state"]["mcp_servers"] == ["files", "web"]
+    [left_out] = await wait_message(relay, runner, "status")
+    assert left_out["content"] == {
+        "status": "warning",
+        "text": "MCP server 'feed' left out: the agent does not take sse servers",
+    }
+    await relay.end_session(session_id)
+    assert await runner.wait_exit() == 0
+
+
+async def test_a_bad_mcp_config_is_one_line_before_anything_starts(start_fake) -> None:
+    runner = start_fake("--mcp-config", '{"mcpServers": {"x": {"type": "stdio"}}}')
+    assert await runner.wait_exit() == 1
+    assert "server 'x' needs a `command` string" in runner.output()
+
+
+async def test_what_the_agent_started_ends_with_it(relay, start_fake, agent_log) -> None:
+    runner = start_fake()
+    session_id = await runner.wait_session_id()
+    await wait_status(relay, runner, "idle")
+    await relay.send_text(session_id, "spawn")
+    [spawned] = await wait_told(agent_log, "spawned", runner)
+    await wait_message(relay, runner, "result")
+    assert alive(spawned["pid"])
+    await relay.end_session(session_id)
+    assert await runner.wait_exit() == 0
+
+    async def gone() -> bool:
+        return not alive(spawned["pid"])
+
+    await until(gone, 30, "the agent's own child to end", runner)
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie left for init to reap."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

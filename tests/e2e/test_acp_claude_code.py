@@ -16,7 +16,7 @@ from tests.e2e.harness import (
     wait_pending,
     wait_status,
 )
-from tests.e2e.npm_agents import path_with
+from tests.e2e.npm_agents import interrupt_mid_turn_then_prompt, path_with
 from tests.support.model_server import text, tool_use
 
 pytestmark = pytest.mark.slow
@@ -78,3 +78,11 @@ async def test_claude_code_acp_asks_and_allow_writes_the_file(relay, model, star
     assert len(model.main_requests()) == 3
     await relay.end_session(session_id)
     assert await runner.wait_exit(60) == 0
+
+
+async def test_interrupt_mid_turn_ends_the_turn_and_the_next_prompt_works(
+    relay, model, start_adapter
+) -> None:
+    runner = start_adapter()
+    await runner.wait_session_id()
+    await interrupt_mid_turn_then_prompt(relay, model, runner)

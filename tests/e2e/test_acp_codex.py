@@ -14,7 +14,7 @@ from tests.e2e.harness import (
     wait_pending,
     wait_status,
 )
-from tests.e2e.npm_agents import path_with
+from tests.e2e.npm_agents import interrupt_mid_turn_then_prompt, path_with
 from tests.gateway.conftest import GATEWAY_KEY, start_gateway
 from tests.support.model_server import text, tool_use
 
@@ -37,38 +37,52 @@ def gateway(tmp_path: Path, model):
     server.stop()
 
 
-async def test_codex_answers_through_the_gateway(relay, model, gateway, start_runner, tmp_path):
-    codex_home = tmp_path / "codex-home"
-    codex_home.mkdir()
-    env = {
-        "PATH": path_with("codex-acp"),
-        "CODEX_HOME": str(codex_home),
-        "TETHER_GATEWAY_KEY": GATEWAY_KEY,
-    }
-    runner = start_runner(
-        "--agent",
-        "codex",
-        "--gateway",
-        gateway.url,
-        "--",
-        "-c",
-        'model="codex-test"',
-        "-c",
-        'approval_policy="untrusted"',  # ask before any command that changes things
-        "-c",
-        # Codex's Linux sandbox cannot start in this container; the ask is what we test.
-        'sandbox_mode="danger-full-access"',
-        env=env,
-    )
+@pytest.fixture
+def start_codex(gateway, start_runner, tmp_path):
+    def start():
+        codex_home = tmp_path / "codex-home"
+        codex_home.mkdir(exist_ok=True)
+        env = {
+            "PATH": path_with("codex-acp"),
+            "CODEX_HOME": str(codex_home),
+            "TETHER_GATEWAY_KEY": GATEWAY_KEY,
+        }
+        return start_runner(
+            "--agent",
+            "codex",
+            "--gateway",
+            gateway.url,
+            "--",
+            "-c",
+            'model="codex-test"',
+            "-c",
+            'approval_policy="untrusted"',  # ask before any command that changes things
+            "-c",
+            # Codex's Linux sandbox cannot start in this container; the ask is what we test.
+            'sandbox_mode="danger-full-access"',
+            env=env,
+        )
+
+    return start
+
+
+async def test_codex_answers_through_the_gateway(relay, model, start_codex):
+    runner = start_codex()
     session_id = await runner.wait_session_id()
     session = await wait_status(relay, runner, "idle", timeout=90)
     assert session["agent"] == "codex"
     model.add(text("Hello from Codex through tether."))
     await relay.send_text(session_id, "say hello")
     [answer] = await wait_message(relay, runner, "assistant_text", timeout=90)
-    # codex-acp may say first that it lacks metadata for a model name it does not know.
-    assert answer["content"]["text"].endswith("Hello from Codex through tether.")
+    assert answer["content"]["text"] == "Hello from Codex through tether."
     await wait_message(relay, runner, "result", timeout=90)
+    # codex-acp first says, as answer text, that it lacks metadata for a model name it does
+    # not know: that is a status about Codex, kept out of the answer.
+    [warning] = await wait_message(
+        relay, runner, "status", lambda m: "Model metadata" in m["content"]["text"]
+    )
+    assert warning["content"]["status"] == "warning"
+    assert warning["seq"] < answer["seq"]
     await wait_status(relay, runner, "idle")
 
     # A command Codex wants to run is asked on the relay; Allow runs it.
@@ -99,3 +113,11 @@ async def test_codex_answers_through_the_gateway(relay, model, gateway, start_ru
     assert {"tool_call", "tool_result", "assistant_text", "result"} <= {m["kind"] for m in messages}
     await relay.end_session(session_id)
     assert await runner.wait_exit(60) == 0
+
+
+async def test_interrupt_mid_turn_ends_the_turn_and_the_next_prompt_works(
+    relay, model, start_codex
+) -> None:
+    runner = start_codex()
+    await runner.wait_session_id()
+    await interrupt_mid_turn_then_prompt(relay, model, runner)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import all_messages, wait_message, wait_pending, wait_status
-from tests.e2e.npm_agents import path_with
+from tests.e2e.npm_agents import interrupt_mid_turn_then_prompt, path_with
 from tests.gateway.conftest import GATEWAY_KEY, start_gateway
 from tests.support.model_server import text, tool_use
 
@@ -50,17 +50,23 @@ def quiet_gemini_home(home: Path) -> None:
     )
 
 
-async def test_gemini_asks_before_writing_and_allow_writes(
-    relay, model, gateway, start_runner, tmp_path
-):
-    quiet_gemini_home(tmp_path / "agent" / "home")
-    env = {
-        "PATH": path_with("gemini"),
-        "TETHER_GATEWAY_KEY": GATEWAY_KEY,
-        "GEMINI_CLI_TRUST_WORKSPACE": "true",
-        "NO_COLOR": "1",
-    }
-    runner = start_runner("--agent", "gemini", "--gateway", gateway.url, env=env)
+@pytest.fixture
+def start_gemini(gateway, start_runner, tmp_path):
+    def start():
+        quiet_gemini_home(tmp_path / "agent" / "home")
+        env = {
+            "PATH": path_with("gemini"),
+            "TETHER_GATEWAY_KEY": GATEWAY_KEY,
+            "GEMINI_CLI_TRUST_WORKSPACE": "true",
+            "NO_COLOR": "1",
+        }
+        return start_runner("--agent", "gemini", "--gateway", gateway.url, env=env)
+
+    return start
+
+
+async def test_gemini_asks_before_writing_and_allow_writes(relay, model, start_gemini):
+    runner = start_gemini()
     session_id = await runner.wait_session_id()
     session = await wait_status(relay, runner, "idle", timeout=90)
     assert session["agent"] == "gemini"
@@ -79,8 +85,20 @@ async def test_gemini_asks_before_writing_and_allow_writes(
     await wait_message(relay, runner, "result", timeout=90)
     assert target.read_text() == "hi from gemini\n"
     messages = await all_messages(relay, session_id)
-    # Gemini CLI reports this call as updates only (no `tool_call` first): the transcript
-    # holds its result.
-    assert {"tool_result", "assistant_text", "result"} <= {m["kind"] for m in messages}
+    # Gemini CLI reports this call as updates only (no `tool_call` first): the first update
+    # stands in for the call, so the result has its call, before it.
+    assert {"tool_call", "tool_result", "assistant_text", "result"} <= {m["kind"] for m in messages}
+    [result] = [m for m in messages if m["kind"] == "tool_result"]
+    calls = [m for m in messages if m["kind"] == "tool_call"]
+    assert [c["content"]["call_id"] for c in calls] == [result["content"]["call_id"]]
+    assert calls[0]["seq"] < result["seq"]
     await relay.end_session(session_id)
     assert await runner.wait_exit(60) == 0
+
+
+async def test_interrupt_mid_turn_ends_the_turn_and_the_next_prompt_works(
+    relay, model, start_gemini
+) -> None:
+    runner = start_gemini()
+    await runner.wait_session_id()
+    await interrupt_mid_turn_then_prompt(relay, model, runner)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -232,3 +233,66 @@ def test_modes_are_matched_by_id_never_guessed() -> None:
         agent_mode("plan", modes)
     with pytest.raises(ValueError, match="offers no modes"):
         agent_mode("plan", [])
+
+
+def test_an_answer_naming_one_of_the_agents_options_selects_exactly_it() -> None:
+    never = {"status": "denied", "decision": {"behavior": "deny", "remember": [3]}}
+    assert permission_outcome(never, OPTIONS)["outcome"]["optionId"] == "r2"
+    always = {"status": "allowed", "decision": {"behavior": "allow", "remember": [1]}}
+    assert permission_outcome(always, OPTIONS)["outcome"]["optionId"] == "a2"
+    # An index that disagrees with the answer (Allow naming a reject option) or points
+    # nowhere is not followed: the answer's own kind decides.
+    crossed = {"status": "allowed", "decision": {"behavior": "allow", "remember": [2]}}
+    assert permission_outcome(crossed, OPTIONS)["outcome"]["optionId"] == "a2"
+    beyond = {"status": "denied", "decision": {"behavior": "deny", "remember": [9]}}
+    assert permission_outcome(beyond, OPTIONS)["outcome"]["optionId"] == "r1"
+
+
+def test_a_result_for_a_call_never_announced_brings_its_call_first() -> None:
+    # Gemini CLI reports a tool as tool_call_update only: the first one is the call.
+    t = Transcript("p")
+    first = {
+        "sessionUpdate": "tool_call_update",
+        "toolCallId": "write_file-1",
+        "title": "WriteFile hello.txt",
+        "kind": "edit",
+        "status": "in_progress",
+        "rawInput": {"file_path": "/w/hello.txt"},
+        "locations": [{"path": "/w/hello.txt"}],
+    }
+    [call] = t.feed(first)
+    assert call["kind"] == "tool_call"
+    assert call["content"]["call_id"] == "write_file-1"
+    assert call["content"]["name"] == "WriteFile hello.txt"
+    assert call["content"]["input"] == {"file_path": "/w/hello.txt"}
+    assert call["raw"] == first
+    done = {
+        "sessionUpdate": "tool_call_update",
+        "toolCallId": "write_file-1",
+        "status": "completed",
+        "content": [{"type": "content", "content": {"type": "text", "text": "ok"}}],
+    }
+    [result] = t.feed(done)
+    assert result["kind"] == "tool_result"
+    assert result["content"]["output"] == "ok"
+    # One that arrives already final is the call and its result at once.
+    out = t.feed({**done, "toolCallId": "other", "title": "Read"})
+    assert [(m["kind"], m["content"]["call_id"]) for m in out] == [
+        ("tool_call", "other"),
+        ("tool_result", "other"),
+    ]
+
+
+def test_the_agents_own_warnings_are_status_not_answer_text() -> None:
+    warning = re.compile(r"^Model metadata for `[^`]*` not found")
+    t = Transcript("p", warnings=(warning,))
+    said = "Model metadata for `codex-test` not found. Defaulting to fallback metadata."
+    [note] = t.feed(chunk("agent_message_chunk", said))
+    assert note["kind"] == "status"
+    assert note["content"] == {"status": "warning", "text": said}
+    assert note["raw"]["content"]["text"] == said
+    assert t.feed(chunk("agent_message_chunk", "Hello.")) == []
+    # The same words inside an answer are the answer's.
+    t.feed(chunk("agent_message_chunk", " Model metadata for `x` not found"))
+    out = t.end_turn({"stopReason": "end_turn"})
+    assert out[0]["content"] == {"text": "Hello. Model metadata for `x` not found"}

@@ -53,6 +53,7 @@ def test_build_options(tmp_path: Path) -> None:
         fork=True,
         gateway="http://127.0.0.1:9999/",
         claude_args=["--model", "sonnet"],
+        mcp_servers={"files": {"type": "stdio", "command": "mcp-files", "args": [], "env": {}}},
     )
     options = build_options(spec, _never, StderrTail())
     assert options.cwd == str(tmp_path)
@@ -62,6 +63,10 @@ def test_build_options(tmp_path: Path) -> None:
     assert options.model == "sonnet"
     assert options.system_prompt == {"type": "preset", "preset": "claude_code"}
     assert options.can_use_tool is _never
+    # .mcp.json's shape is claude's own: handed over as it is.
+    assert options.mcp_servers == {
+        "files": {"type": "stdio", "command": "mcp-files", "args": [], "env": {}}
+    }
 
 
 def test_stderr_tail_is_bounded_and_keeps_the_end() -> None:

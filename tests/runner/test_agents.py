@@ -68,5 +68,7 @@ def test_gateway_env_per_agent(bin_dir: Path) -> None:
     assert 'model_providers.tether.base_url="http://127.0.0.1:8787/v1"' in codex.argv
     assert 'model_providers.tether.wire_api="responses"' in codex.argv
     assert codex.env == {"TETHER_GATEWAY_KEY": "tether"}
+    # Its own warnings (kept out of answers) survive the gateway's rewrite.
+    assert codex.warnings == resolve("codex", [], {}, environ=env(bin_dir)).warnings != ()
     with pytest.raises(AgentChoiceError, match="--gateway does not know how agent 'acp'"):
         resolve("acp", ["my-agent"], {}, gateway=url, environ=env(bin_dir))

@@ -21,7 +21,7 @@ from tether.cli.lines import LineReader
 from tether.cli.output import Output, make_output
 from tether.cli.permissions import parse_answer
 from tether.cli.remote import explain, find_session, run
-from tether.cli.render import resolution, short_path, status_line
+from tether.cli.render import agent_labels, resolution, short_path, status_line
 from tether.cli.transcript import agent_label, render_message
 from tether.client import (
     AlreadyResolved,
@@ -201,7 +201,7 @@ class Attached:
                 self.pending[data["id"]] = data
                 self.out.request(data, self.session, len(self.pending))
                 if not self.viewer_only:
-                    self.out.prompt("answer with y (allow), n [reason] (deny), A (always)")
+                    self.out.prompt(answer_prompt(data))
         elif event.type == "permission_resolved":
             pid = data.get("id")
             if self.pending.pop(pid, None) is not None and pid not in self.mine:
@@ -361,3 +361,12 @@ class Attached:
         self.pending.pop(pid, None)
         verdict = {"allow": "allowed", "deny": "denied", "always": "always allowed"}
         self.out.note(f"✓ {verdict[answer.action]}: {request['tool_name']}", "green")
+
+
+def answer_prompt(request: dict[str, Any]) -> str:
+    """How to answer, in the agent's own words for its answers when it gave them."""
+    said = agent_labels(request)
+    return (
+        f"answer with y ({said.get('allow', 'allow')}), n [reason] ({said.get('deny', 'deny')}),"
+        f" A ({said.get('always', 'always')})"
+    )

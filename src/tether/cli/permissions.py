@@ -21,10 +21,22 @@ from tether.cli.common import TOKEN_OPTION, URL_OPTION, is_interactive
 from tether.cli.lines import LineReader
 from tether.cli.output import Output, make_output
 from tether.cli.remote import explain, find_session, run
-from tether.cli.render import one_line, resolution
+from tether.cli.render import agent_labels, one_line, resolution
 from tether.client import AlreadyResolved, Event, NotFound, RelayClient, RelayUnavailable
 
 ANSWER_HELP = "[a]llow · [d]eny (d <reason>) · [A]lways allow · [s]kip · [q]uit"
+
+
+def answer_help(request: dict[str, Any]) -> str:
+    """ANSWER_HELP, in the agent's own words for its answers when it gave them."""
+    said = agent_labels(request)
+    if not said:
+        return ANSWER_HELP
+    allow, deny = said.get("allow", "allow"), said.get("deny", "deny")
+    return (
+        f"[a] {allow} · [d] {deny} (d <reason>) · [A] {said.get('always', 'always allow')}"
+        " · [s]kip · [q]uit"
+    )
 
 
 @dataclass(frozen=True)
@@ -274,7 +286,7 @@ class Handler:
                 session = await self.session_of(request["session_id"])
                 self.out.request(request, session, len(self.queue))
                 self.shown = pid
-            self.out.prompt(ANSWER_HELP)
+            self.out.prompt(answer_help(request))
             line = await self.next_input(lines, listener, lambda p=pid: p in self.queue)
             if line is False:
                 continue
@@ -285,7 +297,7 @@ class Handler:
             if answer.action == "quit":
                 return 0
             if answer.action == "help":
-                self.out.note(f"answer with {ANSWER_HELP}", "yellow")
+                self.out.note(f"answer with {answer_help(request)}", "yellow")
                 continue
             if answer.action == "skip":
                 self.queue[pid] = self.queue.pop(pid)  # to the back of the queue

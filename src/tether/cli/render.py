@@ -169,6 +169,23 @@ def describe_request(tool: str, tool_input: dict[str, Any]) -> RequestView:
     return RequestView(f"use {tool}", fold(json.dumps(data, indent=2, ensure_ascii=False)), "json")
 
 
+_OPTION_ANSWERS = {"allow_once": "allow", "reject_once": "deny", "allow_always": "always"}
+
+
+def agent_labels(request: dict[str, Any]) -> dict[str, str]:
+    """The agent's own words for the typed answers ("allow", "deny", "always"), when it gave
+    them: an ACP agent's options travel as `acp_option` suggestions. {} for Claude's."""
+    labels: dict[str, str] = {}
+    for option in request.get("suggestions") or []:
+        if not isinstance(option, dict) or option.get("type") != "acp_option":
+            continue
+        answer = _OPTION_ANSWERS.get(str(option.get("kind")))
+        name = option.get("name")
+        if answer and answer not in labels and isinstance(name, str) and name.strip():
+            labels[answer] = one_line(name, 60)
+    return labels
+
+
 def resolution(permission: dict[str, Any]) -> str:
     """How a request ended, e.g. 'allowed by phone' or 'cancelled by the agent'."""
     status = permission.get("status") or "resolved"

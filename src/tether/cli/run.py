@@ -89,6 +89,13 @@ def run(
     exit_when_done: bool = typer.Option(
         False, "--exit-when-done", help="Exit after the first prompt's turn."
     ),
+    mcp_config: list[str] = typer.Option(
+        [],
+        "--mcp-config",
+        metavar="FILE|JSON",
+        help='MCP servers for the agent, as in .mcp.json ({"mcpServers": {...}}); '
+        "adds to the config file's mcp_servers. Repeatable.",
+    ),
     permission_timeout: float | None = typer.Option(
         None,
         "--permission-timeout",
@@ -134,6 +141,12 @@ def run(
     except ConfigError as exc:
         fail(str(exc))
     data_dir = settings.data_dir
+    from tether.runner import mcp
+
+    try:
+        servers = {**mcp.parse(settings.mcp_servers), **mcp.load(mcp_config)}
+    except mcp.McpConfigError as exc:
+        fail(str(exc))
 
     from tether.runner.runner import RunConfig
 
@@ -149,6 +162,7 @@ def run(
         claude_args=claude_args,
         exit_when_done=exit_when_done,
         permission_timeout=permission_timeout,
+        mcp_servers=servers,
     )
     if agent != "claude":
         config.agent = _acp_agent(agent, claude_args, settings.agents, config, dirs)
@@ -175,6 +189,8 @@ def _acp_agent(
         add_dirs=dirs,
         permission_timeout=config.permission_timeout,
         reads_files=command.reads_files,
+        mcp_servers=config.mcp_servers,
+        warnings=command.warnings,
     )
 
 

@@ -276,10 +276,11 @@ class RelayClient:
         updated_input: dict[str, Any] | None = None,
         message: str | None = None,
         interrupt: bool = False,
-        remember: bool = False,
+        remember: bool | list[int] = False,
     ) -> dict[str, Any]:
-        """Answer a permission request. `AlreadyResolved` when someone (or something)
-        answered it first; its `.permission` says how."""
+        """Answer a permission request. `remember` applies the request's suggestions from
+        now on: a list picks them by index, `True` takes them all. `AlreadyResolved` when
+        someone (or something) answered it first; its `.permission` says how."""
         body: dict[str, Any] = {"behavior": behavior, "interrupt": interrupt, "remember": remember}
         if updated_input is not None:
             body["updated_input"] = updated_input

@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
+import signal
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tether import __version__
+from tether.runner import mcp
 from tether.runner.acp_normalize import (
     CANCELLED_OUTCOME,
     Transcript,
@@ -49,6 +52,8 @@ class AcpAgent:
         add_dirs: Sequence[Path] = (),
         permission_timeout: float | None = None,
         reads_files: bool = True,
+        mcp_servers: Mapping[str, dict[str, Any]] | None = None,
+        warnings: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.command = list(command)
@@ -58,6 +63,7 @@ class AcpAgent:
         self.roots = [self.cwd, *(Path(d).resolve() for d in add_dirs)]
         self.permission_timeout = permission_timeout
         self.reads_files = reads_files
+        self.mcp_servers = dict(mcp_servers or {})  # checked by mcp.parse / mcp.load
         self.stderr = StderrTail()
         self.modes: list[dict[str, Any]] = []
         self._host: Host | None = None
@@ -65,7 +71,9 @@ class AcpAgent:
         self._peer: Peer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._session_id = ""
-        self._transcript = Transcript(uuid.uuid4().hex[:12])
+        self._transcript = Transcript(
+            uuid.uuid4().hex[:12], warnings=tuple(re.compile(w) for w in warnings)
+        )
         self._loading = False  # session/load replays history we already hold
         self._cancelled = False  # this turn was cancelled: refuse its late permission asks
         self._asks: set[asyncio.Task[dict[str, Any]]] = set()
@@ -85,6 +93,10 @@ class AcpAgent:
                 cwd=self.cwd,
                 env={**os.environ, **self.env},
                 limit=MAX_LINE,
+                # Its own process group, so that stopping it stops what it started too: an
+                # npm launcher (codex-acp's) runs the real agent as a child that outlives a
+                # signal to the launcher alone.
+                start_new_session=True,
             )
         except OSError as exc:
             raise RuntimeError(f"cannot start {self.command[0]}: {exc.strerror or exc}") from None
@@ -127,6 +139,9 @@ class AcpAgent:
         )
         caps = init.get("agentCapabilities") or {}
         info = init.get("agentInfo") or {}
+        servers, skipped = mcp.for_acp(self.mcp_servers, caps.get("mcpCapabilities") or {})
+        if skipped and self._host is not None:
+            self._host.publish([self._status("warning", why) for why in skipped])
         if resume:
             if not caps.get("loadSession"):
                 raise RuntimeError(
@@ -135,13 +150,14 @@ class AcpAgent:
             self._loading = True
             try:
                 result = await self._call(
-                    "session/load", {"sessionId": resume, "cwd": str(self.cwd), "mcpServers": []}
+                    "session/load",
+                    {"sessionId": resume, "cwd": str(self.cwd), "mcpServers": servers},
                 )
             finally:
                 self._loading = False
             self._session_id = resume
         else:
-            result = await self._call("session/new", {"cwd": str(self.cwd), "mcpServers": []})
+            result = await self._call("session/new", {"cwd": str(self.cwd), "mcpServers": servers})
             self._session_id = str(result.get("sessionId") or "")
             if not self._session_id:
                 raise RuntimeError(f"{self.name} answered session/new without a sessionId")
@@ -159,6 +175,9 @@ class AcpAgent:
             "can_resume": bool(caps.get("loadSession")),
             "modes": [{"id": m.get("id"), "name": m.get("name")} for m in self.modes],
             "agent_mode": current,
+            "mcp_servers": [server["name"] for server in servers],
+            # ACP answers a permission with one of the agent's options, never changed input.
+            "edits_input": False,
             "pid": self._proc.pid if self._proc else None,
             "runner_pid": os.getpid(),
             "host": socket.gethostname(),
@@ -174,21 +193,23 @@ class AcpAgent:
 
     async def stop(self) -> None:
         proc = self._proc
-        if proc is None or proc.returncode is not None:
+        if proc is None:
             return
         self._cancel_asks()
-        with contextlib.suppress(Exception):
-            assert proc.stdin is not None
-            proc.stdin.close()
-        for signal_it in (None, proc.terminate, proc.kill):
-            if signal_it is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    signal_it()
-            try:
-                await asyncio.wait_for(proc.wait(), 5)
-                return
-            except TimeoutError:
-                continue
+        if proc.returncode is None:
+            with contextlib.suppress(Exception):
+                assert proc.stdin is not None
+                proc.stdin.close()
+            for sig in (None, signal.SIGTERM, signal.SIGKILL):
+                if sig is not None:
+                    _signal_group(proc.pid, sig)
+                try:
+                    await asyncio.wait_for(proc.wait(), 5)
+                    break
+                except TimeoutError:
+                    continue
+        # The agent is gone; whatever it started and left behind goes with it.
+        _signal_group(proc.pid, signal.SIGTERM)
 
     def stderr_tail(self) -> str:
         return self.stderr.text()
@@ -326,6 +347,14 @@ class AcpAgent:
             )
         return resolved
 
+    def _status(self, status: str, text: str) -> dict[str, Any]:
+        return {
+            "id": f"acp-status-{uuid.uuid4().hex}",
+            "role": "agent",
+            "kind": "status",
+            "content": {"status": status, "text": text},
+        }
+
     # ── plumbing ───────────────────────────────────────────────────────────────────
 
     async def _call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -345,3 +374,9 @@ class AcpAgent:
                 pending = b""
         if pending:
             self.stderr.add(pending.decode(errors="replace"))
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """Signal the agent's process group (its pid: it leads its own session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

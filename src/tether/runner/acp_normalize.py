@@ -7,7 +7,12 @@ the raw update kept beside (as `runner.normalize` does for Claude's stream):
   that is published when something else happens or the turn ends;
 - `agent_thought_chunk` → `thinking` (coalesced the same way);
 - `tool_call` → `tool_call`; a `tool_call_update` (or `tool_call`) with a final status
-  (`completed`/`failed`) → `tool_result` with its content, diffs and locations;
+  (`completed`/`failed`) → `tool_result` with its content, diffs and locations. A
+  `tool_call_update` for a call never announced (Gemini CLI reports its calls this way)
+  first stands in for the missing `tool_call`, so every result has its call;
+- an `agent_message_chunk` that is one of the agent's own warnings (`warnings`, whole-chunk
+  patterns per agent: codex-acp's "Model metadata … not found") → `status`
+  `{status: "warning", text}`, never part of the answer;
 - `plan` → `plan` (the whole checklist each time: ACP sends it whole);
 - `available_commands_update` / `current_mode_update` / `usage_update` (the context
   window's fill) → agent_state, not messages; token usage comes with the turn's end.
@@ -19,6 +24,8 @@ the relay's answer picks one of those options back.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,10 +104,12 @@ class Transcript:
     """One session's updates → relay messages, coalescing chunks within a turn.
 
     `prefix` keeps ids unique across runner processes that share one relay session
-    (a resumed session starts counting again).
+    (a resumed session starts counting again). `warnings` are patterns a whole message
+    chunk matches when it is the agent talking about itself, not the model answering.
     """
 
     prefix: str
+    warnings: Sequence[re.Pattern[str]] = ()
     _count: int = 0
     _buffer_kind: str | None = None
     _buffer: list[str] = field(default_factory=list)
@@ -110,6 +119,9 @@ class Transcript:
     def feed(self, update: dict[str, Any]) -> list[dict[str, Any]]:
         """The messages ready after this update (a coalesced chunk waits for the next)."""
         kind = update.get("sessionUpdate")
+        if kind == "agent_message_chunk" and self._is_warning(update):
+            text = content_text(update.get("content")).strip()
+            return [*self.flush(), self._msg("status", {"status": "warning", "text": text}, update)]
         if kind in _COALESCED:
             out = self.flush() if self._buffer_kind != _COALESCED[kind] else []
             self._buffer_kind = _COALESCED[kind]
@@ -138,6 +150,13 @@ class Transcript:
             # An update this version does not know: kept, shown as a system note.
             out.append(self._msg("system", {"subtype": f"acp:{kind}"}, update))
         return out
+
+    def _is_warning(self, update: dict[str, Any]) -> bool:
+        # Only a chunk of its own, outside an answer: the same words mid-answer are text.
+        if self._buffer_kind == "assistant_text":
+            return False
+        text = content_text(update.get("content")).strip()
+        return bool(text) and any(p.search(text) for p in self.warnings)
 
     def flush(self) -> list[dict[str, Any]]:
         """The coalesced text so far as one message (at a turn's end, or a change)."""
@@ -188,7 +207,10 @@ class Transcript:
 
     def _tool_update(self, update: dict[str, Any]) -> list[dict[str, Any]]:
         call_id = str(update.get("toolCallId") or "")
-        known = self._tools.setdefault(call_id, {})
+        if call_id not in self._tools:
+            # Never announced: this first update is the call (and maybe its result too).
+            return self._tool_call(update)
+        known = self._tools[call_id]
         known.update({k: v for k, v in update.items() if v is not None})
         if update.get("status") not in FINAL_TOOL_STATUSES:
             return []  # progress: folded into the final result
@@ -278,20 +300,33 @@ CANCELLED_OUTCOME: dict[str, Any] = {"outcome": {"outcome": "cancelled"}}
 def permission_outcome(permission: dict[str, Any], options: list[dict[str, Any]]) -> dict[str, Any]:
     """The `session/request_permission` result for a resolved relay request.
 
-    Allow → the agent's allow_once (allow_always when the person chose to remember);
-    Deny or a timeout → reject_once (else reject_always); cancelled → `cancelled`.
+    An answer that names one of the agent's options (`remember: [i]`, the index of its
+    suggestion: the web card's buttons with the agent's own labels) selects exactly that
+    one, when it agrees with the answer (an allow_* option for Allow, a reject_* for Deny).
+    Otherwise Allow → the agent's allow_once (allow_always when the person chose to
+    remember); Deny or a timeout → reject_once (else reject_always); cancelled → `cancelled`.
     """
     status = permission.get("status")
     decision = permission.get("decision") or {}
+    remember = decision.get("remember")
     if status == "allowed":
-        order = ("allow_always", "allow_once") if decision.get("remember") else ("allow_once",)
+        wanted = "allow_"
+        order = ("allow_always", "allow_once") if remember else ("allow_once",)
         order = (*order, "allow_always")
     elif status in ("denied", "expired"):
+        wanted = "reject_"
         order = ("reject_once", "reject_always")
     else:
         return CANCELLED_OUTCOME
+    offered = [o for o in options if isinstance(o, dict)]  # as permission_body lists them
+    if status != "expired" and isinstance(remember, list) and len(remember) == 1:
+        index = remember[0]
+        if isinstance(index, int) and 0 <= index < len(offered):
+            named = offered[index]
+            if str(named.get("kind") or "").startswith(wanted) and named.get("optionId"):
+                return {"outcome": {"outcome": "selected", "optionId": named["optionId"]}}
     for kind in order:
-        for option in options:
+        for option in offered:
             if option.get("kind") == kind and option.get("optionId"):
                 return {"outcome": {"outcome": "selected", "optionId": option["optionId"]}}
     return CANCELLED_OUTCOME

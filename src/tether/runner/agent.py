@@ -31,6 +31,7 @@ class AgentSpec:
     gateway: str | None = None
     claude_args: Sequence[str] = ()
     env: dict[str, str] = field(default_factory=dict)
+    mcp_servers: dict[str, dict[str, Any]] = field(default_factory=dict)  # runner.mcp's
 
 
 def parse_claude_args(args: Sequence[str]) -> tuple[dict[str, str | None], list[str], str | None]:
@@ -89,6 +90,8 @@ def build_options(
         add_dirs=list(add_dirs),
         extra_args=extra,
         env=env,
+        # .mcp.json's shape is claude's own; with none, claude still reads the project's.
+        mcp_servers=dict(spec.mcp_servers),  # type: ignore[arg-type]
         can_use_tool=can_use_tool,
         stderr=stderr.add,
         # Tool results with whole files exceed the SDK's 1 MiB line default.

@@ -28,11 +28,23 @@ class Builtin:
     # a failure and its write_file gives up): it reads the disk itself instead. Its writes
     # still come to tether, confined to the session's directories.
     reads_files: bool = True
+    # Whole message chunks that are the agent's own warnings, not the model's answer
+    # (regular expressions; acp_normalize makes them `status` messages).
+    warnings: tuple[str, ...] = ()
 
+
+# codex-acp says this as answer text when the model name is not one Codex knows (any name
+# a gateway route serves): it is about Codex, not part of what the model said.
+CODEX_WARNINGS = (r"^Model metadata for `[^`]*` not found\b",)
 
 # `claude` is not here: it runs through claude-agent-sdk, not ACP (see runner.claude).
 BUILTINS: dict[str, Builtin] = {
-    "codex": Builtin("codex", ("codex-acp",), "npm install -g @zed-industries/codex-acp"),
+    "codex": Builtin(
+        "codex",
+        ("codex-acp",),
+        "npm install -g @zed-industries/codex-acp",
+        warnings=CODEX_WARNINGS,
+    ),
     "gemini": Builtin(
         "gemini", ("gemini", "--acp"), "npm install -g @google/gemini-cli", reads_files=False
     ),
@@ -51,6 +63,7 @@ class AgentCommand:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     reads_files: bool = True  # offer fs/read_text_file (see Builtin.reads_files)
+    warnings: tuple[str, ...] = ()  # see Builtin.warnings
 
 
 def resolve(
@@ -78,7 +91,10 @@ def resolve(
     elif name in BUILTINS:
         builtin = BUILTINS[name]
         command = AgentCommand(
-            builtin.session_name, [*builtin.command, *args], reads_files=builtin.reads_files
+            builtin.session_name,
+            [*builtin.command, *args],
+            reads_files=builtin.reads_files,
+            warnings=builtin.warnings,
         )
         install = f"install it with `{builtin.install}`"
     else:
@@ -142,4 +158,6 @@ def with_gateway(
             f"--gateway does not know how agent {name!r} takes a base URL; "
             "set its variable under `agents.NAME.env` in the config file instead"
         )
-    return AgentCommand(command.name, argv, env, reads_files=command.reads_files)
+    return AgentCommand(
+        command.name, argv, env, reads_files=command.reads_files, warnings=command.warnings
+    )

@@ -37,6 +37,7 @@ class ClaudeAgent:
         claude_args: list[str] | None = None,
         env: dict[str, str] | None = None,
         permission_timeout: float | None = None,
+        mcp_servers: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.cwd = cwd
         self.permission_mode = permission_mode
@@ -45,6 +46,7 @@ class ClaudeAgent:
         self.claude_args = list(claude_args or [])
         self.env = dict(env or {})
         self.permission_timeout = permission_timeout
+        self.mcp_servers = dict(mcp_servers or {})
         self.stderr = StderrTail()
         self._client: ClaudeSDKClient | None = None
         self._host: Host | None = None
@@ -61,6 +63,7 @@ class ClaudeAgent:
             gateway=self.gateway,
             claude_args=self.claude_args,
             env=self.env,
+            mcp_servers=self.mcp_servers,
         )
         self._client = ClaudeSDKClient(build_options(spec, self._can_use_tool, self.stderr))
         await self._client.connect()
@@ -69,6 +72,8 @@ class ClaudeAgent:
             "cwd": str(self.cwd),
             "permission_mode": self.permission_mode or "default",
             "claude_session_id": resume,
+            "mcp_servers": list(self.mcp_servers),
+            "edits_input": True,  # an allow may carry changed input (updatedInput)
             "pid": agent_pid(self._client),
             "runner_pid": os.getpid(),
             "host": socket.gethostname(),

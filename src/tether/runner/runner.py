@@ -60,6 +60,7 @@ class RunConfig:
     exit_when_done: bool = False
     permission_timeout: float | None = None  # per request; the relay's default otherwise
     env: dict[str, str] = field(default_factory=dict)
+    mcp_servers: dict[str, dict[str, Any]] = field(default_factory=dict)  # runner.mcp's
     agent: Agent | None = None  # Claude Code (from the fields above) when not given
 
     def make_agent(self) -> Agent:
@@ -75,6 +76,7 @@ class RunConfig:
             claude_args=self.claude_args,
             env=self.env,
             permission_timeout=self.permission_timeout,
+            mcp_servers=self.mcp_servers,
         )
 
 

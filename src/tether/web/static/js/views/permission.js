@@ -100,9 +100,42 @@ export function rememberLabel(s, cwd) {
   return `Yes, and apply <code>${esc(JSON.stringify(s))}</code>`;
 }
 
+// An ACP agent's own answers, which travel as `acp_option` suggestions {option_id, name,
+// kind}: allow_once and reject_once are Allow and Deny, under the agent's labels; the
+// "always" ones get buttons of their own, sent by index (`remember: [i]`) so the runner
+// picks exactly that option. Null for a request that carries none (Claude's).
+export function agentOptions(p) {
+  const offered = Array.isArray(p.suggestions) ? p.suggestions : [];
+  const options = [];
+  offered.forEach((o, k) => {
+    if (o && o.type === "acp_option" && typeof o.kind === "string") {
+      options.push({ k, kind: o.kind, name: typeof o.name === "string" && o.name.trim() ? o.name : "" });
+    }
+  });
+  if (!options.length) return null;
+  const first = (kind) => options.find((o) => o.kind === kind);
+  return {
+    allow: first("allow_once")?.name || "Allow",
+    deny: first("reject_once")?.name || "Deny",
+    more: options.filter((o) => o.kind === "allow_always" || o.kind === "reject_always"),
+  };
+}
+
+function agentButtons(options) {
+  if (!options.more.length) return "";
+  return `<div class="perm-remember" role="group" aria-label="The agent's other answers">` +
+    options.more.map((o) => {
+      const allow = o.kind === "allow_always";
+      const label = o.name || (allow ? "Always allow" : "Always deny");
+      return `<button type="button" class="btn remember${allow ? "" : " danger"}" data-action="${allow ? "always" : "never"}" data-suggestion="${o.k}">${esc(label)}</button>`;
+    }).join("") + `</div>`;
+}
+
 // Above the sticky answers, not in them: a rule can be long, and Allow and Deny must
 // always fit on screen.
 function rememberButtons(p, cwd) {
+  const acp = agentOptions(p);
+  if (acp) return agentButtons(acp);
   const offered = Array.isArray(p.suggestions) ? p.suggestions : [];
   if (!offered.length) return "";
   return `<div class="perm-remember" role="group" aria-label="Allow and remember a rule">` +
@@ -153,7 +186,8 @@ function expiry(p) {
 }
 
 function answers(p) {
-  const [allow, deny] = LABELS[p.tool_name] || ["Allow", "Deny"];
+  const acp = agentOptions(p);
+  const [allow, deny] = LABELS[p.tool_name] || (acp ? [acp.allow, acp.deny] : ["Allow", "Deny"]);
   return `<div class="perm-footer">` + expiry(p) +
     `<input type="text" class="deny-reason" placeholder="Reason (optional, sent with Deny)" aria-label="Reason for denying">` +
     `<div class="perm-actions">` +
@@ -179,7 +213,9 @@ export function plainCard(p, canAnswer) {
     (canAnswer ? answers({ ...p, tool_name: "" }) : READ_ONLY) + `</article>`;
 }
 
-export function permissionCard(p, canAnswer, cwd = "") {
+// `editsInput`: whether the agent takes an allow with changed input (the runner says so in
+// agent_state.edits_input; ACP agents answer with one of their options only, so never).
+export function permissionCard(p, canAnswer, cwd = "", editsInput = true) {
   const { label } = describe(p.tool_name, p.input);
   const question = isQuestion(p);
   const title = p.title || (question ? "The agent has a question"
@@ -194,9 +230,11 @@ export function permissionCard(p, canAnswer, cwd = "") {
   } else {
     html += `<div class="perm-what">${what(p)}</div>`;
     if (canAnswer) {
-      html += `<details class="perm-edit"><summary>Edit input before allowing</summary>` +
-        `<textarea class="edit-input" rows="6" spellcheck="false" aria-label="Tool input (JSON) to allow">${esc(pretty(p.input || {}))}</textarea></details>` +
-        rememberButtons(p, cwd) + answers(p);
+      if (editsInput) {
+        html += `<details class="perm-edit"><summary>Edit input before allowing</summary>` +
+          `<textarea class="edit-input" rows="6" spellcheck="false" aria-label="Tool input (JSON) to allow">${esc(pretty(p.input || {}))}</textarea></details>`;
+      }
+      html += rememberButtons(p, cwd) + answers(p);
     }
   }
   if (!canAnswer) html += READ_ONLY;
@@ -220,9 +258,12 @@ export function collectAnswers(p, form) {
 
 // The body to send for a button press, or {error} when the edited input is not JSON.
 export function answerFor(p, action, card, suggestion) {
-  if (action === "deny") {
+  if (action === "deny" || action === "never") {
     const reason = card.querySelector(".deny-reason")?.value.trim();
-    return { body: { behavior: "deny", message: reason || "Denied from the web UI." } };
+    const body = { behavior: "deny", message: reason || "Denied from the web UI." };
+    // "never": the agent's reject_always option, named by its index.
+    if (action === "never" && /^\d+$/.test(suggestion ?? "")) body.remember = [Number(suggestion)];
+    return { body };
   }
   const body = { behavior: "allow" };
   // Exactly the one suggestion whose button was pressed; never a rule nobody was shown.

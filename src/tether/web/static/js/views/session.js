@@ -4,7 +4,7 @@
 import { $, basename, esc, formatCost, formatTokens } from "../dom.js";
 import { rawMessage, renderMessage, renderTranscript } from "./messages.js";
 import { answerFor, collectAnswers, isQuestion, permissionCard, plainCard, resolvedNote } from "./permission.js";
-import { statusBadge } from "./sessions.js";
+import { agentLabel, statusBadge } from "./sessions.js";
 import { toolBody } from "./tools.js";
 import { PERMISSION_MODES as MODES } from "../protocol.js";
 
@@ -233,7 +233,8 @@ export class SessionView {
       if (box.querySelector(`.perm[data-perm-id="${CSS.escape(p.id)}"]`)) continue;
       let html;
       try {
-        html = permissionCard(p, this.canSteer, this.session()?.cwd);
+        const s = this.session();
+        html = permissionCard(p, this.canSteer, s?.cwd, s?.agent_state?.edits_input !== false);
       } catch (err) {
         // Still answerable: the raw request with plain Allow and Deny.
         console.error("tether: could not render the permission request", p.id, err);
@@ -459,9 +460,3 @@ function autosize(textarea) {
   textarea.style.height = Math.min(textarea.scrollHeight, 200) + "px";
 }
 
-// Which agent runs the session, with its version when the runner learned it.
-function agentLabel(s) {
-  const state = s.agent_state || {};
-  const version = state.agent_info?.version || state.claude_code_version;
-  return s.agent ? `${s.agent}${version ? ` ${version}` : ""}` : "";
-}

@@ -128,7 +128,7 @@ export class SessionsView {
     const selected = this.keyboard && i === this.selected;
     return `<li><a class="session-row${selected ? " selected" : ""}" href="#/session/${encodeURIComponent(s.id)}" data-id="${esc(s.id)}">` +
       `<span class="row-top"><span class="row-title">${esc(title)}</span>${badge}${statusBadge(status)}</span>` +
-      `<span class="row-sub"><span class="agent">${esc(s.agent || "agent")}</span>` +
+      `<span class="row-sub"><span class="badge agent" title="${esc(agentLabel(s))}">${esc(s.agent || "agent")}</span>` +
       `<span class="cwd" title="${esc(s.cwd || "")}">${esc(shortPath(s.cwd))}</span>` +
       `<time datetime="${esc(s.last_activity_at)}">${esc(relativeTime(s.last_activity_at, now))}</time></span></a></li>`;
   }
@@ -160,4 +160,11 @@ export class SessionsView {
     this.root.querySelector(".session-row.selected")?.scrollIntoView({ block: "nearest" });
     return true;
   }
+}
+
+// Which agent runs the session, with its version when the runner learned it.
+export function agentLabel(s) {
+  const state = s.agent_state || {};
+  const version = state.agent_info?.version || state.claude_code_version;
+  return s.agent ? `${s.agent}${version ? ` ${version}` : ""}` : "";
 }
