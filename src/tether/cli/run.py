@@ -84,7 +84,10 @@ def run(
         None,
         "--gateway",
         metavar="URL",
-        help="Send the agent's model calls through this tether gateway (ANTHROPIC_BASE_URL).",
+        help=(
+            "Send the agent's model calls through this tether gateway (each agent's own "
+            "setting: ANTHROPIC_BASE_URL, Codex's provider, GOOGLE_GEMINI_BASE_URL)."
+        ),
     ),
     exit_when_done: bool = typer.Option(
         False, "--exit-when-done", help="Exit after the first prompt's turn."
