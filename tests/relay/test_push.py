@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,18 +19,8 @@ MARKER = "secret-marker-4471"
 
 
 @pytest.fixture
-def push() -> Iterator[PushService]:
-    service = PushService().start()
-    yield service
-    service.stop()
-
-
-@pytest.fixture
 def relay(server_factory, push: PushService, tmp_path: Path):
-    data_dir = tmp_path / "relay"
-    data_dir.mkdir()
-    (data_dir / "config.yaml").write_text(f"push:\n  services: ['{push.origin}']\n")
-    return server_factory(data_dir=data_dir)
+    return server_factory(data_dir=push.relay_dir(tmp_path))
 
 
 async def subscribe(http, device: Device, **settings) -> dict:

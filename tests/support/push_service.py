@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import http_ece
@@ -115,6 +116,13 @@ class PushService:
                 if remaining <= 0:
                     raise AssertionError(f"{count} push(es) to {path} did not arrive: {mine}")
                 self._cond.wait(remaining)
+
+    def relay_dir(self, parent: Path) -> Path:
+        """A tether data dir whose config lets the relay push to this service."""
+        data_dir = parent / "relay"
+        data_dir.mkdir()
+        (data_dir / "config.yaml").write_text(f"push:\n  services: ['{self.origin}']\n")
+        return data_dir
 
     def to(self, device: Device) -> list[Delivery]:
         path = device.endpoint.removeprefix(self.origin)
