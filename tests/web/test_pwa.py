@@ -27,6 +27,7 @@ from tests.support.push_service import PushService
 from tests.support.server import TetherServer
 from tests.web.agent import TestAgent
 from tests.web.conftest import make_token
+from tether.relay.webpush import b64url_decode
 
 STATIC = Path(__file__).resolve().parents[2] / "src/tether/web/static"
 expect.set_options(timeout=20000)
@@ -207,3 +208,59 @@ def test_a_pushed_request_shows_a_notification_whose_allow_answers_it(
     [_, resolved] = push.wait_for(device, 2)
     deliver(device.decrypt(resolved))
     assert worker.evaluate(worker_wait, [payload["tag"], 0])
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_notifications_panel_turns_push_on_and_keeps_this_devices_settings(
+    context, app, push: PushService
+) -> None:
+    server, token, _ = app
+    device = push.device("chromium")
+    # The browser's PushManager hands out this device's subscription (a real subscribe()
+    # would register with Google's push service, out of reach here).
+    stub = """(() => {
+        const json = JSON_HERE;
+        let subscribed = false;
+        const subscription = {
+            endpoint: json.endpoint, toJSON: () => json,
+            unsubscribe: () => { subscribed = false; return Promise.resolve(true); },
+        };
+        PushManager.prototype.getSubscription = () =>
+            Promise.resolve(subscribed ? subscription : null);
+        PushManager.prototype.subscribe = (options) => {
+            const key = new Uint8Array(options.applicationServerKey);
+            window.__applicationServerKey = Array.from(key);
+            subscribed = true;
+            return Promise.resolve(subscription);
+        };
+        })();"""
+    context.add_init_script(stub.replace("JSON_HERE", json.dumps(device.subscription())))
+    page = signed_in(context, server, token)
+
+    def devices() -> list[dict]:
+        with server.client(token) as http:
+            return http.get("/api/v1/push/subscriptions").json()["subscriptions"]
+
+    expect(page.locator("#notify")).to_have_text("Notifications")
+    page.click("#notify")
+    page.click("[data-push=on]")
+    expect(page.locator("#notify")).to_have_text("Notifications: on")
+    [subscribed] = devices()
+    assert subscribed["endpoint"] == device.endpoint
+    with server.client(token) as http:
+        key = http.get("/api/v1/push/key").json()["public_key"]
+    assert bytes(page.evaluate("window.__applicationServerKey")) == b64url_decode(key)
+
+    page.uncheck("#notifications input[value=turn]")
+    expect(page.locator(".push-message")).to_have_text("Saved.")
+    page.check("#notifications input[name=quiet]")
+    expect(page.locator("#notifications input[name=quiet]")).to_be_checked()
+    expect(page.locator(".push-message")).to_have_text("Saved.")
+    [saved] = devices()
+    assert saved["events"] == ["permission", "ended"] and saved["quiet"] is True
+
+    # Signed out, the device is unsubscribed (and its worker has no token).
+    page.click("#signout")
+    expect(page.locator("#signin")).to_be_visible()
+    assert devices() == []
