@@ -139,6 +139,32 @@ async def test_each_device_chooses_its_events_and_quiet_mode(relay, push: PushSe
         assert phone.decrypt(second)["silent"] is False
 
 
+async def test_a_hanging_push_service_never_holds_up_the_relay(relay, push: PushService) -> None:
+    phone = push.device("phone")
+    push.held.clear()  # the push service takes requests and does not answer them
+    try:
+        async with aclient(relay) as agent:
+            await subscribe(agent, phone)
+            session = await new_session(agent)
+            first = await agent.post(
+                f"/api/v1/sessions/{session['id']}/permissions", json=permission()
+            )
+            await wait_for(push, phone)  # the sender is stuck on this one
+            # Writes and reads go on while it is.
+            second = await agent.post(
+                f"/api/v1/sessions/{session['id']}/permissions", json=permission()
+            )
+            assert first.status_code == second.status_code == 201
+            listed = await agent.get("/api/v1/permissions?status=pending")
+            assert len(listed.json()["permissions"]) == 2
+            push.held.set()
+            # Once the service answers, the queued notice goes out too.
+            [_, later] = await wait_for(push, phone, 2)
+            assert phone.decrypt(later)["request_id"] == second.json()["id"]
+    finally:
+        push.held.set()
+
+
 async def test_a_dead_subscription_is_removed(relay, push: PushService) -> None:
     phone = push.device("gone-phone")
     push.gone.add("/push/gone-phone")
@@ -203,3 +229,30 @@ def test_the_vapid_key_is_made_once_and_kept_private(relay) -> None:
     relay.restart()
     with relay.client() as http:
         assert http.get("/api/v1/push/key").json()["public_key"] == before
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_relays_sharing_a_database_send_each_notification_once(
+    server_factory, push: PushService, tmp_path: Path
+) -> None:
+    # Servers are made outside the event loop (the factory creates a database with asyncio.run);
+    # they share the data dir, and so the VAPID key, as documented.
+    data_dir = push.relay_dir(tmp_path)
+    first = server_factory(data_dir=data_dir)
+    second = server_factory(data_dir=data_dir, token=first.token)
+    phone = push.device("phone")
+
+    async def write() -> None:
+        async with aclient(first) as a, aclient(second) as b:
+            await subscribe(a, phone)
+            for writer in (a, b, a, b):
+                session = await new_session(writer)
+                await writer.post(f"/api/v1/sessions/{session['id']}/end", json={})
+            await wait_for(push, phone, 4)
+
+    asyncio.run(write())
+    # Both relays saw all four ends; once both are stopped, nothing more can arrive.
+    first.stop()
+    second.stop()
+    ended = [phone.decrypt(d)["session_id"] for d in push.to(phone)]
+    assert len(ended) == len(set(ended)) == 4

@@ -2,7 +2,9 @@
 FCM or Mozilla's autopush would, and a browser's side of a subscription (its P-256 key and
 auth secret) that decrypts what arrived, per RFC 8291, with `http_ece`.
 
-`PushService.gone` names endpoints to answer 410 (a subscription the browser dropped).
+`PushService.gone` names endpoints to answer 410 (a subscription the browser dropped);
+while `PushService.held` is clear, deliveries are recorded but not answered (a push
+service that hangs).
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class PushService:
     def __init__(self) -> None:
         self.deliveries: list[Delivery] = []
         self.gone: set[str] = set()
+        self.held = threading.Event()
+        self.held.set()
         self._cond = threading.Condition()
         service = self
 
@@ -78,6 +82,7 @@ class PushService:
                         Delivery(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                     )
                     service._cond.notify_all()
+                service.held.wait(30)
                 self.send_response(status)
                 self.send_header("content-length", "0")
                 self.end_headers()
