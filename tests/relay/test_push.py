@@ -29,6 +29,11 @@ async def subscribe(http, device: Device, **settings) -> dict:
     return response.json()
 
 
+def token_and_device(relay, push: PushService, scope: str, name: str) -> tuple[str, Device]:
+    """A new token of `scope` and a device (browser subscription) named like it."""
+    return make_token(relay, scope, name), push.device(name)
+
+
 async def wait_for(push: PushService, device: Device, count: int = 1):
     return await asyncio.to_thread(push.wait_for, device, count)
 
@@ -36,8 +41,7 @@ async def wait_for(push: PushService, device: Device, count: int = 1):
 async def test_a_permission_request_reaches_the_device_encrypted_and_its_answer_closes_it(
     relay, push: PushService
 ) -> None:
-    phone_token = make_token(relay, "client", "phone")
-    phone = push.device("phone")
+    phone_token, phone = token_and_device(relay, push, "client", "phone")
     async with aclient(relay) as agent, aclient(relay, phone_token) as http:
         key = (await http.get("/api/v1/push/key")).json()["public_key"]
         sub = await subscribe(http, phone)
@@ -195,6 +199,21 @@ async def test_a_viewer_gets_no_actions_and_a_revoked_token_gets_nothing(
         [delivery] = await wait_for(push, tv)
     assert tv.decrypt(delivery)["can_answer"] is False
     assert push.to(lost) == []  # sent in one go with the viewer's, had it been sent
+
+
+async def test_an_agent_tokens_device_hears_of_its_own_sessions_only(
+    relay, push: PushService
+) -> None:
+    runner, laptop = token_and_device(relay, push, "agent", "laptop")
+    async with aclient(relay) as admin, aclient(relay, runner) as agent:
+        await subscribe(agent, laptop)
+        other = await new_session(admin, title="someone else's")
+        await admin.post(f"/api/v1/sessions/{other['id']}/end", json={})
+        mine = await new_session(agent, title="mine")
+        await agent.post(f"/api/v1/sessions/{mine['id']}/end", json={})
+        [only] = await wait_for(push, laptop)
+    # One sender delivers in order: the other session's end came first and was skipped.
+    assert laptop.decrypt(only)["session_title"] == "mine"
 
 
 async def test_subscriptions_are_checked(relay, push: PushService) -> None:

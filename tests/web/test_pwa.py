@@ -209,6 +209,22 @@ def test_a_pushed_request_shows_a_notification_whose_allow_answers_it(
     deliver(device.decrypt(resolved))
     assert worker.evaluate(worker_wait, [payload["tag"], 0])
 
+    # Quiet mode: the next one (a finished turn) is shown without sound or vibration.
+    with server.client(token) as http:
+        [mine] = http.get("/api/v1/push/subscriptions").json()["subscriptions"]
+        http.patch(f"/api/v1/push/subscriptions/{mine['id']}", json={"quiet": True})
+    agent.post(session["id"], {"kind": "result", "content": {"text": "done"}})
+    [*_, turn] = push.wait_for(device, 3)
+    quiet = device.decrypt(turn)
+    deliver(quiet)
+    assert worker.evaluate(worker_wait, [quiet["tag"], 1])
+    [shown_quietly] = worker.evaluate(
+        "tag => self.registration.getNotifications({tag}).then(ns => ns.map(n => "
+        "({body: n.body, silent: n.silent})))",
+        quiet["tag"],
+    )
+    assert shown_quietly == {"body": "Finished its turn", "silent": True}
+
 
 @pytest.mark.browser
 @pytest.mark.slow
