@@ -151,8 +151,11 @@ def test_a_pushed_request_shows_a_notification_whose_allow_answers_it(
     registrations: list[str] = []
     cdp.on(
         "ServiceWorker.workerRegistrationUpdated",
+        # Only this page's: the domain also reports other contexts' (earlier tests').
         lambda e: registrations.extend(
-            r["registrationId"] for r in e["registrations"] if not r["isDeleted"]
+            r["registrationId"]
+            for r in e["registrations"]
+            if not r["isDeleted"] and r["scopeURL"] == f"{server.url}/"
         ),
     )
     cdp.send("ServiceWorker.enable")

@@ -103,18 +103,9 @@ async function closeTagged(tag) {
   for (const n of await self.registration.getNotifications({ tag })) n.close();
 }
 
-// Someone is looking at that very session in a focused window: it is on screen already.
-async function onScreen(sessionId) {
-  if (!sessionId) return false;
-  const windows = await self.clients.matchAll({ type: "window" });
-  const hash = `#/session/${encodeURIComponent(sessionId)}`;
-  return windows.some((c) => c.focused && c.visibilityState === "visible" && new URL(c.url).hash === hash);
-}
-
 async function onPush(data) {
   if (!data || typeof data.tag !== "string") return;
   if (data.type === "resolved") return closeTagged(data.tag); // answered somewhere: gone everywhere
-  if (await onScreen(data.session_id)) return;
   const notification = shown(data);
   if (notification) await self.registration.showNotification(...notification);
 }

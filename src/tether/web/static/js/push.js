@@ -47,9 +47,26 @@ function keyBytes(base64url) {
 // subscribed. Sending the subscription again is harmless (the relay keys it by endpoint)
 // and ties it to the token signed in now.
 export async function syncPush(relay) {
-  const subscription = await currentSubscription().catch(() => null);
+  let subscription = await currentSubscription().catch(() => null);
   if (!subscription || Notification.permission !== "granted") return null;
+  subscription = await forRelayKey(relay, subscription);
   return relay.call("POST", "/push/subscribe", subscription.toJSON());
+}
+
+// A subscription made for another VAPID key (the relay's key file was replaced, or this
+// browser used another relay) would have every push refused: subscribe again for this one.
+async function forRelayKey(relay, subscription) {
+  const { public_key: key } = await relay.call("GET", "/push/key");
+  const wanted = keyBytes(key);
+  const had = subscription.options && subscription.options.applicationServerKey;
+  if (!had || sameBytes(new Uint8Array(had), wanted)) return subscription;
+  const registration = await navigator.serviceWorker.ready;
+  await subscription.unsubscribe();
+  return registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: wanted });
+}
+
+function sameBytes(a, b) {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 export async function enablePush(relay) {
@@ -59,9 +76,11 @@ export async function enablePush(relay) {
   }
   const registration = (await registerWorker()) && await navigator.serviceWorker.ready;
   if (!registration) throw new Error("The service worker could not start.");
-  const { public_key: key } = await relay.call("GET", "/push/key");
   let subscription = await registration.pushManager.getSubscription();
-  if (!subscription) {
+  if (subscription) {
+    subscription = await forRelayKey(relay, subscription);
+  } else {
+    const { public_key: key } = await relay.call("GET", "/push/key");
     subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
   }
   return relay.call("POST", "/push/subscribe", subscription.toJSON());
