@@ -23,7 +23,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.push_service import PushService
+from tests.support.push_service import Device, PushService
 from tests.support.server import TetherServer
 from tests.web.agent import TestAgent
 from tests.web.conftest import make_token
@@ -229,20 +229,18 @@ def test_a_pushed_request_shows_a_notification_whose_allow_answers_it(
     assert shown_quietly == {"body": "Finished its turn", "silent": True}
 
 
-@pytest.mark.browser
-@pytest.mark.slow
-def test_the_notifications_panel_turns_push_on_and_keeps_this_devices_settings(
-    context, app, push: PushService
-) -> None:
-    server, token, _ = app
+def stubbed_device(context, push: PushService, old_key: bytes | None = None) -> Device:
+    """A device whose subscription the browser's PushManager hands out (a real subscribe()
+    registers with Google's push service, out of reach here); with `old_key`, the browser
+    starts subscribed for that VAPID key."""
     device = push.device("chromium")
-    # The browser's PushManager hands out this device's subscription (a real subscribe()
-    # would register with Google's push service, out of reach here).
     stub = """(() => {
         const json = JSON_HERE;
-        let subscribed = false;
+        const oldKey = OLD_KEY;
+        let subscribed = oldKey !== null;
         const subscription = {
             endpoint: json.endpoint, toJSON: () => json,
+            options: { applicationServerKey: oldKey && new Uint8Array(oldKey).buffer },
             unsubscribe: () => { subscribed = false; return Promise.resolve(true); },
         };
         PushManager.prototype.getSubscription = () =>
@@ -250,11 +248,40 @@ def test_the_notifications_panel_turns_push_on_and_keeps_this_devices_settings(
         PushManager.prototype.subscribe = (options) => {
             const key = new Uint8Array(options.applicationServerKey);
             window.__applicationServerKey = Array.from(key);
+            subscription.options = { applicationServerKey: options.applicationServerKey };
             subscribed = true;
             return Promise.resolve(subscription);
         };
         })();"""
-    context.add_init_script(stub.replace("JSON_HERE", json.dumps(device.subscription())))
+    stub = stub.replace("JSON_HERE", json.dumps(device.subscription()))
+    context.add_init_script(stub.replace("OLD_KEY", json.dumps(old_key and list(old_key))))
+    return device
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_subscription_for_another_relay_key_is_renewed_at_sign_in(
+    context, app, push: PushService
+) -> None:
+    device = stubbed_device(context, push, old_key=bytes([4] + [1] * 64))
+    page = signed_in(context, *app[:2])
+    expect(page.locator("#notify")).to_have_text("Notifications: on")
+    server, token, _ = app
+    with server.client(token) as http:
+        key = http.get("/api/v1/push/key").json()["public_key"]
+        [mine] = http.get("/api/v1/push/subscriptions").json()["subscriptions"]
+    # subscribe() ran again, with the relay's key.
+    assert bytes(page.evaluate("window.__applicationServerKey")) == b64url_decode(key)
+    assert mine["endpoint"] == device.endpoint
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_notifications_panel_turns_push_on_and_keeps_this_devices_settings(
+    context, app, push: PushService
+) -> None:
+    device = stubbed_device(context, push)
+    server, token, _ = app
     page = signed_in(context, server, token)
 
     def devices() -> list[dict]:
