@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.postgres import drop_all, fresh_postgres_database, postgres_available
+from tests.support.push_service import PushService
 from tests.support.server import TetherServer
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -74,3 +75,11 @@ def server_factory(tmp_path: Path, backend: str) -> Iterator:
 def server(server_factory) -> TetherServer:
     """One running tether server, parametrized over SQLite and PostgreSQL."""
     return server_factory()
+
+
+@pytest.fixture
+def push() -> Iterator[PushService]:
+    """A Web Push service on 127.0.0.1 (tests/support/push_service.py)."""
+    service = PushService().start()
+    yield service
+    service.stop()

@@ -33,6 +33,29 @@ def default_data_dir(environ: dict[str, str] | None = None) -> Path:
     return Path(base) / "tether"
 
 
+# The push services browsers subscribe through (Chrome/Android, Firefox, Safari/iOS, Edge).
+# The relay posts notifications only to endpoints under these, so a token holder cannot make
+# it send requests anywhere else.
+DEFAULT_PUSH_SERVICES = (
+    "https://fcm.googleapis.com",
+    "https://*.push.services.mozilla.com",
+    "https://web.push.apple.com",
+    "https://*.notify.windows.com",
+)
+
+
+class PushSettings(BaseModel):
+    """The `push:` section: Web Push to subscribed devices (tether.relay.notify)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Origins (scheme://host[:port], `*.` for any subdomain) a subscription's endpoint may
+    # point at.
+    services: list[str] = Field(default_factory=lambda: list(DEFAULT_PUSH_SERVICES))
+    # The VAPID `sub` claim: how a push service reaches whoever runs this relay.
+    subject: str = "mailto:tether@localhost"
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,6 +89,7 @@ class Settings(BaseModel):
     public_url: str | None = None
     # The gateway section is parsed and validated by tether.gateway.config.
     gateway: dict[str, Any] = Field(default_factory=dict)
+    push: PushSettings = Field(default_factory=PushSettings)
     # `tether run --agent NAME` commands, parsed by tether.runner.agents.
     agents: dict[str, Any] = Field(default_factory=dict)
     # MCP servers every `tether run` agent gets, as in .mcp.json's `mcpServers` (runner.mcp).

@@ -137,6 +137,14 @@ WS_ACTIONS = (
     "get_permission",
 )
 
+# ── push notifications ────────────────────────────────────────────────────────────
+
+# What a device subscribed to Web Push may be notified of; each device chooses among them
+# (docs/protocol.md, "Push notifications"). `permission`: a request waits for an answer
+# (its Allow/Deny actions answer it; a `resolved` push closes it everywhere); `turn`: the
+# agent finished a turn; `ended`: a session ended or crashed.
+PUSH_EVENTS = ("permission", "turn", "ended")
+
 # ── errors ────────────────────────────────────────────────────────────────────────
 
 # Every `{"error": {"type"}}` the relay answers, with its status. The first type given
@@ -183,6 +191,7 @@ def vocabulary() -> dict[str, object]:
         "EVENT_TYPES": list(EVENT_TYPES),
         "CONTROL_ACTIONS": list(CONTROL_ACTIONS),
         "WS_ACTIONS": list(WS_ACTIONS),
+        "PUSH_EVENTS": list(PUSH_EVENTS),
         "ERROR_STATUS": ERROR_STATUS,
     }
 

@@ -22,6 +22,7 @@ from tether.private_files import private_dir
 from tether.relay.api import json_response, relay_routes
 from tether.relay.auth import ensure_admin_token
 from tether.relay.errors import ApiError, error_response
+from tether.relay.notify import Notifier
 from tether.relay.service import Relay
 from tether.relay.store import Store, open_database
 from tether.web import web_app
@@ -82,6 +83,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         relay: Relay | None = None
+        push: Notifier | None = None
         new_token: str | None = None
         token_file: Path | None = None
         if serve_relay:
@@ -96,6 +98,9 @@ def create_app(
                 new_token = await ensure_admin_token(store, token_file)
             await relay.start()
             app.state.relay = relay
+            push = Notifier(store, relay.bus, settings, claim=relay.feed is not None)
+            await push.start()
+            app.state.push = push
         if gateway is not None:
             await gateway.startup()
         if on_startup is not None:
@@ -105,6 +110,8 @@ def create_app(
         finally:
             if gateway is not None:
                 await gateway.shutdown()
+            if push is not None:
+                await push.stop()
             if relay is not None:
                 await relay.stop()
                 await relay.store.close()

@@ -20,12 +20,16 @@ from tether.relay.models import (
     PermissionCancel,
     PermissionModeIn,
     PermissionOpen,
+    PushSettingsIn,
+    PushSubscribe,
+    PushUnsubscribe,
     SessionCreate,
     SessionEnd,
     SessionPatch,
     TokenCreate,
     validate,
 )
+from tether.relay.notify import Notifier
 from tether.relay.openapi import Operation, Param, openapi_document
 from tether.relay.service import Relay
 from tether.relay.stream import event_stream, legacy_permission_stream, websocket_endpoint
@@ -234,6 +238,42 @@ async def cancel_permission(request: Request, relay: Relay, who: Principal) -> R
     return json_response(await relay.cancel_permission(who, permission_id, body))
 
 
+# ── push notifications ────────────────────────────────────────────────────────────
+
+
+def push_of(request: Request) -> Notifier:
+    return request.app.state.push
+
+
+@endpoint()
+async def push_key(request: Request, relay: Relay, who: Principal) -> Response:
+    return json_response({"public_key": push_of(request).public_key})
+
+
+@endpoint()
+async def push_subscribe(request: Request, relay: Relay, who: Principal) -> Response:
+    body = validate(PushSubscribe, await read_json(request))
+    return json_response(await push_of(request).subscribe(who, body), 201)
+
+
+@endpoint()
+async def push_unsubscribe(request: Request, relay: Relay, who: Principal) -> Response:
+    body = validate(PushUnsubscribe, await read_json(request))
+    return json_response(await push_of(request).unsubscribe(who, body))
+
+
+@endpoint()
+async def push_subscriptions(request: Request, relay: Relay, who: Principal) -> Response:
+    return json_response({"subscriptions": await push_of(request).of_token(who)})
+
+
+@endpoint()
+async def push_settings(request: Request, relay: Relay, who: Principal) -> Response:
+    body = validate(PushSettingsIn, await read_json(request))
+    subscription_id = request.path_params["subscription_id"]
+    return json_response(await push_of(request).configure(who, subscription_id, body))
+
+
 # ── misc ──────────────────────────────────────────────────────────────────────────────
 
 
@@ -335,6 +375,26 @@ OPERATIONS = (
     Operation("GET", "/tokens", list_tokens, "Tokens (admin)"),
     Operation("POST", "/tokens", create_token, "Mint a token (admin)", TokenCreate, created=True),
     Operation("POST", "/tokens/{token_id}/revoke", revoke_token, "Revoke a token (admin)"),
+    Operation("GET", "/push/key", push_key, "The VAPID public key (applicationServerKey)"),
+    Operation(
+        "POST",
+        "/push/subscribe",
+        push_subscribe,
+        "Subscribe this device to push notifications",
+        PushSubscribe,
+        created=True,
+    ),
+    Operation(
+        "POST", "/push/unsubscribe", push_unsubscribe, "Unsubscribe a device", PushUnsubscribe
+    ),
+    Operation("GET", "/push/subscriptions", push_subscriptions, "This token's push devices"),
+    Operation(
+        "PATCH",
+        "/push/subscriptions/{subscription_id}",
+        push_settings,
+        "Change a device's notification settings",
+        PushSettingsIn,
+    ),
     Operation(
         "GET", "/events", events, "The event stream (SSE)", query=(SESSION, SINCE), stream=True
     ),

@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tether.protocol import MESSAGE_KINDS, PERMISSION_MODES, ROLES, SCOPES, SESSION_STATUSES
+from tether.protocol import (
+    MESSAGE_KINDS,
+    PERMISSION_MODES,
+    PUSH_EVENTS,
+    ROLES,
+    SCOPES,
+    SESSION_STATUSES,
+)
 from tether.relay.errors import Unprocessable
 
 SessionStatus = Literal[SESSION_STATUSES]
@@ -15,6 +22,7 @@ PermissionMode = Literal[PERMISSION_MODES]
 Role = Literal[ROLES]
 MessageKind = Literal[MESSAGE_KINDS]
 Scope = Literal[SCOPES]
+PushEvent = Literal[PUSH_EVENTS]
 T = TypeVar("T", bound=BaseModel)
 
 
@@ -115,6 +123,32 @@ class TokenCreate(_Body):
 
 class SessionEnd(_Body):
     reason: str | None = Field(None, max_length=10_000)
+
+
+class PushKeys(_Body):
+    p256dh: str = Field(min_length=1, max_length=200)
+    auth: str = Field(min_length=1, max_length=100)
+
+
+PushEvents = Annotated[list[PushEvent], Field(max_length=20)]
+
+
+class PushSubscribe(_Body):
+    """A browser's PushSubscription (its toJSON()), plus this device's settings."""
+
+    endpoint: str = Field(min_length=1, max_length=2048)
+    keys: PushKeys
+    events: PushEvents | None = None
+    quiet: bool | None = None
+
+
+class PushUnsubscribe(_Body):
+    endpoint: str = Field(min_length=1, max_length=2048)
+
+
+class PushSettingsIn(_Body):
+    events: PushEvents | None = None
+    quiet: bool | None = None
 
 
 def validate(model: type[T], data: Any) -> T:

@@ -9,6 +9,7 @@ Referer (the sign-in link carries a token until the page removes it).
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
 from starlette.responses import Response
@@ -16,6 +17,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 STATIC_DIR = Path(__file__).parent / "static"
+
+# The web app manifest's own type (not every system's mime.types knows it). The service
+# worker is static/sw.js, served at the root so that its scope covers the whole app.
+mimetypes.add_type("application/manifest+json", ".webmanifest")
 
 CSP = "; ".join(
     [

@@ -45,6 +45,32 @@ CREATE INDEX sessions_owner ON sessions (owner_token);
 """
         ),
     ),
+    Step(
+        4,
+        "Web Push: each device's subscription, tied to its token, with its settings; and "
+        "which process sends each notifying event (scale-out sends it once)",
+        lambda dialect: (
+            """
+CREATE TABLE push_subscriptions (
+    id TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    endpoint TEXT NOT NULL UNIQUE,
+    p256dh TEXT NOT NULL,
+    auth TEXT NOT NULL,
+    events TEXT NOT NULL,
+    quiet INTEGER NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX push_subscriptions_token ON push_subscriptions (token_id);
+CREATE TABLE push_claims (
+    event_id BIGINT PRIMARY KEY,
+    claimed_at DOUBLE PRECISION NOT NULL
+);
+"""
+        ),
+    ),
 )
 
 SCHEMA_VERSION = STEPS[-1].version

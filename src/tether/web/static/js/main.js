@@ -1,9 +1,12 @@
 // Boot: sign-in (token from the one-time link or pasted), the hash router, the
-// connection indicator, notifications and keyboard shortcuts.
+// connection indicator, notifications (push through the service worker) and keyboard
+// shortcuts. Offline, the service worker's cached shell starts here and says so.
 
 import { ApiError, Relay } from "./api.js";
 import { $, esc } from "./dom.js";
+import { disablePush, forgetToken, pushSupported, registerWorker, rememberToken, syncPush } from "./push.js";
 import { Store } from "./store.js";
+import { NotificationsPanel } from "./views/notifications.js";
 import { SessionView } from "./views/session.js";
 import { SessionsView } from "./views/sessions.js";
 
@@ -45,6 +48,10 @@ function showSignIn(message = "") {
 
 let store = null;
 let view = null;
+// This device's push subscription as the relay knows it (null: not subscribed).
+const push = { relay: null, device: null };
+let panel = null;
+let retry = null;
 
 const ui = {
   toast(text) {
@@ -58,6 +65,12 @@ const ui = {
   },
   signOut(message = "Signed out.") {
     localStorage.removeItem(TOKEN_KEY);
+    // A signed-out device gets no more notifications, and its worker no token.
+    if (push.relay) disablePush(push.relay);
+    push.relay = null;
+    push.device = null;
+    forgetToken();
+    $("#notifications").hidden = true;
     if (store) store.stop();
     store = null;
     if (view) view.unmount();
@@ -69,12 +82,14 @@ const ui = {
   refreshNotifyButton() {
     const button = $("#notify");
     if (!button) return;
-    button.hidden = !("Notification" in window) || Notification.permission !== "default";
+    button.hidden = false;
+    button.textContent = push.device ? "Notifications: on" : "Notifications";
   },
-  async askNotifications() {
-    if (!("Notification" in window)) return;
-    await Notification.requestPermission();
-    ui.refreshNotifyButton();
+  askNotifications() {
+    const box = $("#notifications");
+    if (!panel) panel = new NotificationsPanel(box, push, () => ui.refreshNotifyButton());
+    panel.render();
+    box.hidden = false;
   },
 };
 
@@ -82,7 +97,8 @@ function setConnection(state) {
   const el = $("#conn");
   const show = state === "reconnecting" || state === "connecting";
   el.hidden = !show;
-  el.textContent = state === "connecting" ? "Connecting…" : "Reconnecting…";
+  el.textContent = !navigator.onLine ? "Offline — reconnecting when the network is back"
+    : state === "connecting" ? "Connecting…" : "Reconnecting…";
   document.documentElement.dataset.connection = state;
 }
 
@@ -90,6 +106,7 @@ function setConnection(state) {
 // at that very session.
 function notify({ session, permission }) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
+  if (push.device) return; // the service worker shows the pushed one
   const sessionId = session?.id || permission?.session_id;
   if (!document.hidden && location.hash === `#/session/${encodeURIComponent(sessionId)}`) return;
   const title = session?.title || "A session";
@@ -123,6 +140,8 @@ function route() {
 }
 
 async function boot() {
+  clearTimeout(retry);
+  retry = null;
   takeTokenFromUrl();
   const token = localStorage.getItem(TOKEN_KEY);
   if (!token) return showSignIn();
@@ -135,9 +154,16 @@ async function boot() {
       localStorage.removeItem(TOKEN_KEY);
       return showSignIn("That token was not accepted. It may have been revoked.");
     }
-    app.innerHTML = `<p class="empty" role="alert">The relay cannot be reached (${esc(err.message)}). Retrying…</p>`;
-    setTimeout(boot, 3000);
+    app.innerHTML = navigator.onLine
+      ? `<p class="empty" role="alert">The relay cannot be reached (${esc(err.message)}). Retrying…</p>`
+      : `<p class="empty offline" role="alert">You are offline. tether reconnects when the network is back.</p>`;
+    retry = setTimeout(boot, 3000);
     return;
+  }
+  rememberToken(token);
+  push.relay = relay;
+  if (pushSupported()) {
+    syncPush(relay).then((device) => { push.device = device; ui.refreshNotifyButton(); }).catch(() => {});
   }
   store = new Store(relay);
   store.me = me;
@@ -163,7 +189,13 @@ window.addEventListener("hashchange", route);
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden && store && store.stream.stale) store.stream.reconnectNow();
 });
-window.addEventListener("online", () => { if (store) store.stream.reconnectNow(); });
+window.addEventListener("online", () => {
+  if (store) store.stream.reconnectNow();
+  else if (retry) boot(); // the offline shell: try now, not at the next retry
+});
+window.addEventListener("offline", () => {
+  if (store && store.stream.state !== "live") setConnection(store.stream.state);
+});
 window.addEventListener("pageshow", (e) => { if (e.persisted && store) store.stream.reconnectNow(); });
 
 document.addEventListener("keydown", (e) => {
@@ -190,4 +222,5 @@ document.addEventListener("keydown", (e) => {
 
 $("#help-close").addEventListener("click", () => { $("#help").hidden = true; });
 
+registerWorker();
 boot();
