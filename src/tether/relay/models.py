@@ -113,6 +113,25 @@ class TokenCreate(_Body):
     name: str | None = Field(None, min_length=1, max_length=100)
 
 
+B64_KEY = r"^[A-Za-z0-9_-]{43}$"  # 32 bytes, base64url without padding
+
+
+class PairingCreate(_Body):
+    # The id and verifier come from the host (`tether pair`), which keeps the secret.
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")
+    verifier: str = Field(pattern=B64_KEY)
+    scope: Scope = "client"
+    name: str = Field(min_length=1, max_length=100)
+    expires_in: float = Field(300, gt=0, le=24 * 3600)
+
+
+class PairingComplete(_Body):
+    nonce: str = Field(min_length=1, max_length=100)
+    public_key: str = Field(pattern=B64_KEY)
+    proof: str = Field(pattern=B64_KEY)
+    host_proof: str | None = Field(None, pattern=B64_KEY)
+
+
 class SessionEnd(_Body):
     reason: str | None = Field(None, max_length=10_000)
 

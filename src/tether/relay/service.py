@@ -18,6 +18,7 @@ from tether.config import Settings
 from tether.protocol import SCOPES_POSTING_ANY_ROLE, Capability, kind_error
 from tether.relay.auth import Authenticator, Principal, create_token
 from tether.relay.bus import Bus
+from tether.relay.devices import Devices
 from tether.relay.errors import Conflict, NotFound, Unprocessable
 from tether.relay.event import WireEvent
 from tether.relay.feed import LogFeed
@@ -54,6 +55,7 @@ class Relay:
             self.bus, settings.max_connections_per_token, settings.max_connections
         )
         self.revocations = RevocationWatch(store, self.auth, self.connections)
+        self.devices = Devices(store)
         self._order = asyncio.Lock()
         self._expiry_task: asyncio.Task[None] | None = None
         self._expiry_wake = asyncio.Event()
