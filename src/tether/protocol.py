@@ -137,6 +137,23 @@ WS_ACTIONS = (
     "get_permission",
 )
 
+# ── end-to-end encryption ─────────────────────────────────────────────────────────
+
+# The `encryption` setting (docs/encryption.md).
+ENCRYPTION_MODES = ("off", "on", "required")
+
+
+def is_sealed(value: object) -> bool:
+    """Whether a value has the shape of an end-to-end encrypted box. Only the shape: the
+    relay holds no key and can tell ciphertext from plaintext, nothing more."""
+    return (
+        isinstance(value, dict)
+        and value.get("e2e") == 1
+        and isinstance(value.get("n"), str)
+        and isinstance(value.get("c"), str)
+    )
+
+
 # ── errors ────────────────────────────────────────────────────────────────────────
 
 # Every `{"error": {"type"}}` the relay answers, with its status. The first type given

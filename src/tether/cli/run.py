@@ -149,6 +149,7 @@ def run(
         claude_args=claude_args,
         exit_when_done=exit_when_done,
         permission_timeout=permission_timeout,
+        encryption=settings.encryption,
     )
     if agent != "claude":
         config.agent = _acp_agent(agent, claude_args, settings.agents, config, dirs)

@@ -23,6 +23,8 @@ class _Body(BaseModel):
 
 
 class SessionCreate(_Body):
+    # Chosen by the client when it must bind encrypted data to the id before it exists.
+    id: str | None = Field(None, pattern=r"^ses_[A-Za-z0-9_-]{8,64}$")
     title: str | None = Field(None, max_length=500)
     agent: str | None = Field(None, max_length=100)
     cwd: str | None = Field(None, max_length=4096)

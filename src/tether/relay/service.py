@@ -35,6 +35,7 @@ from tether.relay.models import (
 )
 from tether.relay.ownership import owner_filter, require_owner
 from tether.relay.revocation import RevocationWatch
+from tether.relay.sealed import check_contents, check_input, check_session
 from tether.relay.store import Store
 
 log = logging.getLogger("tether.relay")
@@ -56,6 +57,7 @@ class Relay:
         )
         self.revocations = RevocationWatch(store, self.auth, self.connections)
         self.devices = Devices(store)
+        self.sealed = settings.encryption == "required"
         self._order = asyncio.Lock()
         self._expiry_task: asyncio.Task[None] | None = None
         self._expiry_wake = asyncio.Event()
@@ -168,6 +170,7 @@ class Relay:
 
     async def create_session(self, who: Principal, body: SessionCreate) -> dict[str, Any]:
         who.require(Capability.create_session)
+        check_session(self.sealed, body.metadata)
         fields = body.model_dump(exclude_none=True)
         return await self._write(lambda: self.store.create_session(fields, who.name, who.token_id))
 
@@ -176,6 +179,8 @@ class Relay:
     ) -> dict[str, Any]:
         who.require(Capability.update_session)
         await require_owner(self.store, who, session_id)
+        if body.metadata is not None:
+            check_session(self.sealed, body.metadata)
         changes = body.model_dump(exclude_none=True, exclude={"expected_version"})
         return await self._write(
             lambda: self.store.update_session(session_id, changes, body.expected_version)
@@ -239,6 +244,7 @@ class Relay:
     ) -> list[dict[str, Any]]:
         who.require(Capability.post_message)
         await require_owner(self.store, who, session_id)
+        check_contents(self.sealed, [item.content for item in items])
         prepared = []
         for index, item in enumerate(items):
             fields = item.model_dump()
@@ -261,6 +267,7 @@ class Relay:
     ) -> dict[str, Any]:
         who.require(Capability.open_permission)
         await require_owner(self.store, who, session_id)
+        check_input(self.sealed, "input", body.input)
         fields = body.model_dump()
         timeout = body.timeout or self.settings.permission_timeout
         permission = await self._write(
@@ -274,6 +281,7 @@ class Relay:
     ) -> dict[str, Any]:
         who.require(Capability.answer_permission)
         await self.readable_permission(who, permission_id)
+        check_input(self.sealed, "updated_input", body.updated_input)
         decision: dict[str, Any] = {
             "behavior": body.behavior,
             "updated_input": body.updated_input,
