@@ -4,7 +4,7 @@
 // is not extractable, and lives in IndexedDB; it never leaves this browser.
 
 const AAD_TAG = "tether-e2e-v1";
-const subtle = globalThis.crypto.subtle;
+const subtle = globalThis.crypto?.subtle; // undefined on an insecure (http://) page
 const utf8 = new TextEncoder();
 
 export class Tampered extends Error {}
@@ -130,6 +130,10 @@ export function saveDeviceKey(device) {
 // fresh challenge and our key, and leave the host a proof it alone can check. Returns the
 // relay's answer: {token, device}.
 export async function pair(pairingId, secretText, base = "/api/v1") {
+  if (!subtle) {
+    throw new Error("this page is not served over HTTPS, and browsers offer no WebCrypto " +
+      "to insecure pages; open tether through TLS (see the README)");
+  }
   const secret = b64d(secretText);
   const salt = utf8.encode("tether-pair-v1");
   const authKey = await hkdf(secret, salt, `auth:${pairingId}`);

@@ -5,6 +5,7 @@ import { ApiError, Relay } from "./api.js";
 import { $, esc } from "./dom.js";
 import { pair } from "./e2e.js";
 import { Store } from "./store.js";
+import { Vault } from "./vault.js";
 import { SessionView } from "./views/session.js";
 import { SessionsView } from "./views/sessions.js";
 
@@ -162,6 +163,7 @@ async function boot() {
   }
   store = new Store(relay);
   store.me = me;
+  store.vault = await Vault.load();
   window.__tetherStore = store; // for tests and for poking around in devtools
   document.documentElement.dataset.scope = me.scope;
   store.subscribe((kind, detail) => {
