@@ -11,6 +11,7 @@ import re
 import secrets
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -19,7 +20,7 @@ from rich.table import Table
 from tether.cli.common import TOKEN_OPTION, URL_OPTION, err_console, fail, resolve_url
 from tether.cli.remote import run
 from tether.client import RelayClient
-from tether.config import ConfigError, load_settings
+from tether.config import ConfigError, Settings, load_settings
 from tether.e2e import crypto
 from tether.e2e.keys import HostKeys
 
@@ -46,11 +47,24 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * _UNIT[m.group(2)]
 
 
-def host_keys() -> HostKeys:
+def host_settings() -> Settings:
     try:
-        return HostKeys(load_settings().data_dir)
+        return load_settings()
     except ConfigError as exc:
         fail(str(exc))
+
+
+def link_base(link_url: str | None, settings: Settings, relay_url: str) -> str:
+    """Where the phone opens the link: --link-url, else the configured public_url, else
+    the relay's own address (with a warning when a phone could not reach it)."""
+    base = link_url or settings.public_url or relay_url
+    host = urlsplit(base).hostname or ""
+    if host in ("localhost", "127.0.0.1", "::1") or host.startswith("127."):
+        err_console.print(
+            f"[yellow]warning:[/] the link points at {host}, which a phone cannot open; "
+            "serve on an address it can reach and set public_url (or --link-url)"
+        )
+    return base
 
 
 def pairing_link(base: str, pairing_id: str, secret: bytes) -> str:
@@ -89,10 +103,11 @@ def pair(
     if scope not in ("client", "viewer"):
         fail(f"a paired device is a client or a viewer, not {scope!r}", code=2)
     seconds = parse_duration(expires)
+    settings = host_settings()
     pairing_id = secrets.token_hex(8)
     secret = os.urandom(32)
     auth_key, host_key = crypto.pairing_keys(secret, pairing_id)
-    keys = host_keys()
+    keys = HostKeys(settings.data_dir)
     keys.remember_pairing(pairing_id, host_key)
     device_name = name or f"phone-{pairing_id[:4]}"
     body = {
@@ -105,7 +120,7 @@ def pair(
 
     async def work(relay: RelayClient) -> dict[str, Any] | None:
         created = await relay.create_pairing(body)
-        link = pairing_link(link_url or resolve_url(url), pairing_id, secret)
+        link = pairing_link(link_base(link_url, settings, resolve_url(url)), pairing_id, secret)
         print(qr_text(link), end="")
         print(link, flush=True)
         err_console.print(
