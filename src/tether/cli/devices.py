@@ -22,6 +22,7 @@ from tether.cli.remote import run
 from tether.client import RelayClient
 from tether.config import ConfigError, Settings, load_settings
 from tether.e2e import crypto
+from tether.e2e.grant import Granted, UnknownDevice, grant
 from tether.e2e.keys import HostKeys
 
 devices_app = typer.Typer(
@@ -163,6 +164,33 @@ def devices(
         key = crypto.key_fingerprint(d["public_key"]) if d.get("public_key") else "-"
         table.add_row(d["name"], d["scope"], d["last_seen_at"] or "-", d["created_at"], key)
     console.print(table)
+
+
+@devices_app.command("grant")
+def grant_(
+    name: str = typer.Argument(..., help="The device's name, as `tether devices` shows it."),
+    session: list[str] = typer.Option(
+        None, "--session", "-s", help="Only this session (repeat for more); default: all."
+    ),
+    url: str = URL_OPTION,
+    token: str = TOKEN_OPTION,
+) -> None:
+    """Let a device read encrypted sessions started before it was paired: this host wraps
+    each session's key to the device (the relay cannot)."""
+    keys = HostKeys(host_settings().data_dir)
+
+    async def work(relay: RelayClient) -> Granted:
+        try:
+            return await grant(relay, keys, name, session or None)
+        except UnknownDevice as exc:
+            fail(str(exc))
+
+    done = run(url, token, work)
+    console.print(
+        f"{name} can now read {len(done.granted)} more session(s)"
+        + (f"; {len(done.had)} it could already" if done.had else "")
+        + (f"; {len(done.skipped)} not this host's to share" if done.skipped else "")
+    )
 
 
 @devices_app.command("revoke")

@@ -20,6 +20,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from tether.e2e import crypto
 
 
+def device_recipient(device_id: str) -> str:
+    """A device's name among a session's key recipients (the web UI's vault.js agrees)."""
+    return f"device:{device_id}"
+
+
 def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

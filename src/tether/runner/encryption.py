@@ -12,7 +12,7 @@ import secrets
 from typing import Any
 
 from tether.client import RelayClient
-from tether.e2e.keys import HostKeys
+from tether.e2e.keys import HostKeys, device_recipient
 from tether.e2e.sessions import ENCRYPTED_TITLE, SessionCipher
 
 
@@ -20,7 +20,7 @@ async def recipients(relay: RelayClient, keys: HostKeys) -> dict[str, str]:
     """Recipient name → public key: the host, and the devices it trusts."""
     found = {keys.recipient: keys.public_key}
     for device in keys.trusted_devices(await relay.list_devices()):
-        found[f"device:{device['id']}"] = device["public_key"]
+        found[device_recipient(device["id"])] = device["public_key"]
     return found
 
 
