@@ -51,7 +51,8 @@ async def test_claude_code_encrypted_end_to_end(relay, relay_server, model, star
     request = cipher.open_permission(await wait_pending(relay, runner))
     assert request["tool_name"] == "Write"
     assert request["input"]["content"] == f"{MARKER} in the file\n"
-    await relay.respond(request["id"], "allow")
+    answer = cipher.seal_answer(request["id"], {"behavior": "allow"})
+    await relay.respond(request["id"], "allow", updated_input=answer["updated_input"])
     await wait_message(relay, runner, "result")
     assert path.read_text() == f"{MARKER} in the file\n"
 

@@ -119,3 +119,12 @@ def test_a_permission_request_and_its_answer_are_bound_to_each_other() -> None:
     # The same answer handed to another request is a deny, never an allow.
     moved = cipher.open_answer("perm_2", answer)
     assert moved["behavior"] == "deny" and moved["updated_input"] is None and moved["tampered"]
+    # An allow the relay makes up, or one whose sealed decision says deny, is a deny.
+    assert cipher.open_answer("perm_1", {"behavior": "allow"})["behavior"] == "deny"
+    denied = cipher.seal_answer("perm_1", {"behavior": "deny", "message": "MARKER no"})
+    assert "MARKER" not in str(denied) and denied["message"] is None
+    flipped = cipher.open_answer("perm_1", {**denied, "behavior": "allow"})
+    assert flipped["behavior"] == "deny" and flipped["tampered"]
+    assert cipher.open_answer("perm_1", denied)["message"] == "MARKER no"
+    # A deny needs no proof: the relay could always withhold an answer.
+    assert cipher.open_answer("perm_1", {"behavior": "deny"}) == {"behavior": "deny"}

@@ -69,7 +69,7 @@ async def test_an_encrypted_session_is_read_by_the_host_and_not_by_the_relay(
         with pytest.raises(ValidationFailed, match="content"):
             await relay.send_text(session["id"], "plain words")
         edited = {"command": f"echo {MARKER} edited"}
-        sealed = cipher.seal_answer(request["id"], {"updated_input": edited})
+        sealed = cipher.seal_answer(request["id"], {"behavior": "allow", "updated_input": edited})
         await relay.respond(request["id"], "allow", updated_input=sealed["updated_input"])
 
         async def transcript() -> list[dict[str, Any]] | None:
@@ -86,6 +86,22 @@ async def test_an_encrypted_session_is_read_by_the_host_and_not_by_the_relay(
         assert prompt["content"] == {"text": f"look for {MARKER}"}
         answered = cipher.open_permission(await relay.get_permission(request["id"]))
         assert answered["decision"]["updated_input"] == edited
+
+        # An allow the relay makes up (no sealed decision) is a deny to the runner.
+        again = {"id": "p2", "role": "user", "kind": "user_text", "content": {"text": "again"}}
+        await relay.post_messages(session["id"], [cipher.seal_message(again)])
+
+        async def second() -> list[dict[str, Any]]:
+            return [p for p in await pending() if p["id"] != request["id"]]
+
+        [forged] = await until(second)
+        await relay.respond(forged["id"], "allow")
+
+        async def refused() -> dict[str, Any] | None:
+            messages = [cipher.open_message(m) for m in await relay.messages(session["id"])]
+            return next((m for m in messages if m["id"] == "t2-ran"), None)
+
+        assert (await until(refused))["content"]["output"] == f"deny: echo {MARKER}"
 
         await relay.end_session(session["id"])
         assert await run == 0

@@ -97,8 +97,19 @@ def test_sessions_attach_and_permissions_decrypt_on_the_host(
     waiting = Live(env, "permissions")
     try:
         waiting.wait_for(f"rm {MARKER}")
+        waiting.send(f"d not {MARKER}")
+        waiting.wait_for("✓ denied: Bash")
     finally:
         waiting.stop()
+
+    async def decided() -> dict:
+        async with RelayClient(server.url, server.token) as relay:
+            return await relay.get_permission(request["id"])
+
+    answered = asyncio.run(decided())
+    assert answered["status"] == "denied" and MARKER not in str(answered)
+    opened = cipher.open_permission(answered)["decision"]
+    assert opened["message"] == f"not {MARKER}" and not opened.get("tampered")
 
     # A message moved by editing the database is shown as tampered, not rendered.
     other, _ = asyncio.run(encrypted_session(server, keys, "other", ids="b"))

@@ -348,11 +348,12 @@ class Attached:
             return
         self.mine.add(pid)
         try:
-            await self.relay.respond(
-                pid,
+            await self.keyring.respond(
+                self.relay,
+                request,
                 "deny" if answer.action == "deny" else "allow",
-                message=answer.reason,
-                remember=answer.action == "always",
+                answer.reason,
+                answer.action == "always",
             )
         except AlreadyResolved as exc:
             self.pending.pop(pid, None)

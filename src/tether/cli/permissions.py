@@ -307,8 +307,8 @@ class Handler:
         behavior: Literal["allow", "deny"] = "deny" if answer.action == "deny" else "allow"
         self.mine.add(pid)
         try:
-            done = await self.relay.respond(
-                pid, behavior, message=answer.reason, remember=answer.action == "always"
+            done = await self.keyring.respond(
+                self.relay, request, behavior, answer.reason, answer.action == "always"
             )
         except AlreadyResolved as exc:
             self.mine.discard(pid)

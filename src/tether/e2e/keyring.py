@@ -5,8 +5,9 @@ but not for this host shows as locked; a box that does not open shows as tampere
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from tether.client import RelayClient
 from tether.config import ConfigError, load_settings
 from tether.e2e import crypto
 from tether.e2e.keys import HostKeys
@@ -80,6 +81,27 @@ class Keyring:
         if crypto.is_box(permission.get("input")):
             return {**permission, "input": {}, "title": LOCKED_TEXT}
         return permission
+
+    async def respond(
+        self,
+        relay: RelayClient,
+        permission: dict[str, Any],
+        behavior: Literal["allow", "deny"],
+        message: str | None = None,
+        remember: bool = False,
+    ) -> dict[str, Any]:
+        """Answer a request; in an encrypted session the decision goes sealed to it."""
+        answer: dict[str, Any] = {"behavior": behavior, "message": message, "remember": remember}
+        cipher = self._ciphers.get(str(permission.get("session_id")))
+        if cipher is not None:
+            answer = cipher.seal_answer(str(permission["id"]), answer)
+        return await relay.respond(
+            permission["id"],
+            behavior,
+            updated_input=answer.get("updated_input"),
+            message=answer.get("message"),
+            remember=remember,
+        )
 
     def text(self, session_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """A message to post: sealed when the session is encrypted."""

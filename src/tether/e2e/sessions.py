@@ -170,32 +170,42 @@ class SessionCipher:
             out.update(input={}, title="(tampered)", description=TAMPERED_TEXT, tampered=True)
             out["suggestions"] = []
         decision = out.get("decision")
-        if isinstance(decision, dict) and crypto.is_box(decision.get("updated_input")):
+        if isinstance(decision, dict):
             out["decision"] = self.open_answer(str(permission["id"]), decision)
         return out
 
     def seal_answer(self, permission_id: str, answer: dict[str, Any]) -> dict[str, Any]:
-        """An answer's edited input sealed to that one request."""
-        if answer.get("updated_input") is None:
-            return answer
-        box = crypto.seal(
-            self.key, answer["updated_input"], ["answer", self.session_id, permission_id]
-        )
-        return {**answer, "updated_input": box}
+        """An answer as a device sends it into an encrypted session: the decision itself
+        (behavior, edited input, remembered rules, message) sealed to this one request in
+        `updated_input`, so the relay can neither read the edit nor forge an allow."""
+        plain = {k: answer.get(k) for k in ("behavior", "updated_input", "remember", "message")}
+        box = crypto.seal(self.key, plain, ["answer", self.session_id, permission_id])
+        return {**answer, "updated_input": box, "message": None}
 
     def open_answer(self, permission_id: str, decision: dict[str, Any]) -> dict[str, Any]:
-        """The decision with its edited input opened; one that does not open here becomes
-        a deny, never an allow with input nobody here wrote."""
+        """The decision as the device sealed it. A deny needs no proof (the relay could
+        always withhold an answer); an allow does: one whose box is missing, does not open
+        for this request, or says otherwise becomes a deny, never an allow nobody here
+        gave."""
+        box = decision.get("updated_input")
+        if decision.get("behavior") != "allow" and not crypto.is_box(box):
+            return decision
         try:
-            updated = crypto.open_box(
-                self.key, decision.get("updated_input"), ["answer", self.session_id, permission_id]
-            )
+            plain = crypto.open_box(self.key, box, ["answer", self.session_id, permission_id])
+            if not isinstance(plain, dict) or plain.get("behavior") != decision.get("behavior"):
+                raise Tampered("the sealed decision is not the one the relay reports")
         except Tampered:
             return {
                 **decision,
                 "behavior": "deny",
                 "updated_input": None,
+                "remember": False,
                 "message": "The answer failed its integrity check, so it was treated as a deny.",
                 "tampered": True,
             }
-        return {**decision, "updated_input": updated}
+        return {
+            **decision,
+            "updated_input": plain.get("updated_input"),
+            "remember": plain.get("remember") or False,
+            "message": plain.get("message"),
+        }

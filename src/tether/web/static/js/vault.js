@@ -92,7 +92,8 @@ export class Vault {
     const d = p.decision;
     if (d && isBox(d.updated_input)) {
       try {
-        out.decision = { ...d, updated_input: await openBox(key, d.updated_input, ["answer", p.session_id, p.id]) };
+        const plain = await openBox(key, d.updated_input, ["answer", p.session_id, p.id]);
+        out.decision = { ...d, updated_input: plain?.updated_input ?? null, message: plain?.message ?? null };
       } catch {
         out.decision = { ...d, updated_input: null, tampered: true };
       }
@@ -119,10 +120,16 @@ export class Vault {
     return { ...body, content: await seal(key, plain, ["msg", sessionId, body.id, body.role, body.kind]) };
   }
 
+  // The decision itself goes sealed to the one request (as SessionCipher.seal_answer
+  // does): the relay can neither read an edit or a reason nor forge an allow.
   async sealAnswer(permission, answer) {
     const key = await this.keys.get(permission.session_id);
-    if (!key || answer.updated_input == null) return answer;
-    const box = await seal(key, answer.updated_input, ["answer", permission.session_id, permission.id]);
-    return { ...answer, updated_input: box };
+    if (!key) return answer;
+    const plain = {
+      behavior: answer.behavior, updated_input: answer.updated_input ?? null,
+      remember: answer.remember ?? false, message: answer.message ?? null,
+    };
+    const box = await seal(key, plain, ["answer", permission.session_id, permission.id]);
+    return { ...answer, updated_input: box, message: null };
   }
 }
