@@ -302,7 +302,7 @@ async def list_devices(request: Request, relay: Relay, who: Principal) -> Respon
 
 @endpoint(Capability.manage_tokens)
 async def revoke_device(request: Request, relay: Relay, who: Principal) -> Response:
-    device = await relay.devices.revoke(who, request.path_params["device"])
+    device = await relay.devices.revoke(request.path_params["device"])
     relay.auth.revoke(device["token_id"])
     relay.connections.revoke(device["token_id"])
     return json_response(device)

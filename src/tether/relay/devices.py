@@ -25,7 +25,7 @@ import secrets
 import time
 from typing import Any
 
-from tether.relay.auth import Principal, create_token
+from tether.relay.auth import create_token
 from tether.relay.errors import ApiError, Conflict, NotFound, Unprocessable
 from tether.relay.store import Store
 from tether.relay.store.store import iso
@@ -209,7 +209,7 @@ class Devices:
         rows = await self.db.fetch(f"SELECT * FROM devices{where} ORDER BY created_at")
         return [device_out(r) for r in rows]
 
-    async def revoke(self, who: Principal, name_or_id: str) -> dict[str, Any]:
+    async def revoke(self, name_or_id: str) -> dict[str, Any]:
         row = await self._active_device_named(name_or_id) or await self.db.fetchrow(
             "SELECT * FROM devices WHERE id = $1 AND revoked_at IS NULL", name_or_id
         )
