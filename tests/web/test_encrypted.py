@@ -66,10 +66,15 @@ class RunnerThread:
 
 
 async def another_session(server: TetherServer, host: Path) -> str:
+    """An encrypted session the phone can read, with a request the relay re-labelled: its
+    input was sealed for a Bash call and is presented as a Write."""
     async with RelayClient(server.url, server.token) as relay:
-        session, _ = await encryption.create_session(
+        session, cipher = await encryption.create_session(
             relay, HostKeys(host), title="another", cwd="/"
         )
+        body = {"tool_name": "Bash", "tool_use_id": "x1", "input": {"command": f"ls {MARKER}"}}
+        sealed = cipher.seal_permission(body)
+        await relay.open_permission(session["id"], **{**sealed, "tool_name": "Write"})
     return session["id"]
 
 
@@ -131,6 +136,11 @@ def test_a_paired_browser_reads_and_answers_an_encrypted_session(
         page.wait_for_selector(f"html[data-session-ready='{moved_to}']")
         expect(page.locator("#msgs .tampered")).to_contain_text("Tampered")
         assert MARKER not in page.locator("#msgs").inner_text()
+        card = page.locator(".perm")
+        expect(card).to_contain_text("integrity check")
+        expect(card.get_by_role("button", name="Allow", exact=True)).to_have_count(0)
+        card.get_by_role("button", name="Deny").click()
+        expect(card).to_have_count(0)
     finally:
         if runner.session_id:
             admin.run(lambda c: c.end_session(runner.session_id))
