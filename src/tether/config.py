@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tether.protocol import ENCRYPTION_MODES
 
 DEFAULT_PORT = 8787
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
@@ -87,6 +89,18 @@ class Settings(BaseModel):
     max_stream_buffer_bytes: int = Field(32 * 1024 * 1024, gt=0)
     # The address people use to reach this server (printed links); derived when unset.
     public_url: str | None = None
+    # End-to-end encryption (docs/encryption.md): `on` makes `tether run` encrypt its
+    # sessions; `required` also makes the relay refuse plaintext sessions and content.
+    encryption: Literal[ENCRYPTION_MODES] = "off"
+
+    @field_validator("encryption", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `on` / `off` as a boolean.
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return value
+
     # The gateway section is parsed and validated by tether.gateway.config.
     gateway: dict[str, Any] = Field(default_factory=dict)
     push: PushSettings = Field(default_factory=PushSettings)
@@ -129,6 +143,7 @@ _ENV_KEYS = {
     "TETHER_MAX_CONNECTIONS": "max_connections",
     "TETHER_MAX_STREAM_BUFFER_BYTES": "max_stream_buffer_bytes",
     "TETHER_PUBLIC_URL": "public_url",
+    "TETHER_ENCRYPTION": "encryption",
 }
 
 

@@ -145,6 +145,23 @@ WS_ACTIONS = (
 # agent finished a turn; `ended`: a session ended or crashed.
 PUSH_EVENTS = ("permission", "turn", "ended")
 
+# ── end-to-end encryption ─────────────────────────────────────────────────────────
+
+# The `encryption` setting (docs/encryption.md).
+ENCRYPTION_MODES = ("off", "on", "required")
+
+
+def is_sealed(value: object) -> bool:
+    """Whether a value has the shape of an end-to-end encrypted box. Only the shape: the
+    relay holds no key and can tell ciphertext from plaintext, nothing more."""
+    return (
+        isinstance(value, dict)
+        and value.get("e2e") == 1
+        and isinstance(value.get("n"), str)
+        and isinstance(value.get("c"), str)
+    )
+
+
 # ── errors ────────────────────────────────────────────────────────────────────────
 
 # Every `{"error": {"type"}}` the relay answers, with its status. The first type given
@@ -160,6 +177,8 @@ ERROR_STATUS: dict[str, int] = {
     "version_conflict": 409,
     "already_resolved": 409,
     "session_ended": 409,
+    # A pairing link used, expired or burned by failed attempts.
+    "gone": 410,
     "payload_too_large": 413,
     "misdirected_request": 421,
     "validation_error": 422,

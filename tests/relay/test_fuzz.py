@@ -58,7 +58,15 @@ def real_ids(server) -> dict[str, str]:
         http.post(f"/api/v1/sessions/{sid}/messages", json=message("hello"))
         pid = http.post(f"/api/v1/sessions/{sid}/permissions", json=permission()).json()["id"]
         tid = http.post("/api/v1/tokens", json={"scope": "viewer", "name": "fuzz"}).json()["id"]
-    return {"session_id": sid, "permission_id": pid, "token_id": tid}
+        link = {"id": "fuzzpairing", "verifier": "A" * 43, "name": "fuzz-device"}
+        pairing = http.post("/api/v1/pairings", json=link).json()["id"]
+    return {
+        "session_id": sid,
+        "permission_id": pid,
+        "token_id": tid,
+        "pairing_id": pairing,
+        "device": "fuzz-device",
+    }
 
 
 def test_the_published_document_is_openapi_3_1_and_needs_a_token(server) -> None:

@@ -32,6 +32,7 @@ from tether.client import (
     RelayUnavailable,
     SessionEnded,
 )
+from tether.e2e.keyring import Keyring
 
 QUICK_ANSWERS = {"y", "n", "a", "d", "A", "yes", "no"}
 HELP = (
@@ -82,6 +83,7 @@ class Attached:
         self.interrupting = False
         self.outage = False
         self.code = 0
+        self.keyring = Keyring.local()  # opens the sessions encrypted on this host
 
     @property
     def sid(self) -> str:
@@ -102,7 +104,7 @@ class Attached:
                 await asyncio.sleep(backoff.next_delay())
 
     async def run(self) -> int:
-        self.session = await self.resolve()
+        self.session = self.keyring.session(await self.resolve())
         self.header()
         listener = asyncio.create_task(self.listen())
         await self.show_history()
@@ -173,7 +175,7 @@ class Attached:
                     self.show(message)
                 if len(batch) < 200:
                     break
-            self.session = await self.relay.get_session(self.sid)
+            self.session = self.keyring.session(await self.relay.get_session(self.sid))
             still = {p["id"] for p in await self.relay.list_permissions("pending", self.sid)}
             for pid in [p for p in self.pending if p not in still]:
                 self.pending.pop(pid)
@@ -197,6 +199,7 @@ class Attached:
         elif event.type == "session":
             self.on_session(data)
         elif event.type == "permission_request" and data.get("session_id") == self.sid:
+            data = self.keyring.permission(data)
             if data["id"] not in self.pending and data.get("status", "pending") == "pending":
                 self.pending[data["id"]] = data
                 self.out.request(data, self.session, len(self.pending))
@@ -211,6 +214,7 @@ class Attached:
             self.out.note(f"interrupt requested by {data.get('by') or 'someone'}", "yellow")
 
     def on_session(self, data: dict[str, Any]) -> None:
+        data = self.keyring.session(data)
         before = self.session
         self.session = data
         if data.get("status") == "ended":
@@ -230,6 +234,7 @@ class Attached:
         if seq and seq <= self.printed_seq:
             return
         self.printed_seq = max(self.printed_seq, seq)
+        message = self.keyring.message(message)
         if message.get("role") != "user":  # only the agent's own reports change the state
             self.track(message)
         shown = render_message(message)
@@ -329,7 +334,11 @@ class Attached:
                 self.out.note(HELP, "dim")
             return
         self.interrupting = False
-        await self.act(self.relay.send_text(self.sid, line))
+        if self.keyring.cipher(self.sid) is not None:
+            sealed = self.keyring.text(self.sid, {"role": "user", "content": {"text": line}})
+            await self.act(self.relay.post_messages(self.sid, [sealed]))
+        else:
+            await self.act(self.relay.send_text(self.sid, line))
 
     async def answer(self, text: str) -> None:
         pid, request = next(iter(self.pending.items()))
@@ -339,11 +348,12 @@ class Attached:
             return
         self.mine.add(pid)
         try:
-            await self.relay.respond(
-                pid,
+            await self.keyring.respond(
+                self.relay,
+                request,
                 "deny" if answer.action == "deny" else "allow",
-                message=answer.reason,
-                remember=answer.action == "always",
+                answer.reason,
+                answer.action == "always",
             )
         except AlreadyResolved as exc:
             self.pending.pop(pid, None)

@@ -23,6 +23,7 @@ from tether.cli.output import Output, make_output
 from tether.cli.remote import explain, find_session, run
 from tether.cli.render import agent_labels, one_line, resolution
 from tether.client import AlreadyResolved, Event, NotFound, RelayClient, RelayUnavailable
+from tether.e2e.keyring import Keyring
 
 ANSWER_HELP = "[a]llow · [d]eny (d <reason>) · [A]lways allow · [s]kip · [q]uit"
 
@@ -120,6 +121,7 @@ class Handler:
         self.changed = asyncio.Event()
         self.shown: str | None = None
         self.outage = False
+        self.keyring = Keyring.local()  # opens the sessions encrypted on this host
 
     # ── the event stream ──────────────────────────────────────────────────────────────
 
@@ -159,7 +161,7 @@ class Handler:
         if event.type == "permission_request" and data.get("status", "pending") == "pending":
             if data["id"] not in self.queue:
                 await self.session_of(data["session_id"])
-                self.queue[data["id"]] = data
+                self.queue[data["id"]] = self.keyring.permission(data)
                 self.changed.set()
         elif event.type == "permission_resolved":
             pid = data.get("id")
@@ -172,6 +174,7 @@ class Handler:
         elif event.type == "reset":  # the relay's log is not the one our cursor came from
             await self.recheck()
         elif event.type == "session" and data.get("id"):
+            data = self.keyring.session(data)
             self.sessions[data["id"]] = data
             if self.verbose and data.get("status") == "ended":
                 self.out.note(f"session {data.get('title') or data['id']} ended", "dim")
@@ -188,7 +191,8 @@ class Handler:
     async def session_of(self, session_id: str) -> dict[str, Any]:
         if session_id not in self.sessions:
             try:
-                self.sessions[session_id] = await self.relay.get_session(session_id)
+                session = await self.relay.get_session(session_id)
+                self.sessions[session_id] = self.keyring.session(session)
             except (NotFound, RelayUnavailable):
                 self.sessions[session_id] = {"id": session_id}
         return self.sessions[session_id]
@@ -315,8 +319,8 @@ class Handler:
         behavior: Literal["allow", "deny"] = "deny" if answer.action == "deny" else "allow"
         self.mine.add(pid)
         try:
-            done = await self.relay.respond(
-                pid, behavior, message=answer.reason, remember=answer.action == "always"
+            done = await self.keyring.respond(
+                self.relay, request, behavior, answer.reason, answer.action == "always"
             )
         except AlreadyResolved as exc:
             self.mine.discard(pid)

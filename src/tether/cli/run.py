@@ -166,6 +166,7 @@ def run(
         exit_when_done=exit_when_done,
         permission_timeout=permission_timeout,
         mcp_servers=servers,
+        encryption=settings.encryption,
     )
     if agent != "claude":
         config.agent = _acp_agent(agent, claude_args, settings.agents, config, dirs)

@@ -15,6 +15,7 @@ from tether.cli.common import TOKEN_OPTION, URL_OPTION
 from tether.cli.remote import find_session, run
 from tether.cli.render import SESSION_COLUMNS, one_line, session_row
 from tether.client import RelayClient
+from tether.e2e.keyring import Keyring
 from tether.protocol import PERMISSION_MODES, SESSION_STATUSES
 
 SESSION_ID = typer.Argument(..., help="Session id, or a unique start of it.")
@@ -44,7 +45,8 @@ def sessions(
     token: str = TOKEN_OPTION,
 ) -> None:
     """List sessions, most recent activity first."""
-    found = run(url, token, lambda relay: relay.list_sessions(status))
+    keyring = Keyring.local()
+    found = [keyring.session(s) for s in run(url, token, lambda relay: relay.list_sessions(status))]
     if as_json:
         print(json.dumps(found, indent=2, ensure_ascii=False))
         return

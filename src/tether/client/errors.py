@@ -98,6 +98,12 @@ class SessionEnded(Conflict):
     type = "session_ended"
 
 
+class Gone(RelayError):
+    """A pairing link already used, expired, or burned by wrong answers."""
+
+    type = "gone"
+
+
 class PayloadTooLarge(RelayError):
     type = "payload_too_large"
 

@@ -148,6 +148,21 @@ class RelayClient:
     async def revoke_token(self, token_id: str) -> dict[str, Any]:
         return await self.request("POST", f"/tokens/{_seg(token_id)}/revoke")
 
+    # ── pairing and devices ───────────────────────────────────────────────────────────
+
+    async def create_pairing(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Open a pairing link: {id, verifier, scope, name, expires_in} (admin)."""
+        return await self.request("POST", "/pairings", json=body)
+
+    async def get_pairing(self, pairing_id: str) -> dict[str, Any]:
+        return await self.request("GET", f"/pairings/{_seg(pairing_id)}")
+
+    async def list_devices(self) -> list[dict[str, Any]]:
+        return list((await self.request("GET", "/devices"))["devices"])
+
+    async def revoke_device(self, name: str) -> dict[str, Any]:
+        return await self.request("POST", f"/devices/{_seg(name)}/revoke")
+
     # ── sessions ──────────────────────────────────────────────────────────────────────
 
     async def create_session(

@@ -16,6 +16,8 @@ from tether.relay.auth import Principal
 from tether.relay.errors import PayloadTooLarge, Unauthorized, Unprocessable
 from tether.relay.models import (
     MessageIn,
+    PairingComplete,
+    PairingCreate,
     PermissionAnswer,
     PermissionCancel,
     PermissionModeIn,
@@ -55,6 +57,7 @@ def endpoint(action: Capability | None = Capability.read) -> Callable[[Handler],
             check_params(request.path_params, "path")
             check_params(request.query_params, "query")
             who = await relay.auth.authenticate(request.headers.get("authorization"))
+            await relay.devices.seen(who.token_id)
             if action is not None:
                 who.require(action)
             return await handler(request, relay, who)
@@ -298,6 +301,53 @@ async def revoke_token(request: Request, relay: Relay, who: Principal) -> Respon
     return json_response(await relay.revoke_token(who, request.path_params["token_id"]))
 
 
+# ── pairing and devices ───────────────────────────────────────────────────────────────
+
+
+@endpoint(Capability.manage_tokens)
+async def create_pairing(request: Request, relay: Relay, who: Principal) -> Response:
+    body = validate(PairingCreate, await read_json(request))
+    row = await relay.devices.create_pairing(
+        body.id, body.verifier, body.scope, body.name, body.expires_in
+    )
+    return json_response(row, 201)
+
+
+@endpoint(Capability.manage_tokens)
+async def get_pairing(request: Request, relay: Relay, who: Principal) -> Response:
+    return json_response(await relay.devices.get_pairing(request.path_params["pairing_id"]))
+
+
+async def pairing_challenge(request: Request) -> Response:
+    """No token: the device has none yet. What it proves is knowledge of the link."""
+    check_params(request.path_params, "path")
+    relay = relay_of(request)
+    return json_response(await relay.devices.challenge(request.path_params["pairing_id"]))
+
+
+async def complete_pairing(request: Request) -> Response:
+    check_params(request.path_params, "path")
+    relay = relay_of(request)
+    body = validate(PairingComplete, await read_json(request))
+    paired = await relay.devices.complete(
+        request.path_params["pairing_id"], body.nonce, body.public_key, body.proof, body.host_proof
+    )
+    return json_response(paired, 201)
+
+
+@endpoint()
+async def list_devices(request: Request, relay: Relay, who: Principal) -> Response:
+    return json_response({"devices": await relay.devices.list()})
+
+
+@endpoint(Capability.manage_tokens)
+async def revoke_device(request: Request, relay: Relay, who: Principal) -> Response:
+    device = await relay.devices.revoke(request.path_params["device"])
+    relay.auth.revoke(device["token_id"])
+    relay.connections.revoke(device["token_id"])
+    return json_response(device)
+
+
 @endpoint()
 async def events(request: Request, relay: Relay, who: Principal) -> Response:
     return await event_stream(request, relay, who)
@@ -395,6 +445,31 @@ OPERATIONS = (
         "Change a device's notification settings",
         PushSettingsIn,
     ),
+    Operation(
+        "POST",
+        "/pairings",
+        create_pairing,
+        "Open a pairing link (admin)",
+        PairingCreate,
+        created=True,
+    ),
+    Operation("GET", "/pairings/{pairing_id}", get_pairing, "A pairing link (admin)"),
+    Operation(
+        "POST",
+        "/pairings/{pairing_id}/challenge",
+        pairing_challenge,
+        "A pairing challenge (no token: the link's secret is the credential)",
+    ),
+    Operation(
+        "POST",
+        "/pairings/{pairing_id}/complete",
+        complete_pairing,
+        "Complete a pairing: a token for the device",
+        PairingComplete,
+        created=True,
+    ),
+    Operation("GET", "/devices", list_devices, "Paired devices"),
+    Operation("POST", "/devices/{device}/revoke", revoke_device, "Revoke a device (admin)"),
     Operation(
         "GET", "/events", events, "The event stream (SSE)", query=(SESSION, SINCE), stream=True
     ),

@@ -31,6 +31,8 @@ class _Body(BaseModel):
 
 
 class SessionCreate(_Body):
+    # Chosen by the client when it must bind encrypted data to the id before it exists.
+    id: str | None = Field(None, pattern=r"^ses_[A-Za-z0-9_-]{8,64}$")
     title: str | None = Field(None, max_length=500)
     agent: str | None = Field(None, max_length=100)
     cwd: str | None = Field(None, max_length=4096)
@@ -119,6 +121,25 @@ class PermissionCancel(_Body):
 class TokenCreate(_Body):
     scope: Scope
     name: str | None = Field(None, min_length=1, max_length=100)
+
+
+B64_KEY = r"^[A-Za-z0-9_-]{43}$"  # 32 bytes, base64url without padding
+
+
+class PairingCreate(_Body):
+    # The id and verifier come from the host (`tether pair`), which keeps the secret.
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")
+    verifier: str = Field(pattern=B64_KEY)
+    scope: Scope = "client"
+    name: str = Field(min_length=1, max_length=100)
+    expires_in: float = Field(300, gt=0, le=24 * 3600)
+
+
+class PairingComplete(_Body):
+    nonce: str = Field(min_length=1, max_length=100)
+    public_key: str = Field(pattern=B64_KEY)
+    proof: str = Field(pattern=B64_KEY)
+    host_proof: str | None = Field(None, pattern=B64_KEY)
 
 
 class SessionEnd(_Body):

@@ -59,6 +59,7 @@ ERROR_STATUSES = {
     "403": "the token's scope does not allow this",
     "404": "unknown session, permission request or endpoint",
     "409": "conflict: stale version, already resolved, session ended",
+    "410": "a pairing link already used or expired",
     "413": "the body is over max_body_bytes",
     "422": "a field (body, path or query) is wrong; the message names it",
 }

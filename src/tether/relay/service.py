@@ -18,6 +18,7 @@ from tether.config import Settings
 from tether.protocol import SCOPES_POSTING_ANY_ROLE, Capability, kind_error
 from tether.relay.auth import Authenticator, Principal, create_token
 from tether.relay.bus import Bus
+from tether.relay.devices import Devices
 from tether.relay.errors import Conflict, NotFound, Unprocessable
 from tether.relay.event import WireEvent
 from tether.relay.feed import LogFeed
@@ -34,6 +35,7 @@ from tether.relay.models import (
 )
 from tether.relay.ownership import owner_filter, require_owner
 from tether.relay.revocation import RevocationWatch
+from tether.relay.sealed import check_contents, check_input, check_session
 from tether.relay.store import Store
 
 log = logging.getLogger("tether.relay")
@@ -54,6 +56,8 @@ class Relay:
             self.bus, settings.max_connections_per_token, settings.max_connections
         )
         self.revocations = RevocationWatch(store, self.auth, self.connections)
+        self.devices = Devices(store)
+        self.sealed = settings.encryption == "required"
         self._order = asyncio.Lock()
         self._expiry_task: asyncio.Task[None] | None = None
         self._expiry_wake = asyncio.Event()
@@ -166,6 +170,7 @@ class Relay:
 
     async def create_session(self, who: Principal, body: SessionCreate) -> dict[str, Any]:
         who.require(Capability.create_session)
+        check_session(self.sealed, body.metadata)
         fields = body.model_dump(exclude_none=True)
         return await self._write(lambda: self.store.create_session(fields, who.name, who.token_id))
 
@@ -174,6 +179,8 @@ class Relay:
     ) -> dict[str, Any]:
         who.require(Capability.update_session)
         await require_owner(self.store, who, session_id)
+        if body.metadata is not None:
+            check_session(self.sealed, body.metadata)
         changes = body.model_dump(exclude_none=True, exclude={"expected_version"})
         return await self._write(
             lambda: self.store.update_session(session_id, changes, body.expected_version)
@@ -237,6 +244,7 @@ class Relay:
     ) -> list[dict[str, Any]]:
         who.require(Capability.post_message)
         await require_owner(self.store, who, session_id)
+        check_contents(self.sealed, [item.content for item in items])
         prepared = []
         for index, item in enumerate(items):
             fields = item.model_dump()
@@ -259,6 +267,7 @@ class Relay:
     ) -> dict[str, Any]:
         who.require(Capability.open_permission)
         await require_owner(self.store, who, session_id)
+        check_input(self.sealed, "input", body.input)
         fields = body.model_dump()
         timeout = body.timeout or self.settings.permission_timeout
         permission = await self._write(
@@ -272,6 +281,7 @@ class Relay:
     ) -> dict[str, Any]:
         who.require(Capability.answer_permission)
         await self.readable_permission(who, permission_id)
+        check_input(self.sealed, "updated_input", body.updated_input)
         decision: dict[str, Any] = {
             "behavior": body.behavior,
             "updated_input": body.updated_input,

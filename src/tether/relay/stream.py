@@ -325,6 +325,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 
     try:
         who = await _ws_authenticate(ws, relay)
+        await relay.devices.seen(who.token_id)
         check_params(ws.query_params, "query")
         session_id = ws.query_params.get("session") or None
         if session_id is not None:

@@ -44,6 +44,7 @@ class Publisher:
         outbox: Outbox,
         session_id: str,
         on_state: Callable[[str], None] | None = None,
+        seal: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self.relay = relay
         self.outbox = outbox
@@ -51,12 +52,17 @@ class Publisher:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._on_state = on_state or (lambda _s: None)
+        # End-to-end encryption seals each message before it is written to the outbox,
+        # so the disk holds no more plaintext than the relay does.
+        self._seal = seal
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
 
     # ── what callers add ───────────────────────────────────────────────────────────
 
     def messages(self, messages: list[dict[str, Any]]) -> None:
+        if self._seal is not None:
+            messages = [self._seal(m) for m in messages]
         self.outbox.add_messages(messages)
         self._kick()
 

@@ -32,6 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from tether.client import AlreadyResolved, Forbidden, NotFound, RelayClient
+from tether.e2e.crypto import Tampered
+from tether.e2e.keys import HostKeys
+from tether.e2e.sessions import NoKey, SessionCipher
+from tether.runner import encryption
 from tether.runner.outbox import Outbox, orphans
 from tether.runner.publisher import Publisher, relay_retry, transient
 from tether.runner.seam import Agent, AgentExited
@@ -62,6 +66,7 @@ class RunConfig:
     env: dict[str, str] = field(default_factory=dict)
     mcp_servers: dict[str, dict[str, Any]] = field(default_factory=dict)  # runner.mcp's
     agent: Agent | None = None  # Claude Code (from the fields above) when not given
+    encryption: str = "off"  # off | on | required (docs/encryption.md)
 
     def make_agent(self) -> Agent:
         if self.agent is not None:
@@ -103,6 +108,8 @@ class Runner:
         self._own_ids: set[str] = set()
         self._pending: dict[str, asyncio.Future[str]] = {}  # permission id → local cancel
         self._background: set[asyncio.Task[Any]] = set()
+        self._keys = HostKeys(config.data_dir)
+        self.cipher: SessionCipher | None = None  # the session's, when it is encrypted
 
     # ── lifecycle ──────────────────────────────────────────────────────────────────
 
@@ -116,6 +123,7 @@ class Runner:
             self._outbox,
             self.session_id,
             on_state=lambda s: self.view("notice", {"text": s}),
+            seal=self.cipher.seal_message if self.cipher else None,
         )
         self._publisher.start()
         self._spawn(self._deliver_orphans())
@@ -163,6 +171,18 @@ class Runner:
         fields: dict[str, Any] = {"status": "starting"}
         if config.permission_mode:
             fields["permission_mode"] = config.permission_mode
+        encrypt = config.encryption != "off"
+        if not config.resume and encrypt:
+            session, self.cipher = await encryption.create_session(
+                self.relay,
+                self._keys,
+                title=config.title,
+                agent=self.agent.name,
+                cwd=str(config.cwd),
+                host=socket.gethostname(),
+                **fields,
+            )
+            return session, None
         if not config.resume:
             session = await self.relay.create_session(
                 title=config.title,
@@ -178,6 +198,12 @@ class Runner:
             raise RunnerError(f"no session {config.resume} on the relay") from None
         except Forbidden as exc:  # another agent token's session
             raise RunnerError(f"cannot resume session {config.resume}: {exc.message}") from None
+        try:
+            self.cipher = encryption.cipher_for(previous, self._keys)
+        except (NoKey, Tampered) as exc:
+            raise RunnerError(f"cannot resume session {config.resume}: {exc}") from None
+        if self.cipher is not None:
+            previous = self.cipher.open_session(previous)
         state = previous.get("agent_state") or {}
         key = self.agent.resume_key
         agent_id = state.get(key)
@@ -186,7 +212,19 @@ class Runner:
                 f"session {config.resume} has no {self.agent.name} conversation to resume "
                 f"(no {key} in its agent_state)"
             )
-        if config.fork:
+        if config.fork and encrypt:
+            session, self.cipher = await encryption.create_session(
+                self.relay,
+                self._keys,
+                title=config.title or previous.get("title"),
+                agent=self.agent.name,
+                cwd=str(config.cwd),
+                host=socket.gethostname(),
+                metadata={"forked_from": previous["id"]},
+                **fields,
+            )
+        elif config.fork:
+            self.cipher = None
             session = await self.relay.create_session(
                 title=config.title or previous.get("title"),
                 agent=self.agent.name,
@@ -197,9 +235,17 @@ class Runner:
             )
         else:
             changes = dict(fields)
-            if config.title:
+            if config.title and self.cipher is not None:
+                # An encrypted session's title lives only in its sealed metadata.
+                metadata = dict(previous.get("metadata") or {})
+                e2e = dict(metadata["e2e"])
+                e2e["meta"] = self.cipher.seal_meta({"title": config.title, "cwd": str(config.cwd)})
+                await self.relay.update_session(previous["id"], metadata={**metadata, "e2e": e2e})
+            elif config.title:
                 changes["title"] = config.title
             session = await self.relay.update_session(previous["id"], **changes)
+            if self.cipher is not None:
+                session = self.cipher.open_session(session)
         return session, agent_id
 
     async def _start_agent(self, agent_resume: str | None) -> None:
@@ -378,6 +424,11 @@ class Runner:
             return
         if message.get("id") in self._own_ids:
             return
+        if self.cipher is not None:
+            message = self.cipher.open_message(message)
+            if message.get("tampered"):
+                self.view("notice", {"text": f"ignored a tampered prompt (seq {seq})"})
+                return
         text = (message.get("content") or {}).get("text")
         if isinstance(text, str) and text.strip() and not self._stopping:
             self._enqueue(text)
@@ -438,6 +489,14 @@ class Runner:
                 )
 
     async def _open_permission(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.cipher is not None:
+            # Sent sealed; handed back with the plaintext this runner wrote.
+            sealed = self.cipher.seal_permission(body)
+            permission = await self._open_permission_on_relay(sealed)
+            return {**permission, **{k: v for k, v in body.items() if k in sealed}}
+        return await self._open_permission_on_relay(body)
+
+    async def _open_permission_on_relay(self, body: dict[str, Any]) -> dict[str, Any]:
         backoff = relay_retry()
         while True:
             try:
@@ -476,7 +535,7 @@ class Runner:
                 continue
             backoff.reset()
             if permission.get("status") != "pending":
-                return permission
+                return self.cipher.open_permission(permission) if self.cipher else permission
 
     async def _cancel_on_relay(self, permission_id: str, reason: str) -> None:
         backoff = relay_retry()
@@ -563,16 +622,17 @@ class Runner:
         ):
             return
         text = "The runner of this session stopped unexpectedly (its process is gone)."
-        publisher.messages(
-            [
-                {
-                    "id": f"runner-gone-{pid}",
-                    "role": "agent",
-                    "kind": "error",
-                    "content": {"message": text, "runner_pid": pid},
-                }
-            ]
-        )
+        message = {
+            "id": f"runner-gone-{pid}",
+            "role": "agent",
+            "kind": "error",
+            "content": {"message": text, "runner_pid": pid},
+        }
+        with contextlib.suppress(NoKey, Tampered):
+            cipher = encryption.cipher_for(session, self._keys)
+            if cipher is not None:
+                message = cipher.seal_message(message)
+        publisher.messages([message])
         publisher.patch(agent_state={**state, "status": "ended"})
         publisher.end(text)
         await publisher.flush(30)

@@ -46,6 +46,41 @@ CREATE INDEX sessions_owner ON sessions (owner_token);
         ),
     ),
     Step(
+        3,
+        "paired devices and their one-time pairing links (tether pair, tether devices)",
+        lambda dialect: (
+            """
+-- A pairing link's secret never reaches the relay: `verifier` is an HMAC key derived
+-- from it, wiped once the link is used or refused; `nonce` is the one open challenge.
+CREATE TABLE pairings (
+    id TEXT PRIMARY KEY,
+    verifier TEXT,
+    name TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    nonce TEXT,
+    attempts INTEGER NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL,
+    used_at DOUBLE PRECISION
+);
+-- A device is its token plus the public key sessions' keys are wrapped to; its id is
+-- the id of the pairing that made it.
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    public_key TEXT,
+    host_proof TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    last_seen_at DOUBLE PRECISION,
+    revoked_at DOUBLE PRECISION
+);
+CREATE INDEX devices_token ON devices (token_id);
+"""
+        ),
+    ),
+    Step(
         4,
         "Web Push: each device's subscription, tied to its token, with its settings; and "
         "which process sends each notifying event (scale-out sends it once)",

@@ -62,6 +62,10 @@ export class Relay {
     return this.call("GET", `/sessions/${enc(id)}/messages?${q}`).then((d) => d.messages);
   }
 
+  postMessage(id, body) {
+    return this.call("POST", `/sessions/${enc(id)}/messages`, body);
+  }
+
   sendText(id, text) {
     // The client id makes a retried send idempotent: the relay stores it once.
     return this.call("POST", `/sessions/${enc(id)}/messages`,

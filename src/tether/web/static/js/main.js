@@ -4,8 +4,10 @@
 
 import { ApiError, Relay } from "./api.js";
 import { $, esc } from "./dom.js";
+import { pair } from "./e2e.js";
 import { disablePush, forgetToken, pushSupported, registerWorker, rememberToken, syncPush } from "./push.js";
 import { Store } from "./store.js";
+import { Vault } from "./vault.js";
 import { NotificationsPanel } from "./views/notifications.js";
 import { SessionView } from "./views/session.js";
 import { SessionsView } from "./views/sessions.js";
@@ -22,6 +24,25 @@ function takeTokenFromUrl() {
   url.searchParams.delete("token");
   history.replaceState(null, "", url.pathname + url.search + url.hash);
   if (token.trim()) localStorage.setItem(TOKEN_KEY, token.trim());
+}
+
+// A `tether pair` link carries a one-time secret in its fragment (never sent to a server).
+// It is taken from the address bar at once and spent pairing this browser: the device key
+// is made here and the relay answers with this device's own token. False when it failed.
+async function pairFromLink() {
+  const m = /^#pair=([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (!m) return true;
+  history.replaceState(null, "", location.pathname + location.search);
+  app.innerHTML = `<div class="view signin"><div class="signin-box" id="pairing">
+    <h1 class="brand">tether</h1><p>Pairing this device…</p></div></div>`;
+  try {
+    const { token } = await pair(m[1], m[2]);
+    localStorage.setItem(TOKEN_KEY, token);
+    return true;
+  } catch (err) {
+    showSignIn(`Pairing failed: ${err.message}`);
+    return false;
+  }
 }
 
 function showSignIn(message = "") {
@@ -142,6 +163,7 @@ function route() {
 async function boot() {
   clearTimeout(retry);
   retry = null;
+  if (!(await pairFromLink())) return;
   takeTokenFromUrl();
   const token = localStorage.getItem(TOKEN_KEY);
   if (!token) return showSignIn();
@@ -167,6 +189,7 @@ async function boot() {
   }
   store = new Store(relay);
   store.me = me;
+  store.vault = await Vault.load();
   window.__tetherStore = store; // for tests and for poking around in devtools
   document.documentElement.dataset.scope = me.scope;
   store.subscribe((kind, detail) => {

@@ -6,7 +6,8 @@
 // every merge is idempotent: messages are keyed by seq, requests by id (a resolved one is
 // never resurrected by an older snapshot), sessions keep the newest version.
 
-import { EventStream } from "./api.js";
+import { EventStream, newId } from "./api.js";
+import { Vault } from "./vault.js";
 
 export const ACTIVE = new Set(["starting", "running", "idle", "waiting"]);
 
@@ -85,8 +86,16 @@ export class Store {
     this.connection = "connecting";
     this.listeners = new Set();
     this.snapshotDone = false;
+    // Opens encrypted sessions (main.js loads this device's key into it before start).
+    this.vault = new Vault(null);
+    // Decrypting is asynchronous: events go through one chain so they apply in order.
+    this.inbox = Promise.resolve();
     this.stream = new EventStream(relay, {
-      onEvent: (type, data, id) => this.apply(type, data, id),
+      onEvent: (type, data, id) => {
+        this.inbox = this.inbox
+          .then(async () => this.apply(type, await this.vault.event(type, data), id))
+          .catch((err) => console.error("tether: could not apply", type, err));
+      },
       onOpen: ({ resumed }) => this.onOpen(resumed),
       onState: (state) => { this.connection = state; this.emit("connection", { state }); },
     });
@@ -119,8 +128,10 @@ export class Store {
 
   async loadSnapshot() {
     const knownBefore = new Set(this.permissions.keys());
-    const [sessions, pending] = await Promise.all([
+    const [plainSessions, sealedPending] = await Promise.all([
       this.relay.sessions(), this.relay.pendingPermissions()]);
+    const sessions = await this.vault.sessions(plainSessions);
+    const pending = await this.vault.permissions(sealedPending);
     for (const s of sessions) this.upsertSession(s);
     for (const p of pending) this.addPermission(p, false);
     // Requests we held before reading the snapshot that it no longer lists were resolved
@@ -244,7 +255,8 @@ export class Store {
     try {
       for (;;) {
         t.catchUpAgain = false;
-        const batch = await this.relay.messages(t.sessionId, { after: t.lastSeq, limit: 1000 });
+        const batch = await this.vault.messages(
+          await this.relay.messages(t.sessionId, { after: t.lastSeq, limit: 1000 }));
         this.addMessages(t, batch);
         if (batch.length < 1000 && !t.catchUpAgain) break;
       }
@@ -263,10 +275,10 @@ export class Store {
       t = new Transcript(sessionId);
       this.transcripts.set(sessionId, t);
     }
-    const session = await this.relay.session(sessionId);
+    const session = await this.vault.session(await this.relay.session(sessionId));
     this.upsertSession(session);
     const before = (session.last_seq || 0) + 1;
-    const batch = await this.relay.messages(sessionId, { before, limit });
+    const batch = await this.vault.messages(await this.relay.messages(sessionId, { before, limit }));
     t.add(batch);
     t.hasEarlier = (t.firstSeq ?? before) > 1;
     t.loaded = true;
@@ -278,10 +290,18 @@ export class Store {
 
   async loadEarlier(t, limit = 500) {
     if (!t.hasEarlier || t.firstSeq == null) return;
-    const batch = await this.relay.messages(t.sessionId, { before: t.firstSeq, limit });
+    const batch = await this.vault.messages(
+      await this.relay.messages(t.sessionId, { before: t.firstSeq, limit }));
     t.add(batch);
     t.hasEarlier = batch.length === limit && (t.firstSeq ?? 1) > 1;
     this.emit("messages", { sessionId: t.sessionId, added: batch, inOrder: false });
+  }
+
+  // A prompt for the session's agent; sealed when the session is encrypted. The client id
+  // makes a retried send idempotent: the relay stores it once.
+  async sendText(sessionId, text) {
+    const body = { id: newId(), role: "user", kind: "user_text", content: { text } };
+    return this.relay.postMessage(sessionId, await this.vault.sealMessage(sessionId, body));
   }
 
   closeTranscript(sessionId) {
@@ -291,7 +311,7 @@ export class Store {
   async respond(permission, answer) {
     this.answeredHere.add(permission.id);
     try {
-      return await this.relay.respond(permission.id, answer);
+      return await this.relay.respond(permission.id, await this.vault.sealAnswer(permission, answer));
     } catch (err) {
       this.answeredHere.delete(permission.id);
       throw err;

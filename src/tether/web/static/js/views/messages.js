@@ -4,6 +4,7 @@
 import { clockTime, esc, formatCost, plural, pretty, truncate } from "../dom.js";
 import { codeBlock, renderMarkdown } from "../markdown.js";
 import { orphanResult, toolCard } from "./tools.js";
+import { TAMPERED } from "../vault.js";
 
 // What one message renders at most until "Show all" is pressed: a huge message must not
 // stall the page, and the rest is one tap away.
@@ -30,6 +31,14 @@ function showAll(seq, left) {
 // One message as HTML: whose it is from its role, how it looks from its kind. A message whose shape this code does not expect only degrades its own
 // row (its raw JSON is shown); it never takes the rest of the transcript down with it.
 export function renderMessage(m, transcript, full = false) {
+  // A box that did not open here: say so, show nothing of it (docs/encryption.md).
+  if (m?.tampered) {
+    return `<div class="msg error tampered" role="alert" data-seq="${esc(m.seq)}">` +
+      `Tampered: ${esc(TAMPERED)}</div>`;
+  }
+  if (m?.locked) {
+    return `<div class="msg note locked" data-seq="${esc(m.seq)}">Encrypted; this device has no key for it.</div>`;
+  }
   try {
     return renderKnown(m, transcript, full);
   } catch (err) {

@@ -216,6 +216,15 @@ export function plainCard(p, canAnswer) {
 // `editsInput`: whether the agent takes an allow with changed input (the runner says so in
 // agent_state.edits_input; ACP agents answer with one of their options only, so never).
 export function permissionCard(p, canAnswer, cwd = "", editsInput = true) {
+  // A request that did not open here (tampered, or no key on this device): nothing of it
+  // is shown, and it can only be denied; allowing what nobody can read is not offered.
+  if (p.tampered || p.locked) {
+    return cardStart(p, p.title || "(tampered)") +
+      `<p class="perm-desc tampered" role="alert">${esc(p.description || "This device cannot read this request.")}</p>` +
+      (canAnswer ? `<div class="perm-footer"><div class="perm-actions">` +
+        `<button type="button" class="btn danger" data-action="deny">Deny</button></div>${ERROR}</div>` : READ_ONLY) +
+      `</article>`;
+  }
   const { label } = describe(p.tool_name, p.input);
   const question = isQuestion(p);
   const title = p.title || (question ? "The agent has a question"

@@ -341,7 +341,7 @@ export class SessionView {
     if (!text.trim()) return;
     prompt.disabled = true;
     try {
-      await this.store.relay.sendText(this.id, text);
+      await this.store.sendText(this.id, text);
       prompt.value = "";
       autosize(prompt);
     } catch (err) {

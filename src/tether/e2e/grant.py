@@ -1,0 +1,72 @@
+"""Granting a device paired later the sessions that were encrypted before it.
+
+The relay cannot do this: it holds no session key. The host can, for every session
+wrapped to it: it wraps the session key to the device's public key (one it vouches for:
+paired through a link made here) and adds it to the session's key set, guarded by the
+metadata version so a concurrent change is not overwritten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.client import RelayClient, VersionConflict
+from tether.e2e.crypto import Tampered
+from tether.e2e.keys import HostKeys, device_recipient
+from tether.e2e.sessions import NoKey, SessionCipher, is_encrypted
+
+
+class UnknownDevice(LookupError):
+    """No active device by that name that this host can vouch for."""
+
+
+@dataclass
+class Granted:
+    granted: list[str] = field(default_factory=list)
+    had: list[str] = field(default_factory=list)  # already wrapped to the device
+    skipped: list[str] = field(default_factory=list)  # not this host's to share
+
+
+async def grant(
+    relay: RelayClient, keys: HostKeys, name: str, session_ids: list[str] | None = None
+) -> Granted:
+    device = next(
+        (d for d in keys.trusted_devices(await relay.list_devices()) if d["name"] == name), None
+    )
+    if device is None:
+        raise UnknownDevice(
+            f"no paired device named {name!r} that this host can vouch for "
+            "(it must be paired with `tether pair` on this machine)"
+        )
+    recipient = device_recipient(device["id"])
+    sessions: list[dict[str, Any]] = (
+        [await relay.get_session(sid) for sid in session_ids]
+        if session_ids
+        else await relay.list_sessions()
+    )
+    out = Granted()
+    for session in sessions:
+        if not is_encrypted(session):
+            continue
+        e2e = session["metadata"]["e2e"]
+        if recipient in e2e["keys"]:
+            out.had.append(session["id"])
+            continue
+        try:
+            cipher = SessionCipher.for_session(session, keys.private_key, keys.recipient)
+        except (NoKey, Tampered):
+            out.skipped.append(session["id"])
+            continue
+        assert cipher is not None
+        wrapped = cipher.wrap_for({recipient: device["public_key"]})
+        metadata = {**session["metadata"], "e2e": {**e2e, "keys": {**e2e["keys"], **wrapped}}}
+        try:
+            await relay.update_session(
+                session["id"], metadata=metadata, expected_version=session["metadata_version"]
+            )
+        except VersionConflict:
+            out.skipped.append(session["id"])
+            continue
+        out.granted.append(session["id"])
+    return out

@@ -1,0 +1,135 @@
+// What this device can read of encrypted sessions: its key (made when it was paired,
+// js/e2e.js) and one session key per session, unwrapped from the session's
+// `metadata.e2e.keys["device:<id>"]`. Everything the store takes from the relay passes
+// through here; a session not encrypted passes untouched, one not shared with this
+// device shows as locked, and a box that does not open in its place is marked
+// `tampered` and its content dropped, so it is never rendered (docs/encryption.md).
+
+import { isBox, loadDeviceKey, openBox, seal, unwrap } from "./e2e.js";
+
+const LOCKED_TITLE = "Encrypted (no key on this device)";
+export const TAMPERED = "This failed its integrity check (altered, moved from another session, " +
+  "or not meant for this place) and is not shown.";
+
+function keySet(session) {
+  const e2e = session?.metadata?.e2e;
+  return e2e && typeof e2e === "object" && e2e.keys && typeof e2e.keys === "object" ? e2e : null;
+}
+
+export class Vault {
+  constructor(device) {
+    this.device = device || null;
+    this.keys = new Map(); // session id -> Promise<Uint8Array|null>
+    this.encrypted = new Set(); // session ids known to be encrypted
+  }
+
+  static async load() {
+    return new Vault(await loadDeviceKey());
+  }
+
+  keyFor(session) {
+    const e2e = keySet(session);
+    if (!e2e) return Promise.resolve(null);
+    this.encrypted.add(session.id);
+    if (!this.keys.has(session.id)) {
+      const recipient = this.device ? `device:${this.device.id}` : null;
+      const wrapped = recipient ? e2e.keys[recipient] : null;
+      this.keys.set(session.id, wrapped
+        ? unwrap(wrapped, this.device, ["wrap", session.id, recipient]).catch(() => null)
+        : Promise.resolve(null));
+    }
+    return this.keys.get(session.id);
+  }
+
+  async session(s) {
+    if (!keySet(s)) return s;
+    const key = await this.keyFor(s);
+    if (!key) return { ...s, title: LOCKED_TITLE, encrypted: true, locked: true };
+    try {
+      const meta = await openBox(key, keySet(s).meta, ["meta", s.id]);
+      return { ...s, title: meta?.title || "untitled", cwd: meta?.cwd ?? s.cwd, encrypted: true };
+    } catch {
+      return { ...s, title: "(tampered)", encrypted: true, tampered: true };
+    }
+  }
+
+  sessions(list) { return Promise.all(list.map((s) => this.session(s))); }
+
+  async message(m) {
+    const key = await this.keys.get(m.session_id);
+    if (!key) {
+      if (!isBox(m.content) && !this.encrypted.has(m.session_id)) return m;
+      return { ...m, content: {}, raw: null, locked: true };
+    }
+    try {
+      const plain = await openBox(key, m.content,
+        ["msg", m.session_id, String(m.id ?? ""), String(m.role ?? "user"), String(m.kind ?? "user_text")]);
+      return { ...m, content: plain?.content, raw: plain?.raw };
+    } catch {
+      return { ...m, content: {}, raw: null, tampered: true };
+    }
+  }
+
+  messages(list) { return Promise.all(list.map((m) => this.message(m))); }
+
+  async permission(p) {
+    const key = await this.keys.get(p.session_id);
+    if (!key) {
+      if (!isBox(p.input)) return p;
+      return { ...p, input: {}, title: LOCKED_TITLE, suggestions: [], locked: true };
+    }
+    const out = { ...p };
+    try {
+      const plain = await openBox(key, p.input,
+        ["permission", p.session_id, String(p.tool_name), p.tool_use_id || ""]);
+      out.input = plain?.input || {};
+      out.title = plain?.title ?? null;
+      out.description = plain?.description ?? null;
+      out.suggestions = plain?.suggestions || [];
+    } catch {
+      Object.assign(out, { input: {}, title: "(tampered)", description: TAMPERED, suggestions: [], tampered: true });
+    }
+    const d = p.decision;
+    if (d && isBox(d.updated_input)) {
+      try {
+        const plain = await openBox(key, d.updated_input, ["answer", p.session_id, p.id]);
+        out.decision = { ...d, updated_input: plain?.updated_input ?? null, message: plain?.message ?? null };
+      } catch {
+        out.decision = { ...d, updated_input: null, tampered: true };
+      }
+    }
+    return out;
+  }
+
+  permissions(list) { return Promise.all(list.map((p) => this.permission(p))); }
+
+  // An event's data as the store should see it.
+  async event(type, data) {
+    if (!data || typeof data !== "object") return data;
+    if (type === "session") return this.session(data);
+    if (type === "message") return this.message(data);
+    if (type === "permission_request" || type === "permission_resolved") return this.permission(data);
+    return data;
+  }
+
+  // What this device sends into an encrypted session is sealed like the runner's.
+  async sealMessage(sessionId, body) {
+    const key = await this.keys.get(sessionId);
+    if (!key) return body;
+    const plain = { content: body.content, raw: null };
+    return { ...body, content: await seal(key, plain, ["msg", sessionId, body.id, body.role, body.kind]) };
+  }
+
+  // The decision itself goes sealed to the one request (as SessionCipher.seal_answer
+  // does): the relay can neither read an edit or a reason nor forge an allow.
+  async sealAnswer(permission, answer) {
+    const key = await this.keys.get(permission.session_id);
+    if (!key) return answer;
+    const plain = {
+      behavior: answer.behavior, updated_input: answer.updated_input ?? null,
+      remember: answer.remember ?? false, message: answer.message ?? null,
+    };
+    const box = await seal(key, plain, ["answer", permission.session_id, permission.id]);
+    return { ...answer, updated_input: box, message: null };
+  }
+}

@@ -1,0 +1,43 @@
+"""`tether pair` and `tether devices` as a person types them (the browser side of pairing
+is in tests/web/test_pairing.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli.support import cli_env, one_line_error, tether
+from tests.support.server import TetherServer
+
+
+def host_env(server: TetherServer, tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "host").mkdir()
+    (tmp_path / "host" / "config.yaml").write_text("{}\n")
+    return cli_env(server.url, server.token, tmp_path / "host")
+
+
+def test_pair_prints_a_qr_code_and_a_link_whose_secret_is_in_the_fragment(
+    server: TetherServer, tmp_path: Path
+) -> None:
+    env = host_env(server, tmp_path)
+    done = tether(
+        env, "pair", "--no-wait", "--name", "desk", "--link-url", "https://tether.example"
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    link = lines[-1]
+    assert link.startswith("https://tether.example/#pair=")
+    assert sum("█" in line or "▀" in line or "▄" in line for line in lines) > 10
+    assert "desk" in done.stderr and "client" in done.stderr
+    # The host keeps its half of the link's secret, privately.
+    pairings = Path(env["TETHER_DATA_DIR"]) / "e2e" / "pairings.json"
+    assert pairings.stat().st_mode & 0o077 == 0
+    assert link.split("#pair=")[1].split(".")[0] in pairings.read_text()
+
+
+def test_pair_refuses_what_a_device_may_not_be(server: TetherServer, tmp_path: Path) -> None:
+    env = host_env(server, tmp_path)
+    assert "client or a viewer" in one_line_error(tether(env, "pair", "--scope", "admin"))
+    assert tether(env, "pair", "--expires", "soon").returncode == 2
+    assert "no paired device named" in one_line_error(tether(env, "devices", "revoke", "nope"))
+    listed = tether(env, "devices")
+    assert listed.returncode == 0 and "no paired devices" in listed.stdout

@@ -1,0 +1,116 @@
+"""Pairing over the API (`/api/v1/pairings`, `/api/v1/devices`) on both databases, with
+tether.e2e.crypto playing the device: the link's secret proves itself once, for one key,
+and nothing about the exchange can be replayed."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import httpx
+
+from tests.relay.support import TIMEOUT, aclient, assert_error, make_token
+from tether.e2e import crypto
+
+
+def anonymous(server) -> httpx.AsyncClient:
+    """A device that has no token yet: the link is all it holds."""
+    return httpx.AsyncClient(base_url=server.url, timeout=TIMEOUT)
+
+
+def new_pairing(**fields) -> tuple[dict, bytes, bytes]:
+    pairing_id = secrets.token_hex(8)
+    secret = os.urandom(32)
+    auth_key, host_key = crypto.pairing_keys(secret, pairing_id)
+    body = {"id": pairing_id, "verifier": crypto.b64e(auth_key), "name": "phone", **fields}
+    return body, auth_key, host_key
+
+
+async def answer(http, pairing_id: str, auth_key: bytes, public_key: str, nonce=None):
+    if nonce is None:
+        challenge = await http.post(f"/api/v1/pairings/{pairing_id}/challenge")
+        assert challenge.status_code == 200, challenge.text
+        nonce = challenge.json()["nonce"]
+    proof = crypto.pairing_proof(auth_key, pairing_id, nonce, public_key)
+    body = {"nonce": nonce, "public_key": public_key, "proof": proof}
+    return await http.post(f"/api/v1/pairings/{pairing_id}/complete", json=body), body
+
+
+async def test_a_device_pairs_once_and_a_replay_gains_nothing(server) -> None:
+    body, auth_key, _ = new_pairing(scope="viewer")
+    key = crypto.public_key_b64(crypto.generate_private_key())
+    async with aclient(server) as admin, anonymous(server) as anyone:
+        created = await admin.post("/api/v1/pairings", json=body)
+        assert created.status_code == 201, created.text
+        assert "verifier" not in created.json()
+        done, sent = await answer(anyone, body["id"], auth_key, key)
+        assert done.status_code == 201, done.text
+        paired = done.json()
+        assert paired["device"]["scope"] == "viewer" and paired["device"]["public_key"] == key
+        async with aclient(server, paired["token"]) as device:
+            assert (await device.get("/api/v1/me")).json() == {
+                "token_id": paired["device"]["token_id"],
+                "name": "phone",
+                "scope": "viewer",
+            }
+        # The same exchange again, and a fresh challenge with another key: the link is spent.
+        assert_error(
+            await anyone.post(f"/api/v1/pairings/{body['id']}/complete", json=sent), 410, "gone"
+        )
+        assert_error(await anyone.post(f"/api/v1/pairings/{body['id']}/challenge"), 410, "gone")
+        state = (await admin.get(f"/api/v1/pairings/{body['id']}")).json()
+        assert state["used_at"] and state["device"]["name"] == "phone"
+
+
+async def test_a_wrong_proof_uses_up_the_challenge_and_enough_burn_the_link(server) -> None:
+    body, auth_key, _ = new_pairing()
+    key = crypto.public_key_b64(crypto.generate_private_key())
+    async with aclient(server) as admin, anonymous(server) as anyone:
+        assert (await admin.post("/api/v1/pairings", json=body)).status_code == 201
+        # A proof for another key than the one sent (a key swapped in transit).
+        challenge = (await anyone.post(f"/api/v1/pairings/{body['id']}/challenge")).json()
+        other = crypto.public_key_b64(crypto.generate_private_key())
+        sent = {
+            "nonce": challenge["nonce"],
+            "public_key": key,
+            "proof": crypto.pairing_proof(auth_key, body["id"], challenge["nonce"], other),
+        }
+        url = f"/api/v1/pairings/{body['id']}/complete"
+        assert_error(await anyone.post(url, json=sent), 422, "validation_error")
+        # The challenge is gone: even the right proof for it is refused now.
+        sent["proof"] = crypto.pairing_proof(auth_key, body["id"], challenge["nonce"], key)
+        assert_error(await anyone.post(url, json=sent), 422, "validation_error")
+        wrong_key = os.urandom(32)
+        for _ in range(3):
+            done, _ = await answer(anyone, body["id"], wrong_key, key)
+            assert done.status_code == 422
+        # Five failures burned it: the right secret is too late.
+        assert_error(await anyone.post(f"/api/v1/pairings/{body['id']}/challenge"), 410, "gone")
+
+
+async def test_pairings_are_for_admins_and_unknown_links_are_404(server) -> None:
+    body, _, _ = new_pairing()
+    client = make_token(server, "client", "someone")
+    async with aclient(server, client) as http:
+        assert_error(await http.post("/api/v1/pairings", json=body), 403, "forbidden")
+        assert_error(await http.post("/api/v1/pairings/nope1234/challenge"), 404, "not_found")
+
+
+async def test_revoking_a_device_revokes_its_token_and_drops_its_key(server) -> None:
+    body, auth_key, _ = new_pairing()
+    key = crypto.public_key_b64(crypto.generate_private_key())
+    async with aclient(server) as admin, anonymous(server) as anyone:
+        await admin.post("/api/v1/pairings", json=body)
+        done, _ = await answer(anyone, body["id"], auth_key, key)
+        token = done.json()["token"]
+        # A second link may not take a name in use.
+        again, _, _ = new_pairing()
+        assert_error(await admin.post("/api/v1/pairings", json=again), 409, "conflict")
+        listed = (await admin.get("/api/v1/devices")).json()["devices"]
+        assert [d["name"] for d in listed] == ["phone"]
+        revoked = await admin.post("/api/v1/devices/phone/revoke")
+        assert revoked.status_code == 200 and revoked.json()["public_key"] is None
+        async with aclient(server, token) as device:
+            assert_error(await device.get("/api/v1/me"), 401, "unauthorized")
+        assert (await admin.get("/api/v1/devices")).json()["devices"] == []
+        assert_error(await admin.post("/api/v1/devices/phone/revoke"), 404, "not_found")
