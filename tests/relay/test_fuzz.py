@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import time
 from typing import Any
 
 import httpx
@@ -58,7 +59,20 @@ def real_ids(server) -> dict[str, str]:
         http.post(f"/api/v1/sessions/{sid}/messages", json=message("hello"))
         pid = http.post(f"/api/v1/sessions/{sid}/permissions", json=permission()).json()["id"]
         tid = http.post("/api/v1/tokens", json={"scope": "viewer", "name": "fuzz"}).json()["id"]
-    return {"session_id": sid, "permission_id": pid, "token_id": tid}
+        # A model call the gateway refuses is still a flow (written behind the call).
+        http.post("/v1/messages", json={"max_tokens": 1})
+        flows: list = []
+        for _ in range(200):
+            if flows := http.get("/api/v1/flows").json()["flows"]:
+                break
+            time.sleep(0.05)
+    return {
+        "session_id": sid,
+        "permission_id": pid,
+        "token_id": tid,
+        "flow_id": flows[0]["id"],
+        "part": "response",
+    }
 
 
 def test_the_published_document_is_openapi_3_1_and_needs_a_token(server) -> None:

@@ -16,6 +16,7 @@ import httpx
 
 from tether.backoff import Backoff
 from tether.gateway.config import Provider
+from tether.gateway.flows.flow import CURRENT as CURRENT_FLOW
 
 log = logging.getLogger("tether.gateway")
 
@@ -70,7 +71,23 @@ class Upstream:
         self, path: str, content: bytes, headers: list[tuple[str, str]]
     ) -> httpx.Response:
         """POST and return the response with its body unread (the caller streams or reads
-        it and must close it). Raises UpstreamFailure when no response could be had."""
+        it and must close it). Raises UpstreamFailure when no response could be had.
+        The flow being captured, if any, records what was sent and what came back."""
+        flow = CURRENT_FLOW.get()
+        if flow is None:
+            return await self._open(path, content, headers)
+        flow.sent(str(self.client.base_url).rstrip("/") + path, headers, content)
+        try:
+            response = await self._open(path, content, headers)
+        except UpstreamFailure as failure:
+            flow.upstream_error = failure.message
+            raise
+        flow.connected(response)
+        return response
+
+    async def _open(
+        self, path: str, content: bytes, headers: list[tuple[str, str]]
+    ) -> httpx.Response:
         provider = self.provider
         backoff = Backoff(base=provider.retry_backoff, cap=MAX_RETRY_SLEEP)
         attempt = 0

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tether.relay.store.db import Connection, Database
+from tether.relay.store.flows import flows_sql
 from tether.relay.store.schema import baseline_sql
 
 # Distinct from the event-order lock in db.py.
@@ -45,6 +46,7 @@ CREATE INDEX sessions_owner ON sessions (owner_token);
 """
         ),
     ),
+    Step(5, "flows: every gateway exchange, both sides, bodies compressed", flows_sql),
 )
 
 SCHEMA_VERSION = STEPS[-1].version
