@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.client import AlreadyResolved, Forbidden, NotFound, RelayClient
+from tether.runner.agents import session_env
 from tether.runner.outbox import Outbox, orphans
 from tether.runner.publisher import Publisher, relay_retry, transient
 from tether.runner.seam import Agent, AgentExited
@@ -201,6 +202,10 @@ class Runner:
         return session, agent_id
 
     async def _start_agent(self, agent_resume: str | None) -> None:
+        env = getattr(self.agent, "env", None)  # Claude and ACP agents start with it
+        if self.config.gateway and isinstance(env, dict):
+            # Known only now: the session id the agent's model calls are tagged with.
+            env.update(session_env(self.session_id, {**os.environ, **env}))
         facts = await self.agent.start(self, agent_resume)
         self.agent_state = {
             "agent": self.agent.name,
