@@ -70,6 +70,14 @@ def test_a_full_queue_drops_flows_not_requests(backend, start_flows_server, an_u
     assert health(server)["flows"]["written"] == kept
 
 
+def test_flows_over_the_memory_bound_are_dropped_not_requests(start_flows_server, an_upstream):
+    server = start_flows_server(queue_bytes=1)  # no flow's bodies fit
+    an_upstream.push(*[Json(an_message(f"answer {i}")) for i in range(3)])
+    assert [_call(server).status_code for _ in range(3)] == [200] * 3
+    stats = health(server)["flows"]
+    assert (stats["dropped"], stats["written"]) == (3, 0)
+
+
 def test_retention_by_age(start_flows_server, an_upstream):
     server = start_flows_server(retention={"max_age": 0.05, "every": 0.05})
     an_upstream.push(Json(an_message("a")), Json(an_message("b")))

@@ -343,8 +343,10 @@ class FlowsConfig(_Section):
     models: dict[str, Mode] = Field(default_factory=dict)
     # Regular expressions whose matches in any stored body are replaced by [REDACTED].
     redact: tuple[Annotated[str, PlainValidator(_pattern)], ...] = ()
-    # Flows waiting to be written; past this, new flows are dropped (and counted).
+    # Flows waiting to be written, and the bytes they hold; past either, new flows are
+    # dropped (and counted), so a stalled store never takes the process's memory.
     queue_size: Count = 1000
+    queue_bytes: Annotated[float, _amount(_SIZES, "size")] = float(256 * 1024**2)
     retention: Retention = Field(default_factory=Retention)
     # Per upstream model name (glob), the price of its tokens; cost is null for others.
     prices: dict[str, Price] = Field(default_factory=dict)

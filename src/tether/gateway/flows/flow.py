@@ -58,6 +58,7 @@ class Flow:
     response_chunks: list[bytes] = field(default_factory=list)
     t_done: float | None = None
     error: str | None = None
+    size: int = 0  # bytes held while queued (recorder.py)
 
     def routed(self, raw: bytes, client_model: str, route: Any, stream: bool, mode: str) -> None:
         self.raw = raw

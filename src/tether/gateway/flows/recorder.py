@@ -47,6 +47,7 @@ class Recorder:
         self.dropped = 0
         self.written = 0
         self.failed = 0
+        self._queued_bytes = 0
         self._patterns = [re.compile(p.encode()) for p in config.redact]
         self._queue: asyncio.Queue[Flow] | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -175,10 +176,16 @@ class Recorder:
         queue = self._queue
         if queue is None:
             return
+        flow.size = _held_bytes(flow)
+        if self._queued_bytes + flow.size > self.config.queue_bytes:
+            self.dropped += 1
+            return
         try:
             queue.put_nowait(flow)
         except asyncio.QueueFull:
             self.dropped += 1
+            return
+        self._queued_bytes += flow.size
 
     # --- the writer ------------------------------------------------------------------------
 
@@ -217,8 +224,18 @@ class Recorder:
             self.failed += len(batch)
             log.exception("could not store %d flows", len(batch))
         finally:
-            for _ in batch:
+            for flow in batch:
+                self._queued_bytes -= flow.size
                 queue.task_done()
 
     def _rows(self, flows: list[Flow]) -> list[dict[str, Any]]:
         return [flow_row(flow, self.config, self._patterns) for flow in flows]
+
+
+def _held_bytes(flow: Flow) -> int:
+    """What a queued flow keeps in memory (its bodies), roughly."""
+    size = len(flow.raw or b"") + sum(map(len, flow.upstream_chunks))
+    size += sum(map(len, flow.response_chunks))
+    if flow.upstream_request_body is not None and flow.upstream_request_body is not flow.raw:
+        size += len(flow.upstream_request_body)
+    return size
