@@ -207,3 +207,32 @@ def _stored_bytes(server) -> bytes:
         for path in server.data_dir.glob("tether.db*"):
             data += path.read_bytes()
     return data
+
+
+def test_metadata_only_and_per_provider_switches(start_flows_server, oa_upstream, an_upstream):
+    server = start_flows_server(capture="metadata", providers={"oa": "off"})
+    an_upstream.push(Sse(an_text_stream("kept ", "out")))
+    oa_upstream.push(Json(oa_completion("not captured")))
+    client = _anthropic(server)
+    with client.messages.stream(
+        model="same-x", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        assert stream.get_final_text() == "kept out"
+    client.messages.create(
+        model="claude-sonnet-4", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+    )
+    an_upstream.push(Json(an_message("again")))
+    client.messages.create(
+        model="same-x", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+    )
+    # Flows are written in order: one for oa would be there before the last call's.
+    flows = wait_flows(server, 2)
+    assert [f["provider"] for f in flows] == ["an", "an"]
+    flow = flows[1]
+    assert flow["capture"] == "metadata"
+    assert (flow["input_tokens"], flow["output_tokens"]) == (12, 5)  # read, then not kept
+    detail = get_flow(server, flow["id"])
+    assert detail["request_body"] is None and detail["response_body"] is None
+    assert detail["request_headers"] is None
+    with server.client() as http:
+        assert http.get(f"/api/v1/flows/{flow['id']}/body/request").status_code == 404
