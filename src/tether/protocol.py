@@ -29,6 +29,9 @@ class Capability(StrEnum):
     open_permission = "open_permission"
     answer_permission = "answer_permission"
     manage_tokens = "manage_tokens"
+    # The gateway's captured model calls hold prompts and answers: not for viewers, and
+    # not for agent tokens (a runner has no need to read any session's model calls).
+    read_flows = "read_flows"
 
 
 SCOPE_CAPABILITIES: dict[str, frozenset[Capability]] = {
@@ -50,6 +53,7 @@ SCOPE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.steer,
             Capability.end_session,
             Capability.answer_permission,
+            Capability.read_flows,
         }
     ),
     "viewer": frozenset({Capability.read}),

@@ -62,7 +62,11 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    return json_response({"ok": True, "version": __version__})
+    body: dict[str, object] = {"ok": True, "version": __version__}
+    gateway = getattr(request.app.state, "gateway", None)
+    if gateway is not None and gateway.recorder.active:
+        body["flows"] = gateway.recorder.stats()  # dropped: flows lost to a full queue
+    return json_response(body)
 
 
 def end_event_streams(app: Starlette) -> None:
@@ -102,6 +106,9 @@ def create_app(
             await push.start()
             app.state.push = push
         if gateway is not None:
+            if relay is not None:
+                # Flows go to the relay's database; with the gateway alone nothing is kept.
+                gateway.recorder.sink = relay.store.flows
             await gateway.startup()
         if on_startup is not None:
             on_startup(StartupInfo(settings, new_token, token_file))
@@ -134,6 +141,7 @@ def create_app(
         },
     )
     app.state.settings = settings
+    app.state.gateway = gateway
     if settings.is_loopback:
         app.add_middleware(LoopbackHostGuard, public_url=settings.public_url)
     return app

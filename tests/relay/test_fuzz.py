@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import time
 from typing import Any
 
 import httpx
@@ -60,12 +61,21 @@ def real_ids(server) -> dict[str, str]:
         tid = http.post("/api/v1/tokens", json={"scope": "viewer", "name": "fuzz"}).json()["id"]
         link = {"id": "fuzzpairing", "verifier": "A" * 43, "name": "fuzz-device"}
         pairing = http.post("/api/v1/pairings", json=link).json()["id"]
+        # A model call the gateway refuses is still a flow (written behind the call).
+        http.post("/v1/messages", json={"max_tokens": 1})
+        flows: list = []
+        for _ in range(200):
+            if flows := http.get("/api/v1/flows").json()["flows"]:
+                break
+            time.sleep(0.05)
     return {
         "session_id": sid,
         "permission_id": pid,
         "token_id": tid,
         "pairing_id": pairing,
         "device": "fuzz-device",
+        "flow_id": flows[0]["id"],
+        "part": "response",
     }
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tether.runner.agents import AgentChoiceError, resolve
+from tether.runner.agents import AgentChoiceError, resolve, session_env
 
 
 @pytest.fixture
@@ -72,3 +72,21 @@ def test_gateway_env_per_agent(bin_dir: Path) -> None:
     assert codex.warnings == resolve("codex", [], {}, environ=env(bin_dir)).warnings != ()
     with pytest.raises(AgentChoiceError, match="--gateway does not know how agent 'acp'"):
         resolve("acp", ["my-agent"], {}, gateway=url, environ=env(bin_dir))
+
+
+def test_session_header_for_every_agent(bin_dir: Path) -> None:
+    codex = resolve("codex", [], {}, gateway="http://127.0.0.1:1", environ=env(bin_dir))
+    assert 'model_providers.tether.env_http_headers={"X-Tether-Session"="TETHER_SESSION_ID"}' in (
+        codex.argv
+    )
+    fresh = session_env("ses_1", {})
+    assert fresh == {
+        "TETHER_SESSION_ID": "ses_1",
+        "ANTHROPIC_CUSTOM_HEADERS": "X-Tether-Session: ses_1",
+        "GEMINI_CLI_CUSTOM_HEADERS": "X-Tether-Session: ses_1",
+    }
+    kept = session_env(
+        "ses_1", {"ANTHROPIC_CUSTOM_HEADERS": "A: 1", "GEMINI_CLI_CUSTOM_HEADERS": "B: 2"}
+    )
+    assert kept["ANTHROPIC_CUSTOM_HEADERS"] == "A: 1\nX-Tether-Session: ses_1"
+    assert kept["GEMINI_CLI_CUSTOM_HEADERS"] == "B: 2, X-Tether-Session: ses_1"

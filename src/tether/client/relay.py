@@ -89,7 +89,7 @@ class RelayClient:
 
     # ── plumbing ──────────────────────────────────────────────────────────────────────
 
-    async def request(
+    async def _send(
         self,
         method: str,
         path: str,
@@ -97,8 +97,7 @@ class RelayClient:
         json: Any = None,
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
-    ) -> Any:
-        """One call of `/api/v1{path}`: the decoded JSON answer, or a typed `RelayError`."""
+    ) -> httpx.Response:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = await self._http.request(
@@ -116,6 +115,12 @@ class RelayClient:
             except ValueError:
                 payload = None
             raise error_from(response.status_code, payload)
+        return response
+
+    async def request(self, method: str, path: str, **options: Any) -> Any:
+        """One call of `/api/v1{path}` (options: json, params, timeout): the decoded JSON
+        answer, or a typed `RelayError`."""
+        response = await self._send(method, path, **options)
         if not response.content:
             return None
         try:
@@ -126,6 +131,22 @@ class RelayClient:
                 "JSON; is this a tether relay?",
                 status=response.status_code,
             ) from None
+
+    # ── flows: the gateway's captured model calls ─────────────────────────────────────
+
+    async def list_flows(self, **filters: Any) -> dict[str, Any]:
+        """`{"flows": [...], "next": cursor}`; filters: session, model, provider, status,
+        since (Unix seconds), before (a cursor), limit."""
+        return await self.request("GET", "/flows", params=filters)
+
+    async def get_flow(self, flow_id: str) -> dict[str, Any]:
+        return await self.request("GET", f"/flows/{_seg(flow_id)}")
+
+    async def flow_body(self, flow_id: str, part: str) -> bytes:
+        """One body as it was on the wire: request, upstream-request, upstream-response,
+        response."""
+        response = await self._send("GET", f"/flows/{_seg(flow_id)}/body/{_seg(part)}")
+        return response.content
 
     # ── who am I ──────────────────────────────────────────────────────────────────────
 

@@ -19,6 +19,8 @@ from starlette.routing import BaseRoute, Route
 
 from tether.config import ConfigError, Settings
 from tether.gateway.config import GatewayConfig, parse_gateway_config
+from tether.gateway.flows.flow import CURRENT as CURRENT_FLOW
+from tether.gateway.flows.recorder import Recorder
 from tether.gateway.gemini_surface import GeminiSurface, query_key
 from tether.gateway.hooks import Pipeline, build_pipeline
 from tether.gateway.inbound import (
@@ -58,11 +60,19 @@ class Gateway:
 
     def __post_init__(self) -> None:
         self.gemini = GeminiSurface(self)
+        self.recorder = Recorder(self.config.flows)
+        captured = self.recorder.endpoint
         self.routes = [
-            Route("/v1/messages", self.messages, methods=["POST"]),
-            Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
-            Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
-            Route("/v1/responses", self.responses, methods=["POST"]),
+            Route("/v1/messages", captured(self.messages, "anthropic"), methods=["POST"]),
+            Route(
+                "/v1/messages/count_tokens",
+                captured(self.count_tokens, "anthropic"),
+                methods=["POST"],
+            ),
+            Route(
+                "/v1/chat/completions", captured(self.chat_completions, "openai"), methods=["POST"]
+            ),
+            Route("/v1/responses", captured(self.responses, "responses"), methods=["POST"]),
             Route("/v1/models", self.models, methods=["GET"]),
             *self.gemini.routes(),
             # Keep these two last: every path above takes precedence over them.
@@ -77,8 +87,10 @@ class Gateway:
             httpx_log.setLevel(logging.WARNING)
         # Pools are made here, inside the server's event loop.
         self.providers = {name: make_provider(p) for name, p in self.config.providers.items()}
+        await self.recorder.start()
 
     async def shutdown(self) -> None:
+        await self.recorder.stop()
         for provider in self.providers.values():
             await provider.aclose()
         self.providers = {}
@@ -162,7 +174,7 @@ class Gateway:
         try:
             check_origin(request, self.config.allowed_origins)
             check_key(request, self.config.keys)
-            raw = await read_body(request, self.config.max_body_bytes)
+            raw = received = await read_body(request, self.config.max_body_bytes)
             body = parse_json_object(raw)
             model = require_model(body)
             hooked = None
@@ -184,6 +196,9 @@ class Gateway:
             ping_interval=self.config.ping_interval,
             query=request.scope["query_string"].decode("latin-1"),
         )
+        if (flow := CURRENT_FLOW.get()) is not None:
+            mode = self.recorder.mode(route.provider.name, model)
+            flow.routed(received, model, route, call.stream, mode)
         try:
             result = await _unless_client_leaves(
                 request, handle(self.providers[route.provider.name], call)

@@ -10,7 +10,9 @@ out of the box.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -266,6 +268,109 @@ class Scenario(Target):
     threshold: Count | None = None
 
 
+# --- flows: what the gateway captures of each exchange -------------------------------------
+
+# full: headers and bodies; metadata: routing, status, timings, tokens, cost, no bodies.
+CaptureMode = Literal["full", "metadata", "off"]
+
+
+def _capture_mode(value: Any) -> str:
+    # YAML reads a bare `on`/`off` as true/false.
+    if value is True or value == "on":
+        return "full"
+    if value is False:
+        return "off"
+    if value not in ("full", "metadata", "off"):
+        raise PydanticCustomError("capture", "must be one of on, full, metadata, off")
+    return value
+
+
+def _pattern(value: Any) -> str:
+    text = _text(value)
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise PydanticCustomError(
+            "pattern", "is not a regular expression: {error}", {"error": str(exc)}
+        ) from None
+    return text
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZES = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+def _amount(units: dict[str, int], what: str) -> PlainValidator:
+    """A positive number, or one with a unit (`7d`, `500MB`)."""
+
+    def check(value: Any) -> float:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return float(value)
+        match = re.fullmatch(r"\s*([\d.]+)\s*([a-zA-Z]+)\s*", str(value))
+        if match and match[2].lower() in units:
+            try:
+                amount = float(match[1]) * units[match[2].lower()]
+            except ValueError:
+                amount = 0
+            if amount > 0:
+                return amount
+        raise PydanticCustomError(
+            "amount",
+            "must be a positive {what} such as {example}",
+            {"what": what, "example": " or ".join(repr(f"1{u}") for u in list(units)[-2:])},
+        )
+
+    return PlainValidator(check)
+
+
+Mode = Annotated[str, PlainValidator(_capture_mode)]
+
+
+class Retention(_Section):
+    # Flows older than this go (seconds, or `7d`, `12h`).
+    max_age: Annotated[float, _amount(_UNITS, "duration")] = 7 * 86400.0
+    # The flows table is kept under this many bytes of stored bodies (`1GB`, `200MB`).
+    max_bytes: Annotated[float, _amount(_SIZES, "size")] = float(1024**3)
+    # How often retention runs.
+    every: Annotated[float, _amount(_UNITS, "duration")] = 300.0
+
+
+class Price(_Section):
+    """US dollars per million tokens."""
+
+    input: Annotated[float, _number(0)]
+    output: Annotated[float, _number(0)]
+
+
+class FlowsConfig(_Section):
+    capture: Mode = "full"
+    # Per provider name, and per client model pattern (glob), a capture mode that wins over
+    # `capture` (a model pattern over a provider).
+    providers: dict[str, Mode] = Field(default_factory=dict)
+    models: dict[str, Mode] = Field(default_factory=dict)
+    # Regular expressions whose matches in any stored body are replaced by [REDACTED].
+    redact: tuple[Annotated[str, PlainValidator(_pattern)], ...] = ()
+    # Flows waiting to be written, and the bytes they hold; past either, new flows are
+    # dropped (and counted), so a stalled store never takes the process's memory.
+    queue_size: Count = 1000
+    queue_bytes: Annotated[float, _amount(_SIZES, "size")] = float(256 * 1024**2)
+    retention: Retention = Field(default_factory=Retention)
+    # Per upstream model name (glob), the price of its tokens; cost is null for others.
+    prices: dict[str, Price] = Field(default_factory=dict)
+
+    def mode_for(self, provider: str, client_model: str) -> str:
+        for pattern, mode in self.models.items():
+            if fnmatchcase(client_model, pattern):
+                return mode
+        return self.providers.get(provider, self.capture)
+
+    def price_of(self, model: str) -> Price | None:
+        price = self.prices.get(model)
+        if price is None:
+            price = next((p for k, p in self.prices.items() if fnmatchcase(model, k)), None)
+        return price
+
+
 class GatewayConfig(_Section):
     # Not frozen: the default is filled in once the providers are known.
     model_config = ConfigDict(extra="forbid", frozen=False)
@@ -286,6 +391,7 @@ class GatewayConfig(_Section):
     ping_interval: Annotated[float, _number(0.01)] = 10.0
     # The request/response hook pipeline (gateway/hooks/), in declared order.
     hooks: tuple[Annotated[Any, PlainValidator(_hook)], ...] = ()
+    flows: FlowsConfig = Field(default_factory=FlowsConfig)
 
     @field_validator("providers", mode="after")
     @classmethod

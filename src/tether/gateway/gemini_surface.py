@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from tether.gateway.flows.flow import CURRENT as CURRENT_FLOW
 from tether.gateway.inbound import (
     ClientError,
     Format,
@@ -93,7 +94,8 @@ class GeminiSurface:
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
         for version in ("v1beta", "v1"):
-            routes.append(Route(f"/{version}/models/{{target:path}}", self.call, methods=["POST"]))
+            call = self.gateway.recorder.endpoint(self.call, "gemini")
+            routes.append(Route(f"/{version}/models/{{target:path}}", call, methods=["POST"]))
         # GET /v1/models[/{id}] are OpenAI's and Anthropic's too; app.py hands the list to
         # Gemini clients (those sending a Google key) and leaves /v1/models/{id} to them.
         routes.append(Route("/v1beta/models/{target:path}", self.model, methods=["GET"]))
@@ -162,7 +164,7 @@ class GeminiSurface:
                 )
             # The name goes into a header of the answer: a NUL there drops the connection.
             require_model({"model": model})
-            raw = await read_body(request, config.max_body_bytes)
+            raw = received = await read_body(request, config.max_body_bytes)
             body = parse_json_object(raw)
             hooked = None
             if self.gateway.hooks:
@@ -183,6 +185,9 @@ class GeminiSurface:
         provider = self.gateway.providers[route.provider.name]
         query = request.scope["query_string"].decode("latin-1")
         stream = method == "streamGenerateContent"
+        if (flow := CURRENT_FLOW.get()) is not None:
+            mode = self.gateway.recorder.mode(route.provider.name, model)
+            flow.routed(received, model, route, stream, mode)
         try:
             if isinstance(provider, GeminiProvider):
                 call = Call(

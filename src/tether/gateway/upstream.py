@@ -17,6 +17,7 @@ import httpx
 
 from tether.backoff import Backoff
 from tether.gateway.config import Provider
+from tether.gateway.flows.flow import CURRENT as CURRENT_FLOW
 
 log = logging.getLogger("tether.gateway")
 
@@ -86,10 +87,28 @@ class Upstream:
         self, path: str, content: bytes, headers: list[tuple[str, str]]
     ) -> httpx.Response:
         """POST and return the response with its body unread (the caller streams or reads
-        it and must close it). Raises UpstreamFailure when no response could be had."""
-        provider = self.provider
+        it and must close it). Raises UpstreamFailure when no response could be had.
+        The flow being captured, if any, records what was sent and what came back."""
+        # Hooks' header edits apply here, before the flow records the headers, so the
+        # flow shows what really went upstream on passthrough and translated paths alike.
         if (edits := HEADER_EDITS.get()) is not None:
             headers = edited_headers(headers, edits)
+        flow = CURRENT_FLOW.get()
+        if flow is None:
+            return await self._open(path, content, headers)
+        flow.sent(str(self.client.base_url).rstrip("/") + path, headers, content)
+        try:
+            response = await self._open(path, content, headers)
+        except UpstreamFailure as failure:
+            flow.upstream_error = failure.message
+            raise
+        flow.connected(response)
+        return response
+
+    async def _open(
+        self, path: str, content: bytes, headers: list[tuple[str, str]]
+    ) -> httpx.Response:
+        provider = self.provider
         backoff = Backoff(base=provider.retry_backoff, cap=MAX_RETRY_SLEEP)
         attempt = 0
         while True:

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from tether.protocol import Capability
 from tether.relay.auth import Principal
-from tether.relay.errors import PayloadTooLarge, Unauthorized, Unprocessable
+from tether.relay.errors import NotFound, PayloadTooLarge, Unauthorized, Unprocessable
 from tether.relay.models import (
     MessageIn,
     PairingComplete,
@@ -277,6 +277,73 @@ async def push_settings(request: Request, relay: Relay, who: Principal) -> Respo
     return json_response(await push_of(request).configure(who, subscription_id, body))
 
 
+# ── flows (the gateway's captured model calls) ────────────────────────────────────────
+
+LIMIT_FLOWS = Param("limit", "integer", minimum=1, maximum=1000, default=100)
+FLOW_MODEL = Param("model", description="the client's or the upstream model name")
+FLOW_PROVIDER = Param("provider", description="the provider routing chose")
+FLOW_STATUS = Param("status", "integer", "the status returned to the client", 100, 599)
+FLOW_SINCE = Param("since", "number", "received at or after (Unix seconds)", minimum=0)
+FLOW_BEFORE = Param("before", description="the page after this cursor (a flow id)")
+FLOW_QUERY = (SESSION, FLOW_MODEL, FLOW_PROVIDER, FLOW_STATUS, FLOW_SINCE, FLOW_BEFORE, LIMIT_FLOWS)
+FLOW_PARTS = {
+    "request": "request_body",
+    "upstream-request": "upstream_request_body",
+    "upstream-response": "upstream_response_body",
+    "response": "response_body",
+}
+
+
+@endpoint(Capability.read_flows)
+async def list_flows(request: Request, relay: Relay, who: Principal) -> Response:
+    query = request.query_params
+    since = query.get("since")
+    try:
+        since_at = float(since) if since else None
+    except ValueError:
+        raise Unprocessable(f"query.since: must be Unix seconds, not {since!r}") from None
+    limit = int_param(request, LIMIT_FLOWS) or 100
+    flows = await relay.store.flows.list(
+        session=query.get("session") or None,
+        model=query.get("model") or None,
+        provider=query.get("provider") or None,
+        status=int_param(request, FLOW_STATUS),
+        since=since_at,
+        before=query.get("before") or None,
+        limit=limit,
+    )
+    cursor = flows[-1]["id"] if len(flows) == limit else None
+    return json_response({"flows": flows, "next": cursor})
+
+
+async def _flow(relay: Relay, flow_id: str) -> dict[str, Any]:
+    flow = await relay.store.flows.get(flow_id)
+    if flow is None:
+        raise NotFound(f"no flow {flow_id!r} (it may have been pruned)")
+    return flow
+
+
+@endpoint(Capability.read_flows)
+async def get_flow(request: Request, relay: Relay, who: Principal) -> Response:
+    flow = await _flow(relay, request.path_params["flow_id"])
+    for column in FLOW_PARTS.values():
+        body = flow[column]
+        flow[column] = None if body is None else body.decode("utf-8", "replace")
+    return json_response(flow)
+
+
+@endpoint(Capability.read_flows)
+async def get_flow_body(request: Request, relay: Relay, who: Principal) -> Response:
+    part = request.path_params["part"]
+    if part not in FLOW_PARTS:
+        raise NotFound(f"no body {part!r}: one of {', '.join(FLOW_PARTS)}")
+    flow = await _flow(relay, request.path_params["flow_id"])
+    body = flow[FLOW_PARTS[part]]
+    if body is None:
+        raise NotFound(f"flow {flow['id']} kept no {part} body (capture was {flow['capture']})")
+    return Response(body, media_type="application/octet-stream")
+
+
 # ── misc ──────────────────────────────────────────────────────────────────────────────
 
 
@@ -421,6 +488,22 @@ OPERATIONS = (
         cancel_permission,
         "Cancel a permission request",
         PermissionCancel,
+    ),
+    Operation(
+        "GET",
+        "/flows",
+        list_flows,
+        "The gateway's captured model calls, newest first (admin, client)",
+        query=FLOW_QUERY,
+    ),
+    Operation("GET", "/flows/{flow_id}", get_flow, "A flow, bodies as text (admin, client)"),
+    Operation(
+        "GET",
+        "/flows/{flow_id}/body/{part}",
+        get_flow_body,
+        "One body of a flow as it was on the wire (request, upstream-request, "
+        "upstream-response, response)",
+        raw=True,
     ),
     Operation("GET", "/tokens", list_tokens, "Tokens (admin)"),
     Operation("POST", "/tokens", create_token, "Mint a token (admin)", TokenCreate, created=True),

@@ -50,6 +50,7 @@ class Operation:
     query: tuple[Param, ...] = ()
     created: bool = False  # answers 201 rather than 200
     stream: bool = False  # answers text/event-stream
+    raw: bool = False  # answers bytes (application/octet-stream)
     headers: tuple[Param, ...] = field(default=())
 
 
@@ -98,6 +99,8 @@ def _operation(op: Operation, schemas: dict[tuple[type[BaseModel], str], Any]) -
     success: dict[str, Any] = {"description": "OK"}
     if op.stream:
         success["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
+    elif op.raw:
+        success["content"] = {"application/octet-stream": {"schema": {"type": "string"}}}
     else:
         success["content"] = {"application/json": {"schema": {"type": "object"}}}
     responses: dict[str, Any] = {"201" if op.created else "200": success}

@@ -126,6 +126,27 @@ def _configured(name: str, entry: Any, args: Sequence[str]) -> AgentCommand:
     )
 
 
+# Every model call an agent makes through the gateway carries its relay session's id in
+# this header, so the gateway's flows know their session (the gateway drops it before
+# the upstream). Each agent is told the way it reads extra headers.
+SESSION_HEADER = "X-Tether-Session"
+SESSION_VAR = "TETHER_SESSION_ID"
+
+
+def session_env(session_id: str, env: Mapping[str, str]) -> dict[str, str]:
+    """Variables that make Claude Code (and claude-code-acp), Gemini CLI and Codex (through
+    `env_http_headers`, see with_gateway) send SESSION_HEADER; headers the agent's env
+    already asks for are kept."""
+    header = f"{SESSION_HEADER}: {session_id}"
+    claude = env.get("ANTHROPIC_CUSTOM_HEADERS")  # newline-separated `Name: value`
+    gemini = env.get("GEMINI_CLI_CUSTOM_HEADERS")  # comma-separated `Name: value`
+    return {
+        SESSION_VAR: session_id,
+        "ANTHROPIC_CUSTOM_HEADERS": f"{claude}\n{header}" if claude else header,
+        "GEMINI_CLI_CUSTOM_HEADERS": f"{gemini}, {header}" if gemini else header,
+    }
+
+
 def with_gateway(
     name: str, command: AgentCommand, gateway: str, environ: Mapping[str, str]
 ) -> AgentCommand:
@@ -147,6 +168,8 @@ def with_gateway(
             'model_providers.tether.wire_api="responses"',
             "-c",
             f'model_providers.tether.env_key="{GATEWAY_KEY_VAR}"',
+            "-c",
+            f'model_providers.tether.env_http_headers={{"{SESSION_HEADER}"="{SESSION_VAR}"}}',
         ]
     elif name == "gemini":
         env["GOOGLE_GEMINI_BASE_URL"] = gateway

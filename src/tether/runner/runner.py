@@ -36,6 +36,7 @@ from tether.e2e.crypto import Tampered
 from tether.e2e.keys import HostKeys
 from tether.e2e.sessions import NoKey, SessionCipher
 from tether.runner import encryption
+from tether.runner.agents import session_env
 from tether.runner.outbox import Outbox, orphans
 from tether.runner.publisher import Publisher, relay_retry, transient
 from tether.runner.seam import Agent, AgentExited
@@ -249,6 +250,10 @@ class Runner:
         return session, agent_id
 
     async def _start_agent(self, agent_resume: str | None) -> None:
+        env = getattr(self.agent, "env", None)  # Claude and ACP agents start with it
+        if self.config.gateway and isinstance(env, dict):
+            # Known only now: the session id the agent's model calls are tagged with.
+            env.update(session_env(self.session_id, {**os.environ, **env}))
         facts = await self.agent.start(self, agent_resume)
         self.agent_state = {
             "agent": self.agent.name,

@@ -50,6 +50,8 @@ _DROP_REQUEST_HEADERS = frozenset(
         "x-forwarded-host",
         "x-forwarded-proto",
         "x-real-ip",
+        # tether's own: which relay session a call belongs to (flows), not the upstream's.
+        "x-tether-session",
     }
 )
 # Upstream response headers not handed back: framing is ours, cookies are the upstream's.

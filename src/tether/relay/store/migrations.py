@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tether.relay.store.db import Connection, Database
+from tether.relay.store.flows import flows_sql
 from tether.relay.store.schema import baseline_sql
 
 # Distinct from the event-order lock in db.py.
@@ -106,6 +107,7 @@ CREATE TABLE push_claims (
 """
         ),
     ),
+    Step(5, "flows: every gateway exchange, both sides, bodies compressed", flows_sql),
 )
 
 SCHEMA_VERSION = STEPS[-1].version

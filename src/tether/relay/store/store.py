@@ -16,6 +16,7 @@ import orjson
 from tether.relay.errors import Conflict, NotFound
 from tether.relay.event import WireEvent
 from tether.relay.store.db import Connection, Database, Row
+from tether.relay.store.flows import FlowStore
 from tether.relay.store.migrations import migrate
 
 _JSON_SESSION_FIELDS = ("metadata", "agent_state")
@@ -86,6 +87,7 @@ def permission_out(row: Row) -> dict[str, Any]:
 class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.flows = FlowStore(db)
 
     async def open(self) -> None:
         await self.db.connect()

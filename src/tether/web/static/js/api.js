@@ -50,6 +50,13 @@ export class Relay {
   }
 
   me() { return this.call("GET", "/me"); }
+
+  // The gateway's captured model calls (admin and client tokens).
+  flows(filters = {}) {
+    const q = new URLSearchParams(Object.entries(filters).map(([k, v]) => [k, String(v)]));
+    return this.call("GET", `/flows?${q}`).then((d) => d.flows);
+  }
+  flow(id) { return this.call("GET", `/flows/${enc(id)}`); }
   sessions() { return this.call("GET", "/sessions").then((d) => d.sessions); }
   session(id) { return this.call("GET", `/sessions/${enc(id)}`); }
 

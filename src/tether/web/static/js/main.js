@@ -9,6 +9,7 @@ import { disablePush, forgetToken, pushSupported, registerWorker, rememberToken,
 import { Store } from "./store.js";
 import { Vault } from "./vault.js";
 import { NotificationsPanel } from "./views/notifications.js";
+import { FlowsView } from "./views/flows.js";
 import { SessionView } from "./views/session.js";
 import { SessionsView } from "./views/sessions.js";
 
@@ -148,11 +149,15 @@ function route() {
   if (!store) return;
   if (view) view.unmount();
   const m = /^#\/session\/(.+)$/.exec(location.hash);
+  const calls = /^#\/session\/([^/]+)\/calls(?:\/([^/]+))?$/.exec(location.hash);
   // Each view gets a fresh root, so listeners of the old one go with it.
   const root = document.createElement("div");
   root.className = "root";
   app.replaceChildren(root);
-  if (m) {
+  if (calls) {
+    const flowId = calls[2] ? decodeURIComponent(calls[2]) : null;
+    view = new FlowsView(store, root, decodeURIComponent(calls[1]), flowId, ui);
+  } else if (m) {
     view = new SessionView(store, root, decodeURIComponent(m[1]), ui);
   } else {
     view = new SessionsView(store, root, ui);
@@ -237,6 +242,7 @@ document.addEventListener("keydown", (e) => {
   if (e.key === "?") { $("#help").hidden = !$("#help").hidden; e.preventDefault(); return; }
   if (e.key === "Escape") {
     if (!$("#help").hidden) $("#help").hidden = true;
+    else if (view.back) location.hash = view.back;
     else if (location.hash.startsWith("#/session/")) location.hash = "#/";
     return;
   }

@@ -25,6 +25,8 @@ export class SessionView {
   }
 
   get canSteer() { return this.store.canSteer; }
+  // Model calls hold prompts: admin and client tokens read them (protocol.py read_flows).
+  get canReadCalls() { return ["admin", "client"].includes(this.store.me?.scope); }
 
   async mount() {
     const steer = this.canSteer;
@@ -38,7 +40,8 @@ export class SessionView {
     <span id="s-model" class="chip" title="Model"></span>
     <label class="chip mode">Mode <select id="s-mode" aria-label="Permission mode"${steer ? "" : " disabled"}>
       ${MODES.map((m) => `<option value="${m}">${MODE_LABELS[m]}</option>`).join("")}</select></label>
-    <span id="s-usage" class="chip" title="Tokens in / out and cost of the loaded messages"></span>
+    <span id="s-usage" class="chip" title="Tokens in / out and cost of the loaded messages"></span>${this.canReadCalls ? `
+    <a id="s-calls" class="chip" href="#/session/${encodeURIComponent(this.id)}/calls">Model calls</a>` : ""}
   </div>
   <main id="transcript" class="transcript" tabindex="-1" aria-label="Transcript">
     <div id="earlier"></div>
