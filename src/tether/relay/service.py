@@ -33,6 +33,7 @@ from tether.relay.models import (
     TokenCreate,
 )
 from tether.relay.ownership import owner_filter, require_owner
+from tether.relay.retention import RetentionTask
 from tether.relay.revocation import RevocationWatch
 from tether.relay.store import Store
 from tether.relay.store.writer import Tx
@@ -54,6 +55,7 @@ class Relay:
             self.bus, settings.max_connections_per_token, settings.max_connections
         )
         self.revocations = RevocationWatch(store, self.auth, self.connections)
+        self.retention = RetentionTask(store, settings.retention)
         self._expiry_task: asyncio.Task[None] | None = None
         self._expiry_wake = asyncio.Event()
         # On PostgreSQL other processes may write too: the bus is fed from the log.
@@ -70,9 +72,11 @@ class Relay:
         if self.feed is not None:
             await self.feed.start()
         await self.revocations.start()
+        self.retention.start()
         self._expiry_task = asyncio.create_task(self._expire_loop(), name="permission-expiry")
 
     async def stop(self) -> None:
+        await self.retention.stop()
         await self.revocations.stop()
         if self._expiry_task is not None:
             self._expiry_task.cancel()
@@ -124,6 +128,10 @@ class Relay:
     async def log_end(self) -> int:
         """The cursor of the newest logged event."""
         return await self.store.last_event_id()
+
+    async def log_bounds(self) -> tuple[int, int]:
+        """(pruned_through, end): cursors below the first may have missed deleted events."""
+        return await self.store.log_bounds()
 
     async def pending_snapshot(self, session_id: str | None) -> list[tuple[int, dict[str, Any]]]:
         """The pending permission requests, each with the cursor of the event that opened it."""

@@ -36,6 +36,7 @@ class Database(Protocol):
     async def close(self) -> None: ...
     def transaction(self) -> Any: ...
     def retryable(self, exc: BaseException) -> bool: ...
+    async def vacuum(self, full: bool) -> None: ...
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
     async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
     async def execute(self, sql: str, *args: Any) -> int: ...
@@ -98,6 +99,9 @@ class SQLiteDatabase:
         for suffix in ("-wal", "-shm"):
             tighten_if_present(self.path.with_name(self.path.name + suffix))
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # Before the first table, or by the next VACUUM: pages freed by deletes can then be
+        # given back to the file system a few at a time (vacuum below).
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -117,6 +121,24 @@ class SQLiteDatabase:
 
     def retryable(self, exc: BaseException) -> bool:
         return False  # one writer: nothing races it
+
+    async def vacuum(self, full: bool) -> None:
+        assert self._conn is not None
+        if full:
+            async with self._write_lock:
+                self._conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                self._conn.execute("VACUUM")
+            return
+        # A step at a time, letting the event loop run between steps.
+        while True:
+            async with self._write_lock:
+                free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+                if not free:
+                    return
+                self._conn.execute("PRAGMA incremental_vacuum(500)").fetchall()
+                if free <= 500 or self._conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+                    return
+            await asyncio.sleep(0)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SQLiteConn]:
@@ -214,6 +236,11 @@ class PostgresDatabase:
             | asyncpg.UniqueViolationError
             | asyncpg.SerializationError,
         )
+
+    async def vacuum(self, full: bool) -> None:
+        # Plain VACUUM either way: FULL would lock the tables while it rewrites them.
+        async with self._pool.acquire() as conn:
+            await conn.execute("VACUUM (ANALYZE) sessions, messages, permissions, events")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PGConn]:

@@ -81,6 +81,16 @@ CREATE INDEX sessions_owner ON sessions (owner_token);
         "the event log names a message by (session_id, seq) instead of holding a second copy",
         lambda dialect: _LEAN_EVENTS[dialect],
     ),
+    Step(
+        7,
+        "retention remembers the newest event id it deleted, so older cursors get a reset",
+        lambda dialect: (
+            """
+CREATE TABLE event_horizon (pruned_through BIGINT NOT NULL);
+INSERT INTO event_horizon (pruned_through) VALUES (0);
+"""
+        ),
+    ),
 )
 
 SCHEMA_VERSION = STEPS[-1].version

@@ -299,8 +299,73 @@ class Store:
         return [_event_from_row(r) for r in rows]
 
     async def last_event_id(self) -> int:
-        row = await self.db.fetchrow("SELECT COALESCE(MAX(id), 0) AS id FROM events")
-        return int(row["id"]) if row else 0
+        """The cursor of the newest event (or of the newest one retention deleted)."""
+        return (await self.log_bounds())[1]
+
+    async def log_bounds(self) -> tuple[int, int]:
+        """(pruned_through, end): a cursor below the first may have missed events that
+        retention deleted; the second is the cursor of the newest event."""
+        row = await self.db.fetchrow(
+            "SELECT (SELECT pruned_through FROM event_horizon) AS horizon, "
+            "(SELECT COALESCE(MAX(id), 0) FROM events) AS end_id"
+        )
+        assert row is not None
+        horizon = int(row["horizon"] or 0)
+        return horizon, max(horizon, int(row["end_id"]))
+
+    # ── retention ─────────────────────────────────────────────────────────────────
+
+    async def prune(self, cutoff: float, batch: int = 100) -> int:
+        """Delete the sessions that ended and were last active before `cutoff`, with their
+        messages, permission requests, flows and events, `batch` sessions per transaction.
+        Moves the log's horizon up to the newest event deleted. Returns how many sessions
+        went. Safe to run in several processes at once."""
+        flows = await self._has_table("flows")
+        lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
+        deleted = 0
+        while True:
+            async with self.db.transaction() as conn:
+                rows = await conn.fetch(
+                    "SELECT id FROM sessions WHERE status = 'ended' AND last_activity_at < $1 "
+                    f"ORDER BY last_activity_at LIMIT $2{lock}",
+                    cutoff,
+                    batch,
+                )
+                ids = [r["id"] for r in rows]
+                if not ids:
+                    break
+                among = "session_id IN (" + ", ".join(f"${i + 1}" for i in range(len(ids))) + ")"
+                newest = await conn.fetchrow(
+                    f"SELECT COALESCE(MAX(id), 0) AS id FROM events WHERE {among}", *ids
+                )
+                children = ["events", "messages", "permissions"] + (["flows"] if flows else [])
+                for table in children:
+                    await conn.execute(f"DELETE FROM {table} WHERE {among}", *ids)
+                await conn.execute(
+                    f"DELETE FROM sessions WHERE {among.replace('session_id', 'id', 1)}", *ids
+                )
+                await conn.execute(
+                    "UPDATE event_horizon SET pruned_through = $1 WHERE pruned_through < $1",
+                    int(newest["id"]) if newest else 0,
+                )
+            self.forget_sessions(ids)
+            deleted += len(ids)
+        return deleted
+
+    async def _has_table(self, name: str) -> bool:
+        if self.db.dialect == "postgres":
+            row = await self.db.fetchrow("SELECT to_regclass($1) IS NOT NULL AS found", name)
+            return bool(row and row["found"])
+        row = await self.db.fetchrow(
+            "SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = $1", name
+        )
+        return row is not None
+
+    async def compact(self, full: bool = False) -> None:
+        """Give freed space back: SQLite returns free pages to the file system (all of
+        them with `full`, by VACUUM, which also turns on incremental vacuum for the next
+        time); PostgreSQL VACUUMs the relay's tables, so their free space is reused."""
+        await self.db.vacuum(full)
 
     # ── tokens ────────────────────────────────────────────────────────────────────
 
