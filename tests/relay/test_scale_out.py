@@ -46,12 +46,18 @@ async def _follow_one_write_through_the_other(first, second) -> None:
                 f"/api/v1/permissions/{opened['id']}/respond", json={"behavior": "deny"}
             )
             assert late.status_code == 409
-            seen = await stream.take(12)
+            # Too large for a notification: the other process reads it from the log.
+            large = message("x" * 9000, id="large")
+            assert (
+                await a.post(f"/api/v1/sessions/{session['id']}/messages", json=large)
+            ).is_success
+            seen = await stream.take(13)
 
     ids = [e.id for e in seen]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert [e.data["content"]["text"] for e in seen[:10]] == [str(i) for i in range(10)]
-    assert [e.event for e in seen[10:]] == ["permission_request", "permission_resolved"]
+    assert [e.event for e in seen[10:12]] == ["permission_request", "permission_resolved"]
+    assert seen[12].data["content"]["text"] == "x" * 9000
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
