@@ -92,16 +92,20 @@ class WSClient:
             self.writer.close()
 
 
-MARK = re.compile(rb'"k":(\d+)')
+# A message event of the bench: its seq (per session, so its order) and its mark `"k":N`.
+MARK = re.compile(rb'"seq":(\d+)[^\n]*?"k":(\d+)')
 
 
 class MarkReader(asyncio.Protocol):
-    """An SSE follower as a bare Protocol: each read is one regex pass for `"k":N` marks,
-    no coroutine per event. Takes over an opened SSEClient's socket."""
+    """An SSE follower as a bare Protocol: each read is one regex pass for the marks, no
+    coroutine per event. Takes over an opened SSEClient's socket. Counts the events that
+    came out of order or twice (a seq not above the last one)."""
 
     def __init__(self, on_mark: Callable[[int, float], None], carry: bytes) -> None:
         self.on_mark = on_mark
         self.carry = carry
+        self.last_seq = 0
+        self.disorder = 0
 
     def data_received(self, data: bytes) -> None:
         now = time.perf_counter()
@@ -112,14 +116,20 @@ class MarkReader(asyncio.Protocol):
             return
         self.carry = data[cut + 2 :]
         for match in MARK.finditer(data, 0, cut):
-            self.on_mark(int(match.group(1)), now)
+            seq = int(match.group(1))
+            if seq <= self.last_seq:
+                self.disorder += 1
+            self.last_seq = seq
+            self.on_mark(int(match.group(2)), now)
 
 
-def read_marks(client: SSEClient, on_mark: Callable[[int, float], None]) -> None:
+def read_marks(client: SSEClient, on_mark: Callable[[int, float], None]) -> MarkReader:
     """Hand an opened SSE client's socket to a MarkReader."""
     assert client.writer is not None
     transport = client.writer.transport
-    transport.set_protocol(MarkReader(on_mark, client.pending))
+    reader = MarkReader(on_mark, client.pending)
+    transport.set_protocol(reader)
+    return reader
 
 
 class HTTPConnection:

@@ -58,6 +58,20 @@ class PushSettings(BaseModel):
     subject: str = "mailto:tether@localhost"
 
 
+class Retention(BaseModel):
+    """How long the relay keeps ended sessions (relay/retention.py). Off by default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Seconds after its last activity that an ended session is deleted, with its messages,
+    # permission requests, flows and events; None keeps everything.
+    ended_after: float | None = Field(None, gt=0)
+    # Seconds between retention passes.
+    interval: float = Field(3600.0, gt=0)
+    # Give the space a pass freed back (SQLite: incremental vacuum; PostgreSQL: VACUUM).
+    compact: bool = True
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -89,6 +103,7 @@ class Settings(BaseModel):
     max_stream_buffer_bytes: int = Field(32 * 1024 * 1024, gt=0)
     # The address people use to reach this server (printed links); derived when unset.
     public_url: str | None = None
+    retention: Retention = Field(default_factory=Retention)
     # End-to-end encryption (docs/encryption.md): `on` makes `tether run` encrypt its
     # sessions; `required` also makes the relay refuse plaintext sessions and content.
     encryption: Literal[ENCRYPTION_MODES] = "off"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from tether import __version__
-from tether.cli import devices, flows, gateway, permissions, run, serve, sessions, tokens
+from tether.cli import db, devices, flows, gateway, permissions, run, serve, sessions, tokens
 
 app = typer.Typer(
     name="tether",
@@ -32,7 +32,7 @@ def _root(
     """tether: route an agent's model calls, and watch and steer it from anywhere."""
 
 
-for module in (serve, tokens, gateway, run, sessions, permissions, devices, flows):
+for module in (serve, tokens, gateway, run, sessions, permissions, devices, flows, db):
     module.register(app)
 
 

@@ -47,7 +47,7 @@ class _NoServer(Exception):
     """No running server of this data dir took the call; use the store."""
 
 
-def _settings(config: Path | None, data_dir: Path | None) -> Settings:
+def settings_or_fail(config: Path | None, data_dir: Path | None) -> Settings:
     try:
         return load_settings(config, data_dir=data_dir)
     except ConfigError as exc:
@@ -71,7 +71,7 @@ async def _via_server(settings: Settings, work: Callable[[RelayClient], Awaitabl
         raise _NoServer from None
 
 
-async def _via_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+async def with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
     store = Store(open_database(settings.database_url, settings.data_dir))
     try:
         await store.open()
@@ -92,7 +92,7 @@ def _run(
         try:
             return await _via_server(settings, server_work)
         except _NoServer:
-            return await _via_store(settings, store_work)
+            return await with_store(settings, store_work)
 
     try:
         return asyncio.run(main())
@@ -123,7 +123,7 @@ def create(
     """
     if scope not in SCOPES:
         fail(f"unknown scope {scope!r}; choose one of {', '.join(SCOPES)}", code=2)
-    settings = _settings(config, data_dir)
+    settings = settings_or_fail(config, data_dir)
 
     async def in_store(store: Store) -> dict[str, Any]:
         row, token = await create_token(store, scope, name)
@@ -142,7 +142,7 @@ def create(
 def list_(config: Path = CONFIG_OPTION, data_dir: Path = DATA_DIR_OPTION) -> None:
     """List tokens (never their secrets)."""
     rows = _run(
-        _settings(config, data_dir),
+        settings_or_fail(config, data_dir),
         lambda relay: relay.list_tokens(),
         lambda store: store.list_tokens(),
     )
@@ -170,6 +170,6 @@ def revoke(
             return False
         return True
 
-    if not _run(_settings(config, data_dir), on_server, lambda s: s.revoke_token(token_id)):
+    if not _run(settings_or_fail(config, data_dir), on_server, lambda s: s.revoke_token(token_id)):
         fail(f"no active token with id {token_id!r}")
     console.print(f"revoked {token_id}")

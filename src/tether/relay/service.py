@@ -1,8 +1,9 @@
 """The relay's operations, shared by the HTTP API and the WebSocket.
 
-Each operation checks the caller's scope, writes through the store and publishes the
-events the store logged. Writes and publishes happen under one lock so live subscribers
-see events in cursor order.
+Each operation checks the caller's scope and writes through the store's one writer, which
+commits in batches and hands each batch's events on in commit order: to the bus directly
+(SQLite), or to the log feed (PostgreSQL), which merges them with what other processes
+commit. Live subscribers therefore see events in cursor order without a lock here.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from tether.config import Settings
 from tether.protocol import SCOPES_POSTING_ANY_ROLE, Capability, kind_error
@@ -34,12 +34,13 @@ from tether.relay.models import (
     TokenCreate,
 )
 from tether.relay.ownership import owner_filter, require_owner
+from tether.relay.retention import RetentionTask
 from tether.relay.revocation import RevocationWatch
 from tether.relay.sealed import check_contents, check_input, check_session
 from tether.relay.store import Store
+from tether.relay.store.writer import Tx
 
 log = logging.getLogger("tether.relay")
-R = TypeVar("R")
 
 TIMEOUT_MESSAGE = (
     "The permission request timed out after {seconds:g} seconds with no answer, so it was denied."
@@ -58,7 +59,7 @@ class Relay:
         self.revocations = RevocationWatch(store, self.auth, self.connections)
         self.devices = Devices(store)
         self.sealed = settings.encryption == "required"
-        self._order = asyncio.Lock()
+        self.retention = RetentionTask(store, settings.retention)
         self._expiry_task: asyncio.Task[None] | None = None
         self._expiry_wake = asyncio.Event()
         # On PostgreSQL other processes may write too: the bus is fed from the log.
@@ -67,6 +68,7 @@ class Relay:
             if store.db.dialect == "postgres" and settings.database_url
             else None
         )
+        store.writer.on_commit = self.bus.publish if self.feed is None else self.feed.committed
 
     # ── lifecycle ─────────────────────────────────────────────────────────────────
 
@@ -74,9 +76,11 @@ class Relay:
         if self.feed is not None:
             await self.feed.start()
         await self.revocations.start()
+        self.retention.start()
         self._expiry_task = asyncio.create_task(self._expire_loop(), name="permission-expiry")
 
     async def stop(self) -> None:
+        await self.retention.stop()
         await self.revocations.stop()
         if self._expiry_task is not None:
             self._expiry_task.cancel()
@@ -89,15 +93,6 @@ class Relay:
         """End every follower's stream (the server is stopping); each reconnects with its
         cursor."""
         self.bus.close_all()
-
-    async def _write(self, op: Callable[[], Awaitable[tuple[R, list[WireEvent]]]]) -> R:
-        async with self._order:
-            result, events = await op()
-            if self.feed is not None:
-                self.feed.poke()
-            else:
-                self.bus.publish(events)
-        return result
 
     # ── reads ─────────────────────────────────────────────────────────────────────
 
@@ -138,6 +133,10 @@ class Relay:
         """The cursor of the newest logged event."""
         return await self.store.last_event_id()
 
+    async def log_bounds(self) -> tuple[int, int]:
+        """(pruned_through, end): cursors below the first may have missed deleted events."""
+        return await self.store.log_bounds()
+
     async def pending_snapshot(self, session_id: str | None) -> list[tuple[int, dict[str, Any]]]:
         """The pending permission requests, each with the cursor of the event that opened it."""
         return await self.store.pending_with_cursor(session_id)
@@ -172,7 +171,9 @@ class Relay:
         who.require(Capability.create_session)
         check_session(self.sealed, body.metadata)
         fields = body.model_dump(exclude_none=True)
-        return await self._write(lambda: self.store.create_session(fields, who.name, who.token_id))
+        return await self.store.write(
+            lambda tx: self.store.create_session(tx, fields, who.name, who.token_id)
+        )
 
     async def update_session(
         self, who: Principal, session_id: str, body: SessionPatch
@@ -182,8 +183,8 @@ class Relay:
         if body.metadata is not None:
             check_session(self.sealed, body.metadata)
         changes = body.model_dump(exclude_none=True, exclude={"expected_version"})
-        return await self._write(
-            lambda: self.store.update_session(session_id, changes, body.expected_version)
+        return await self.store.write(
+            lambda tx: self.store.update_session(tx, session_id, changes, body.expected_version)
         )
 
     async def end_session(
@@ -192,28 +193,29 @@ class Relay:
         who.require(Capability.end_session)
         await require_owner(self.store, who, session_id)
 
-        async def op() -> tuple[dict[str, Any], list[WireEvent]]:
-            events = await self.store.log_control(
+        async def op(tx: Tx) -> dict[str, Any]:
+            await self.store.log_control(
+                tx,
                 session_id,
                 {"action": "end", "by": who.name, "reason": reason},
                 session_changes={"status": "ended"},
             )
-            for _, request in await self.store.pending_with_cursor(session_id):
-                _, more = await self.store.resolve_permission(
-                    request["id"],
+            for permission_id in await self.store.pending_ids(tx, session_id):
+                await self.store.resolve_permission(
+                    tx,
+                    permission_id,
                     "cancelled",
                     {"behavior": "deny", "message": "The session ended.", "decided_by": who.name},
                 )
-                events.extend(more)
-            return await self.store.get_session(session_id), events
+            return await self.store.get_session(session_id, tx)
 
-        return await self._write(op)
+        return await self.store.write(op)
 
     async def interrupt(self, who: Principal, session_id: str) -> dict[str, Any]:
         who.require(Capability.steer)
         await require_owner(self.store, who, session_id)
         data = {"action": "interrupt", "by": who.name}
-        await self._write(lambda: self._control(session_id, data))
+        await self.store.write(lambda tx: self._control(tx, session_id, data))
         return {"ok": True}
 
     async def set_permission_mode(
@@ -223,19 +225,19 @@ class Relay:
         await require_owner(self.store, who, session_id)
         data = {"action": "permission_mode", "mode": body.mode, "by": who.name}
 
-        async def op() -> tuple[dict[str, Any], list[WireEvent]]:
-            events = await self.store.log_control(
-                session_id, data, session_changes={"permission_mode": body.mode}
+        async def op(tx: Tx) -> dict[str, Any]:
+            await self.store.log_control(
+                tx, session_id, data, session_changes={"permission_mode": body.mode}
             )
-            return await self.store.get_session(session_id), events
+            return await self.store.get_session(session_id, tx)
 
-        return await self._write(op)
+        return await self.store.write(op)
 
-    async def _control(self, session_id: str, data: dict[str, Any]) -> tuple[None, list[WireEvent]]:
-        session = await self.store.get_session(session_id)
+    async def _control(self, tx: Tx, session_id: str, data: dict[str, Any]) -> None:
+        session = await self.store.get_session(session_id, tx)
         if session["status"] == "ended":
             raise Conflict(f"session {session_id} has ended", type="session_ended")
-        return None, await self.store.log_control(session_id, data)
+        await self.store.log_control(tx, session_id, data)
 
     # ── messages ──────────────────────────────────────────────────────────────────
 
@@ -258,7 +260,9 @@ class Relay:
                     f"{where}: {problem}", extra={"fields": [{"field": where, "message": problem}]}
                 )
             prepared.append(fields)
-        return await self._write(lambda: self.store.append_messages(session_id, prepared, who.name))
+        return await self.store.write(
+            lambda tx: self.store.append_messages(tx, session_id, prepared, who.name)
+        )
 
     # ── permission requests ───────────────────────────────────────────────────────
 
@@ -270,8 +274,8 @@ class Relay:
         check_input(self.sealed, "input", body.input)
         fields = body.model_dump()
         timeout = body.timeout or self.settings.permission_timeout
-        permission = await self._write(
-            lambda: self.store.open_permission(session_id, fields, timeout)
+        permission = await self.store.write(
+            lambda tx: self.store.open_permission(tx, session_id, fields, timeout)
         )
         self._expiry_wake.set()
         return permission
@@ -291,8 +295,8 @@ class Relay:
             "decided_by": who.name,
         }
         status = "allowed" if body.behavior == "allow" else "denied"
-        return await self._write(
-            lambda: self.store.resolve_permission(permission_id, status, decision)
+        return await self.store.write(
+            lambda tx: self.store.resolve_permission(tx, permission_id, status, decision)
         )
 
     async def cancel_permission(
@@ -305,8 +309,8 @@ class Relay:
             "message": body.reason or "Withdrawn by the agent.",
             "decided_by": who.name,
         }
-        return await self._write(
-            lambda: self.store.resolve_permission(permission_id, "cancelled", decision)
+        return await self.store.write(
+            lambda tx: self.store.resolve_permission(tx, permission_id, "cancelled", decision)
         )
 
     async def readable_permission(self, who: Principal, permission_id: str) -> dict[str, Any]:
@@ -371,6 +375,6 @@ class Relay:
             "decided_by": "tether (timeout)",
         }
         with contextlib.suppress(Conflict):  # answered meanwhile: the answer stands
-            await self._write(
-                lambda: self.store.resolve_permission(permission_id, "expired", decision)
+            await self.store.write(
+                lambda tx: self.store.resolve_permission(tx, permission_id, "expired", decision)
             )

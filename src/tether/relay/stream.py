@@ -102,6 +102,10 @@ async def follow(
                         yield chunk
                 if len(page) < REPLAY_PAGE:
                     break
+            # Retention may have deleted events after `since` while they were replayed.
+            horizon, _ = await relay.log_bounds()
+            if horizon > since:
+                yield [reset_event(cursor, since)]
         interval = relay.settings.ping_interval
         while True:
             batch = await sub.wait(interval)
@@ -144,15 +148,20 @@ def parse_cursor(value: str | None, name: str) -> int | None:
 
 
 async def clamp_cursor(relay: Relay, since: int | None) -> tuple[int | None, WireEvent | None]:
-    """A cursor beyond the end of the log (the log was reset, or it came from another
-    relay) would wait for events that never come: start from the current end instead,
-    with a `reset` event that tells the client to reload its state and adopt the cursor."""
+    """A cursor the log cannot resume exactly starts from the current end instead, with a
+    `reset` event that tells the client to reload its state and adopt the cursor: one
+    beyond the end of the log (the log was reset, or it came from another relay), and one
+    older than what retention kept (events after it may have been deleted)."""
     if since is None:
         return None, None
-    end = await relay.log_end()
-    if since <= end:
+    horizon, end = await relay.log_bounds()
+    if horizon <= since <= end:
         return since, None
-    return end, WireEvent(end, "reset", None, {"cursor": end, "requested": since})
+    return end, reset_event(end, since)
+
+
+def reset_event(cursor: int, requested: int) -> WireEvent:
+    return WireEvent(cursor, "reset", None, {"cursor": cursor, "requested": requested})
 
 
 async def _stream_params(

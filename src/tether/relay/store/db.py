@@ -26,6 +26,7 @@ class Connection(Protocol):
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
     async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
     async def execute(self, sql: str, *args: Any) -> int: ...
+    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None: ...
 
 
 class Database(Protocol):
@@ -34,6 +35,8 @@ class Database(Protocol):
     async def connect(self) -> None: ...
     async def close(self) -> None: ...
     def transaction(self) -> Any: ...
+    def retryable(self, exc: BaseException) -> bool: ...
+    async def vacuum(self, full: bool) -> None: ...
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
     async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
     async def execute(self, sql: str, *args: Any) -> int: ...
@@ -74,6 +77,9 @@ class _SQLiteConn:
         finally:
             cur.close()
 
+    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self._conn.executemany(_sqlite_sql(sql), rows).close()
+
 
 class SQLiteDatabase:
     """One connection in WAL mode; writers take turns through an asyncio lock."""
@@ -93,6 +99,9 @@ class SQLiteDatabase:
         for suffix in ("-wal", "-shm"):
             tighten_if_present(self.path.with_name(self.path.name + suffix))
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # Before the first table, or by the next VACUUM: pages freed by deletes can then be
+        # given back to the file system a few at a time (vacuum below).
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -109,6 +118,27 @@ class SQLiteDatabase:
     def _c(self) -> _SQLiteConn:
         assert self._conn is not None, "database is not connected"
         return _SQLiteConn(self._conn)
+
+    def retryable(self, exc: BaseException) -> bool:
+        return False  # one writer: nothing races it
+
+    async def vacuum(self, full: bool) -> None:
+        assert self._conn is not None
+        if full:
+            async with self._write_lock:
+                self._conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                self._conn.execute("VACUUM")
+            return
+        # A step at a time, letting the event loop run between steps.
+        while True:
+            async with self._write_lock:
+                free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+                if not free:
+                    return
+                self._conn.execute("PRAGMA incremental_vacuum(500)").fetchall()
+                if free <= 500 or self._conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+                    return
+            await asyncio.sleep(0)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SQLiteConn]:
@@ -155,11 +185,19 @@ class _PGConn:
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
+    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        # asyncpg pipelines the rows: one round trip, however many.
+        await self._conn.executemany(sql, rows)
 
-# Every writing transaction takes this advisory lock first, so transactions commit in the
-# order their event ids were drawn and a reader that resumes "after id N" can never skip a
-# row that commits late. Writes to the relay are small; the serialization costs little.
-_EVENT_ORDER_LOCK = 0x7E7E_0001
+
+async def _reset_connection(conn: Any) -> None:
+    """What a pooled connection needs before its next borrower: at most a ROLLBACK.
+    asyncpg's default reset is one more query every time a connection goes back (unlock
+    advisory locks, close cursors, UNLISTEN, RESET ALL), a round trip per read; the relay
+    leaves none of that behind (its advisory locks are transaction-scoped, it opens no
+    cursors, LISTENs on a connection of its own in relay/feed.py, and never SETs)."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 class PostgresDatabase:
@@ -174,7 +212,11 @@ class PostgresDatabase:
         import asyncpg
 
         self._pool = await asyncpg.create_pool(
-            self.url, min_size=self._min_size, max_size=self._max_size, command_timeout=30
+            self.url,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            command_timeout=30,
+            reset=_reset_connection,
         )
 
     async def close(self) -> None:
@@ -182,13 +224,28 @@ class PostgresDatabase:
             await self._pool.close()
             self._pool = None
 
+    def retryable(self, exc: BaseException) -> bool:
+        """A transaction that lost a race with another process and may simply run again:
+        a deadlock between two batches, or a message id another process stored first
+        (the rerun answers it as the idempotent retry it is)."""
+        import asyncpg
+
+        return isinstance(
+            exc,
+            asyncpg.DeadlockDetectedError
+            | asyncpg.UniqueViolationError
+            | asyncpg.SerializationError,
+        )
+
+    async def vacuum(self, full: bool) -> None:
+        # Plain VACUUM either way: FULL would lock the tables while it rewrites them.
+        async with self._pool.acquire() as conn:
+            await conn.execute("VACUUM (ANALYZE) sessions, messages, permissions, events")
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PGConn]:
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _EVENT_ORDER_LOCK)
             yield _PGConn(conn)
-            # Delivered at commit, to every relay process reading the log (relay/feed.py).
-            await conn.execute("NOTIFY tether_events")
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self._pool.acquire() as conn:

@@ -22,6 +22,37 @@ from tether.relay.store.schema import baseline_sql
 _MIGRATION_LOCK = 0x7E7E_0002
 
 
+# Step 6. A message event keeps `seq` and no `data`; reads join the message back. Older
+# message events are slimmed the same way. SQLite cannot relax NOT NULL in place, so its
+# table is rebuilt (ids kept, so every cursor still points where it did).
+_LEAN_EVENTS = {
+    "postgres": """
+ALTER TABLE events ADD COLUMN seq BIGINT;
+ALTER TABLE events ALTER COLUMN data DROP NOT NULL;
+UPDATE events SET seq = (data::json->>'seq')::bigint, data = NULL WHERE type = 'message';
+""",
+    "sqlite": """
+CREATE TABLE events_lean (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,
+    session_id TEXT,
+    seq INTEGER,
+    data TEXT,
+    created_at DOUBLE PRECISION NOT NULL
+);
+INSERT INTO events_lean (id, type, session_id, seq, data, created_at)
+    SELECT id, type, session_id,
+           CASE WHEN type = 'message' THEN json_extract(data, '$.seq') END,
+           CASE WHEN type = 'message' THEN NULL ELSE data END,
+           created_at
+      FROM events;
+DROP TABLE events;
+ALTER TABLE events_lean RENAME TO events;
+CREATE INDEX events_session ON events (session_id, id);
+""",
+}
+
+
 @dataclass(frozen=True)
 class Step:
     version: int
@@ -108,6 +139,21 @@ CREATE TABLE push_claims (
         ),
     ),
     Step(5, "flows: every gateway exchange, both sides, bodies compressed", flows_sql),
+    Step(
+        6,
+        "the event log names a message by (session_id, seq) instead of holding a second copy",
+        lambda dialect: _LEAN_EVENTS[dialect],
+    ),
+    Step(
+        7,
+        "retention remembers the newest event id it deleted, so older cursors get a reset",
+        lambda dialect: (
+            """
+CREATE TABLE event_horizon (pruned_through BIGINT NOT NULL);
+INSERT INTO event_horizon (pruned_through) VALUES (0);
+"""
+        ),
+    ),
 )
 
 SCHEMA_VERSION = STEPS[-1].version

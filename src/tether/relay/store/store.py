@@ -1,8 +1,12 @@
 """The relay's durable state: tokens, sessions, messages, permission requests and the event log.
 
 Every change is written in one transaction together with the event that announces it, so
-the event log (what SSE cursors point into) never disagrees with the tables. Methods that
-change something return the events they logged; the caller publishes them after commit.
+the event log (what SSE cursors point into) never disagrees with the tables. Changes are
+operations on a `Tx` run by the one writer (store/writer.py), which commits whatever has
+queued together and hands the committed events on in commit order.
+
+A message is stored once: its event in the log names it by (session_id, seq) and reads
+join it back, so the log costs a small row per message rather than a second copy.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from tether.relay.event import WireEvent
 from tether.relay.store.db import Connection, Database, Row
 from tether.relay.store.flows import FlowStore
 from tether.relay.store.migrations import migrate
+from tether.relay.store.writer import Operation, R, Tx, Writer
 
 _JSON_SESSION_FIELDS = ("metadata", "agent_state")
 
@@ -66,6 +71,114 @@ def message_out(row: Row) -> dict[str, Any]:
     }
 
 
+# The advisory lock under which events get their ids and commit (PostgreSQL): ids then
+# commit in the order they were drawn, so a reader that resumes "after id N" never skips a
+# row that commits late. It is taken by the statement that appends a batch's events, the
+# last before COMMIT, so it is held for that statement and the commit only.
+EVENT_ORDER_LOCK = 0x7E7E_0001
+# Where committed events are announced, to every relay process on the database.
+CHANNEL = "tether_events"
+# NOTIFY payloads must stay under 8000 bytes; a batch whose events do not fit announces
+# only its id range, and readers fetch it.
+NOTIFY_LIMIT = 7900
+
+_APPEND_EVENTS_PG = """
+WITH ins AS (
+    INSERT INTO events (type, session_id, seq, data, created_at)
+    SELECT u.type, u.session_id, u.seq, u.data, u.created_at
+      FROM (SELECT pg_advisory_xact_lock($1)) AS l,
+           unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::float8[])
+               WITH ORDINALITY AS u(type, session_id, seq, data, created_at, ord)
+     ORDER BY u.ord
+    RETURNING id
+), bounds AS (SELECT MIN(id) AS first, MAX(id) AS last, COUNT(*) AS n FROM ins)
+SELECT first, last, n, pg_notify($7, first::text || ' ' || last::text || $8) AS sent
+  FROM bounds
+"""
+
+
+# One round trip for a post of messages (see Store._append_pg). The row_number over the
+# ids not stored yet numbers them in the order given; `bump` returns the session's new
+# last_seq, so they take the seqs up to it.
+_APPEND_MESSAGES_PG = """
+WITH given AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+        WITH ORDINALITY AS g(id, role, kind, content, raw, ord)
+), fresh AS (
+    SELECT g.*, row_number() OVER (ORDER BY g.ord) AS k
+      FROM given g
+     WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.session_id = $1 AND m.id = g.id)
+), bump AS (
+    UPDATE sessions
+       SET last_seq = last_seq + (SELECT COUNT(*) FROM fresh), last_activity_at = $7
+     WHERE id = $1 AND EXISTS (SELECT 1 FROM fresh)
+ RETURNING last_seq
+), ins AS (
+    INSERT INTO messages (session_id, seq, id, role, kind, content, raw, author, created_at)
+    SELECT $1, b.last_seq - (SELECT COUNT(*) FROM fresh) + f.k, f.id, f.role, f.kind,
+           f.content, f.raw, $8, $7
+      FROM fresh f, bump b
+ RETURNING id, seq
+)
+SELECT (SELECT COUNT(*) FROM fresh) AS fresh, (SELECT COUNT(*) FROM bump) AS bumped,
+       (SELECT array_agg(id ORDER BY seq) FROM ins) AS ids,
+       (SELECT array_agg(seq ORDER BY seq) FROM ins) AS seqs
+"""
+
+
+def notify_payload(events: list[WireEvent]) -> bytes:
+    """The events of one commit as a NOTIFY payload tail (after "FIRST LAST"): a JSON list
+    of [type, session_id, data]; empty when it would not fit, and readers fetch the range."""
+    parts = [
+        b'["' + e.type.encode() + b'",' + orjson.dumps(e.session_id) + b"," + e.data_json + b"]"
+        for e in events
+    ]
+    body = b" [" + b",".join(parts) + b"]"
+    return body if len(body) <= NOTIFY_LIMIT - 48 else b""
+
+
+def parse_notification(payload: str) -> tuple[int, int, list[WireEvent] | None]:
+    """(first id, last id, the events when the payload carried them) from a NOTIFY."""
+    first, last, *rest = payload.split(" ", 2)
+    lo, hi = int(first), int(last)
+    if not rest or not rest[0]:
+        return lo, hi, None
+    items = orjson.loads(rest[0])
+    if hi - lo + 1 != len(items):  # ids not consecutive: only the log knows which is which
+        return lo, hi, None
+    return lo, hi, [WireEvent(lo + i, t, sid, data) for i, (t, sid, data) in enumerate(items)]
+
+
+def _event_from_row(r: Row) -> WireEvent:
+    if r["data"] is None:  # a message: the row it names carries it
+        message = message_out(
+            {
+                "session_id": r["session_id"],
+                "seq": r["seq"],
+                "id": r["m_id"],
+                "role": r["m_role"],
+                "kind": r["m_kind"],
+                "content": r["m_content"],
+                "raw": r["m_raw"],
+                "author": r["m_author"],
+                "created_at": r["m_created_at"],
+            }
+        )
+        return WireEvent(r["id"], r["type"], r["session_id"], message)
+    # Keep the stored JSON text: replay sends it as it was, without a re-encode.
+    return WireEvent(
+        r["id"], r["type"], r["session_id"], orjson.loads(r["data"]), _json=r["data"].encode()
+    )
+
+
+_EVENT_COLUMNS = (
+    "e.id, e.type, e.session_id, e.seq, e.data, m.id AS m_id, m.role AS m_role, "
+    "m.kind AS m_kind, m.content AS m_content, m.raw AS m_raw, m.author AS m_author, "
+    "m.created_at AS m_created_at FROM events e LEFT JOIN messages m "
+    "ON e.seq IS NOT NULL AND m.session_id = e.session_id AND m.seq = e.seq"
+)
+
+
 def permission_out(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -88,62 +201,173 @@ class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.flows = FlowStore(db)
+        self.writer = Writer(db, self._append_events)
+        # Who owns a session never changes: looked up once per session, not per request.
+        self._owners: dict[str, str | None] = {}
 
     async def open(self) -> None:
         await self.db.connect()
         await migrate(self.db)
 
     async def close(self) -> None:
+        await self.writer.close()
         await self.db.close()
+
+    async def write(self, op: Operation[R]) -> R:
+        """Run a change (an operation on a `Tx`) in the writer's next transaction."""
+        return await self.writer.run(op)
+
+    def _lock_row(self, tx: Tx) -> str:
+        """Row locking for a read-then-write: PostgreSQL needs it, since other processes
+        write too; SQLite's one writer holds the whole database already."""
+        return " FOR UPDATE" if tx.dialect == "postgres" else ""
 
     # ── events ────────────────────────────────────────────────────────────────────
 
-    async def _log(
-        self, conn: Connection, type: str, session_id: str | None, data: dict[str, Any]
-    ) -> WireEvent:
-        row = await conn.fetchrow(
-            "INSERT INTO events (type, session_id, data, created_at) VALUES ($1, $2, $3, $4) "
-            "RETURNING id",
-            type,
-            session_id,
-            _dumps(data),
-            time.time(),
-        )
-        assert row is not None
-        return WireEvent(row["id"], type, session_id, data)
+    async def _append_events(self, tx: Tx) -> None:
+        """Append the batch's events to the log, the last thing before COMMIT: give each
+        its id, and on PostgreSQL announce them to every relay process."""
+        now = time.time()
+        rows = [
+            (
+                e.type,
+                e.session_id,
+                e.data["seq"] if e.type == "message" else None,
+                None if e.type == "message" else e.data_json.decode(),
+                now,
+            )
+            for e in tx.events
+        ]
+        if tx.dialect == "postgres":
+            columns = list(zip(*rows, strict=True))
+            row = await tx.fetchrow(
+                _APPEND_EVENTS_PG,
+                EVENT_ORDER_LOCK,
+                *(list(c) for c in columns),
+                CHANNEL,
+                notify_payload(tx.events).decode(),
+            )
+            assert row is not None and row["n"] == len(rows)
+            first, last = int(row["first"]), int(row["last"])
+            if last - first + 1 == len(rows):
+                ids = list(range(first, last + 1))
+            else:  # the sequence skipped; nobody else can draw ids while we hold the lock
+                found = await tx.fetch(
+                    "SELECT id FROM events WHERE id BETWEEN $1 AND $2 ORDER BY id", first, last
+                )
+                ids = [int(r["id"]) for r in found]
+        else:
+            ids = []
+            for values in rows:
+                inserted = await tx.fetchrow(
+                    "INSERT INTO events (type, session_id, seq, data, created_at) "
+                    "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    *values,
+                )
+                assert inserted is not None
+                ids.append(int(inserted["id"]))
+        for event, event_id in zip(tx.events, ids, strict=True):
+            event.id = event_id
+        if tx.opened:
+            await tx.executemany(
+                "UPDATE permissions SET event_id = $2 WHERE id = $1",
+                [(permission_id, event.id) for permission_id, event in tx.opened],
+            )
 
     async def events_after(
         self, cursor: int, session_id: str | None = None, limit: int = 1000
     ) -> list[WireEvent]:
         if session_id is None:
             rows = await self.db.fetch(
-                "SELECT id, type, session_id, data FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-                cursor,
-                limit,
+                f"SELECT {_EVENT_COLUMNS} WHERE e.id > $1 ORDER BY e.id LIMIT $2", cursor, limit
             )
         else:
             rows = await self.db.fetch(
-                "SELECT id, type, session_id, data FROM events WHERE session_id = $1 AND id > $2 "
-                "ORDER BY id LIMIT $3",
+                f"SELECT {_EVENT_COLUMNS} WHERE e.session_id = $1 AND e.id > $2 "
+                "ORDER BY e.id LIMIT $3",
                 session_id,
                 cursor,
                 limit,
             )
-        # Keep the stored JSON text: replay sends it as it was, without a re-encode.
-        return [
-            WireEvent(
-                r["id"],
-                r["type"],
-                r["session_id"],
-                orjson.loads(r["data"]),
-                _json=r["data"].encode(),
-            )
-            for r in rows
-        ]
+        return [_event_from_row(r) for r in rows]
+
+    async def events_between(self, after: int, through: int) -> list[WireEvent]:
+        """The logged events with ids in (after, through], in order."""
+        rows = await self.db.fetch(
+            f"SELECT {_EVENT_COLUMNS} WHERE e.id > $1 AND e.id <= $2 ORDER BY e.id",
+            after,
+            through,
+        )
+        return [_event_from_row(r) for r in rows]
 
     async def last_event_id(self) -> int:
-        row = await self.db.fetchrow("SELECT COALESCE(MAX(id), 0) AS id FROM events")
-        return int(row["id"]) if row else 0
+        """The cursor of the newest event (or of the newest one retention deleted)."""
+        return (await self.log_bounds())[1]
+
+    async def log_bounds(self) -> tuple[int, int]:
+        """(pruned_through, end): a cursor below the first may have missed events that
+        retention deleted; the second is the cursor of the newest event."""
+        row = await self.db.fetchrow(
+            "SELECT (SELECT pruned_through FROM event_horizon) AS horizon, "
+            "(SELECT COALESCE(MAX(id), 0) FROM events) AS end_id"
+        )
+        assert row is not None
+        horizon = int(row["horizon"] or 0)
+        return horizon, max(horizon, int(row["end_id"]))
+
+    # ── retention ─────────────────────────────────────────────────────────────────
+
+    async def prune(self, cutoff: float, batch: int = 100) -> int:
+        """Delete the sessions that ended and were last active before `cutoff`, with their
+        messages, permission requests, flows and events, `batch` sessions per transaction.
+        Moves the log's horizon up to the newest event deleted. Returns how many sessions
+        went. Safe to run in several processes at once."""
+        flows = await self._has_table("flows")
+        lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
+        deleted = 0
+        while True:
+            async with self.db.transaction() as conn:
+                rows = await conn.fetch(
+                    "SELECT id FROM sessions WHERE status = 'ended' AND last_activity_at < $1 "
+                    f"ORDER BY last_activity_at LIMIT $2{lock}",
+                    cutoff,
+                    batch,
+                )
+                ids = [r["id"] for r in rows]
+                if not ids:
+                    break
+                among = "session_id IN (" + ", ".join(f"${i + 1}" for i in range(len(ids))) + ")"
+                newest = await conn.fetchrow(
+                    f"SELECT COALESCE(MAX(id), 0) AS id FROM events WHERE {among}", *ids
+                )
+                children = ["events", "messages", "permissions"] + (["flows"] if flows else [])
+                for table in children:
+                    await conn.execute(f"DELETE FROM {table} WHERE {among}", *ids)
+                await conn.execute(
+                    f"DELETE FROM sessions WHERE {among.replace('session_id', 'id', 1)}", *ids
+                )
+                await conn.execute(
+                    "UPDATE event_horizon SET pruned_through = $1 WHERE pruned_through < $1",
+                    int(newest["id"]) if newest else 0,
+                )
+            self.forget_sessions(ids)
+            deleted += len(ids)
+        return deleted
+
+    async def _has_table(self, name: str) -> bool:
+        if self.db.dialect == "postgres":
+            row = await self.db.fetchrow("SELECT to_regclass($1) IS NOT NULL AS found", name)
+            return bool(row and row["found"])
+        row = await self.db.fetchrow(
+            "SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = $1", name
+        )
+        return row is not None
+
+    async def compact(self, full: bool = False) -> None:
+        """Give freed space back: SQLite returns free pages to the file system (all of
+        them with `full`, by VACUUM, which also turns on incremental vacuum for the next
+        time); PostgreSQL VACUUMs the relay's tables, so their free space is reused."""
+        await self.db.vacuum(full)
 
     # ── tokens ────────────────────────────────────────────────────────────────────
 
@@ -195,8 +419,12 @@ class Store:
     # ── sessions ──────────────────────────────────────────────────────────────────
 
     async def create_session(
-        self, fields: dict[str, Any], created_by: str | None, owner_token: str | None = None
-    ) -> tuple[dict[str, Any], list[WireEvent]]:
+        self,
+        tx: Tx,
+        fields: dict[str, Any],
+        created_by: str | None,
+        owner_token: str | None = None,
+    ) -> dict[str, Any]:
         now = time.time()
         row: Row = {
             "id": fields.get("id") or new_id("ses"),
@@ -220,27 +448,41 @@ class Store:
         }
         columns = ", ".join(row)
         params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
-        async with self.db.transaction() as conn:
-            if await conn.fetchrow("SELECT id FROM sessions WHERE id = $1", row["id"]):
-                raise Conflict(f"session {row['id']} already exists")
-            await conn.execute(f"INSERT INTO sessions ({columns}) VALUES ({params})", *row.values())
-            session = session_out(row)
-            session["pending_permissions"] = 0
-            event = await self._log(conn, "session", row["id"], session)
-        return session, [event]
+        inserted = await tx.execute(
+            f"INSERT INTO sessions ({columns}) VALUES ({params}) ON CONFLICT (id) DO NOTHING",
+            *row.values(),
+        )
+        if not inserted:
+            raise Conflict(f"session {row['id']} already exists")
+        session = session_out(row)
+        session["pending_permissions"] = 0
+        tx.log("session", row["id"], session)
+        return session
 
-    async def _session_row(self, conn: Connection | Database, session_id: str) -> Row:
-        row = await conn.fetchrow("SELECT * FROM sessions WHERE id = $1", session_id)
+    async def _session_row(
+        self, conn: Connection | Database | Tx, session_id: str, lock: str = ""
+    ) -> Row:
+        row = await conn.fetchrow(f"SELECT * FROM sessions WHERE id = $1{lock}", session_id)
         if row is None:
             raise NotFound(f"no session with id {session_id!r}")
         return row
 
     async def session_owner(self, session_id: str) -> str | None:
         """The id of the token that created the session (404 for an unknown session)."""
+        if session_id in self._owners:
+            return self._owners[session_id]
         row = await self.db.fetchrow("SELECT owner_token FROM sessions WHERE id = $1", session_id)
         if row is None:
             raise NotFound(f"no session with id {session_id!r}")
+        if len(self._owners) >= 10_000:
+            self._owners.clear()
+        self._owners[session_id] = row["owner_token"]
         return row["owner_token"]
+
+    def forget_sessions(self, session_ids: list[str]) -> None:
+        """Sessions deleted (retention): drop what is remembered of them."""
+        for session_id in session_ids:
+            self._owners.pop(session_id, None)
 
     async def _pending_counts(self) -> dict[str, int]:
         rows = await self.db.fetch(
@@ -249,12 +491,13 @@ class Store:
         )
         return {r["session_id"]: int(r["n"]) for r in rows}
 
-    async def get_session(self, session_id: str) -> dict[str, Any]:
-        return await self._session_with_pending(
-            self.db, await self._session_row(self.db, session_id)
-        )
+    async def get_session(self, session_id: str, tx: Tx | None = None) -> dict[str, Any]:
+        conn = self.db if tx is None else tx
+        return await self._session_with_pending(conn, await self._session_row(conn, session_id))
 
-    async def _session_with_pending(self, conn: Connection | Database, row: Row) -> dict[str, Any]:
+    async def _session_with_pending(
+        self, conn: Connection | Database | Tx, row: Row
+    ) -> dict[str, Any]:
         """The session as the API shows it, with its count of pending requests (every
         session the relay answers or announces carries it)."""
         session = session_out(row)
@@ -291,74 +534,62 @@ class Store:
         return sessions
 
     async def update_session(
-        self, session_id: str, changes: dict[str, Any], expected_version: int | None
-    ) -> tuple[dict[str, Any], list[WireEvent]]:
+        self, tx: Tx, session_id: str, changes: dict[str, Any], expected_version: int | None
+    ) -> dict[str, Any]:
         """Apply a patch. `metadata`/`agent_state` replace the stored value and bump its
         version; with `expected_version` a stale writer gets a 409 carrying the current value."""
-        async with self.db.transaction() as conn:
-            row = await self._session_row(conn, session_id)
-            sets: dict[str, Any] = {}
-            for key in _JSON_SESSION_FIELDS:
-                if key not in changes:
-                    continue
-                version_key = f"{key}_version"
-                current_version = row[version_key]
-                if expected_version is not None and expected_version != current_version:
-                    raise Conflict(
-                        f"{key} is at version {current_version}, not {expected_version}",
-                        type="version_conflict",
-                        extra={
-                            "current": {
-                                "version": current_version,
-                                "value": _loads(row[key]),
-                                "field": key,
-                            }
-                        },
-                    )
-                sets[key] = _dumps(changes[key])
-                sets[version_key] = current_version + 1
-            for key in ("title", "status", "model", "permission_mode", "cwd", "host"):
-                if changes.get(key) is not None:
-                    sets[key] = changes[key]
-            now = time.time()
-            sets["updated_at"] = now
-            sets["last_activity_at"] = now
-            assignments = ", ".join(f"{k} = ${i}" for i, k in enumerate(sets, start=2))
-            await conn.execute(
-                f"UPDATE sessions SET {assignments} WHERE id = $1", session_id, *sets.values()
-            )
-            row.update(sets)
-            session = await self._session_with_pending(conn, row)
-            event = await self._log(conn, "session", session_id, session)
-        return session, [event]
+        row = await self._session_row(tx, session_id, self._lock_row(tx))
+        sets: dict[str, Any] = {}
+        for key in _JSON_SESSION_FIELDS:
+            if key not in changes:
+                continue
+            version_key = f"{key}_version"
+            current_version = row[version_key]
+            if expected_version is not None and expected_version != current_version:
+                raise Conflict(
+                    f"{key} is at version {current_version}, not {expected_version}",
+                    type="version_conflict",
+                    extra={
+                        "current": {
+                            "version": current_version,
+                            "value": _loads(row[key]),
+                            "field": key,
+                        }
+                    },
+                )
+            sets[key] = _dumps(changes[key])
+            sets[version_key] = current_version + 1
+        for key in ("title", "status", "model", "permission_mode", "cwd", "host"):
+            if changes.get(key) is not None:
+                sets[key] = changes[key]
+        now = time.time()
+        sets["updated_at"] = now
+        sets["last_activity_at"] = now
+        assignments = ", ".join(f"{k} = ${i}" for i, k in enumerate(sets, start=2))
+        await tx.execute(
+            f"UPDATE sessions SET {assignments} WHERE id = $1", session_id, *sets.values()
+        )
+        row.update(sets)
+        session = await self._session_with_pending(tx, row)
+        tx.log("session", session_id, session)
+        return session
 
     # ── messages ──────────────────────────────────────────────────────────────────
 
     async def append_messages(
-        self, session_id: str, items: list[dict[str, Any]], author: str | None
-    ) -> tuple[list[dict[str, Any]], list[WireEvent]]:
+        self, tx: Tx, session_id: str, items: list[dict[str, Any]], author: str | None
+    ) -> list[dict[str, Any]]:
         """Store messages in order with gap-free seqs. An id already stored is answered
         with the stored message and logs nothing (the idempotent retry)."""
-        out: list[dict[str, Any]] = []
-        events: list[WireEvent] = []
         now = time.time()
-        async with self.db.transaction() as conn:
-            session = await self._session_row(conn, session_id)
-            seq = session["last_seq"]
-            for item in items:
-                message_id = item.get("id") or new_id("msg")
-                existing = await conn.fetchrow(
-                    "SELECT * FROM messages WHERE session_id = $1 AND id = $2",
-                    session_id,
-                    message_id,
-                )
-                if existing is not None:
-                    out.append(message_out(existing))
-                    continue
-                seq += 1
-                row: Row = {
+        ids = [item.get("id") or new_id("msg") for item in items]
+        rows: dict[str, Row] = {}  # what each id is answered with, stored or new
+        for item, message_id in zip(items, ids, strict=True):
+            rows.setdefault(
+                message_id,
+                {
                     "session_id": session_id,
-                    "seq": seq,
+                    "seq": 0,
                     "id": message_id,
                     "role": item["role"],
                     "kind": item["kind"],
@@ -366,23 +597,94 @@ class Store:
                     "raw": None if item.get("raw") is None else _dumps(item["raw"]),
                     "author": author,
                     "created_at": now,
-                }
-                await conn.execute(
-                    "INSERT INTO messages (session_id, seq, id, role, kind, content, raw, author, "
-                    "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    *row.values(),
-                )
-                message = message_out(row)
-                out.append(message)
-                events.append(await self._log(conn, "message", session_id, message))
-            if seq != session["last_seq"]:
-                await conn.execute(
-                    "UPDATE sessions SET last_seq = $2, last_activity_at = $3 WHERE id = $1",
-                    session_id,
-                    seq,
-                    now,
-                )
-        return out, events
+                },
+            )
+        if tx.dialect == "postgres":
+            fresh = await self._append_pg(tx, session_id, list(rows.values()), author, now)
+        else:
+            fresh = await self._append_sqlite(tx, session_id, list(rows.values()), now)
+        out: list[dict[str, Any]] = []
+        for message_id in ids:
+            message = message_out(rows[message_id])
+            if message_id in fresh:
+                fresh.discard(message_id)  # the same id twice in one post is stored once
+                tx.log("message", session_id, message)
+            out.append(message)
+        return out
+
+    async def _append_pg(
+        self, tx: Tx, session_id: str, rows: list[Row], author: str | None, now: float
+    ) -> set[str]:
+        """One statement: find the ids not stored yet, reserve their seqs (which locks the
+        session's row, so another process appending to it waits and counts on from here),
+        insert them. Fills in each new row's seq; the ids stored before are read back.
+        Returns the ids it stored."""
+        result = await tx.fetchrow(
+            _APPEND_MESSAGES_PG,
+            session_id,
+            [r["id"] for r in rows],
+            [r["role"] for r in rows],
+            [r["kind"] for r in rows],
+            [r["content"] for r in rows],
+            [r["raw"] for r in rows],
+            now,
+            author,
+        )
+        assert result is not None
+        if result["fresh"] and not result["bumped"]:
+            raise NotFound(f"no session with id {session_id!r}")
+        stored = dict(zip(result["ids"] or [], result["seqs"] or [], strict=True))
+        for row in rows:
+            if row["id"] in stored:
+                row["seq"] = stored[row["id"]]
+        if len(stored) < len(rows):  # a retry: answer with what was stored before
+            before = await tx.fetch(
+                "SELECT * FROM messages WHERE session_id = $1 AND id = ANY($2::text[])",
+                session_id,
+                [r["id"] for r in rows if r["id"] not in stored],
+            )
+            by_id = {r["id"]: r for r in before}
+            for row in rows:
+                if row["id"] in by_id:
+                    row.update(by_id[row["id"]])
+        return set(stored)
+
+    async def _append_sqlite(
+        self, tx: Tx, session_id: str, rows: list[Row], now: float
+    ) -> set[str]:
+        """The same on SQLite, a statement at a time (each takes microseconds, on the loop)."""
+        fresh: list[Row] = []
+        for row in rows:
+            stored = await tx.fetchrow(
+                "SELECT * FROM messages WHERE session_id = $1 AND id = $2", session_id, row["id"]
+            )
+            if stored is None:
+                fresh.append(row)
+            else:
+                row.update(stored)
+        if not fresh:
+            if not rows:
+                await self._session_row(tx, session_id)  # 404 for an unknown session
+            return set()
+        bumped = await tx.fetchrow(
+            "UPDATE sessions SET last_seq = last_seq + $2, last_activity_at = $3 "
+            "WHERE id = $1 RETURNING last_seq",
+            session_id,
+            len(fresh),
+            now,
+        )
+        if bumped is None:
+            raise NotFound(f"no session with id {session_id!r}")
+        seq = int(bumped["last_seq"]) - len(fresh)
+        for row in fresh:
+            seq += 1
+            row["seq"] = seq
+        await tx.executemany(
+            "INSERT INTO messages (session_id, seq, id, role, kind, content, raw, author, "
+            "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            [tuple(row.values()) for row in fresh],
+        )
+        return {row["id"] for row in fresh}
 
     async def list_messages(
         self, session_id: str, *, after: int = 0, before: int | None = None, limit: int = 100
@@ -411,72 +713,65 @@ class Store:
     # ── control ───────────────────────────────────────────────────────────────────
 
     async def log_control(
-        self, session_id: str, data: dict[str, Any], session_changes: dict[str, Any] | None = None
-    ) -> list[WireEvent]:
+        self,
+        tx: Tx,
+        session_id: str,
+        data: dict[str, Any],
+        session_changes: dict[str, Any] | None = None,
+    ) -> None:
         """Log a control event (interrupt, permission-mode change, end) for the session's
         agent; with `session_changes` the session row is updated in the same transaction."""
-        async with self.db.transaction() as conn:
-            row = await self._session_row(conn, session_id)
-            events: list[WireEvent] = []
-            if session_changes:
-                now = time.time()
-                sets = {**session_changes, "updated_at": now, "last_activity_at": now}
-                assignments = ", ".join(f"{k} = ${i}" for i, k in enumerate(sets, start=2))
-                await conn.execute(
-                    f"UPDATE sessions SET {assignments} WHERE id = $1", session_id, *sets.values()
-                )
-                row.update(sets)
-                events.append(
-                    await self._log(
-                        conn, "session", session_id, await self._session_with_pending(conn, row)
-                    )
-                )
-            events.append(
-                await self._log(
-                    conn,
-                    "control",
-                    session_id,
-                    {"session_id": session_id, **data, "created_at": iso(time.time())},
-                )
+        row = await self._session_row(tx, session_id, self._lock_row(tx))
+        if session_changes:
+            now = time.time()
+            sets = {**session_changes, "updated_at": now, "last_activity_at": now}
+            assignments = ", ".join(f"{k} = ${i}" for i, k in enumerate(sets, start=2))
+            await tx.execute(
+                f"UPDATE sessions SET {assignments} WHERE id = $1", session_id, *sets.values()
             )
-        return events
+            row.update(sets)
+            tx.log("session", session_id, await self._session_with_pending(tx, row))
+        tx.log(
+            "control",
+            session_id,
+            {"session_id": session_id, **data, "created_at": iso(time.time())},
+        )
 
     # ── permission requests ───────────────────────────────────────────────────────
 
     async def open_permission(
-        self, session_id: str, fields: dict[str, Any], timeout: float
-    ) -> tuple[dict[str, Any], list[WireEvent]]:
+        self, tx: Tx, session_id: str, fields: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
         now = time.time()
         permission_id = new_id("perm")
-        async with self.db.transaction() as conn:
-            session = await self._session_row(conn, session_id)
-            if session["status"] == "ended":
-                raise Conflict(f"session {session_id} has ended", type="session_ended")
-            row: Row = {
-                "id": permission_id,
-                "session_id": session_id,
-                "tool_name": fields["tool_name"],
-                "tool_use_id": fields.get("tool_use_id"),
-                "input": _dumps(fields.get("input") or {}),
-                "title": fields.get("title"),
-                "description": fields.get("description"),
-                "suggestions": _dumps(fields.get("suggestions") or []),
-                "status": "pending",
-                "decision": None,
-                "created_at": now,
-                "expires_at": now + timeout,
-                "resolved_at": None,
-            }
-            permission = permission_out(row)
-            event = await self._log(conn, "permission_request", session_id, permission)
-            await conn.execute(
-                "INSERT INTO permissions (id, session_id, tool_name, tool_use_id, input, title, "
-                "description, suggestions, status, decision, created_at, expires_at, resolved_at, "
-                "event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                *row.values(),
-                event.id,
-            )
-        return permission, [event]
+        session = await self._session_row(tx, session_id)
+        if session["status"] == "ended":
+            raise Conflict(f"session {session_id} has ended", type="session_ended")
+        row: Row = {
+            "id": permission_id,
+            "session_id": session_id,
+            "tool_name": fields["tool_name"],
+            "tool_use_id": fields.get("tool_use_id"),
+            "input": _dumps(fields.get("input") or {}),
+            "title": fields.get("title"),
+            "description": fields.get("description"),
+            "suggestions": _dumps(fields.get("suggestions") or []),
+            "status": "pending",
+            "decision": None,
+            "created_at": now,
+            "expires_at": now + timeout,
+            "resolved_at": None,
+        }
+        permission = permission_out(row)
+        # The row learns its event's id when the batch's events are appended.
+        tx.opened.append((permission_id, tx.log("permission_request", session_id, permission)))
+        await tx.execute(
+            "INSERT INTO permissions (id, session_id, tool_name, tool_use_id, input, title, "
+            "description, suggestions, status, decision, created_at, expires_at, resolved_at, "
+            "event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0)",
+            *row.values(),
+        )
+        return permission
 
     async def get_permission(self, permission_id: str) -> dict[str, Any]:
         row = await self.db.fetchrow("SELECT * FROM permissions WHERE id = $1", permission_id)
@@ -494,6 +789,14 @@ class Store:
         """Pending requests with the id of the event that opened them, oldest first."""
         rows = await self._permission_rows("pending", session_id)
         return [(int(r["event_id"]), permission_out(r)) for r in rows]
+
+    async def pending_ids(self, tx: Tx, session_id: str) -> list[str]:
+        rows = await tx.fetch(
+            "SELECT id FROM permissions WHERE session_id = $1 AND status = 'pending' "
+            "ORDER BY created_at, id",
+            session_id,
+        )
+        return [r["id"] for r in rows]
 
     async def _permission_rows(
         self, status: str | None, session_id: str | None, owner: str | None = None
@@ -516,39 +819,40 @@ class Store:
         )
 
     async def resolve_permission(
-        self, permission_id: str, status: str, decision: dict[str, Any] | None
-    ) -> tuple[dict[str, Any], list[WireEvent]]:
+        self, tx: Tx, permission_id: str, status: str, decision: dict[str, Any] | None
+    ) -> dict[str, Any]:
         """Move a pending request to its final status. Only the first resolution wins: a
         request that is no longer pending is a 409 that carries how it was resolved."""
         now = time.time()
-        async with self.db.transaction() as conn:
-            row = await conn.fetchrow("SELECT * FROM permissions WHERE id = $1", permission_id)
-            if row is None:
-                raise NotFound(f"no permission request with id {permission_id!r}")
-            if row["status"] != "pending":
-                raise Conflict(
-                    f"permission request {permission_id} is already {row['status']}",
-                    type="already_resolved",
-                    extra={"permission": permission_out(row)},
-                )
-            if decision is not None:
-                decision = {**decision, "decided_at": iso(now)}
-            await conn.execute(
-                "UPDATE permissions SET status = $2, decision = $3, resolved_at = $4 "
-                "WHERE id = $1 AND status = 'pending'",
-                permission_id,
-                status,
-                None if decision is None else _dumps(decision),
-                now,
+        row = await tx.fetchrow(
+            f"SELECT * FROM permissions WHERE id = $1{self._lock_row(tx)}", permission_id
+        )
+        if row is None:
+            raise NotFound(f"no permission request with id {permission_id!r}")
+        if row["status"] != "pending":
+            raise Conflict(
+                f"permission request {permission_id} is already {row['status']}",
+                type="already_resolved",
+                extra={"permission": permission_out(row)},
             )
-            row.update(
-                status=status,
-                decision=None if decision is None else _dumps(decision),
-                resolved_at=now,
-            )
-            permission = permission_out(row)
-            event = await self._log(conn, "permission_resolved", row["session_id"], permission)
-        return permission, [event]
+        if decision is not None:
+            decision = {**decision, "decided_at": iso(now)}
+        await tx.execute(
+            "UPDATE permissions SET status = $2, decision = $3, resolved_at = $4 "
+            "WHERE id = $1 AND status = 'pending'",
+            permission_id,
+            status,
+            None if decision is None else _dumps(decision),
+            now,
+        )
+        row.update(
+            status=status,
+            decision=None if decision is None else _dumps(decision),
+            resolved_at=now,
+        )
+        permission = permission_out(row)
+        tx.log("permission_resolved", row["session_id"], permission)
+        return permission
 
     async def due_permissions(self, now: float) -> list[tuple[str, float]]:
         """Overdue pending requests, each with the timeout it was given in seconds."""

@@ -1,0 +1,112 @@
+"""Retention: ended sessions are deleted with everything of theirs, the rest stays exact.
+
+A follower of a live session misses nothing and sees nothing twice while retention and
+compaction run; a cursor older than what retention kept resumes with a `reset`, a newer
+one resumes exactly."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.relay.support import aclient, message, new_session, open_sse, permission, run_tether
+
+TIMEOUT = 20.0
+
+
+def _with_retention(server_factory, tmp_path: Path, **policy: float):
+    data_dir = tmp_path / "retained"
+    data_dir.mkdir()
+    lines = "".join(f"  {k}: {v}\n" for k, v in policy.items())
+    (data_dir / "config.yaml").write_text("retention:\n" + lines)
+    return server_factory(data_dir=data_dir)
+
+
+async def _gone(http, session_id: str) -> None:
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while (await http.get(f"/api/v1/sessions/{session_id}")).status_code != 404:
+        assert asyncio.get_running_loop().time() < deadline, "retention never ran"
+        await asyncio.sleep(0.1)
+
+
+async def _resume(http, cursor: int, count: int):
+    headers = {"Last-Event-ID": str(cursor)}
+    async with open_sse(http, "/api/v1/events", headers=headers) as stream:
+        return await stream.take(count)
+
+
+def test_retention_deletes_ended_sessions_and_keeps_the_rest_exact(
+    server_factory, tmp_path: Path
+) -> None:
+    server = _with_retention(server_factory, tmp_path, ended_after=0.3, interval=0.1)
+
+    async def scenario() -> None:
+        async with aclient(server) as http:
+            old = (await new_session(http, title="old"))["id"]
+            live = (await new_session(http, title="live"))["id"]
+            async with open_sse(http, "/api/v1/events", params={"session": live}) as follower:
+                for i in range(5):
+                    await http.post(f"/api/v1/sessions/{old}/messages", json=message(f"o{i}"))
+                await http.post(f"/api/v1/sessions/{old}/permissions", json=permission())
+                ended = await http.post(f"/api/v1/sessions/{old}/end")
+                assert ended.status_code == 200
+                everything = await _resume(http, 0, 11)  # 2 sessions, 5, request, end: 3
+                last_of_old = max(e.id for e in everything if e.data.get("session_id") == old)
+                # The live session keeps writing while retention and compaction run.
+                for i in range(40):
+                    posted = await http.post(
+                        f"/api/v1/sessions/{live}/messages", json=message(str(i), id=f"l{i}")
+                    )
+                    assert posted.status_code == 201
+                    if i == 20:
+                        await _gone(http, old)
+                seen = await follower.take(40)
+
+            assert [e.data["seq"] for e in seen] == list(range(1, 41))
+            ids = [e.id for e in seen]
+            assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+            # Everything of the old session went; the live one is whole.
+            assert (await http.get(f"/api/v1/sessions/{old}/messages")).status_code == 404
+            pending = (await http.get("/api/v1/permissions")).json()
+            assert all(p["session_id"] != old for p in pending["permissions"])
+            listed = await http.get(f"/api/v1/sessions/{live}/messages", params={"limit": 100})
+            assert [m["seq"] for m in listed.json()["messages"]] == list(range(1, 41))
+
+            # A cursor from before what retention deleted cannot resume exactly: reset.
+            (reset,) = await _resume(http, 0, 1)
+            assert reset.event == "reset" and reset.data["requested"] == 0
+            assert reset.id == reset.data["cursor"] >= ids[-1]
+            # One from after it resumes exactly.
+            after = await _resume(http, last_of_old, 40)
+            assert [e.id for e in after] == ids
+
+    asyncio.run(scenario())
+
+
+def test_db_prune_and_vacuum_commands(server) -> None:
+    async def write() -> tuple[str, str]:
+        async with aclient(server) as http:
+            old = (await new_session(http))["id"]
+            live = (await new_session(http))["id"]
+            for sid in (old, live):
+                await http.post(f"/api/v1/sessions/{sid}/messages", json=message("hi"))
+            await http.post(f"/api/v1/sessions/{old}/end")
+            return old, live
+
+    old, live = asyncio.run(write())
+    pruned = run_tether(server, "db", "prune", "--older-than", "0")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "deleted 1 ended session" in pruned.stdout
+    vacuumed = run_tether(server, "db", "vacuum")
+    assert vacuumed.returncode == 0, vacuumed.stderr
+
+    async def check() -> None:
+        async with aclient(server) as http:
+            assert (await http.get(f"/api/v1/sessions/{old}")).status_code == 404
+            messages = (await http.get(f"/api/v1/sessions/{live}/messages")).json()["messages"]
+            assert [m["content"]["text"] for m in messages] == ["hi"]
+            (reset,) = await _resume(http, 1, 1)
+            assert reset.event == "reset"
+
+    asyncio.run(check())
