@@ -125,7 +125,7 @@ def test_line_mode_output_reaches_a_pipe_at_once(env: dict[str, str], api: SyncR
     live = Live({k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"}, "attach", sid)
     try:
         live.wait_for(f"permission request {request['id']}")
-        live.wait_for("answer with y")
+        live.wait_for("  y  Yes")
         live.send("y")
         live.wait_for("allowed")
         assert api.get_permission(request["id"])["status"] == "allowed"

@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tether.cli.permissions import Answer, parse_answer
+from tether.cli.answers import (
+    Answer,
+    QuestionForm,
+    choices,
+    parse_answer,
+    read_questions,
+    remember_label,
+    respond_args,
+)
 from tether.cli.render import (
     ago,
     describe_request,
@@ -118,8 +126,11 @@ def test_resolution_says_who_and_how() -> None:
         ("a", Answer("allow")),
         ("Y", Answer("allow")),
         ("allow", Answer("allow")),
-        ("A", Answer("always")),
-        ("always", Answer("always")),
+        ("/allow", Answer("allow")),
+        ("A", Answer("help")),  # no rule was offered: nothing to remember
+        ("1", Answer("help")),
+        ("e", Answer("expand")),
+        ("/deny no", Answer("deny", "no")),
         ("d", Answer("deny")),
         ("n  too risky ", Answer("deny", "too risky")),
         ("deny because", Answer("deny", "because")),
@@ -136,7 +147,7 @@ def test_parse_answer(line: str, answer: Answer) -> None:
 def test_transcript_lines() -> None:
     assert tool_call_line({"name": "Bash", "input": {"command": "ls\n-la"}}) == "Bash(ls -la)"
     assert tool_call_line({"name": "Think", "input": {}}) == "Think()"
-    assert tool_result_text({"output": "1\n2\n3"}) == "1\n2\n… 1 more lines"
+    assert tool_result_text({"output": "1\n2\n3"}) == "1\n2\n… 1 more line"
     assert tool_result_text({"output": [{"type": "text", "text": "block"}]}) == "block"
     assert tool_result_text({"output": ""}) == "(no output)"
     line = status_line(
@@ -160,3 +171,76 @@ def test_session_row() -> None:
         NOW,
     )
     assert row == ("ses_1", "t", "claude-code", "running", "/srv", "1m ago", "2")
+
+
+def test_one_answer_language_with_rules_to_remember() -> None:
+    """A rule is chosen by the number shown beside it; `A` picks it only when it is the
+    only one, and the answer names exactly that rule by its index."""
+    npm = {
+        "type": "addRules",
+        "rules": [{"toolName": "Bash", "ruleContent": "npm test:*"}],
+        "behavior": "allow",
+        "destination": "localSettings",
+    }
+    edits = {"type": "setMode", "mode": "acceptEdits", "destination": "session"}
+    request = {"tool_name": "Bash", "input": {"command": "npm test"}, "suggestions": [npm, edits]}
+    assert choices(request, "/proj") == [
+        ("y", "Yes"),
+        ("1", "Yes, and don't ask again this session for `npm test:*` commands in /proj"),
+        ("2", "Yes, allow all edits this session"),
+        ("n", "No (n <reason> tells the agent why)"),
+    ]
+    assert parse_answer("2", [0, 1]) == Answer("remember", index=1)
+    assert parse_answer("3", [0, 1]) == Answer("help")
+    assert parse_answer("A", [0, 1]) == Answer("help")  # which one? the person must say
+    assert parse_answer("A", [0]) == Answer("remember", index=0)
+    assert respond_args(Answer("remember", index=1)) == {"behavior": "allow", "remember": [1]}
+    assert respond_args(Answer("allow")) == {"behavior": "allow"}
+    assert respond_args(Answer("deny", "why")) == {"behavior": "deny", "message": "why"}
+    assert remember_label({"type": "addDirectories", "directories": ["/tmp"]}) == (
+        "Yes, and allow access to `/tmp` this session"
+    )
+
+
+def test_a_long_command_is_never_cut_and_expands_whole() -> None:
+    tail = "&& rm -rf /srv/data/" + "x" * 600
+    view = describe_request("Bash", {"command": "make clean " + tail})
+    assert tail in view.body and "chars)" not in view.body
+    many = "\n".join(f"echo {i}" for i in range(50))
+    assert "more lines" in describe_request("Bash", {"command": many}).body
+    assert describe_request("Bash", {"command": many}, full=True).body.endswith("echo 49")
+    assert (
+        describe_request("Write", {"file_path": "a", "content": "x"}).summary == "write a (1 line)"
+    )
+
+
+def test_plan_and_todo_requests_read_as_what_they_are() -> None:
+    plan = describe_request("ExitPlanMode", {"plan": "# Plan\n1. fix"})
+    assert plan.body == "# Plan\n1. fix" and plan.lexer == "markdown"
+    todos = describe_request(
+        "TodoWrite",
+        {"todos": [{"content": "a", "status": "completed"}, {"content": "b", "status": "pending"}]},
+    )
+    assert todos.body == "☑ a\n☐ b"
+
+
+def test_a_question_is_a_form() -> None:
+    request = {
+        "tool_name": "AskUserQuestion",
+        "input": {
+            "questions": [
+                {"question": "Which db?", "header": "DB", "options": [{"label": "sqlite"}, "pg"]},
+                {"question": "Extras?", "multiSelect": True, "options": ["a", "b", "c"]},
+            ]
+        },
+    }
+    form = QuestionForm(request, read_questions(request) or [])
+    assert "DB: Which db?  (question 1 of 2)" in form.ask() and "  2  pg" in form.ask()
+    assert form.feed("7") == "7 is not one of the options (1–2)"
+    assert form.feed("2") is None and not form.done
+    assert form.feed("1, 3") is None and form.done
+    assert form.updated_input()["answers"] == {"Which db?": "pg", "Extras?": "a, c"}
+    other = QuestionForm(request, read_questions(request) or [])
+    other.feed("mysql, please")
+    assert other.answers == {"Which db?": "mysql, please"}
+    assert read_questions({"tool_name": "Bash", "input": {}}) is None

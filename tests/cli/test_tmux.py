@@ -110,8 +110,8 @@ def test_permissions_in_a_terminal(
     assert "terminal bot" in screen and "~/proj" in screen
     assert "Bash wants to run a shell command" in screen
     assert "clean the build directory" in screen
-    pane.wait_for("[a]llow")
-    pane.type("a")
+    pane.wait_for("y  Yes")
+    pane.type("y")
     pane.wait_for("✓ allowed: Bash in terminal bot")
     assert api.get_permission(first["id"])["status"] == "allowed"
 
@@ -183,4 +183,56 @@ def test_attach_in_a_terminal(env: dict[str, str], api: SyncRelayClient, panes: 
     pane.wait_for("interrupting the turn")
     pane.wait_for("interrupt requested by")
     pane.keys("C-c")
+    assert "EXIT=0" in pane.wait_for("EXIT=")
+
+
+NPM_RULE = {
+    "type": "addRules",
+    "rules": [{"toolName": "Bash", "ruleContent": "npm test:*"}],
+    "behavior": "allow",
+    "destination": "localSettings",
+}
+QUESTION = {
+    "questions": [
+        {
+            "question": "Which database?",
+            "header": "DB",
+            "options": [
+                {"label": "SQLite", "description": "one file"},
+                {"label": "PostgreSQL", "description": "a server"},
+            ],
+        }
+    ]
+}
+
+
+@pytest.mark.parametrize("command", ["permissions", "attach"])
+def test_one_answer_language_in_both_commands(
+    command: str, env: dict[str, str], api: SyncRelayClient, panes: list[Pane]
+) -> None:
+    """The same keys on screen in `permissions` and `attach`: y, n, and a number per rule
+    that says what it remembers (sent as that rule's index); a question is a form, and
+    what is typed answers it instead of going to the agent as a prompt."""
+    sid = api.create_session(title="same keys", cwd="/proj")["id"]
+    pane = Pane(env, command, *([sid] if command == "attach" else []))
+    panes.append(pane)
+    pane.wait_for("attached to" if command == "attach" else "waiting for permission")
+    first = api.open_permission(
+        sid, tool_name="Bash", input={"command": "npm test"}, suggestions=[NPM_RULE]
+    )
+    screen = pane.wait_for("1  Yes, and don't ask again this session for `npm test:*`")
+    assert "commands in /proj" in screen and "y  Yes" in screen and "n  No" in screen
+    pane.type("1")
+    pane.wait_for("✓ allowed; don't ask again this session for `npm test:*`")
+    assert api.get_permission(first["id"])["decision"]["remember"] == [0]
+
+    asked = api.open_permission(sid, tool_name="AskUserQuestion", input=QUESTION)
+    screen = pane.wait_for("DB: Which database?")
+    assert "2  PostgreSQL — a server" in screen and '"questions"' not in screen
+    pane.type("2")
+    pane.wait_for("✓ answered: Which database? → PostgreSQL")
+    answered = api.get_permission(asked["id"])
+    assert answered["decision"]["updated_input"]["answers"] == {"Which database?": "PostgreSQL"}
+    assert not [m for m in api.messages(sid) if m["kind"] == "user_text"]  # no stray prompt
+    pane.type("/quit" if command == "attach" else "q")
     assert "EXIT=0" in pane.wait_for("EXIT=")

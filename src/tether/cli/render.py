@@ -25,8 +25,12 @@ def fold(text: str, lines: int = FOLD_LINES, width: int = FOLD_WIDTH) -> str:
         r if len(r) <= width else r[:width] + f"… (+{len(r) - width} chars)" for r in rows[:lines]
     ]
     if len(rows) > lines:
-        out.append(f"… {len(rows) - lines} more lines")
+        out.append(f"… {plural(len(rows) - lines, 'more line')}")
     return "\n".join(out)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def one_line(text: str, width: int = 100) -> str:
@@ -133,19 +137,29 @@ def edit_diff(path: str, old: str, new: str) -> str:
     ).rstrip("\n")
 
 
-def describe_request(tool: str, tool_input: dict[str, Any]) -> RequestView:
-    """Bash as a command, Write as a file preview, Edit as a diff, the rest as JSON."""
+def describe_request(tool: str, tool_input: dict[str, Any], full: bool = False) -> RequestView:
+    """Bash as a command, Write as a file preview, Edit as a diff, the rest as JSON. A
+    command's lines are never cut (what runs must be read whole); long inputs are folded
+    by lines unless `full` (the person asked to see everything)."""
+    if full:
+        return _describe(tool, tool_input, lambda text, *_: text)
+    return _describe(tool, tool_input, fold)
+
+
+def _describe(tool: str, tool_input: dict[str, Any], fold: Any) -> RequestView:
     data = tool_input if isinstance(tool_input, dict) else {"input": tool_input}
     path = str(data.get("file_path") or data.get("notebook_path") or data.get("path") or "")
     if tool == "Bash" and "command" in data:
         summary = "run a shell command"
         if data.get("description"):
             summary += f": {one_line(data['description'], 80)}"
-        return RequestView(summary, fold("$ " + str(data["command"])), "bash")
+        return RequestView(summary, fold("$ " + str(data["command"]), FOLD_LINES, 10**9), "bash")
     if tool == "Write" and "content" in data:
         content = str(data["content"])
         count = len(content.splitlines())
-        return RequestView(f"write {path} ({count} lines)", fold(content), _lexer_for(path))
+        return RequestView(
+            f"write {path} ({plural(count, 'line')})", fold(content), _lexer_for(path)
+        )
     if tool == "Edit" and "old_string" in data:
         what = "edit every match in" if data.get("replace_all") else "edit"
         diff = edit_diff(path, str(data["old_string"]), str(data.get("new_string", "")))
@@ -159,6 +173,12 @@ def describe_request(tool: str, tool_input: dict[str, Any]) -> RequestView:
         return RequestView(f"make {len(diffs)} edits to {path}", fold("\n".join(diffs), 40), "diff")
     if tool == "WebFetch" and "url" in data:
         return RequestView(f"fetch {data['url']}", fold(str(data.get("prompt") or "")))
+    if tool == "ExitPlanMode" and isinstance(data.get("plan"), str):
+        return RequestView(
+            "leave plan mode and start on this plan", fold(data["plan"], 60), "markdown"
+        )
+    if tool == "TodoWrite" and isinstance(data.get("todos"), list):
+        return RequestView("update its todo list", checklist(data["todos"]))
     if tool in ("Read", "Glob", "Grep", "LS") and data:
         target = path or str(data.get("pattern") or "")
         return RequestView(
@@ -167,6 +187,19 @@ def describe_request(tool: str, tool_input: dict[str, Any]) -> RequestView:
             "json",
         )
     return RequestView(f"use {tool}", fold(json.dumps(data, indent=2, ensure_ascii=False)), "json")
+
+
+_MARKS = {"completed": "☑", "in_progress": "◐"}
+
+
+def checklist(todos: list[Any]) -> str:
+    """A todo list as a checklist: ☑ done, ◐ in progress, ☐ to do."""
+    rows = []
+    for t in todos:
+        item = t if isinstance(t, dict) else {"content": str(t)}
+        mark = _MARKS.get(str(item.get("status")), "☐")
+        rows.append(f"{mark} {item.get('content') or item.get('activeForm') or ''}")
+    return "\n".join(rows)
 
 
 def resolution(permission: dict[str, Any]) -> str:

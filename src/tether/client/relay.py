@@ -276,9 +276,10 @@ class RelayClient:
         updated_input: dict[str, Any] | None = None,
         message: str | None = None,
         interrupt: bool = False,
-        remember: bool = False,
+        remember: bool | list[int] = False,
     ) -> dict[str, Any]:
-        """Answer a permission request. `AlreadyResolved` when someone (or something)
+        """Answer a permission request. `remember` names the request's suggestions to
+        apply from now on, by index. `AlreadyResolved` when someone (or something)
         answered it first; its `.permission` says how."""
         body: dict[str, Any] = {"behavior": behavior, "interrupt": interrupt, "remember": remember}
         if updated_input is not None:
