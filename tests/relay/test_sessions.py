@@ -26,6 +26,7 @@ SESSION_KEYS = {
     "agent_state_version",
     "last_seq",
     "pending_permissions",
+    "agent_online",
 }
 MESSAGE_KEYS = {"session_id", "seq", "id", "role", "kind", "content", "raw", "author", "created_at"}
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

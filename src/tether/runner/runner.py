@@ -347,7 +347,9 @@ class Runner:
             elif state == "reconnecting":
                 self.view("notice", {"text": "lost the relay's event stream; reconnecting"})
 
-        async for event in self.relay.events(session_id=self.session_id, on_state=on_state):
+        async for event in self.relay.events(
+            session_id=self.session_id, on_state=on_state, runner=True
+        ):
             data = event.data or {}
             if event.type == "message":
                 self._consider_prompt(data)

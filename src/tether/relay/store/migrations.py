@@ -45,6 +45,18 @@ CREATE INDEX sessions_owner ON sessions (owner_token);
 """
         ),
     ),
+    Step(
+        8,
+        "a runner holds a lease on its session, so a session whose agent is gone says so",
+        lambda dialect: (
+            """
+-- The holder is one event stream of the runner's; NULL when nobody holds it. The expiry
+-- is epoch seconds; NULL when no runner ever held the session (no claim either way).
+ALTER TABLE sessions ADD COLUMN runner_lease TEXT;
+ALTER TABLE sessions ADD COLUMN runner_lease_until DOUBLE PRECISION;
+"""
+        ),
+    ),
 )
 
 SCHEMA_VERSION = STEPS[-1].version

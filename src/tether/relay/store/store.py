@@ -48,7 +48,18 @@ def session_out(row: Row) -> dict[str, Any]:
         out[key] = iso(out[key])
     out.pop("created_by", None)
     out.pop("owner_token", None)
+    out["agent_online"] = agent_online(
+        out.pop("runner_lease", None), out.pop("runner_lease_until", None)
+    )
     return out
+
+
+def agent_online(holder: str | None, until: float | None, now: float | None = None) -> bool | None:
+    """Whether a runner holds the session's lease; None when no runner ever did (a session
+    made through the API alone makes no claim about an agent)."""
+    if until is None:
+        return None
+    return holder is not None and until > (now or time.time())
 
 
 def message_out(row: Row) -> dict[str, Any]:
@@ -562,3 +573,68 @@ class Store:
             "SELECT MIN(expires_at) AS t FROM permissions WHERE status = 'pending'"
         )
         return None if row is None or row["t"] is None else float(row["t"])
+
+    # ── the runner's lease on its session ─────────────────────────────────────────────
+
+    async def hold_lease(
+        self, session_id: str, holder: str, until: float
+    ) -> tuple[None, list[WireEvent]]:
+        """`holder` takes the lease (a runner's newer stream replaces an older one); the
+        session is announced when this brings its agent back online."""
+        async with self.db.transaction() as conn:
+            row = await self._session_row(conn, session_id)
+            was = agent_online(row.get("runner_lease"), row.get("runner_lease_until"))
+            await conn.execute(
+                "UPDATE sessions SET runner_lease = $2, runner_lease_until = $3 WHERE id = $1",
+                session_id,
+                holder,
+                until,
+            )
+            if was:
+                return None, []
+            row.update(runner_lease=holder, runner_lease_until=until)
+            session = await self._session_with_pending(conn, row)
+            return None, [await self._log(conn, "session", session_id, session)]
+
+    async def renew_lease(self, session_id: str, holder: str, until: float) -> bool:
+        changed = await self.db.execute(
+            "UPDATE sessions SET runner_lease_until = $3 WHERE id = $1 AND runner_lease = $2",
+            session_id,
+            holder,
+            until,
+        )
+        return changed > 0
+
+    async def drop_lease(
+        self, session_id: str, holder: str | None, now: float
+    ) -> tuple[None, list[WireEvent]]:
+        """End a lease: `holder`'s own (its stream closed), or with None one that lapsed
+        (no renewal in time). Guarded, so of several relays only one announces it."""
+        async with self.db.transaction() as conn:
+            if holder is None:
+                changed = await conn.execute(
+                    "UPDATE sessions SET runner_lease = NULL "
+                    "WHERE id = $1 AND runner_lease IS NOT NULL AND runner_lease_until <= $2",
+                    session_id,
+                    now,
+                )
+            else:
+                changed = await conn.execute(
+                    "UPDATE sessions SET runner_lease = NULL, runner_lease_until = $3 "
+                    "WHERE id = $1 AND runner_lease = $2",
+                    session_id,
+                    holder,
+                    now,
+                )
+            if not changed:
+                return None, []
+            row = await self._session_row(conn, session_id)
+            session = await self._session_with_pending(conn, row)
+            return None, [await self._log(conn, "session", session_id, session)]
+
+    async def lapsed_leases(self, now: float) -> list[str]:
+        rows = await self.db.fetch(
+            "SELECT id FROM sessions WHERE runner_lease IS NOT NULL AND runner_lease_until <= $1",
+            now,
+        )
+        return [r["id"] for r in rows]
