@@ -429,3 +429,35 @@ def test_a_revoked_token_signs_the_page_out_with_a_reason(page: Page, relay: Web
     page.evaluate("setInterval(() => window.__tetherStore?.stream.reconnectNow(), 500)")
     expect(page.locator(".signin-error")).to_contain_text("no longer accepted")
     assert page.evaluate("localStorage.getItem('tether.token')") is None
+
+
+# ── honest state ─────────────────────────────────────────────────────────────────────
+
+
+def test_a_session_whose_runner_is_gone_says_agent_offline(page: Page, relay: WebRelay) -> None:
+    agent = relay.agent
+    session = agent.create_session("Fragile", status="idle")
+    runner = agent.hold(session["id"])
+    row = page.locator(f".session-row[data-id='{session['id']}']")
+    expect(row).to_contain_text("idle")
+    runner.stop()  # as `kill -9` of the runner ends its stream
+    expect(row).to_contain_text("agent offline")
+    open_session(page, relay, session["id"])
+    expect(page.locator("#s-status")).to_contain_text("agent offline")
+    prompt = page.get_by_label("Message to the agent")
+    prompt.fill("are you there?")
+    prompt.press("Enter")
+    expect(page.locator(".toast", has_text="queued")).to_be_visible()
+    assert agent.wait_message(session["id"], "user_text")["content"]["text"] == "are you there?"
+    page.get_by_role("button", name="Interrupt").click()
+    expect(page.get_by_text("Nothing to interrupt: the agent is offline.")).to_be_visible()
+
+
+def test_waiting_sessions_come_first_and_say_what_they_ask(page: Page, relay: WebRelay) -> None:
+    agent = relay.agent
+    asking = agent.create_session("Asks first")
+    agent.create_session("Busy later")  # more recent activity, but asks nothing
+    agent.ask(asking["id"], "Bash", {"command": "pytest -x"})
+    first = page.locator(".session-row").first
+    expect(first).to_have_attribute("data-id", asking["id"])
+    expect(first.locator(".row-asks")).to_have_text("wants to run pytest -x")

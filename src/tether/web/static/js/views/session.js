@@ -343,6 +343,9 @@ export class SessionView {
       await this.store.relay.sendText(this.id, text);
       prompt.value = "";
       autosize(prompt);
+      if (this.session()?.agent_online === false) {
+        this.ui.toast("The agent is offline: your message is queued and reaches it when it returns.");
+      }
     } catch (err) {
       this.ui.toast(`Not sent: ${err.message}`);
     } finally {
@@ -352,6 +355,12 @@ export class SessionView {
   }
 
   async interrupt() {
+    const status = this.session() ? this.store.effectiveStatus(this.session()) : "";
+    if (status === "idle" || status === "offline" || status === "ended") {
+      this.ui.toast(status === "idle" ? "Nothing to interrupt: the agent is idle."
+        : status === "offline" ? "Nothing to interrupt: the agent is offline." : "The session has ended.");
+      return;
+    }
     try {
       await this.store.relay.interrupt(this.id);
     } catch (err) {
