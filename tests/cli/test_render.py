@@ -17,6 +17,7 @@ from tether.cli.answers import (
 )
 from tether.cli.render import (
     ago,
+    asks,
     describe_request,
     fold,
     one_line,
@@ -26,6 +27,7 @@ from tether.cli.render import (
     status_line,
     tool_call_line,
     tool_result_text,
+    waiting_first,
 )
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
@@ -170,7 +172,19 @@ def test_session_row() -> None:
         },
         NOW,
     )
-    assert row == ("ses_1", "t", "claude-code", "running", "/srv", "1m ago", "2")
+    assert row == ("ses_1", "waiting (2)", "1m ago", "t", "/srv", "")
+    offline = {"id": "ses_2", "status": "idle", "agent_online": False}
+    assert session_row(offline, NOW)[1] == "agent offline"
+    assert asks({"tool_name": "Bash", "input": {"command": "pytest -x\nmore"}}) == (
+        "wants to run `pytest -x`"
+    )
+    sessions = [{"id": "a"}, {"id": "b"}, {"id": "c", "status": "ended"}, {"id": "d"}]
+    pending = [
+        {"session_id": "d", "created_at": "2"},
+        {"session_id": "b", "created_at": "1"},
+        {"session_id": "c", "created_at": "0"},
+    ]
+    assert [s["id"] for s in waiting_first(sessions, pending)] == ["b", "d", "a", "c"]
 
 
 def test_one_answer_language_with_rules_to_remember() -> None:

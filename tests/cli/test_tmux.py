@@ -37,7 +37,7 @@ class Pane:
     """One tmux session on a private socket running one `tether` command; when the command
     exits the pane prints its exit code and stays, so the test can read both."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    def __init__(self, env: dict[str, str], *args: str, width: int = 160) -> None:
         self.socket = "tether-test-" + secrets.token_hex(4)
         self.env = {**env, "TERM": "xterm-256color", "COLUMNS": "", "LINES": ""}
         self.env = {k: v for k, v in self.env.items() if v}
@@ -45,7 +45,7 @@ class Pane:
         # The shell outlives Ctrl-C (a trap with a command is not inherited, so the command
         # still gets SIGINT) to print the exit code.
         script = f"trap 'true' INT; {command}; echo EXIT=$?; sleep 600"
-        self.tmux("new-session", "-d", "-s", "t", "-x", "160", "-y", "60", "sh", "-c", script)
+        self.tmux("new-session", "-d", "-s", "t", "-x", str(width), "-y", "60", "sh", "-c", script)
 
     def tmux(self, *args: str) -> str:
         done = subprocess.run(
@@ -236,3 +236,24 @@ def test_one_answer_language_in_both_commands(
     assert not [m for m in api.messages(sid) if m["kind"] == "user_text"]  # no stray prompt
     pane.type("/quit" if command == "attach" else "q")
     assert "EXIT=0" in pane.wait_for("EXIT=")
+
+
+def test_sessions_at_80_columns(
+    env: dict[str, str], api: SyncRelayClient, panes: list[Pane]
+) -> None:
+    """One line per session at 80 columns, cut with an ellipsis, waiting ones first and
+    saying what they ask."""
+    calm = api.create_session(title="a calm session with a very long title " * 3, cwd="/srv")
+    asking = api.create_session(title="asks", cwd="/home/dev/some/deep/project/dir")
+    api.open_permission(
+        asking["id"], tool_name="Bash", input={"command": "pytest -x tests/ " + "-k x " * 30}
+    )
+    pane = Pane(env, "sessions", width=80)
+    panes.append(pane)
+    screen = pane.wait_for("EXIT=0")
+    rows = [line for line in screen.splitlines() if line.startswith("ses_")]
+    assert [r.split()[0] for r in rows] == [asking["id"], calm["id"]]
+    assert all(len(line) <= 80 for line in screen.splitlines())
+    assert rows[0].split()[1] == "waiting" and "wants to run `p" in rows[0]
+    assert rows[0].endswith("…")
+    assert rows[1].split()[1] == "starting" and "…" in rows[1]

@@ -173,7 +173,7 @@ class Attached:
                     self.show(message)
                 if len(batch) < 200:
                     break
-            self.session = await self.relay.get_session(self.sid)
+            self.on_session(await self.relay.get_session(self.sid))
             still = {p["id"] for p in await self.relay.list_permissions("pending", self.sid)}
             for pid in [p for p in self.pending if p not in still]:
                 self.pending.pop(pid)
@@ -236,6 +236,10 @@ class Attached:
         if data.get("status") == "ended":
             self.out.note("the session ended", "bold")
             self.detach.set()
+        elif data.get("agent_online") is False and before.get("agent_online") is not False:
+            self.out.note("agent offline: its runner is gone; prompts wait for it", "red")
+        elif data.get("agent_online") and before.get("agent_online") is False:
+            self.out.note("the agent is back online", "green")
         elif (before.get("permission_mode"), before.get("model")) != (
             data.get("permission_mode"),
             data.get("model"),
@@ -345,7 +349,9 @@ class Attached:
                 self.out.note(HELP, "dim")
             return
         self.interrupting = False
-        await self.act(self.relay.send_text(self.sid, line))
+        sent = await self.act(self.relay.send_text(self.sid, line))
+        if sent is not None and self.session.get("agent_online") is False:
+            self.out.note("queued: the agent is offline and gets it when it returns", "yellow")
 
     async def answer(self, text: str) -> bool:
         """Take a typed line as the answer to the request at the head of the queue; False

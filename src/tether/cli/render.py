@@ -70,18 +70,92 @@ def tokens(n: int | None) -> str:
 
 # ── sessions ──────────────────────────────────────────────────────────────────────────
 
-SESSION_COLUMNS = ("ID", "TITLE", "AGENT", "STATUS", "CWD", "ACTIVE", "PENDING")
+SESSION_COLUMNS = ("ID", "STATUS", "ACTIVE", "TITLE", "CWD", "ASKS")
 
 
-def session_row(session: dict[str, Any], now: datetime | None = None) -> tuple[str, ...]:
+def state_of(session: dict[str, Any]) -> str:
+    """What a session is doing, as the web UI says it: an open request means it waits for
+    a person, a runner whose lease lapsed means its agent is offline."""
+    if session.get("status") == "ended":
+        return "ended"
+    if session.get("agent_online") is False:
+        return "agent offline"
+    pending = int(session.get("pending_permissions") or 0)
+    if pending:
+        return f"waiting ({pending})" if pending > 1 else "waiting"
+    return str(session.get("status") or "-")
+
+
+def asks(request: dict[str, Any] | None) -> str:
+    """What a waiting session asks, in a few words: "wants to run `pytest -x`"."""
+    if not request:
+        return ""
+    data = request.get("input") if isinstance(request.get("input"), dict) else {}
+    tool = str(request.get("tool_name") or "tool")
+    if tool == "Bash" and data.get("command"):
+        return f"wants to run `{one_line(str(data['command']).splitlines()[0], 200)}`"
+    if tool == "AskUserQuestion":
+        return "has a question for you"
+    if tool == "ExitPlanMode":
+        return "wants you to approve a plan"
+    target = data.get("file_path") or data.get("url") or data.get("path") or data.get("pattern")
+    return f"wants to use {tool}" + (f" on {one_line(str(target), 200)}" if target else "")
+
+
+def waiting_first(
+    sessions: list[dict[str, Any]], pending: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Sessions that wait for a person first (oldest request first), then the rest in the
+    relay's order (latest activity first)."""
+    first_ask: dict[str, str] = {}
+    for p in sorted(pending, key=lambda p: str(p.get("created_at"))):
+        first_ask.setdefault(str(p.get("session_id")), str(p.get("created_at")))
+
+    def key(item: tuple[int, dict[str, Any]]) -> tuple[int, str, int]:
+        i, s = item
+        ask = first_ask.get(s["id"]) if s.get("status") != "ended" else None
+        return (0, ask, i) if ask else (1, "", i)
+
+    return [s for _, s in sorted(enumerate(sessions), key=key)]
+
+
+def clip(text: str, width: int) -> str:
+    """`text` in at most `width` characters, an ellipsis marking a cut."""
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def table_lines(
+    header: tuple[str, ...], rows: list[tuple[str, ...]], width: int, flexible: dict[int, int]
+) -> list[str]:
+    """A plain table in `width` columns: the other columns keep their full width, and
+    the `flexible` ones (index → widest useful width) share what is left, in order,
+    cut with an ellipsis; the last one takes the rest. One line per row, never wrapped."""
+    table = [header, *rows]
+    widths = [max(len(r[k]) for r in table) for k in range(len(header))]
+    left = width - sum(w for k, w in enumerate(widths) if k not in flexible) - 2 * (len(header) - 1)
+    last = max(flexible)
+    for k in sorted(flexible):
+        share = left if k == last else min(widths[k], flexible[k], max(len(header[k]), left // 3))
+        widths[k] = max(len(header[k]), min(widths[k], share))
+        left -= widths[k]
+    return [
+        "  ".join(clip(cell, w).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    ]
+
+
+def session_row(
+    session: dict[str, Any], now: datetime | None = None, request: dict[str, Any] | None = None
+) -> tuple[str, ...]:
     return (
         session["id"],
-        one_line(session.get("title") or "(untitled)", 40),
-        session.get("agent") or "-",
-        session.get("status") or "-",
-        short_path(session.get("cwd")),
+        state_of(session),
         ago(session.get("last_activity_at"), now),
-        str(session.get("pending_permissions") or 0),
+        one_line(session.get("title") or "(untitled)", 200),
+        short_path(session.get("cwd")),
+        asks(request),
     )
 
 
@@ -264,7 +338,7 @@ def status_line(session: dict[str, Any], usage: dict[str, int]) -> str:
         session.get("model") or "model ?",
         f"mode {session.get('permission_mode') or 'default'}",
         f"{tokens(usage.get('input_tokens'))} in / {tokens(usage.get('output_tokens'))} out",
-        session.get("status") or "?",
+        state_of(session),
     ]
     if usage.get("cost_usd"):
         parts.insert(3, f"${usage['cost_usd']:.4f}")
