@@ -37,7 +37,9 @@ class Pane:
     """One tmux session on a private socket running one `tether` command; when the command
     exits the pane prints its exit code and stays, so the test can read both."""
 
-    def __init__(self, env: dict[str, str], *args: str, width: int = 160) -> None:
+    def __init__(
+        self, env: dict[str, str], *args: str, width: int = 160, cwd: str | None = None
+    ) -> None:
         self.socket = "tether-test-" + secrets.token_hex(4)
         self.env = {**env, "TERM": "xterm-256color", "COLUMNS": "", "LINES": ""}
         self.env = {k: v for k, v in self.env.items() if v}
@@ -45,6 +47,8 @@ class Pane:
         # The shell outlives Ctrl-C (a trap with a command is not inherited, so the command
         # still gets SIGINT) to print the exit code.
         script = f"trap 'true' INT; {command}; echo EXIT=$?; sleep 600"
+        if cwd is not None:
+            script = f"cd {shlex.quote(cwd)}; {script}"
         self.tmux("new-session", "-d", "-s", "t", "-x", str(width), "-y", "60", "sh", "-c", script)
 
     def tmux(self, *args: str) -> str:

@@ -89,8 +89,10 @@ class Handler:
         *,
         verbose: int = 0,
         reconnect: bool = True,
+        quiet: bool = False,
     ) -> None:
         self.relay = relay
+        self.quiet = quiet  # inside `tether run`: no chatter while nothing is asked
         self.out = out
         self.session_arg = session
         self.session_id: str | None = None
@@ -207,11 +209,14 @@ class Handler:
             self.session_id = found["id"]
             self.sessions[found["id"]] = found
         where = f"session {self.title_of(self.session_id)}" if self.session_id else "every session"
-        self.out.note(
-            f"answering permission requests for {where} on {self.relay.url} "
-            f"as {me['name']} ({me['scope']})",
-            "bold",
-        )
+        if self.quiet:
+            self.out.note("permission requests are asked here too (or answer from anywhere)", "dim")
+        else:
+            self.out.note(
+                f"answering permission requests for {where} on {self.relay.url} "
+                f"as {me['name']} ({me['scope']})",
+                "bold",
+            )
         if me["scope"] == "viewer":
             self.out.note("a viewer token can see requests but not answer them", "yellow")
         lines = LineReader()
@@ -252,7 +257,7 @@ class Handler:
         waiting_said = False
         while True:
             if not self.queue:
-                if not waiting_said:
+                if not waiting_said and not self.quiet:
                     self.out.note("waiting for permission requests… (q to quit)", "dim")
                     waiting_said = True
                 line = await self.next_input(lines, listener, lambda: not self.queue)
