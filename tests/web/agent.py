@@ -52,24 +52,24 @@ class RunnerStream:
     def __init__(self, url: str, token: str, session_id: str) -> None:
         self._loop = asyncio.new_event_loop()
         self._task: asyncio.Task[None] | None = None
-        ready = threading.Event()
+        ready = threading.Event()  # the lease is held (its `session` event came back)
 
         async def follow() -> None:
             async with RelayClient(url, token) as client:
-                async for _ in client.events(session_id=session_id, runner=True):
-                    pass
+                async for event in client.events(session_id=session_id, runner=True):
+                    if event.type == "session" and event.data.get("agent_online"):
+                        ready.set()
 
         def main() -> None:
             asyncio.set_event_loop(self._loop)
             self._task = self._loop.create_task(follow())
-            ready.set()
             with contextlib.suppress(asyncio.CancelledError):
                 self._loop.run_until_complete(self._task)
             self._loop.close()
 
         self._thread = threading.Thread(target=main, name="runner-stream", daemon=True)
         self._thread.start()
-        ready.wait(10)
+        assert ready.wait(20), "the runner stream did not take the lease"
 
     def stop(self) -> None:
         if self._task is not None:

@@ -299,8 +299,13 @@ def test_keyboard_shortcuts_open_a_session_and_allow(page: Page, relay: WebRelay
     page.keyboard.press("Enter")
     page.wait_for_selector(f"html[data-session-ready='{session['id']}']")
     request = agent.ask(session["id"], "Bash", {"command": "true"})
-    expect(page.locator(f".perm[data-perm-id='{request['id']}']")).to_be_visible()
+    card = page.locator(f".perm[data-perm-id='{request['id']}']")
+    expect(card).to_be_visible()
+    # `a` allows nothing by itself: it shows the request and focuses its Allow…
     page.keyboard.press("a")
+    expect(card.get_by_role("button", name="Allow", exact=True)).to_be_focused()
+    assert agent.permission(request["id"])["status"] == "pending"
+    page.keyboard.press("Enter")  # …and Enter, with the command in view, allows it
     assert agent.decision(request["id"])["status"] == "allowed"
     page.keyboard.press("/")
     expect(page.get_by_label("Message to the agent")).to_be_focused()
@@ -461,3 +466,19 @@ def test_waiting_sessions_come_first_and_say_what_they_ask(page: Page, relay: We
     first = page.locator(".session-row").first
     expect(first).to_have_attribute("data-id", asking["id"])
     expect(first.locator(".row-asks")).to_have_text("wants to run pytest -x")
+
+
+def test_w_jumps_to_the_next_waiting_session(page: Page, relay: WebRelay) -> None:
+    agent = relay.agent
+    first = agent.create_session("First to ask")
+    second = agent.create_session("Second to ask")
+    agent.create_session("Asks nothing")
+    agent.ask(first["id"], "Bash", {"command": "make"})
+    agent.ask(second["id"], "Bash", {"command": "make test"})
+    expect(page.locator(".session-row .row-asks")).to_have_count(2)
+    page.keyboard.press("w")
+    page.wait_for_selector(f"html[data-session-ready='{first['id']}']")
+    page.keyboard.press("w")
+    page.wait_for_selector(f"html[data-session-ready='{second['id']}']")
+    # The mode picker is a finger-sized target too.
+    assert page.get_by_label("Permission mode").bounding_box()["height"] >= 44

@@ -185,8 +185,21 @@ document.addEventListener("keydown", (e) => {
     else if (location.hash.startsWith("#/session/")) location.hash = "#/";
     return;
   }
+  if (e.key === "w" && nextWaiting()) { e.preventDefault(); return; }
   if (view.shortcut && view.shortcut(e.key)) e.preventDefault();
 });
+
+// `w`: the next session that waits for an answer (the oldest request first), from anywhere.
+function nextWaiting() {
+  if (!store) return false;
+  const here = decodeURIComponent(location.hash.replace(/^#\/session\//, ""));
+  const waiting = store.sortedSessions()
+    .filter((s) => s.status !== "ended" && store.pendingFor(s.id).length);
+  const next = waiting.find((s) => s.id !== here);
+  if (!next) { ui.toast("No other session is waiting for you."); return true; }
+  location.hash = `#/session/${encodeURIComponent(next.id)}`;
+  return true;
+}
 
 $("#help-close").addEventListener("click", () => { $("#help").hidden = true; });
 

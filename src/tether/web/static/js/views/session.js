@@ -40,7 +40,7 @@ export class SessionView {
       ${MODES.map((m) => `<option value="${m}">${MODE_LABELS[m]}</option>`).join("")}</select></label>
     <span id="s-usage" class="chip" title="Tokens in / out and cost of the loaded messages"></span>
   </div>
-  <main id="transcript" class="transcript" tabindex="-1" aria-label="Transcript">
+  <main id="transcript" class="transcript" tabindex="0" aria-label="Transcript">
     <div id="earlier"></div>
     <div id="msgs" aria-live="polite" aria-relevant="additions"><p class="loading">Loading…</p></div>
   </main>
@@ -435,9 +435,15 @@ export class SessionView {
   shortcut(key) {
     const card = this.root.querySelector("#pending .perm:not(.answered)");
     if (key === "/" && $("#prompt", this.root)) { $("#prompt", this.root).focus(); return true; }
+    // `a` never allows by itself: it brings the request into view and puts the focus on
+    // its Allow, so what is allowed is on screen before Enter allows it.
     if (key === "a" && card && this.canSteer) {
-      const allow = card.querySelector('[data-action="allow"]');
-      if (allow) { allow.click(); return true; }
+      const allow = card.querySelector('[data-action="allow"], .questions [type="submit"]');
+      if (allow) {
+        card.scrollIntoView({ block: "nearest" });
+        allow.focus();
+        return true;
+      }
     }
     if (key === "d" && card && this.canSteer) {
       const reason = card.querySelector(".deny-reason");
