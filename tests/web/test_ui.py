@@ -243,7 +243,7 @@ def test_a_request_answered_elsewhere_or_cancelled_disappears_with_a_note(
     with ThreadedClient(relay.url, relay.server.token) as terminal:
         terminal.respond(request["id"], "allow")
     expect(card).to_have_count(0)
-    expect(page.locator(".note-pop")).to_contain_text("allowed elsewhere by TETHER_TOKEN")
+    expect(page.locator(".note-pop")).to_contain_text("allowed elsewhere by the admin")
 
     withdrawn = agent.ask(session["id"], "Bash", {"command": "sleep 1"})
     card = page.locator(f".perm[data-perm-id='{withdrawn['id']}']")

@@ -2,7 +2,7 @@
 // connection indicator, notifications and keyboard shortcuts.
 
 import { ApiError, Relay } from "./api.js";
-import { $, esc } from "./dom.js";
+import { $, esc, setMe } from "./dom.js";
 import { Store } from "./store.js";
 import { SessionView } from "./views/session.js";
 import { SessionsView } from "./views/sessions.js";
@@ -141,6 +141,7 @@ async function boot() {
   }
   store = new Store(relay);
   store.me = me;
+  setMe(me?.name);
   window.__tetherStore = store; // for tests and for poking around in devtools
   document.documentElement.dataset.scope = me.scope;
   store.subscribe((kind, detail) => {

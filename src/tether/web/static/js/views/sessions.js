@@ -81,7 +81,8 @@ export class SessionsView {
     const me = this.store.me;
     if (me) {
       this.root.querySelector("#whoami").textContent =
-        `Signed in as ${me.name || "token " + me.token_id} (${me.scope})`;
+        me.name === "TETHER_TOKEN" ? `Signed in with the server's admin token (${me.scope})`
+          : `Signed in as ${me.name || "token " + me.token_id} (${me.scope})`;
     }
     this.render();
   }
