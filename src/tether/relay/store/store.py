@@ -54,6 +54,20 @@ def session_out(row: Row) -> dict[str, Any]:
     return out
 
 
+UNTITLED = ("", "untitled")
+
+
+def title_from(item: dict[str, Any]) -> str | None:
+    """A title from a person's prompt: its first line, at most 60 characters."""
+    content = item.get("content")
+    text = content.get("text") if isinstance(content, dict) else None
+    if item.get("role") != "user" or item.get("kind") != "user_text" or not isinstance(text, str):
+        return None
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = " ".join(line.split())
+    return (line if len(line) <= 60 else line[:59].rstrip() + "…") or None
+
+
 def agent_online(holder: str | None, until: float | None, now: float | None = None) -> bool | None:
     """Whether a runner holds the session's lease; None when no runner ever did (a session
     made through the API alone makes no claim about an agent)."""
@@ -354,7 +368,10 @@ class Store:
         async with self.db.transaction() as conn:
             session = await self._session_row(conn, session_id)
             seq = session["last_seq"]
+            title = None
             for item in items:
+                if title is None and session["title"] in UNTITLED:
+                    title = title_from(item)
                 message_id = item.get("id") or new_id("msg")
                 existing = await conn.fetchrow(
                     "SELECT * FROM messages WHERE session_id = $1 AND id = $2",
@@ -391,6 +408,17 @@ class Store:
                     seq,
                     now,
                 )
+            if title and seq != session["last_seq"]:
+                # A session made without a title is named by its first prompt.
+                await conn.execute(
+                    "UPDATE sessions SET title = $2, updated_at = $3 WHERE id = $1",
+                    session_id,
+                    title,
+                    now,
+                )
+                session.update(title=title, updated_at=now, last_seq=seq, last_activity_at=now)
+                named = await self._session_with_pending(conn, session)
+                events.append(await self._log(conn, "session", session_id, named))
         return out, events
 
     async def list_messages(
