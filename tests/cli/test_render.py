@@ -19,6 +19,7 @@ from tether.cli.render import (
     ago,
     asks,
     describe_request,
+    edit_diff,
     fold,
     one_line,
     resolution,
@@ -29,6 +30,7 @@ from tether.cli.render import (
     tool_result_text,
     waiting_first,
 )
+from tether.cli.transcript import render_message
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 
@@ -258,3 +260,27 @@ def test_a_question_is_a_form() -> None:
     other.feed("mysql, please")
     assert other.answers == {"Which db?": "mysql, please"}
     assert read_questions({"tool_name": "Bash", "input": {}}) is None
+
+
+def test_the_terminal_diff_keeps_lines_apart() -> None:
+    diff = edit_diff("a.py", "x = 1\ny = 2", "x = 1\ny = 3\n")
+    assert "-y = 2" in diff.splitlines() and "+y = 3" in diff.splitlines()
+    assert "-x = 1" not in diff and "+x = 1" not in diff  # unchanged is context
+    assert "2+" not in diff  # no line glued to the next
+
+
+def test_failing_output_shows_its_end_and_todos_are_a_checklist() -> None:
+    out = "\n".join(f"step {i}" for i in range(30)) + "\nError: boom"
+    shown = tool_result_text({"output": out, "is_error": True})
+    assert shown.endswith("step 29\nError: boom") and "29 earlier lines" in shown
+    todo = render_message(
+        {
+            "role": "agent",
+            "kind": "tool_call",
+            "content": {
+                "name": "TodoWrite",
+                "input": {"todos": [{"content": "a", "status": "completed"}]},
+            },
+        }
+    )
+    assert todo is not None and "☑ a" in str(todo)

@@ -200,15 +200,13 @@ def _lexer_for(path: str) -> str | None:
 
 
 def edit_diff(path: str, old: str, new: str) -> str:
-    return "".join(
+    """A unified diff, line by line: compared without their line ends, so a last line
+    with no newline is neither glued to the next one nor shown as changed."""
+    return "\n".join(
         difflib.unified_diff(
-            old.splitlines(keepends=True),
-            new.splitlines(keepends=True),
-            fromfile=path,
-            tofile=path,
-            n=2,
+            old.splitlines(), new.splitlines(), fromfile=path, tofile=path, n=2, lineterm=""
         )
-    ).rstrip("\n")
+    )
 
 
 def describe_request(tool: str, tool_input: dict[str, Any], full: bool = False) -> RequestView:
@@ -323,6 +321,7 @@ def tool_call_line(content: dict[str, Any]) -> str:
 
 
 def tool_result_text(content: dict[str, Any], lines: int = 2) -> str:
+    """A tool's output, folded; of a failure its end, where the error is."""
     output = content.get("output")
     if isinstance(output, list):  # Anthropic content blocks
         output = "\n".join(
@@ -330,7 +329,13 @@ def tool_result_text(content: dict[str, Any], lines: int = 2) -> str:
         )
     elif not isinstance(output, str):
         output = json.dumps(output, ensure_ascii=False) if output is not None else ""
-    return fold(output.strip() or "(no output)", lines, 160)
+    text = output.strip() or "(no output)"
+    rows = text.splitlines()
+    if content.get("is_error") and len(rows) > lines:
+        return f"… {plural(len(rows) - lines, 'earlier line')}\n" + fold(
+            "\n".join(rows[-lines:]), lines, 160
+        )
+    return fold(text, lines, 160)
 
 
 def status_line(session: dict[str, Any], usage: dict[str, int]) -> str:
