@@ -482,3 +482,32 @@ def test_w_jumps_to_the_next_waiting_session(page: Page, relay: WebRelay) -> Non
     page.wait_for_selector(f"html[data-session-ready='{second['id']}']")
     # The mode picker is a finger-sized target too.
     assert page.get_by_label("Permission mode").bounding_box()["height"] >= 44
+
+
+def test_details_on_a_phone(browser, relay: WebRelay) -> None:
+    """A Markdown table scrolls instead of breaking its words; an unknown session has no
+    prompt box; the reconnect pill does not cover the title."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(relay.client_link)
+    page.wait_for_selector(".list-view")
+    agent = relay.agent
+    session = agent.create_session("A title that must stay readable")
+    cells = " | ".join(["supercalifragilistic"] * 6)
+    agent.say(session["id"], f"| {cells} |\n|{'---|' * 6}\n| {cells} |")
+    open_session(page, relay, session["id"])
+    wrap = page.locator(".table-wrap").first
+    expect(wrap).to_be_visible()
+    sizes = wrap.evaluate("w => [w.scrollWidth, w.clientWidth]")
+    assert sizes[0] > sizes[1]  # it scrolls…
+    cell = page.locator(".md td").first
+    assert cell.evaluate("td => td.getClientRects().length && td.offsetHeight") < 40  # …whole
+
+    page.evaluate("document.querySelector('#conn').hidden = false")
+    pill, title = page.locator("#conn").bounding_box(), page.locator("#s-title").bounding_box()
+    assert pill["y"] > title["y"] + title["height"]
+
+    page.goto(f"{relay.url}/#/session/ses_00000000000000ff")
+    expect(page.locator("#msgs")).to_contain_text("There is no such session.")
+    expect(page.get_by_label("Message to the agent")).to_be_hidden()
+    context.close()

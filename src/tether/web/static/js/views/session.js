@@ -67,6 +67,9 @@ export class SessionView {
       this.transcript = await this.store.openTranscript(this.id);
     } catch (err) {
       $("#msgs", this.root).innerHTML = `<p class="empty" role="alert">${esc(err.status === 404 ? "There is no such session." : `Could not load the session: ${err.message}`)}</p>`;
+      // Nothing to steer: no prompt box, mode picker or usage for a session that is not there.
+      for (const sel of ["#composer", "#s-meta", "#pending"]) $(sel, this.root).hidden = true;
+      $("#s-title", this.root).textContent = err.status === 404 ? "No such session" : "Session";
       return;
     }
     if (!this.root.isConnected || this.unsubscribe === null) return;
