@@ -511,3 +511,19 @@ def test_details_on_a_phone(browser, relay: WebRelay) -> None:
     expect(page.locator("#msgs")).to_contain_text("There is no such session.")
     expect(page.get_by_label("Message to the agent")).to_be_hidden()
     context.close()
+
+
+def test_a_running_turn_says_for_how_long(page: Page, relay: WebRelay) -> None:
+    agent = relay.agent
+    session = agent.create_session("Busy", status="idle")
+    open_session(page, relay, session["id"])
+    prompt = page.get_by_label("Message to the agent")
+    prompt.fill("run the tests")
+    prompt.press("Enter")
+    agent.wait_message(session["id"], "user_text")
+    expect(page.locator("#s-status .run-for")).to_have_count(0)  # idle: no turn
+    agent.patch(session["id"], status="running")
+    expect(page.locator("#s-status")).to_contain_text(re.compile(r"running\s*for \d+:\d\d"))
+    expect(page.locator(".note-pop", has_text="Interrupt sent by you")).to_have_count(0)
+    page.get_by_role("button", name="Interrupt").click()
+    expect(page.locator(".note-pop", has_text="Interrupt sent by you.")).to_be_visible()

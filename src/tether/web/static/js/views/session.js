@@ -1,7 +1,7 @@
 // The session view: header (status, model, permission mode, usage), the live transcript,
 // open permission requests, and the composer (prompt, Interrupt, End session).
 
-import { $, basename, esc, formatCost, formatTokens } from "../dom.js";
+import { $, basename, esc, formatCost, formatTokens, personName } from "../dom.js";
 import { rawMessage, renderMessage, renderTranscript } from "./messages.js";
 import { answerFor, collectAnswers, isQuestion, permissionCard, plainCard, resolvedNote } from "./permission.js";
 import { statusBadge } from "./sessions.js";
@@ -130,7 +130,10 @@ export class SessionView {
     $("#s-title", this.root).textContent = title;
     document.title = `${title} · tether`;
     $("#s-sub", this.root).textContent = [agentLabel(s), s.host, s.cwd].filter(Boolean).join(" · ");
-    $("#s-status", this.root).innerHTML = statusBadge(this.store.effectiveStatus(s));
+    const status = this.store.effectiveStatus(s);
+    $("#s-status", this.root).innerHTML = statusBadge(status) +
+      (status === "running" && this.turnStart() ? `<span class="run-for" data-since="${esc(this.turnStart())}"></span>` : "");
+    this.tickExpiry();
     const model = s.model || this.transcript?.model;
     const modelEl = $("#s-model", this.root);
     modelEl.textContent = model || "model unknown";
@@ -248,11 +251,23 @@ export class SessionView {
     box.classList.toggle("has-cards", pending.length > 0);
   }
 
-  // How long each open request has before it expires and is denied.
+  // When the running turn began: the last prompt a person sent.
+  turnStart() {
+    const ms = this.transcript?.messages || [];
+    for (let k = ms.length - 1; k >= 0; k--) {
+      if (ms[k].role === "user" && ms[k].kind === "user_text") return ms[k].created_at;
+    }
+    return null;
+  }
+
+  // How long each open request has before it expires and is denied, and how long the
+  // running turn has been running.
   tickExpiry() {
     for (const el of this.root.querySelectorAll(".perm-expiry[data-expires]")) {
       el.textContent = expiresIn(Date.parse(el.dataset.expires) - Date.now());
     }
+    const running = this.root.querySelector(".run-for[data-since]");
+    if (running) running.textContent = ` for ${elapsed(Date.now() - Date.parse(running.dataset.since))}`;
   }
 
   note(text, kind = "") {
@@ -274,7 +289,7 @@ export class SessionView {
       if (detail.inOrder) this.append(detail.added);
       else this.renderAll(false);
       this.renderUsage();
-      if (detail.added.some((m) => m.kind === "system")) this.renderHeader();
+      if (detail.added.some((m) => m.kind === "system" || m.kind === "user_text")) this.renderHeader();
     } else if (kind === "session" && detail.session.id === this.id) {
       this.renderHeader();
     } else if (kind === "permissions") {
@@ -284,7 +299,7 @@ export class SessionView {
       this.renderHeader();
     } else if (kind === "control" && detail.control.session_id === this.id) {
       const c = detail.control;
-      if (c.action === "interrupt") this.note(`Interrupt sent by ${c.by || "someone"}.`);
+      if (c.action === "interrupt") this.note(`Interrupt sent by ${c.by ? personName(c.by) : "someone"}.`);
       else if (c.action === "permission_mode") this.note(`Permission mode set to ${MODE_LABELS[c.mode] || c.mode} by ${c.by || "someone"}.`);
       else if (c.action === "end") this.note(`Session ended by ${c.by || "someone"}.`);
     }
@@ -455,6 +470,14 @@ export class SessionView {
     if (key === "i" && $("#interrupt", this.root)) { this.interrupt(); return true; }
     return false;
   }
+}
+
+export function elapsed(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h ? `${h} h ${String(m).padStart(2, "0")} min` : `${m}:${ss}`;
 }
 
 export function expiresIn(ms) {
