@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import IN_CI
-from tests.web.conftest import WebRelay
+from tests.web.conftest import ARTIFACTS, WebRelay
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 expect.set_options(timeout=20000)
@@ -102,3 +102,36 @@ def test_no_serious_violations_anywhere(browser, relay: WebRelay, scheme: str) -
     print("other rules: " + ", ".join(sorted({v["id"] for f in report.values() for v in f})))
     serious = {w: [v for v in f if v["impact"] in SERIOUS] for w, f in report.items()}
     assert not any(serious.values()), json.dumps(serious, indent=1)
+
+
+def test_screenshots_of_every_card(browser, relay: WebRelay) -> None:
+    """test-artifacts/cards/<tool>-<width>-<scheme>.png, for the record (and the eye)."""
+    out = ARTIFACTS / "cards"
+    out.mkdir(parents=True, exist_ok=True)
+    agent = relay.agent
+    session = agent.create_session("Cards", cwd="/p")
+    asked = [
+        (
+            tool,
+            agent.ask(session["id"], tool, args, suggestions=[BASH_RULE] if tool == "Bash" else []),
+        )
+        for tool, args in CARDS
+    ]
+    for scheme in ("light", "dark"):
+        for width, height in ((320, 640), (390, 844), (1440, 900)):
+            context = browser.new_context(
+                viewport={"width": width, "height": height},
+                color_scheme=scheme,
+                reduced_motion="reduce",
+            )
+            page = context.new_page()
+            page.goto(relay.client_link)
+            page.wait_for_selector(".list-view")
+            page.goto(f"{relay.url}/#/session/{session['id']}")
+            page.wait_for_selector(f"html[data-session-ready='{session['id']}']")
+            for tool, request in asked:
+                card = page.locator(f".perm[data-perm-id='{request['id']}']")
+                card.scroll_into_view_if_needed()
+                card.screenshot(path=str(out / f"{tool}-{width}-{scheme}.png"))
+            context.close()
+    assert len(list(out.glob("*.png"))) >= len(CARDS) * 6
