@@ -162,3 +162,15 @@ def test_flags_override_the_environment(
     done = tether(env, "sessions", "--json", "--url", server.url, "--token", server.token)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+def test_run_help_wraps_whole_sentences_at_80_columns(
+    env: dict[str, str], api: SyncRelayClient
+) -> None:
+    done = tether({**env, "COLUMNS": "80"}, "run", "--help")
+    assert done.returncode == 0, done.stderr
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    assert all(len(line) <= 80 for line in done.stdout.splitlines())
+    # Paragraphs are rewrapped at the terminal's width, not cut where the source was.
+    assert "People send prompts, interrupt" in done.stdout
+    assert "People" not in lines and "gemini" not in lines

@@ -34,7 +34,7 @@ acp for any Agent Client Protocol agent given after `--`:
 `tether run --agent acp -- my-agent --acp`.
 
 In a terminal, the agent's permission requests are also asked right here, with the
-keys of `tether permissions` (y, n [reason], a number to remember a rule): whoever
+keys of `tether permissions` (y, n and a reason, a number to remember a rule): whoever
 answers first, here or on any other device, decides, and the question here goes away
 when it was answered elsewhere. --no-local-answers leaves them to the other devices.
 
@@ -45,10 +45,16 @@ message with the end of its stderr), 130 on Ctrl-C.
 """
 
 
+def paragraphs(text: str) -> str:
+    """Help text as whole paragraphs: the terminal wraps them at its own width (Typer keeps
+    single newlines, so source line breaks would cut sentences in the middle)."""
+    return "\n\n".join(" ".join(p.split()) for p in text.strip().split("\n\n"))
+
+
 def register(app: typer.Typer) -> None:
     app.command(
         "run",
-        help=HELP,
+        help=paragraphs(HELP),
         context_settings={"allow_extra_args": True, "ignore_unknown_options": False},
     )(run)
 
