@@ -56,12 +56,14 @@ def test_answers_a_queue_of_requests(handler: Live, api: SyncRelayClient) -> Non
     handler.wait_for("✓ allowed: Bash in build bot")
     at = handler.wait_for(f"permission request {second['id']} (2 waiting)")
     handler.wait_for("write /srv/build/notes.txt (60 lines)", after=at)
+    handler.wait_for("answer (2 requests waiting)", after=at)
     handler.wait_for("… 40 more lines", after=at)  # a long input is folded
     handler.send("d not in that directory")
     handler.wait_for("✓ denied: Write")
     at = handler.wait_for(f"permission request {third['id']}")
     handler.wait_for("+x = 2", after=at)  # an Edit reads as a diff
     handler.wait_for("  1  Yes, allow all edits this session", after=at)  # the rule, in words
+    handler.wait_for("answer (1 request waiting)", after=at)
     handler.send("huh?")
     handler.wait_for("answer with one of the keys shown", after=at)
     handler.send("1")

@@ -22,7 +22,7 @@ from tether.cli.lines import LineReader
 from tether.cli.output import Output, make_output
 from tether.cli.permissions import deliver
 from tether.cli.remote import explain, find_session, run
-from tether.cli.render import resolution, short_path, status_line
+from tether.cli.render import plural, resolution, short_path, status_line
 from tether.cli.transcript import agent_label, render_message
 from tether.client import (
     Event,
@@ -228,7 +228,7 @@ class Attached:
             self.out.prompt("your answer (typing answers the question, not a new prompt)")
         else:
             self.out.note(answers.keys_help(request, self.session.get("cwd"), more=MORE_KEYS))
-            self.out.prompt("answer")
+            self.out.prompt(f"answer ({plural(len(self.pending), 'request')} waiting)")
 
     def on_session(self, data: dict[str, Any]) -> None:
         before = self.session

@@ -31,7 +31,7 @@ from tether.cli.common import TOKEN_OPTION, URL_OPTION, is_interactive
 from tether.cli.lines import LineReader
 from tether.cli.output import Output, make_output
 from tether.cli.remote import explain, find_session, run
-from tether.cli.render import one_line, resolution
+from tether.cli.render import one_line, plural, resolution
 from tether.client import (
     AlreadyResolved,
     Event,
@@ -283,7 +283,7 @@ class Handler:
                 self.out.note(form.ask())
             else:
                 self.out.note(keys_help(request, cwd, more=MORE_KEYS))
-            self.out.prompt("answer")
+            self.out.prompt(f"answer ({plural(len(self.queue), 'request')} waiting)")
             line = await self.next_input(lines, listener, lambda p=pid: p in self.queue)
             if line is False:
                 continue
