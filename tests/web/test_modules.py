@@ -303,3 +303,18 @@ def test_task_events_are_not_session_starts_and_notes_end_once(run) -> None:
         "m.resolvedNote({tool_name: 'Bash', status: 'expired', decision: {message: 'too late.'}})",
     )
     assert said == "Bash request expired: too late."
+
+
+def test_a_failed_command_notes_the_end_of_its_output(run) -> None:
+    note = run(
+        "views/tools.js",
+        """(() => {
+          const box = document.createElement('div');
+          box.innerHTML = m.toolCard(
+            {seq: 1, content: {call_id: 'c', name: 'Bash', input: {command: 'make'}}},
+            {seq: 2, content: {call_id: 'c', is_error: true,
+                               output: 'cc -o app app.c\\nstep two\\nmake: *** [app] Error 1\\n'}});
+          return box.querySelector('.tool-note').textContent;
+        })()""",
+    )
+    assert note == "make: *** [app] Error 1"
