@@ -87,7 +87,7 @@ def test_requests_resolved_elsewhere_disappear_with_a_note(
     second = bash(api, sid, "rollback")
     handler.wait_for(f"permission request {first['id']}")
     api.respond(first["id"], "allow")  # answered on the phone
-    handler.wait_for("Bash request in elsewhere: answered elsewhere, allowed by TETHER_TOKEN")
+    handler.wait_for("Bash request in elsewhere: answered elsewhere, allowed by the admin")
     handler.wait_for(f"permission request {second['id']}")
     api.cancel_permission(second["id"], reason="the agent moved on")
     handler.wait_for("cancelled by the agent (the agent moved on)")

@@ -122,6 +122,11 @@ def test_resolution_says_who_and_how() -> None:
         == "cancelled by the agent (moved on)"
     )
     assert resolution({"status": "expired", "decision": {}}).startswith("expired")
+    by_admin = {"decided_by": "TETHER_TOKEN", "remember": [0]}
+    assert (
+        resolution({"status": "allowed", "decision": by_admin})
+        == "allowed by the admin (and a rule remembered)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -139,7 +139,7 @@ def test_permissions_in_a_terminal(
     third = api.open_permission(sid, tool_name="Bash", input={"command": "make deploy"})
     pane.wait_for("make deploy")
     api.respond(third["id"], "deny", message="from the phone")
-    pane.wait_for("answered elsewhere, denied by TETHER_TOKEN: from the phone")
+    pane.wait_for("answered elsewhere, denied by the admin: from the phone")
     pane.type("q")
     assert "EXIT=0" in pane.wait_for("EXIT=")
 

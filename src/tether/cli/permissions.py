@@ -31,7 +31,7 @@ from tether.cli.common import TOKEN_OPTION, URL_OPTION, is_interactive
 from tether.cli.lines import LineReader
 from tether.cli.output import Output, make_output
 from tether.cli.remote import explain, find_session, run
-from tether.cli.render import one_line, plural, resolution
+from tether.cli.render import one_line, person, plural, resolution
 from tether.client import (
     AlreadyResolved,
     Event,
@@ -214,7 +214,7 @@ class Handler:
         else:
             self.out.note(
                 f"answering permission requests for {where} on {self.relay.url} "
-                f"as {me['name']} ({me['scope']})",
+                f"as {person(me['name'])} ({me['scope']})",
                 "bold",
             )
         if me["scope"] == "viewer":

@@ -274,6 +274,12 @@ def checklist(todos: list[Any]) -> str:
     return "\n".join(rows)
 
 
+def person(name: str) -> str:
+    """A token's name as people read it: the server's own admin token is named after the
+    TETHER_TOKEN variable it came from, which is no one's name."""
+    return "the admin" if name == "TETHER_TOKEN" else name
+
+
 def resolution(permission: dict[str, Any]) -> str:
     """How a request ended, e.g. 'allowed by phone' or 'cancelled by the agent'."""
     status = permission.get("status") or "resolved"
@@ -284,8 +290,10 @@ def resolution(permission: dict[str, Any]) -> str:
         return "cancelled by the agent" + (f" ({one_line(reason, 80)})" if reason else "")
     if status == "expired":
         return "expired (nobody answered in time)"
-    text = status + (f" by {who}" if who else "")
-    if decision.get("remember"):
+    text = status + (f" by {person(who)}" if who else "")
+    if isinstance(decision.get("remember"), list):
+        text += " (and a rule remembered)"
+    elif decision.get("remember"):
         text += " (always)"
     if status == "denied" and decision.get("message"):
         text += f": {one_line(decision['message'], 80)}"
