@@ -527,3 +527,17 @@ def test_a_running_turn_says_for_how_long(page: Page, relay: WebRelay) -> None:
     expect(page.locator(".note-pop", has_text="Interrupt sent by you")).to_have_count(0)
     page.get_by_role("button", name="Interrupt").click()
     expect(page.locator(".note-pop", has_text="Interrupt sent by you.")).to_be_visible()
+
+
+def test_titles_are_not_crushed_by_badges_on_a_phone(browser, relay: WebRelay) -> None:
+    context = browser.new_context(viewport={"width": 320, "height": 640})
+    page = context.new_page()
+    page.goto(relay.client_link)
+    page.wait_for_selector(".list-view")
+    session = relay.agent.create_session("Refactor the payment module safely")
+    relay.agent.ask(session["id"], "Bash", {"command": "make"})
+    row = page.locator(f".session-row[data-id='{session['id']}']")
+    expect(row).to_contain_text("waiting for you")
+    title = row.locator(".row-title").bounding_box()
+    assert title["width"] >= 150  # most of a phone's row, badges or not
+    context.close()
