@@ -125,7 +125,7 @@ def test_line_mode_output_reaches_a_pipe_at_once(env: dict[str, str], api: SyncR
     live = Live({k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"}, "attach", sid)
     try:
         live.wait_for(f"permission request {request['id']}")
-        live.wait_for("answer with y")
+        live.wait_for("  y  Yes")
         live.send("y")
         live.wait_for("allowed")
         assert api.get_permission(request["id"])["status"] == "allowed"
@@ -148,5 +148,23 @@ def test_authorship_comes_from_the_role(env: dict[str, str], api: SyncRelayClien
         live.wait_for("› a person asks")
         live.wait_for("↳ subagent task")
         assert "› subagent task" not in live.text
+    finally:
+        live.stop()
+
+
+def test_attach_says_when_the_agent_goes_offline(env: dict[str, str], api: SyncRelayClient) -> None:
+    """The runner's stream ends (as with kill -9): attach says the agent is offline, and a
+    prompt typed then is queued for when it returns."""
+    sid = api.create_session(title="fragile", status="idle")["id"]
+    runner = api.events(session_id=sid, runner=True)
+    assert next(runner).data["agent_online"] is True  # the runner holds the lease
+    live = Live(env, "attach", sid)
+    try:
+        live.wait_for("attached to fragile")
+        runner.close()
+        live.wait_for("agent offline: its runner is gone")
+        live.send("still there?")
+        live.wait_for("queued: the agent is offline")
+        assert [m["content"]["text"] for m in api.messages(sid)] == ["still there?"]
     finally:
         live.stop()

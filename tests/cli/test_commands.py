@@ -25,11 +25,12 @@ def test_sessions_table_and_json(env: dict[str, str], api: SyncRelayClient) -> N
     table = tether(env, "sessions")
     assert table.returncode == 0, table.stderr
     rows = table.stdout.splitlines()
-    assert rows[0].split() == ["ID", "TITLE", "AGENT", "STATUS", "CWD", "ACTIVE", "PENDING"]
+    assert rows[0].split() == ["ID", "STATUS", "ACTIVE", "TITLE", "CWD", "ASKS"]
     by_id = {row.split()[0]: row for row in rows[1:]}
-    assert set(by_id) == {first["id"], second["id"]}
+    assert list(by_id) == [second["id"], first["id"]]  # the one that waits comes first
     assert "write docs" in by_id[second["id"]] and "/srv/docs" in by_id[second["id"]]
-    assert by_id[second["id"]].split()[-1] == "1"
+    assert by_id[second["id"]].split()[1] == "waiting"
+    assert by_id[second["id"]].endswith("wants to run `make`")
     assert "ended" in by_id[first["id"]]
 
     listed = json.loads(tether(env, "sessions", "--json").stdout)
@@ -62,6 +63,9 @@ def test_send_interrupt_mode_end(env: dict[str, str], api: SyncRelayClient) -> N
             break
     events.close()
     assert controls[0]["action"] == "interrupt"
+    idle = api.create_session(title="resting", status="idle")["id"]
+    nothing = tether(env, "interrupt", idle)
+    assert nothing.stdout.strip() == f"nothing to interrupt: {idle} (resting) is idle"
 
     changed = tether(env, "mode", sid, "plan")
     assert changed.returncode == 0 and "now in plan mode" in changed.stdout
@@ -158,3 +162,15 @@ def test_flags_override_the_environment(
     done = tether(env, "sessions", "--json", "--url", server.url, "--token", server.token)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+def test_run_help_wraps_whole_sentences_at_80_columns(
+    env: dict[str, str], api: SyncRelayClient
+) -> None:
+    done = tether({**env, "COLUMNS": "80"}, "run", "--help")
+    assert done.returncode == 0, done.stderr
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    assert all(len(line) <= 80 for line in done.stdout.splitlines())
+    # Paragraphs are rewrapped at the terminal's width, not cut where the source was.
+    assert "People send prompts, interrupt" in done.stdout
+    assert "People" not in lines and "gemini" not in lines

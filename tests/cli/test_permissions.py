@@ -49,27 +49,31 @@ def test_answers_a_queue_of_requests(handler: Live, api: SyncRelayClient) -> Non
         sid,
         tool_name="Edit",
         input={"file_path": "/srv/build/app.py", "old_string": "x = 1\n", "new_string": "x = 2\n"},
+        suggestions=[{"type": "setMode", "mode": "acceptEdits", "destination": "session"}],
     )
 
     handler.send("allow")
     handler.wait_for("✓ allowed: Bash in build bot")
     at = handler.wait_for(f"permission request {second['id']} (2 waiting)")
     handler.wait_for("write /srv/build/notes.txt (60 lines)", after=at)
+    handler.wait_for("answer (2 requests waiting)", after=at)
     handler.wait_for("… 40 more lines", after=at)  # a long input is folded
     handler.send("d not in that directory")
     handler.wait_for("✓ denied: Write")
     at = handler.wait_for(f"permission request {third['id']}")
     handler.wait_for("+x = 2", after=at)  # an Edit reads as a diff
+    handler.wait_for("  1  Yes, allow all edits this session", after=at)  # the rule, in words
+    handler.wait_for("answer (1 request waiting)", after=at)
     handler.send("huh?")
-    handler.wait_for("answer with [a]llow", after=at)
-    handler.send("A")
-    handler.wait_for("✓ always allowed: Edit")
+    handler.wait_for("answer with one of the keys shown", after=at)
+    handler.send("1")
+    handler.wait_for("✓ allowed; allow all edits this session: Edit")
 
     assert api.get_permission(early["id"])["status"] == "allowed"
     denied = api.get_permission(second["id"])
     assert denied["status"] == "denied" and denied["decision"]["message"] == "not in that directory"
     always = api.get_permission(third["id"])
-    assert always["status"] == "allowed" and always["decision"]["remember"] is True
+    assert always["status"] == "allowed" and always["decision"]["remember"] == [0]
     handler.send("q")
     assert handler.wait() == 0
 
@@ -83,7 +87,7 @@ def test_requests_resolved_elsewhere_disappear_with_a_note(
     second = bash(api, sid, "rollback")
     handler.wait_for(f"permission request {first['id']}")
     api.respond(first["id"], "allow")  # answered on the phone
-    handler.wait_for("Bash request in elsewhere: answered elsewhere, allowed by TETHER_TOKEN")
+    handler.wait_for("Bash request in elsewhere: answered elsewhere, allowed by the admin")
     handler.wait_for(f"permission request {second['id']}")
     api.cancel_permission(second["id"], reason="the agent moved on")
     handler.wait_for("cancelled by the agent (the agent moved on)")
@@ -106,7 +110,7 @@ def test_skip_moves_a_request_to_the_back(handler: Live, api: SyncRelayClient) -
     first = bash(api, sid, "one")
     second = bash(api, sid, "two")
     handler.wait_for(f"permission request {first['id']}")
-    handler.wait_for("[q]uit")
+    handler.wait_for("s later · q quit")
     handler.send("s")
     handler.wait_for(f"permission request {second['id']}")
     handler.send("a")
@@ -222,7 +226,7 @@ def test_waits_for_a_relay_that_is_not_up_yet(server_factory, tmp_path) -> None:
             sid = api.create_session(title="late relay")["id"]
             request = bash(api, sid, "echo late")
             live.wait_for(f"permission request {request['id']}")
-            live.wait_for("[a]llow")  # the prompt, before any answer is given
+            live.wait_for("  y  Yes")  # the prompt, before any answer is given
             live.send("a")
             live.wait_for("✓ allowed")
             assert api.get_permission(request["id"])["status"] == "allowed"
@@ -242,3 +246,44 @@ def test_no_reconnect_exits_at_once_when_the_relay_is_down(tmp_path) -> None:
     )
     assert done.returncode == 1
     assert "cannot reach the relay" in done.stderr + done.stdout
+
+
+def test_a_question_is_answered_as_a_form(handler: Live, api: SyncRelayClient) -> None:
+    sid = api.create_session(title="asker")["id"]
+    handler.wait_for("waiting for permission requests")
+    request = api.open_permission(
+        sid,
+        tool_name="AskUserQuestion",
+        input={
+            "questions": [
+                {"question": "Which db?", "options": [{"label": "sqlite"}, {"label": "pg"}]},
+                {"question": "Why?", "options": []},
+            ]
+        },
+    )
+    at = handler.wait_for("AskUserQuestion — ask you 2 questions")
+    handler.wait_for("Which db?  (question 1 of 2)", after=at)
+    assert '"questions"' not in handler.text  # no raw JSON
+    handler.send("2")
+    handler.wait_for("Why?  (question 2 of 2)", after=at)
+    handler.send("it scales")
+    handler.wait_for("✓ answered: Which db? → pg; Why? → it scales")
+    done = api.get_permission(request["id"])
+    assert done["status"] == "allowed"
+    assert done["decision"]["updated_input"]["answers"] == {"Which db?": "pg", "Why?": "it scales"}
+
+
+def test_a_long_command_expands_with_e(handler: Live, api: SyncRelayClient) -> None:
+    sid = api.create_session(title="long")["id"]
+    handler.wait_for("waiting for permission requests")
+    lines = "\n".join(f"echo step{i}" for i in range(30))
+    api.open_permission(
+        sid, tool_name="Bash", input={"command": lines + " && rm -rf /" + "x" * 500}
+    )
+    at = handler.wait_for("… 10 more lines")
+    assert "step29" not in handler.text
+    handler.wait_for("e show it all", after=at)
+    handler.send("e")
+    handler.wait_for("rm -rf /" + "x" * 500, after=at)
+    handler.send("n")
+    handler.wait_for("✓ denied: Bash")

@@ -6,10 +6,20 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tether.cli.permissions import Answer, parse_answer
+from tether.cli.answers import (
+    Answer,
+    QuestionForm,
+    choices,
+    parse_answer,
+    read_questions,
+    remember_label,
+    respond_args,
+)
 from tether.cli.render import (
     ago,
+    asks,
     describe_request,
+    edit_diff,
     fold,
     one_line,
     resolution,
@@ -18,7 +28,9 @@ from tether.cli.render import (
     status_line,
     tool_call_line,
     tool_result_text,
+    waiting_first,
 )
+from tether.cli.transcript import render_message
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 
@@ -110,6 +122,11 @@ def test_resolution_says_who_and_how() -> None:
         == "cancelled by the agent (moved on)"
     )
     assert resolution({"status": "expired", "decision": {}}).startswith("expired")
+    by_admin = {"decided_by": "TETHER_TOKEN", "remember": [0]}
+    assert (
+        resolution({"status": "allowed", "decision": by_admin})
+        == "allowed by the admin (and a rule remembered)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -118,8 +135,11 @@ def test_resolution_says_who_and_how() -> None:
         ("a", Answer("allow")),
         ("Y", Answer("allow")),
         ("allow", Answer("allow")),
-        ("A", Answer("always")),
-        ("always", Answer("always")),
+        ("/allow", Answer("allow")),
+        ("A", Answer("help")),  # no rule was offered: nothing to remember
+        ("1", Answer("help")),
+        ("e", Answer("expand")),
+        ("/deny no", Answer("deny", "no")),
         ("d", Answer("deny")),
         ("n  too risky ", Answer("deny", "too risky")),
         ("deny because", Answer("deny", "because")),
@@ -136,7 +156,7 @@ def test_parse_answer(line: str, answer: Answer) -> None:
 def test_transcript_lines() -> None:
     assert tool_call_line({"name": "Bash", "input": {"command": "ls\n-la"}}) == "Bash(ls -la)"
     assert tool_call_line({"name": "Think", "input": {}}) == "Think()"
-    assert tool_result_text({"output": "1\n2\n3"}) == "1\n2\n… 1 more lines"
+    assert tool_result_text({"output": "1\n2\n3"}) == "1\n2\n… 1 more line"
     assert tool_result_text({"output": [{"type": "text", "text": "block"}]}) == "block"
     assert tool_result_text({"output": ""}) == "(no output)"
     line = status_line(
@@ -159,4 +179,113 @@ def test_session_row() -> None:
         },
         NOW,
     )
-    assert row == ("ses_1", "t", "claude-code", "running", "/srv", "1m ago", "2")
+    assert row == ("ses_1", "waiting (2)", "1m ago", "t", "/srv", "")
+    offline = {"id": "ses_2", "status": "idle", "agent_online": False}
+    assert session_row(offline, NOW)[1] == "agent offline"
+    assert asks({"tool_name": "Bash", "input": {"command": "pytest -x\nmore"}}) == (
+        "wants to run `pytest -x`"
+    )
+    sessions = [{"id": "a"}, {"id": "b"}, {"id": "c", "status": "ended"}, {"id": "d"}]
+    pending = [
+        {"session_id": "d", "created_at": "2"},
+        {"session_id": "b", "created_at": "1"},
+        {"session_id": "c", "created_at": "0"},
+    ]
+    assert [s["id"] for s in waiting_first(sessions, pending)] == ["b", "d", "a", "c"]
+
+
+def test_one_answer_language_with_rules_to_remember() -> None:
+    """A rule is chosen by the number shown beside it; `A` picks it only when it is the
+    only one, and the answer names exactly that rule by its index."""
+    npm = {
+        "type": "addRules",
+        "rules": [{"toolName": "Bash", "ruleContent": "npm test:*"}],
+        "behavior": "allow",
+        "destination": "localSettings",
+    }
+    edits = {"type": "setMode", "mode": "acceptEdits", "destination": "session"}
+    request = {"tool_name": "Bash", "input": {"command": "npm test"}, "suggestions": [npm, edits]}
+    assert choices(request, "/proj") == [
+        ("y", "Yes"),
+        ("1", "Yes, and don't ask again this session for `npm test:*` commands in /proj"),
+        ("2", "Yes, allow all edits this session"),
+        ("n", "No (n <reason> tells the agent why)"),
+    ]
+    assert parse_answer("2", [0, 1]) == Answer("remember", index=1)
+    assert parse_answer("3", [0, 1]) == Answer("help")
+    assert parse_answer("A", [0, 1]) == Answer("help")  # which one? the person must say
+    assert parse_answer("A", [0]) == Answer("remember", index=0)
+    assert respond_args(Answer("remember", index=1)) == {"behavior": "allow", "remember": [1]}
+    assert respond_args(Answer("allow")) == {"behavior": "allow"}
+    assert respond_args(Answer("deny", "why")) == {"behavior": "deny", "message": "why"}
+    assert remember_label({"type": "addDirectories", "directories": ["/tmp"]}) == (
+        "Yes, and allow access to `/tmp` this session"
+    )
+
+
+def test_a_long_command_is_never_cut_and_expands_whole() -> None:
+    tail = "&& rm -rf /srv/data/" + "x" * 600
+    view = describe_request("Bash", {"command": "make clean " + tail})
+    assert tail in view.body and "chars)" not in view.body
+    many = "\n".join(f"echo {i}" for i in range(50))
+    assert "more lines" in describe_request("Bash", {"command": many}).body
+    assert describe_request("Bash", {"command": many}, full=True).body.endswith("echo 49")
+    assert (
+        describe_request("Write", {"file_path": "a", "content": "x"}).summary == "write a (1 line)"
+    )
+
+
+def test_plan_and_todo_requests_read_as_what_they_are() -> None:
+    plan = describe_request("ExitPlanMode", {"plan": "# Plan\n1. fix"})
+    assert plan.body == "# Plan\n1. fix" and plan.lexer == "markdown"
+    todos = describe_request(
+        "TodoWrite",
+        {"todos": [{"content": "a", "status": "completed"}, {"content": "b", "status": "pending"}]},
+    )
+    assert todos.body == "☑ a\n☐ b"
+
+
+def test_a_question_is_a_form() -> None:
+    request = {
+        "tool_name": "AskUserQuestion",
+        "input": {
+            "questions": [
+                {"question": "Which db?", "header": "DB", "options": [{"label": "sqlite"}, "pg"]},
+                {"question": "Extras?", "multiSelect": True, "options": ["a", "b", "c"]},
+            ]
+        },
+    }
+    form = QuestionForm(request, read_questions(request) or [])
+    assert "DB: Which db?  (question 1 of 2)" in form.ask() and "  2  pg" in form.ask()
+    assert form.feed("7") == "7 is not one of the options (1–2)"
+    assert form.feed("2") is None and not form.done
+    assert form.feed("1, 3") is None and form.done
+    assert form.updated_input()["answers"] == {"Which db?": "pg", "Extras?": "a, c"}
+    other = QuestionForm(request, read_questions(request) or [])
+    other.feed("mysql, please")
+    assert other.answers == {"Which db?": "mysql, please"}
+    assert read_questions({"tool_name": "Bash", "input": {}}) is None
+
+
+def test_the_terminal_diff_keeps_lines_apart() -> None:
+    diff = edit_diff("a.py", "x = 1\ny = 2", "x = 1\ny = 3\n")
+    assert "-y = 2" in diff.splitlines() and "+y = 3" in diff.splitlines()
+    assert "-x = 1" not in diff and "+x = 1" not in diff  # unchanged is context
+    assert "2+" not in diff  # no line glued to the next
+
+
+def test_failing_output_shows_its_end_and_todos_are_a_checklist() -> None:
+    out = "\n".join(f"step {i}" for i in range(30)) + "\nError: boom"
+    shown = tool_result_text({"output": out, "is_error": True})
+    assert shown.endswith("step 29\nError: boom") and "29 earlier lines" in shown
+    todo = render_message(
+        {
+            "role": "agent",
+            "kind": "tool_call",
+            "content": {
+                "name": "TodoWrite",
+                "input": {"todos": [{"content": "a", "status": "completed"}]},
+            },
+        }
+    )
+    assert todo is not None and "☑ a" in str(todo)

@@ -37,7 +37,9 @@ class Pane:
     """One tmux session on a private socket running one `tether` command; when the command
     exits the pane prints its exit code and stays, so the test can read both."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    def __init__(
+        self, env: dict[str, str], *args: str, width: int = 160, cwd: str | None = None
+    ) -> None:
         self.socket = "tether-test-" + secrets.token_hex(4)
         self.env = {**env, "TERM": "xterm-256color", "COLUMNS": "", "LINES": ""}
         self.env = {k: v for k, v in self.env.items() if v}
@@ -45,7 +47,9 @@ class Pane:
         # The shell outlives Ctrl-C (a trap with a command is not inherited, so the command
         # still gets SIGINT) to print the exit code.
         script = f"trap 'true' INT; {command}; echo EXIT=$?; sleep 600"
-        self.tmux("new-session", "-d", "-s", "t", "-x", "160", "-y", "60", "sh", "-c", script)
+        if cwd is not None:
+            script = f"cd {shlex.quote(cwd)}; {script}"
+        self.tmux("new-session", "-d", "-s", "t", "-x", str(width), "-y", "60", "sh", "-c", script)
 
     def tmux(self, *args: str) -> str:
         done = subprocess.run(
@@ -110,8 +114,8 @@ def test_permissions_in_a_terminal(
     assert "terminal bot" in screen and "~/proj" in screen
     assert "Bash wants to run a shell command" in screen
     assert "clean the build directory" in screen
-    pane.wait_for("[a]llow")
-    pane.type("a")
+    pane.wait_for("y  Yes")
+    pane.type("y")
     pane.wait_for("✓ allowed: Bash in terminal bot")
     assert api.get_permission(first["id"])["status"] == "allowed"
 
@@ -135,7 +139,7 @@ def test_permissions_in_a_terminal(
     third = api.open_permission(sid, tool_name="Bash", input={"command": "make deploy"})
     pane.wait_for("make deploy")
     api.respond(third["id"], "deny", message="from the phone")
-    pane.wait_for("answered elsewhere, denied by TETHER_TOKEN: from the phone")
+    pane.wait_for("answered elsewhere, denied by the admin: from the phone")
     pane.type("q")
     assert "EXIT=0" in pane.wait_for("EXIT=")
 
@@ -184,3 +188,76 @@ def test_attach_in_a_terminal(env: dict[str, str], api: SyncRelayClient, panes: 
     pane.wait_for("interrupt requested by")
     pane.keys("C-c")
     assert "EXIT=0" in pane.wait_for("EXIT=")
+
+
+NPM_RULE = {
+    "type": "addRules",
+    "rules": [{"toolName": "Bash", "ruleContent": "npm test:*"}],
+    "behavior": "allow",
+    "destination": "localSettings",
+}
+QUESTION = {
+    "questions": [
+        {
+            "question": "Which database?",
+            "header": "DB",
+            "options": [
+                {"label": "SQLite", "description": "one file"},
+                {"label": "PostgreSQL", "description": "a server"},
+            ],
+        }
+    ]
+}
+
+
+@pytest.mark.parametrize("command", ["permissions", "attach"])
+def test_one_answer_language_in_both_commands(
+    command: str, env: dict[str, str], api: SyncRelayClient, panes: list[Pane]
+) -> None:
+    """The same keys on screen in `permissions` and `attach`: y, n, and a number per rule
+    that says what it remembers (sent as that rule's index); a question is a form, and
+    what is typed answers it instead of going to the agent as a prompt."""
+    sid = api.create_session(title="same keys", cwd="/proj")["id"]
+    pane = Pane(env, command, *([sid] if command == "attach" else []))
+    panes.append(pane)
+    pane.wait_for("attached to" if command == "attach" else "waiting for permission")
+    first = api.open_permission(
+        sid, tool_name="Bash", input={"command": "npm test"}, suggestions=[NPM_RULE]
+    )
+    screen = pane.wait_for("1  Yes, and don't ask again this session for `npm test:*`")
+    assert "commands in /proj" in screen and "y  Yes" in screen and "n  No" in screen
+    pane.type("1")
+    pane.wait_for("✓ allowed; don't ask again this session for `npm test:*`")
+    assert api.get_permission(first["id"])["decision"]["remember"] == [0]
+
+    asked = api.open_permission(sid, tool_name="AskUserQuestion", input=QUESTION)
+    screen = pane.wait_for("DB: Which database?")
+    assert "2  PostgreSQL — a server" in screen and '"questions"' not in screen
+    pane.type("2")
+    pane.wait_for("✓ answered: Which database? → PostgreSQL")
+    answered = api.get_permission(asked["id"])
+    assert answered["decision"]["updated_input"]["answers"] == {"Which database?": "PostgreSQL"}
+    assert not [m for m in api.messages(sid) if m["kind"] == "user_text"]  # no stray prompt
+    pane.type("/quit" if command == "attach" else "q")
+    assert "EXIT=0" in pane.wait_for("EXIT=")
+
+
+def test_sessions_at_80_columns(
+    env: dict[str, str], api: SyncRelayClient, panes: list[Pane]
+) -> None:
+    """One line per session at 80 columns, cut with an ellipsis, waiting ones first and
+    saying what they ask."""
+    calm = api.create_session(title="a calm session with a very long title " * 3, cwd="/srv")
+    asking = api.create_session(title="asks", cwd="/home/dev/some/deep/project/dir")
+    api.open_permission(
+        asking["id"], tool_name="Bash", input={"command": "pytest -x tests/ " + "-k x " * 30}
+    )
+    pane = Pane(env, "sessions", width=80)
+    panes.append(pane)
+    screen = pane.wait_for("EXIT=0")
+    rows = [line for line in screen.splitlines() if line.startswith("ses_")]
+    assert [r.split()[0] for r in rows] == [asking["id"], calm["id"]]
+    assert all(len(line) <= 80 for line in screen.splitlines())
+    assert rows[0].split()[1] == "waiting" and "wants to run `p" in rows[0]
+    assert rows[0].endswith("…")
+    assert rows[1].split()[1] == "starting" and "…" in rows[1]

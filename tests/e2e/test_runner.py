@@ -325,3 +325,36 @@ async def test_a_crashed_runner_loses_nothing(relay, relay_server, model, start_
     assert "stopped unexpectedly" in error["content"]["message"]
     session = await wait_status(relay, first, "ended")
     assert session["agent_state"]["status"] == "ended"
+
+
+async def test_a_killed_runner_shows_offline_and_a_queued_prompt_reaches_the_next(
+    relay, model, start_runner
+) -> None:
+    model.add(text("Hi."))
+    first = start_runner("hello")
+    session_id = await first.wait_session_id()
+    await wait_message(relay, first, "result")
+    await wait_status(relay, first, "idle")
+
+    async def online() -> bool:  # the runner's event stream holds the lease
+        return (await relay.get_session(session_id))["agent_online"] is True
+
+    await until(online, 30, "the runner to hold its lease")
+    assert first.proc is not None
+    first.proc.kill()  # kill -9: no goodbye
+    first.proc.wait(10)
+
+    async def offline() -> bool:
+        return (await relay.get_session(session_id))["agent_online"] is False
+
+    await until(offline, 30, "the session to say its agent is offline")
+    # Queued, not refused: the next runner for this session hears it.
+    await relay.send_text(session_id, "are you back?")
+    model.add(text("Back, and I heard you."))
+    second = start_runner("--resume", session_id)
+    assert await second.wait_session_id() == session_id
+    await wait_message(
+        relay, second, "assistant_text", where=lambda m: m["content"]["text"].startswith("Back")
+    )
+    assert "are you back?" in user_texts(model.wait_main_requests(1)[-1].body)
+    await until(online, 30, "the next runner to hold the lease")

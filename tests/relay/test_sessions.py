@@ -26,6 +26,7 @@ SESSION_KEYS = {
     "agent_state_version",
     "last_seq",
     "pending_permissions",
+    "agent_online",
 }
 MESSAGE_KEYS = {"session_id", "seq", "id", "role", "kind", "content", "raw", "author", "created_at"}
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -254,3 +255,26 @@ async def test_session_events_carry_the_whole_session(server) -> None:
         for event in events:
             if event.event == "session":
                 assert set(event.data) == SESSION_KEYS, event.data
+
+
+async def test_a_session_without_a_title_is_named_by_its_first_prompt(server) -> None:
+    async with aclient(server) as http:
+        r = await http.post("/api/v1/sessions", json={"cwd": "/p"})
+        sid = r.json()["id"]
+        assert r.json()["title"] == "untitled"
+        agent_first = {"role": "agent", "kind": "assistant_text", "content": {"text": "hi"}}
+        await http.post(f"/api/v1/sessions/{sid}/messages", json=agent_first)
+        assert (await http.get(f"/api/v1/sessions/{sid}")).json()["title"] == "untitled"
+        prompt = "\n  Fix the   flaky login test " + "x" * 80 + "\nand more"
+        await http.post(
+            f"/api/v1/sessions/{sid}/messages",
+            json={"role": "user", "kind": "user_text", "content": {"text": prompt}},
+        )
+        title = (await http.get(f"/api/v1/sessions/{sid}")).json()["title"]
+        assert title.startswith("Fix the flaky login test xxx") and title.endswith("…")
+        assert len(title) == 60
+        await http.post(
+            f"/api/v1/sessions/{sid}/messages",
+            json={"role": "user", "kind": "user_text", "content": {"text": "second"}},
+        )
+        assert (await http.get(f"/api/v1/sessions/{sid}")).json()["title"] == title

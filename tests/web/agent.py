@@ -4,13 +4,16 @@ and control events), so the browser tests see a session behave like a live one."
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tether.client import SyncRelayClient
+from tether.client import RelayClient, SyncRelayClient
 
 _ids = itertools.count(1)
 
@@ -42,11 +45,48 @@ class ThreadedClient:
         self.close()
 
 
+class RunnerStream:
+    """A runner's event stream (`runner=1`) on a thread of its own: while it is open the
+    session's agent is online; `stop()` ends it as a killed runner's would end."""
+
+    def __init__(self, url: str, token: str, session_id: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._task: asyncio.Task[None] | None = None
+        ready = threading.Event()  # the lease is held (its `session` event came back)
+
+        async def follow() -> None:
+            async with RelayClient(url, token) as client:
+                async for event in client.events(session_id=session_id, runner=True):
+                    if event.type == "session" and event.data.get("agent_online"):
+                        ready.set()
+
+        def main() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._task = self._loop.create_task(follow())
+            with contextlib.suppress(asyncio.CancelledError):
+                self._loop.run_until_complete(self._task)
+            self._loop.close()
+
+        self._thread = threading.Thread(target=main, name="runner-stream", daemon=True)
+        self._thread.start()
+        assert ready.wait(20), "the runner stream did not take the lease"
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(10)
+
+
 class TestAgent:
     __test__ = False  # not a pytest test class
 
     def __init__(self, url: str, token: str) -> None:
         self.relay = ThreadedClient(url, token)
+        self.url, self.token = url, token
+
+    def hold(self, session_id: str) -> RunnerStream:
+        """Follow the session as its runner does (holding its lease)."""
+        return RunnerStream(self.url, self.token, session_id)
 
     def close(self) -> None:
         self.relay.close()

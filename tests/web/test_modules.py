@@ -259,3 +259,62 @@ def test_a_plan_renders_as_a_checklist(run) -> None:
     )
     assert "◐</span> Fix it" in html
     assert "☐</span> Test it" in html
+
+
+def test_times_carry_a_date_when_not_today_and_people_have_names(run) -> None:
+    now = "new Date('2026-11-27T15:00:00')"
+    today = run("dom.js", f"m.clockTime('2026-11-27T09:41:00', {now})")
+    earlier = run("dom.js", f"m.clockTime('2026-11-24T09:41:00', {now})")
+    last_year = run("dom.js", f"m.clockTime('2025-11-24T09:41:00', {now})")
+    assert "24" not in today and "Nov" not in today and "41" in today
+    assert "Nov" in earlier and "24" in earlier and "41" in earlier
+    assert "2025" in last_year
+    names = run(
+        "dom.js",
+        "(m.setMe('phone'), [m.personName('phone'), m.personName('TETHER_TOKEN'),"
+        " m.personName('laptop'), m.personName(null)])",
+    )
+    assert names == ["you", "the admin", "laptop", "you"]
+
+
+def test_task_events_are_not_session_starts_and_notes_end_once(run) -> None:
+    notes = run(
+        "views/messages.js",
+        """await (async () => {
+          const { Transcript } = await import('/js/store.js');
+          const t = new Transcript('ses_1');
+          t.add([
+            {seq: 1, role: 'agent', kind: 'system', content: {subtype: 'init', model: 'm'}},
+            {seq: 2, role: 'agent', kind: 'system',
+             content: {subtype: 'task_started', description: 'Explore the repo'}},
+            {seq: 3, role: 'agent', kind: 'system',
+             content: {subtype: 'task_notification', summary: 'Explored'}},
+          ]);
+          const box = document.createElement('div');
+          box.innerHTML = m.renderTranscript(t);
+          return [...box.querySelectorAll('[data-seq]')].map(e => e.textContent.trim());
+        })()""",
+    )
+    assert [n for n in notes if "Session started" in n] == [notes[0]]
+    assert "Task started: Explore the repo" in notes[1]
+    assert "Task notification: Explored" in notes[2]
+    said = run(
+        "views/permission.js",
+        "m.resolvedNote({tool_name: 'Bash', status: 'expired', decision: {message: 'too late.'}})",
+    )
+    assert said == "Bash request expired: too late."
+
+
+def test_a_failed_command_notes_the_end_of_its_output(run) -> None:
+    note = run(
+        "views/tools.js",
+        """(() => {
+          const box = document.createElement('div');
+          box.innerHTML = m.toolCard(
+            {seq: 1, content: {call_id: 'c', name: 'Bash', input: {command: 'make'}}},
+            {seq: 2, content: {call_id: 'c', is_error: true,
+                               output: 'cc -o app app.c\\nstep two\\nmake: *** [app] Error 1\\n'}});
+          return box.querySelector('.tool-note').textContent;
+        })()""",
+    )
+    assert note == "make: *** [app] Error 1"

@@ -243,7 +243,7 @@ def test_a_request_answered_elsewhere_or_cancelled_disappears_with_a_note(
     with ThreadedClient(relay.url, relay.server.token) as terminal:
         terminal.respond(request["id"], "allow")
     expect(card).to_have_count(0)
-    expect(page.locator(".note-pop")).to_contain_text("allowed elsewhere by TETHER_TOKEN")
+    expect(page.locator(".note-pop")).to_contain_text("allowed elsewhere by the admin")
 
     withdrawn = agent.ask(session["id"], "Bash", {"command": "sleep 1"})
     card = page.locator(f".perm[data-perm-id='{withdrawn['id']}']")
@@ -299,8 +299,13 @@ def test_keyboard_shortcuts_open_a_session_and_allow(page: Page, relay: WebRelay
     page.keyboard.press("Enter")
     page.wait_for_selector(f"html[data-session-ready='{session['id']}']")
     request = agent.ask(session["id"], "Bash", {"command": "true"})
-    expect(page.locator(f".perm[data-perm-id='{request['id']}']")).to_be_visible()
+    card = page.locator(f".perm[data-perm-id='{request['id']}']")
+    expect(card).to_be_visible()
+    # `a` allows nothing by itself: it shows the request and focuses its Allow…
     page.keyboard.press("a")
+    expect(card.get_by_role("button", name="Allow", exact=True)).to_be_focused()
+    assert agent.permission(request["id"])["status"] == "pending"
+    page.keyboard.press("Enter")  # …and Enter, with the command in view, allows it
     assert agent.decision(request["id"])["status"] == "allowed"
     page.keyboard.press("/")
     expect(page.get_by_label("Message to the agent")).to_be_focused()
@@ -429,3 +434,110 @@ def test_a_revoked_token_signs_the_page_out_with_a_reason(page: Page, relay: Web
     page.evaluate("setInterval(() => window.__tetherStore?.stream.reconnectNow(), 500)")
     expect(page.locator(".signin-error")).to_contain_text("no longer accepted")
     assert page.evaluate("localStorage.getItem('tether.token')") is None
+
+
+# ── honest state ─────────────────────────────────────────────────────────────────────
+
+
+def test_a_session_whose_runner_is_gone_says_agent_offline(page: Page, relay: WebRelay) -> None:
+    agent = relay.agent
+    session = agent.create_session("Fragile", status="idle")
+    runner = agent.hold(session["id"])
+    row = page.locator(f".session-row[data-id='{session['id']}']")
+    expect(row).to_contain_text("idle")
+    runner.stop()  # as `kill -9` of the runner ends its stream
+    expect(row).to_contain_text("agent offline")
+    open_session(page, relay, session["id"])
+    expect(page.locator("#s-status")).to_contain_text("agent offline")
+    prompt = page.get_by_label("Message to the agent")
+    prompt.fill("are you there?")
+    prompt.press("Enter")
+    expect(page.locator(".toast", has_text="queued")).to_be_visible()
+    assert agent.wait_message(session["id"], "user_text")["content"]["text"] == "are you there?"
+    page.get_by_role("button", name="Interrupt").click()
+    expect(page.get_by_text("Nothing to interrupt: the agent is offline.")).to_be_visible()
+
+
+def test_waiting_sessions_come_first_and_say_what_they_ask(page: Page, relay: WebRelay) -> None:
+    agent = relay.agent
+    asking = agent.create_session("Asks first")
+    agent.create_session("Busy later")  # more recent activity, but asks nothing
+    agent.ask(asking["id"], "Bash", {"command": "pytest -x"})
+    first = page.locator(".session-row").first
+    expect(first).to_have_attribute("data-id", asking["id"])
+    expect(first.locator(".row-asks")).to_have_text("wants to run pytest -x")
+
+
+def test_w_jumps_to_the_next_waiting_session(page: Page, relay: WebRelay) -> None:
+    agent = relay.agent
+    first = agent.create_session("First to ask")
+    second = agent.create_session("Second to ask")
+    agent.create_session("Asks nothing")
+    agent.ask(first["id"], "Bash", {"command": "make"})
+    agent.ask(second["id"], "Bash", {"command": "make test"})
+    expect(page.locator(".session-row .row-asks")).to_have_count(2)
+    page.keyboard.press("w")
+    page.wait_for_selector(f"html[data-session-ready='{first['id']}']")
+    page.keyboard.press("w")
+    page.wait_for_selector(f"html[data-session-ready='{second['id']}']")
+    # The mode picker is a finger-sized target too.
+    assert page.get_by_label("Permission mode").bounding_box()["height"] >= 44
+
+
+def test_details_on_a_phone(browser, relay: WebRelay) -> None:
+    """A Markdown table scrolls instead of breaking its words; an unknown session has no
+    prompt box; the reconnect pill does not cover the title."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(relay.client_link)
+    page.wait_for_selector(".list-view")
+    agent = relay.agent
+    session = agent.create_session("A title that must stay readable")
+    cells = " | ".join(["supercalifragilistic"] * 6)
+    agent.say(session["id"], f"| {cells} |\n|{'---|' * 6}\n| {cells} |")
+    open_session(page, relay, session["id"])
+    wrap = page.locator(".table-wrap").first
+    expect(wrap).to_be_visible()
+    sizes = wrap.evaluate("w => [w.scrollWidth, w.clientWidth]")
+    assert sizes[0] > sizes[1]  # it scrolls…
+    cell = page.locator(".md td").first
+    assert cell.evaluate("td => td.getClientRects().length && td.offsetHeight") < 40  # …whole
+
+    page.evaluate("document.querySelector('#conn').hidden = false")
+    pill, title = page.locator("#conn").bounding_box(), page.locator("#s-title").bounding_box()
+    assert pill["y"] > title["y"] + title["height"]
+
+    page.goto(f"{relay.url}/#/session/ses_00000000000000ff")
+    expect(page.locator("#msgs")).to_contain_text("There is no such session.")
+    expect(page.get_by_label("Message to the agent")).to_be_hidden()
+    context.close()
+
+
+def test_a_running_turn_says_for_how_long(page: Page, relay: WebRelay) -> None:
+    agent = relay.agent
+    session = agent.create_session("Busy", status="idle")
+    open_session(page, relay, session["id"])
+    prompt = page.get_by_label("Message to the agent")
+    prompt.fill("run the tests")
+    prompt.press("Enter")
+    agent.wait_message(session["id"], "user_text")
+    expect(page.locator("#s-status .run-for")).to_have_count(0)  # idle: no turn
+    agent.patch(session["id"], status="running")
+    expect(page.locator("#s-status")).to_contain_text(re.compile(r"running\s*for \d+:\d\d"))
+    expect(page.locator(".note-pop", has_text="Interrupt sent by you")).to_have_count(0)
+    page.get_by_role("button", name="Interrupt").click()
+    expect(page.locator(".note-pop", has_text="Interrupt sent by you.")).to_be_visible()
+
+
+def test_titles_are_not_crushed_by_badges_on_a_phone(browser, relay: WebRelay) -> None:
+    context = browser.new_context(viewport={"width": 320, "height": 640})
+    page = context.new_page()
+    page.goto(relay.client_link)
+    page.wait_for_selector(".list-view")
+    session = relay.agent.create_session("Refactor the payment module safely")
+    relay.agent.ask(session["id"], "Bash", {"command": "make"})
+    row = page.locator(f".session-row[data-id='{session['id']}']")
+    expect(row).to_contain_text("waiting for you")
+    title = row.locator(".row-title").bounding_box()
+    assert title["width"] >= 150  # most of a phone's row, badges or not
+    context.close()

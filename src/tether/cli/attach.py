@@ -16,17 +16,16 @@ import typer
 from rich.text import Text
 
 from tether.backoff import Backoff
+from tether.cli import answers
 from tether.cli.common import TOKEN_OPTION, URL_OPTION, is_interactive
 from tether.cli.lines import LineReader
 from tether.cli.output import Output, make_output
-from tether.cli.permissions import parse_answer
+from tether.cli.permissions import deliver
 from tether.cli.remote import explain, find_session, run
-from tether.cli.render import agent_labels, resolution, short_path, status_line
+from tether.cli.render import plural, resolution, short_path, status_line
 from tether.cli.transcript import agent_label, render_message
 from tether.client import (
-    AlreadyResolved,
     Event,
-    NotFound,
     RelayClient,
     RelayError,
     RelayUnavailable,
@@ -34,12 +33,12 @@ from tether.client import (
 )
 from tether.e2e.keyring import Keyring
 
-QUICK_ANSWERS = {"y", "n", "a", "d", "A", "yes", "no"}
 HELP = (
     "type a prompt and Enter to send it · Ctrl-C interrupts the turn, twice detaches · "
-    "/allow /deny [reason] /always answer a permission request · /mode MODE · "
-    "/interrupt · /quit"
+    "a permission request is answered with the keys it shows (y, n [reason], 1, 2 …) · "
+    "/mode MODE · /interrupt · /quit"
 )
+MORE_KEYS = "anything else is sent as a prompt"
 
 
 def attach(
@@ -78,6 +77,7 @@ class Attached:
         self.printed_seq = 0
         self.pending: dict[str, dict[str, Any]] = {}
         self.mine: set[str] = set()
+        self.forms: dict[str, answers.QuestionForm] = {}  # AskUserQuestion requests being answered
         self.inbox: asyncio.Queue[Event | str] = asyncio.Queue()
         self.detach = asyncio.Event()
         self.interrupting = False
@@ -175,7 +175,7 @@ class Attached:
                     self.show(message)
                 if len(batch) < 200:
                     break
-            self.session = self.keyring.session(await self.relay.get_session(self.sid))
+            self.on_session(await self.relay.get_session(self.sid))
             still = {p["id"] for p in await self.relay.list_permissions("pending", self.sid)}
             for pid in [p for p in self.pending if p not in still]:
                 self.pending.pop(pid)
@@ -202,16 +202,36 @@ class Attached:
             data = self.keyring.permission(data)
             if data["id"] not in self.pending and data.get("status", "pending") == "pending":
                 self.pending[data["id"]] = data
-                self.out.request(data, self.session, len(self.pending))
-                if not self.viewer_only:
-                    self.out.prompt(answer_prompt(data))
+                questions = answers.read_questions(data)
+                if questions:
+                    self.forms[data["id"]] = answers.QuestionForm(data, questions)
+                if len(self.pending) == 1:
+                    self.show_head()
         elif event.type == "permission_resolved":
             pid = data.get("id")
+            was_head = bool(self.pending) and next(iter(self.pending)) == pid
+            self.forms.pop(pid, None)
             if self.pending.pop(pid, None) is not None and pid not in self.mine:
                 self.out.note(f"{data.get('tool_name')} request {resolution(data)}", "cyan")
             self.mine.discard(pid)
+            if was_head and self.pending:
+                self.show_head()
         elif event.type == "control" and data.get("action") == "interrupt":
             self.out.note(f"interrupt requested by {data.get('by') or 'someone'}", "yellow")
+
+    def show_head(self, full: bool = False) -> None:
+        """The request at the head of the queue, and how to answer it."""
+        pid, request = next(iter(self.pending.items()))
+        self.out.request(request, self.session, len(self.pending), full)
+        if self.viewer_only:
+            return
+        form = self.forms.get(pid)
+        if form is not None:
+            self.out.note(form.ask())
+            self.out.prompt("your answer (typing answers the question, not a new prompt)")
+        else:
+            self.out.note(answers.keys_help(request, self.session.get("cwd"), more=MORE_KEYS))
+            self.out.prompt(f"answer ({plural(len(self.pending), 'request')} waiting)")
 
     def on_session(self, data: dict[str, Any]) -> None:
         data = self.keyring.session(data)
@@ -220,6 +240,10 @@ class Attached:
         if data.get("status") == "ended":
             self.out.note("the session ended", "bold")
             self.detach.set()
+        elif data.get("agent_online") is False and before.get("agent_online") is not False:
+            self.out.note("agent offline: its runner is gone; prompts wait for it", "red")
+        elif data.get("agent_online") and before.get("agent_online") is False:
+            self.out.note("the agent is back online", "green")
         elif (before.get("permission_mode"), before.get("model")) != (
             data.get("permission_mode"),
             data.get("model"),
@@ -313,12 +337,8 @@ class Attached:
         text = line.strip()
         if not text:
             return
-        if self.pending and (
-            text in QUICK_ANSWERS
-            or text.split(" ")[0] in ("n", "d")
-            or text.startswith(("/allow", "/deny", "/always"))
-        ):
-            await self.answer(text.removeprefix("/"))
+        steering = text.startswith(("/quit", "/detach", "/exit", "/interrupt", "/mode"))
+        if self.pending and not steering and await self.answer(text):
             return
         if text.startswith("/"):
             command, _, arg = text[1:].partition(" ")
@@ -328,7 +348,7 @@ class Attached:
                 await self.act(self.relay.interrupt(self.sid))
             elif command == "mode" and arg:
                 await self.act(self.relay.set_permission_mode(self.sid, arg.strip()))
-            elif command in ("allow", "deny", "always"):
+            elif command in ("allow", "deny", "always", "y", "n"):
                 self.out.note("no permission request is waiting", "dim")
             else:
                 self.out.note(HELP, "dim")
@@ -336,47 +356,54 @@ class Attached:
         self.interrupting = False
         if self.keyring.cipher(self.sid) is not None:
             sealed = self.keyring.text(self.sid, {"role": "user", "content": {"text": line}})
-            await self.act(self.relay.post_messages(self.sid, [sealed]))
+            sent = await self.act(self.relay.post_messages(self.sid, [sealed]))
         else:
-            await self.act(self.relay.send_text(self.sid, line))
+            sent = await self.act(self.relay.send_text(self.sid, line))
+        if sent is not None and self.session.get("agent_online") is False:
+            self.out.note("queued: the agent is offline and gets it when it returns", "yellow")
 
-    async def answer(self, text: str) -> None:
+    async def answer(self, text: str) -> bool:
+        """Take a typed line as the answer to the request at the head of the queue; False
+        when it is no answer (it is then a prompt). Every line answers a question form."""
         pid, request = next(iter(self.pending.items()))
-        answer = parse_answer(text)
-        if answer.action not in ("allow", "deny", "always"):
-            self.out.note("answer with y, n [reason] or A", "yellow")
-            return
+        form = self.forms.get(pid)
+        cwd = self.session.get("cwd")
+        if form is not None:
+            step = answers.form_step(form, text)
+            if isinstance(step, answers.Answer):
+                await self.send(pid, request, step, form)
+            else:
+                self.out.note(step or form.ask(), "yellow" if step else "")
+            return True
+        answer = answers.parse_answer(text, [i for i, _ in answers.rememberable(request, cwd)])
+        if answer.action == "expand":
+            self.show_head(full=True)
+            return True
+        if answer.action not in ("allow", "deny", "remember"):
+            return False
+        await self.send(pid, request, answer)
+        return True
+
+    async def send(
+        self,
+        pid: str,
+        request: dict[str, Any],
+        answer: answers.Answer,
+        form: answers.QuestionForm | None = None,
+    ) -> None:
         self.mine.add(pid)
-        try:
-            await self.keyring.respond(
-                self.relay,
-                request,
-                "deny" if answer.action == "deny" else "allow",
-                answer.reason,
-                answer.action == "always",
-            )
-        except AlreadyResolved as exc:
-            self.pending.pop(pid, None)
-            how = resolution(exc.permission) if exc.permission else "answered"
-            self.out.note(f"someone was quicker: already {how}; nothing to do", "cyan")
-            return
-        except NotFound:
-            self.pending.pop(pid, None)
-            self.out.note("that request no longer exists", "cyan")
-            return
-        except RelayError as exc:
+        sent = await deliver(self.relay, request, answer, form, self.keyring)
+        if sent.outcome != "sent":
             self.mine.discard(pid)
-            self.out.note(f"not sent: {explain(exc, self.relay.url)}", "red")
+        if sent.outcome == "failed":
+            self.out.note(f"not sent: {sent.note}", "red")
             return
         self.pending.pop(pid, None)
-        verdict = {"allow": "allowed", "deny": "denied", "always": "always allowed"}
-        self.out.note(f"✓ {verdict[answer.action]}: {request['tool_name']}", "green")
-
-
-def answer_prompt(request: dict[str, Any]) -> str:
-    """How to answer, in the agent's own words for its answers when it gave them."""
-    said = agent_labels(request)
-    return (
-        f"answer with y ({said.get('allow', 'allow')}), n [reason] ({said.get('deny', 'deny')}),"
-        f" A ({said.get('always', 'always')})"
-    )
+        self.forms.pop(pid, None)
+        if sent.outcome != "sent":
+            self.out.note(sent.note, "cyan")
+        else:
+            said = answers.verdict(answer, request, self.session.get("cwd"), form)
+            self.out.note(f"✓ {said}: {request['tool_name']}", "green")
+        if self.pending:
+            self.show_head()

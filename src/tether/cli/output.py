@@ -11,7 +11,15 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
-from tether.cli.render import describe_request, one_line, short_path
+from tether.cli.answers import read_questions
+from tether.cli.render import RequestView, describe_request, one_line, plural, short_path
+
+
+def view_of(request: dict[str, Any], full: bool) -> RequestView:
+    questions = read_questions(request)
+    if questions:  # the form that follows shows them
+        return RequestView(f"ask you {plural(len(questions), 'question')}", "")
+    return describe_request(request["tool_name"], request.get("input") or {}, full)
 
 
 class Output:
@@ -26,8 +34,10 @@ class Output:
     def prompt(self, text: str) -> None:
         print(f"> {text}: ", flush=True)
 
-    def request(self, request: dict[str, Any], session: dict[str, Any], queued: int) -> None:
-        view = describe_request(request["tool_name"], request.get("input") or {})
+    def request(
+        self, request: dict[str, Any], session: dict[str, Any], queued: int, full: bool = False
+    ) -> None:
+        view = view_of(request, full)
         where = f"{one_line(session.get('title') or session.get('id') or '?', 60)}"
         lines = [
             f"── permission request {request['id']} ({queued} waiting) ──",
@@ -36,7 +46,7 @@ class Output:
         ]
         if request.get("description"):
             lines.append(f"why: {one_line(request['description'], 200)}")
-        lines += ["  " + row for row in view.body.splitlines()]
+        lines += ["  " + row for row in view.body.splitlines() if view.body]
         print("\n".join(lines), flush=True)
 
 
@@ -49,15 +59,19 @@ class RichOutput(Output):
     def prompt(self, text: str) -> None:
         self.console.print(Text(f"› {text}", style="bold magenta"))
 
-    def request(self, request: dict[str, Any], session: dict[str, Any], queued: int) -> None:
-        view = describe_request(request["tool_name"], request.get("input") or {})
+    def request(
+        self, request: dict[str, Any], session: dict[str, Any], queued: int, full: bool = False
+    ) -> None:
+        view = view_of(request, full)
         head = Text()
         head.append(f"{request['tool_name']}", style="bold")
         head.append(f" wants to {view.summary}")
         parts: list[Any] = [head, Text(f"in {short_path(session.get('cwd'))}", style="dim")]
         if request.get("description"):
             parts.append(Text(one_line(request["description"], 300), style="italic"))
-        if view.lexer:
+        if not view.body:
+            pass
+        elif view.lexer:
             parts.append(
                 Syntax(
                     view.body,

@@ -11,58 +11,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import typer
 
 from tether.backoff import Backoff
+from tether.cli.answers import (
+    Answer,
+    QuestionForm,
+    form_step,
+    keys_help,
+    parse_answer,
+    read_questions,
+    rememberable,
+    respond_args,
+    verdict,
+)
 from tether.cli.common import TOKEN_OPTION, URL_OPTION, is_interactive
 from tether.cli.lines import LineReader
 from tether.cli.output import Output, make_output
 from tether.cli.remote import explain, find_session, run
-from tether.cli.render import agent_labels, one_line, resolution
-from tether.client import AlreadyResolved, Event, NotFound, RelayClient, RelayUnavailable
+from tether.cli.render import one_line, person, plural, resolution
+from tether.client import (
+    AlreadyResolved,
+    Event,
+    NotFound,
+    RelayClient,
+    RelayError,
+    RelayUnavailable,
+)
 from tether.e2e.keyring import Keyring
 
-ANSWER_HELP = "[a]llow · [d]eny (d <reason>) · [A]lways allow · [s]kip · [q]uit"
-
-
-def answer_help(request: dict[str, Any]) -> str:
-    """ANSWER_HELP, in the agent's own words for its answers when it gave them."""
-    said = agent_labels(request)
-    if not said:
-        return ANSWER_HELP
-    allow, deny = said.get("allow", "allow"), said.get("deny", "deny")
-    return (
-        f"[a] {allow} · [d] {deny} (d <reason>) · [A] {said.get('always', 'always allow')}"
-        " · [s]kip · [q]uit"
-    )
-
-
-@dataclass(frozen=True)
-class Answer:
-    action: Literal["allow", "deny", "always", "skip", "quit", "help"]
-    reason: str | None = None
-
-
-def parse_answer(line: str) -> Answer:
-    """What a typed line means. `A`/`always` is "always allow" (case matters for `a`/`A`);
-    a deny may carry its reason after a space."""
-    text = line.strip()
-    word, _, rest = text.partition(" ")
-    if word in ("A", "always", "aa", "!"):
-        return Answer("always")
-    low = word.lower()
-    if low in ("a", "y", "yes", "allow", "ok"):
-        return Answer("allow")
-    if low in ("d", "n", "no", "deny"):
-        return Answer("deny", rest.strip() or None)
-    if low in ("s", "skip", "later"):
-        return Answer("skip")
-    if low in ("q", "quit", "exit"):
-        return Answer("quit")
-    return Answer("help")
+MORE_KEYS = "s later · q quit"
 
 
 def register(app: typer.Typer) -> None:
@@ -81,9 +61,11 @@ def permissions(
     url: str = URL_OPTION,
     token: str = TOKEN_OPTION,
 ) -> None:
-    """Answer permission requests as they come: allow, deny (with a reason) or always allow.
+    """Answer permission requests as they come: allow, deny (with a reason) or allow and
+    remember one of the rules the agent suggests; answer an agent's questions.
 
-    Type the letter and Enter: a, d (or `d because…`), A, s to leave it for later, q to quit.
+    Type the key and Enter: y, n (or `n because…`), 1, 2 … for a rule shown beside its
+    number, e to show a folded request whole, s to leave it for later, q to quit.
     A relay that is not up yet is waited for, and a dropped connection retried, by itself
     (with backoff) unless --no-reconnect; a refused token ends it with exit code 1. Without
     a terminal it prints plain lines and reads answers line by line from stdin, so it can
@@ -108,8 +90,10 @@ class Handler:
         *,
         verbose: int = 0,
         reconnect: bool = True,
+        quiet: bool = False,
     ) -> None:
         self.relay = relay
+        self.quiet = quiet  # inside `tether run`: no chatter while nothing is asked
         self.out = out
         self.session_arg = session
         self.session_id: str | None = None
@@ -120,6 +104,7 @@ class Handler:
         self.mine: set[str] = set()  # answered here: their resolution is no news
         self.changed = asyncio.Event()
         self.shown: str | None = None
+        self.forms: dict[str, QuestionForm] = {}  # AskUserQuestion requests being answered
         self.outage = False
         self.keyring = Keyring.local()  # opens the sessions encrypted on this host
 
@@ -228,11 +213,14 @@ class Handler:
             self.session_id = found["id"]
             self.sessions[found["id"]] = found
         where = f"session {self.title_of(self.session_id)}" if self.session_id else "every session"
-        self.out.note(
-            f"answering permission requests for {where} on {self.relay.url} "
-            f"as {me['name']} ({me['scope']})",
-            "bold",
-        )
+        if self.quiet:
+            self.out.note("permission requests are asked here too (or answer from anywhere)", "dim")
+        else:
+            self.out.note(
+                f"answering permission requests for {where} on {self.relay.url} "
+                f"as {person(me['name'])} ({me['scope']})",
+                "bold",
+            )
         if me["scope"] == "viewer":
             self.out.note("a viewer token can see requests but not answer them", "yellow")
         lines = LineReader()
@@ -273,7 +261,7 @@ class Handler:
         waiting_said = False
         while True:
             if not self.queue:
-                if not waiting_said:
+                if not waiting_said and not self.quiet:
                     self.out.note("waiting for permission requests… (q to quit)", "dim")
                     waiting_said = True
                 line = await self.next_input(lines, listener, lambda: not self.queue)
@@ -286,22 +274,41 @@ class Handler:
                 continue
             waiting_said = False
             pid, request = next(iter(self.queue.items()))
+            session = await self.session_of(request["session_id"])
+            cwd = session.get("cwd")
             if self.shown != pid:
-                session = await self.session_of(request["session_id"])
                 self.out.request(request, session, len(self.queue))
                 self.shown = pid
-            self.out.prompt(answer_help(request))
+                questions = read_questions(request)
+                if questions and pid not in self.forms:
+                    self.forms[pid] = QuestionForm(request, questions)
+            form = self.forms.get(pid)
+            if form is not None:
+                self.out.note(form.ask())
+            else:
+                self.out.note(keys_help(request, cwd, more=MORE_KEYS))
+            self.out.prompt(f"answer ({plural(len(self.queue), 'request')} waiting)")
             line = await self.next_input(lines, listener, lambda p=pid: p in self.queue)
             if line is False:
                 continue
             if line is None:
                 self.out.note("input ended; leaving the remaining requests to others", "dim")
                 return 0
-            answer = parse_answer(line)
+            if form is not None and line.strip().lower() not in ("q", "quit", "s", "skip"):
+                step = form_step(form, line)
+                if isinstance(step, Answer):
+                    await self.answer(pid, request, step, form)
+                elif step:
+                    self.out.note(step, "yellow")
+                continue
+            answer = parse_answer(line, [i for i, _ in rememberable(request, cwd)])
             if answer.action == "quit":
                 return 0
             if answer.action == "help":
-                self.out.note(f"answer with {answer_help(request)}", "yellow")
+                self.out.note("answer with one of the keys shown", "yellow")
+                continue
+            if answer.action == "expand":
+                self.out.request(request, session, len(self.queue), full=True)
                 continue
             if answer.action == "skip":
                 self.queue[pid] = self.queue.pop(pid)  # to the back of the queue
@@ -315,38 +322,63 @@ class Handler:
                 answer = Answer("deny", (reason or "").strip() or None)
             await self.answer(pid, request, answer)
 
-    async def answer(self, pid: str, request: dict[str, Any], answer: Answer) -> None:
-        behavior: Literal["allow", "deny"] = "deny" if answer.action == "deny" else "allow"
+    async def answer(
+        self,
+        pid: str,
+        request: dict[str, Any],
+        answer: Answer,
+        form: QuestionForm | None = None,
+    ) -> None:
         self.mine.add(pid)
-        try:
-            done = await self.keyring.respond(
-                self.relay, request, behavior, answer.reason, answer.action == "always"
-            )
-        except AlreadyResolved as exc:
+        sent = await deliver(self.relay, request, answer, form, self.keyring)
+        if sent.outcome != "sent":
             self.mine.discard(pid)
-            self.queue.pop(pid, None)
-            how = resolution(exc.permission) if exc.permission else "answered"
-            self.out.note(
-                f"someone was quicker: that request was already {how}; nothing to do", "cyan"
-            )
-            return
-        except NotFound:
-            self.mine.discard(pid)
-            self.queue.pop(pid, None)
-            self.out.note("that request no longer exists", "cyan")
-            return
-        except RelayUnavailable as exc:
-            self.mine.discard(pid)
-            self.out.note(
-                f"could not send the answer ({explain(exc, self.relay.url)}); "
-                "it stays in the queue",
-                "red",
-            )
+        if sent.outcome == "failed":
             self.shown = None
+            self.out.note(f"{sent.note}; it stays in the queue", "red")
             return
         self.queue.pop(pid, None)
-        verdict = "always allowed" if answer.action == "always" else done["status"]
+        self.forms.pop(pid, None)
+        if sent.outcome != "sent":
+            self.out.note(sent.note, "cyan")
+            return
+        cwd = self.sessions.get(request["session_id"], {}).get("cwd")
+        said = verdict(answer, request, cwd, form)
         self.out.note(
-            f"✓ {verdict}: {request['tool_name']} in {self.title_of(request['session_id'])}",
+            f"✓ {said}: {request['tool_name']} in {self.title_of(request['session_id'])}",
             "green",
         )
+
+
+class Sent(NamedTuple):
+    outcome: Literal["sent", "late", "gone", "failed"]
+    note: str = ""
+
+
+async def deliver(
+    relay: RelayClient,
+    request: dict[str, Any],
+    answer: Answer,
+    form: QuestionForm | None = None,
+    keyring: Keyring | None = None,
+) -> Sent:
+    """Send one answer (sealed to its request when `keyring` holds the session's key); a
+    request someone else answered first (the relay's first answer wins), one that no
+    longer exists and a relay that cannot be reached are outcomes the caller words, never
+    exceptions."""
+    args = respond_args(answer)
+    if form is not None and args["behavior"] == "allow":
+        args["updated_input"] = form.updated_input()
+    try:
+        if keyring is not None:
+            await keyring.respond(relay, request, **args)
+        else:
+            await relay.respond(request["id"], **args)
+    except AlreadyResolved as exc:
+        how = resolution(exc.permission) if exc.permission else "answered"
+        return Sent("late", f"someone was quicker: that request was already {how}; nothing to do")
+    except NotFound:
+        return Sent("gone", "that request no longer exists")
+    except RelayError as exc:
+        return Sent("failed", f"could not send the answer ({explain(exc, relay.url)})")
+    return Sent("sent")

@@ -25,8 +25,12 @@ def fold(text: str, lines: int = FOLD_LINES, width: int = FOLD_WIDTH) -> str:
         r if len(r) <= width else r[:width] + f"… (+{len(r) - width} chars)" for r in rows[:lines]
     ]
     if len(rows) > lines:
-        out.append(f"… {len(rows) - lines} more lines")
+        out.append(f"… {plural(len(rows) - lines, 'more line')}")
     return "\n".join(out)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def one_line(text: str, width: int = 100) -> str:
@@ -66,18 +70,92 @@ def tokens(n: int | None) -> str:
 
 # ── sessions ──────────────────────────────────────────────────────────────────────────
 
-SESSION_COLUMNS = ("ID", "TITLE", "AGENT", "STATUS", "CWD", "ACTIVE", "PENDING")
+SESSION_COLUMNS = ("ID", "STATUS", "ACTIVE", "TITLE", "CWD", "ASKS")
 
 
-def session_row(session: dict[str, Any], now: datetime | None = None) -> tuple[str, ...]:
+def state_of(session: dict[str, Any]) -> str:
+    """What a session is doing, as the web UI says it: an open request means it waits for
+    a person, a runner whose lease lapsed means its agent is offline."""
+    if session.get("status") == "ended":
+        return "ended"
+    if session.get("agent_online") is False:
+        return "agent offline"
+    pending = int(session.get("pending_permissions") or 0)
+    if pending:
+        return f"waiting ({pending})" if pending > 1 else "waiting"
+    return str(session.get("status") or "-")
+
+
+def asks(request: dict[str, Any] | None) -> str:
+    """What a waiting session asks, in a few words: "wants to run `pytest -x`"."""
+    if not request:
+        return ""
+    data = request.get("input") if isinstance(request.get("input"), dict) else {}
+    tool = str(request.get("tool_name") or "tool")
+    if tool == "Bash" and data.get("command"):
+        return f"wants to run `{one_line(str(data['command']).splitlines()[0], 200)}`"
+    if tool == "AskUserQuestion":
+        return "has a question for you"
+    if tool == "ExitPlanMode":
+        return "wants you to approve a plan"
+    target = data.get("file_path") or data.get("url") or data.get("path") or data.get("pattern")
+    return f"wants to use {tool}" + (f" on {one_line(str(target), 200)}" if target else "")
+
+
+def waiting_first(
+    sessions: list[dict[str, Any]], pending: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Sessions that wait for a person first (oldest request first), then the rest in the
+    relay's order (latest activity first)."""
+    first_ask: dict[str, str] = {}
+    for p in sorted(pending, key=lambda p: str(p.get("created_at"))):
+        first_ask.setdefault(str(p.get("session_id")), str(p.get("created_at")))
+
+    def key(item: tuple[int, dict[str, Any]]) -> tuple[int, str, int]:
+        i, s = item
+        ask = first_ask.get(s["id"]) if s.get("status") != "ended" else None
+        return (0, ask, i) if ask else (1, "", i)
+
+    return [s for _, s in sorted(enumerate(sessions), key=key)]
+
+
+def clip(text: str, width: int) -> str:
+    """`text` in at most `width` characters, an ellipsis marking a cut."""
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def table_lines(
+    header: tuple[str, ...], rows: list[tuple[str, ...]], width: int, flexible: dict[int, int]
+) -> list[str]:
+    """A plain table in `width` columns: the other columns keep their full width, and
+    the `flexible` ones (index → widest useful width) share what is left, in order,
+    cut with an ellipsis; the last one takes the rest. One line per row, never wrapped."""
+    table = [header, *rows]
+    widths = [max(len(r[k]) for r in table) for k in range(len(header))]
+    left = width - sum(w for k, w in enumerate(widths) if k not in flexible) - 2 * (len(header) - 1)
+    last = max(flexible)
+    for k in sorted(flexible):
+        share = left if k == last else min(widths[k], flexible[k], max(len(header[k]), left // 3))
+        widths[k] = max(len(header[k]), min(widths[k], share))
+        left -= widths[k]
+    return [
+        "  ".join(clip(cell, w).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    ]
+
+
+def session_row(
+    session: dict[str, Any], now: datetime | None = None, request: dict[str, Any] | None = None
+) -> tuple[str, ...]:
     return (
         session["id"],
-        one_line(session.get("title") or "(untitled)", 40),
-        session.get("agent") or "-",
-        session.get("status") or "-",
-        short_path(session.get("cwd")),
+        state_of(session),
         ago(session.get("last_activity_at"), now),
-        str(session.get("pending_permissions") or 0),
+        one_line(session.get("title") or "(untitled)", 200),
+        short_path(session.get("cwd")),
+        asks(request),
     )
 
 
@@ -122,30 +200,38 @@ def _lexer_for(path: str) -> str | None:
 
 
 def edit_diff(path: str, old: str, new: str) -> str:
-    return "".join(
+    """A unified diff, line by line: compared without their line ends, so a last line
+    with no newline is neither glued to the next one nor shown as changed."""
+    return "\n".join(
         difflib.unified_diff(
-            old.splitlines(keepends=True),
-            new.splitlines(keepends=True),
-            fromfile=path,
-            tofile=path,
-            n=2,
+            old.splitlines(), new.splitlines(), fromfile=path, tofile=path, n=2, lineterm=""
         )
-    ).rstrip("\n")
+    )
 
 
-def describe_request(tool: str, tool_input: dict[str, Any]) -> RequestView:
-    """Bash as a command, Write as a file preview, Edit as a diff, the rest as JSON."""
+def describe_request(tool: str, tool_input: dict[str, Any], full: bool = False) -> RequestView:
+    """Bash as a command, Write as a file preview, Edit as a diff, the rest as JSON. A
+    command's lines are never cut (what runs must be read whole); long inputs are folded
+    by lines unless `full` (the person asked to see everything)."""
+    if full:
+        return _describe(tool, tool_input, lambda text, *_: text)
+    return _describe(tool, tool_input, fold)
+
+
+def _describe(tool: str, tool_input: dict[str, Any], fold: Any) -> RequestView:
     data = tool_input if isinstance(tool_input, dict) else {"input": tool_input}
     path = str(data.get("file_path") or data.get("notebook_path") or data.get("path") or "")
     if tool == "Bash" and "command" in data:
         summary = "run a shell command"
         if data.get("description"):
             summary += f": {one_line(data['description'], 80)}"
-        return RequestView(summary, fold("$ " + str(data["command"])), "bash")
+        return RequestView(summary, fold("$ " + str(data["command"]), FOLD_LINES, 10**9), "bash")
     if tool == "Write" and "content" in data:
         content = str(data["content"])
         count = len(content.splitlines())
-        return RequestView(f"write {path} ({count} lines)", fold(content), _lexer_for(path))
+        return RequestView(
+            f"write {path} ({plural(count, 'line')})", fold(content), _lexer_for(path)
+        )
     if tool == "Edit" and "old_string" in data:
         what = "edit every match in" if data.get("replace_all") else "edit"
         diff = edit_diff(path, str(data["old_string"]), str(data.get("new_string", "")))
@@ -159,6 +245,12 @@ def describe_request(tool: str, tool_input: dict[str, Any]) -> RequestView:
         return RequestView(f"make {len(diffs)} edits to {path}", fold("\n".join(diffs), 40), "diff")
     if tool == "WebFetch" and "url" in data:
         return RequestView(f"fetch {data['url']}", fold(str(data.get("prompt") or "")))
+    if tool == "ExitPlanMode" and isinstance(data.get("plan"), str):
+        return RequestView(
+            "leave plan mode and start on this plan", fold(data["plan"], 60), "markdown"
+        )
+    if tool == "TodoWrite" and isinstance(data.get("todos"), list):
+        return RequestView("update its todo list", checklist(data["todos"]))
     if tool in ("Read", "Glob", "Grep", "LS") and data:
         target = path or str(data.get("pattern") or "")
         return RequestView(
@@ -169,21 +261,23 @@ def describe_request(tool: str, tool_input: dict[str, Any]) -> RequestView:
     return RequestView(f"use {tool}", fold(json.dumps(data, indent=2, ensure_ascii=False)), "json")
 
 
-_OPTION_ANSWERS = {"allow_once": "allow", "reject_once": "deny", "allow_always": "always"}
+_MARKS = {"completed": "☑", "in_progress": "◐"}
 
 
-def agent_labels(request: dict[str, Any]) -> dict[str, str]:
-    """The agent's own words for the typed answers ("allow", "deny", "always"), when it gave
-    them: an ACP agent's options travel as `acp_option` suggestions. {} for Claude's."""
-    labels: dict[str, str] = {}
-    for option in request.get("suggestions") or []:
-        if not isinstance(option, dict) or option.get("type") != "acp_option":
-            continue
-        answer = _OPTION_ANSWERS.get(str(option.get("kind")))
-        name = option.get("name")
-        if answer and answer not in labels and isinstance(name, str) and name.strip():
-            labels[answer] = one_line(name, 60)
-    return labels
+def checklist(todos: list[Any]) -> str:
+    """A todo list as a checklist: ☑ done, ◐ in progress, ☐ to do."""
+    rows = []
+    for t in todos:
+        item = t if isinstance(t, dict) else {"content": str(t)}
+        mark = _MARKS.get(str(item.get("status")), "☐")
+        rows.append(f"{mark} {item.get('content') or item.get('activeForm') or ''}")
+    return "\n".join(rows)
+
+
+def person(name: str) -> str:
+    """A token's name as people read it: the server's own admin token is named after the
+    TETHER_TOKEN variable it came from, which is no one's name."""
+    return "the admin" if name == "TETHER_TOKEN" else name
 
 
 def resolution(permission: dict[str, Any]) -> str:
@@ -196,8 +290,10 @@ def resolution(permission: dict[str, Any]) -> str:
         return "cancelled by the agent" + (f" ({one_line(reason, 80)})" if reason else "")
     if status == "expired":
         return "expired (nobody answered in time)"
-    text = status + (f" by {who}" if who else "")
-    if decision.get("remember"):
+    text = status + (f" by {person(who)}" if who else "")
+    if isinstance(decision.get("remember"), list):
+        text += " (and a rule remembered)"
+    elif decision.get("remember"):
         text += " (always)"
     if status == "denied" and decision.get("message"):
         text += f": {one_line(decision['message'], 80)}"
@@ -233,6 +329,7 @@ def tool_call_line(content: dict[str, Any]) -> str:
 
 
 def tool_result_text(content: dict[str, Any], lines: int = 2) -> str:
+    """A tool's output, folded; of a failure its end, where the error is."""
     output = content.get("output")
     if isinstance(output, list):  # Anthropic content blocks
         output = "\n".join(
@@ -240,7 +337,13 @@ def tool_result_text(content: dict[str, Any], lines: int = 2) -> str:
         )
     elif not isinstance(output, str):
         output = json.dumps(output, ensure_ascii=False) if output is not None else ""
-    return fold(output.strip() or "(no output)", lines, 160)
+    text = output.strip() or "(no output)"
+    rows = text.splitlines()
+    if content.get("is_error") and len(rows) > lines:
+        return f"… {plural(len(rows) - lines, 'earlier line')}\n" + fold(
+            "\n".join(rows[-lines:]), lines, 160
+        )
+    return fold(text, lines, 160)
 
 
 def status_line(session: dict[str, Any], usage: dict[str, int]) -> str:
@@ -248,7 +351,7 @@ def status_line(session: dict[str, Any], usage: dict[str, int]) -> str:
         session.get("model") or "model ?",
         f"mode {session.get('permission_mode') or 'default'}",
         f"{tokens(usage.get('input_tokens'))} in / {tokens(usage.get('output_tokens'))} out",
-        session.get("status") or "?",
+        state_of(session),
     ]
     if usage.get("cost_usd"):
         parts.insert(3, f"${usage['cost_usd']:.4f}")

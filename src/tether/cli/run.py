@@ -33,6 +33,11 @@ send prompts, interrupt and answer permission requests from the web UI, a phone 
 acp for any Agent Client Protocol agent given after `--`:
 `tether run --agent acp -- my-agent --acp`.
 
+In a terminal, the agent's permission requests are also asked right here, with the
+keys of `tether permissions` (y, n and a reason, a number to remember a rule): whoever
+answers first, here or on any other device, decides, and the question here goes away
+when it was answered elsewhere. --no-local-answers leaves them to the other devices.
+
 Stops when the session is ended from the relay, on Ctrl-C (the agent is stopped cleanly
 and the session marked ended), or after the prompt's turn with --exit-when-done.
 Exit status: 0 when ended or done, 1 when the agent died (the session gets an error
@@ -40,10 +45,16 @@ message with the end of its stderr), 130 on Ctrl-C.
 """
 
 
+def paragraphs(text: str) -> str:
+    """Help text as whole paragraphs: the terminal wraps them at its own width (Typer keeps
+    single newlines, so source line breaks would cut sentences in the middle)."""
+    return "\n\n".join(" ".join(p.split()) for p in text.strip().split("\n\n"))
+
+
 def register(app: typer.Typer) -> None:
     app.command(
         "run",
-        help=HELP,
+        help=paragraphs(HELP),
         context_settings={"allow_extra_args": True, "ignore_unknown_options": False},
     )(run)
 
@@ -98,6 +109,11 @@ def run(
         metavar="FILE|JSON",
         help='MCP servers for the agent, as in .mcp.json ({"mcpServers": {...}}); '
         "adds to the config file's mcp_servers. Repeatable.",
+    ),
+    no_local_answers: bool = typer.Option(
+        False,
+        "--no-local-answers",
+        help="Do not ask permission requests in this terminal (other devices still can).",
     ),
     permission_timeout: float | None = typer.Option(
         None,
@@ -170,7 +186,8 @@ def run(
     )
     if agent != "claude":
         config.agent = _acp_agent(agent, claude_args, settings.agents, config, dirs)
-    code = asyncio.run(_main(resolve_url(url), resolve_token(token), config))
+    local = not no_local_answers and sys.stdin.isatty() and sys.stdout.isatty()
+    code = asyncio.run(_main(resolve_url(url), resolve_token(token), config, local))
     raise typer.Exit(code)
 
 
@@ -198,7 +215,7 @@ def _acp_agent(
     )
 
 
-async def _main(url: str, token: str, config: Any) -> int:
+async def _main(url: str, token: str, config: Any, local: bool = False) -> int:
     from tether.client import RelayClient, RelayError, RelayUnavailable
     from tether.runner.runner import Runner, RunnerError
 
@@ -211,13 +228,33 @@ async def _main(url: str, token: str, config: Any) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, _stopper(runner, view))
-            return await runner.run()
+            if local:
+                view.on_session = lambda sid: _answer_here(relay, sid, view)
+            try:
+                return await runner.run()
+            finally:
+                view.stop_answering()
     except RunnerError as exc:
         fail(str(exc))
     except RelayUnavailable as exc:
         fail(f"cannot reach the relay at {url}: {exc}")
     except RelayError as exc:
         fail(f"the relay refused: {exc}")
+
+
+async def _answer_here(relay: Any, session_id: str, view: TerminalView) -> None:
+    """This session's permission requests, asked in this terminal as `tether permissions`
+    asks them; the relay's first answer wins, so other devices may still answer first."""
+    from tether.cli.output import make_output
+    from tether.cli.permissions import Handler
+
+    handler = Handler(relay, make_output(interactive=True), session_id, quiet=True)
+    try:
+        await handler.run()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # the runner goes on; people answer from elsewhere
+        view.notice(f"answering here stopped ({exc}); answer from the web UI or a phone")
 
 
 def _stopper(runner: Any, view: TerminalView) -> Any:
@@ -233,6 +270,12 @@ class TerminalView:
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
+        self.on_session: Any = None  # starts answering requests here, once the id is known
+        self._answering: asyncio.Task[None] | None = None
+
+    def stop_answering(self) -> None:
+        if self._answering is not None:
+            self._answering.cancel()
 
     def __call__(self, what: str, data: dict[str, Any]) -> None:
         handler = getattr(self, f"_{what}", None)
@@ -251,6 +294,8 @@ class TerminalView:
         console.print(
             f"[bold]session[/] {session['id']}  [link]{self.url}/#/session/{session['id']}[/link]"
         )
+        if self.on_session is not None and self._answering is None:
+            self._answering = asyncio.get_running_loop().create_task(self.on_session(session["id"]))
 
     def _prompt(self, data: dict[str, Any]) -> None:
         console.print(f"[bold cyan]›[/] {escape(one_line(data.get('text', ''), 300))}")

@@ -9,11 +9,18 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from tether.cli.common import TOKEN_OPTION, URL_OPTION
 from tether.cli.remote import find_session, run
-from tether.cli.render import SESSION_COLUMNS, one_line, session_row
+from tether.cli.render import (
+    SESSION_COLUMNS,
+    one_line,
+    session_row,
+    state_of,
+    table_lines,
+    waiting_first,
+)
 from tether.client import RelayClient
 from tether.e2e.keyring import Keyring
 from tether.protocol import PERMISSION_MODES, SESSION_STATUSES
@@ -44,30 +51,36 @@ def sessions(
     url: str = URL_OPTION,
     token: str = TOKEN_OPTION,
 ) -> None:
-    """List sessions, most recent activity first."""
-    keyring = Keyring.local()
-    found = [keyring.session(s) for s in run(url, token, lambda relay: relay.list_sessions(status))]
+    """List sessions: those waiting for you first, with what each asks, then the most
+    recently active."""
+
+    async def work(relay: RelayClient) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return await relay.list_sessions(status), await relay.list_permissions("pending")
+
+    found, pending = run(url, token, work)
+    keyring = Keyring.local()  # opens the titles of sessions encrypted on this host
+    found = [keyring.session(s) for s in found]
+    pending = [keyring.permission(p) for p in pending]
     if as_json:
         print(json.dumps(found, indent=2, ensure_ascii=False))
         return
-    # Piped, the table keeps whole ids and paths on one line for grep and cut.
+    # Piped, the table keeps whole ids and paths on one line for grep and cut; in a
+    # terminal every row is one line, cut with an ellipsis, never wrapped mid-word.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 250)
     if not found:
         console.print("no sessions" + (f" with status {status}" if status else ""))
         return
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for name in SESSION_COLUMNS:
-        table.add_column(name, no_wrap=name in ("ID", "STATUS", "ACTIVE"), overflow="fold")
+    first_ask: dict[str, dict[str, Any]] = {}
+    for p in sorted(pending, key=lambda p: str(p.get("created_at"))):
+        first_ask.setdefault(p["session_id"], p)
+    ordered = waiting_first(found, pending)
+    rows = [session_row(s, request=first_ask.get(s["id"])) for s in ordered]
+    header, *lines = table_lines(SESSION_COLUMNS, rows, console.width, {3: 40, 4: 30, 5: 200})
+    console.print(Text(header, style="bold"))
     styles = {"running": "green", "waiting": "yellow", "ended": "dim", "idle": "cyan"}
-    for session in found:
-        row = list(session_row(session))
-        pending = int(row[6])
-        table.add_row(
-            *row[:6],
-            f"[bold yellow]{pending}[/]" if pending else "0",
-            style=styles.get(session.get("status") or "", ""),
-        )
-    console.print(table)
+    for row, line in zip(rows, lines, strict=True):
+        style = "red" if row[1] == "agent offline" else styles.get(row[1].split(" ")[0], "")
+        console.print(Text(line, style=style), soft_wrap=True)
 
 
 def send(
@@ -93,14 +106,21 @@ def send(
 def interrupt(
     session_id: str = SESSION_ID, url: str = URL_OPTION, token: str = TOKEN_OPTION
 ) -> None:
-    """Interrupt the agent's current turn."""
+    """Interrupt the agent's current turn (an idle or offline agent has none to stop)."""
 
-    async def work(relay: RelayClient) -> dict[str, Any]:
+    async def work(relay: RelayClient) -> tuple[dict[str, Any], bool]:
         session = await find_session(relay, session_id)
+        state = state_of(session)
+        if state in ("idle", "agent offline"):
+            return session, False
         await relay.interrupt(session["id"])
-        return session
+        return session, True
 
-    print(f"asked {_title(run(url, token, work))} to stop its turn")
+    session, sent = run(url, token, work)
+    if sent:
+        print(f"asked {_title(session)} to stop its turn")
+    else:
+        print(f"nothing to interrupt: {_title(session)} is {state_of(session)}")
 
 
 def mode(

@@ -14,7 +14,14 @@ from rich.console import RenderableType
 from rich.markdown import Markdown
 from rich.text import Text
 
-from tether.cli.render import fold, one_line, short_path, tool_call_line, tool_result_text
+from tether.cli.render import (
+    checklist,
+    fold,
+    one_line,
+    short_path,
+    tool_call_line,
+    tool_result_text,
+)
 
 
 def render_message(message: dict[str, Any], compact: bool = False) -> RenderableType | None:
@@ -34,6 +41,13 @@ def render_message(message: dict[str, Any], compact: bool = False) -> Renderable
     if kind == "plan":
         return Text(f"plan:\n{_plan_text(content)}", style="cyan")
     if kind == "tool_call":
+        todos = (
+            (content.get("input") or {}).get("todos")
+            if isinstance(content.get("input"), dict)
+            else None
+        )
+        if content.get("name") == "TodoWrite" and isinstance(todos, list):
+            return Text("⏺ todo list\n" + _indent(checklist(todos)), style="bold")
         return Text(f"⏺ {tool_call_line(content)}", style="bold")
     if kind == "tool_result":
         body = tool_result_text(content, lines=1 if compact else 2).replace("\n", "\n    ")
@@ -63,6 +77,10 @@ def _person(message: dict[str, Any], content: dict[str, Any]) -> Text:
     out = Text(f"› {said}", style="bold cyan")
     out.append(f"  ({message.get('author') or 'you'})", style="dim")
     return out
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + row for row in text.splitlines())
 
 
 def _brief(text: str, compact: bool) -> str:

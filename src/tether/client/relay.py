@@ -339,6 +339,7 @@ class RelayClient:
         transport: Literal["sse", "ws"] = "sse",
         reconnect: bool = True,
         on_state: StateCallback | None = None,
+        runner: bool = False,
     ) -> AsyncIterator[Event]:
         """Every event of the relay (or of one session), live, across outages.
 
@@ -353,6 +354,8 @@ class RelayClient:
         raises at once; anything else is retried with backoff (1 s base, 60 s cap, with
         jitter) unless `reconnect=False`, where it raises `RelayUnavailable`.
         `on_state` hears "connected", "reconnecting" and, at the end, "disconnected".
+        `runner=True` (SSE, one session): this stream holds the session's runner lease, so
+        while it is connected the session's agent shows as online.
         """
         if transport not in ("sse", "ws"):
             raise ValueError(f"transport must be 'sse' or 'ws', not {transport!r}")
@@ -360,7 +363,7 @@ class RelayClient:
         def open_connection(cursor: int | None) -> Connection:
             if transport == "ws":
                 return ws_connection(self.url, self._token, session_id, cursor, self.idle_timeout)
-            return sse_connection(self._http, session_id, cursor, self.idle_timeout)
+            return sse_connection(self._http, session_id, cursor, self.idle_timeout, runner)
 
         def remember(cursor: int | None) -> None:
             self.last_event_id = cursor

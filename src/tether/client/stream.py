@@ -75,13 +75,19 @@ def _decode(data: str) -> dict[str, Any]:
 
 
 async def sse_connection(
-    http: httpx.AsyncClient, session_id: str | None, since: int | None, idle_timeout: float
+    http: httpx.AsyncClient,
+    session_id: str | None,
+    since: int | None,
+    idle_timeout: float,
+    runner: bool = False,
 ) -> Connection:
     # The cursor travels as Last-Event-ID, as a browser's EventSource would send it.
     headers = {"Accept": "text/event-stream"}
     if since is not None:
         headers["Last-Event-ID"] = str(since)
     params = _params(session_id, None)
+    if runner:  # this stream holds the session's lease: the relay knows the agent is here
+        params["runner"] = "1"
     timeout = httpx.Timeout(connect=10.0, read=idle_timeout, write=10.0, pool=10.0)
     try:
         async with http.stream(

@@ -88,10 +88,16 @@ class Keyring:
         permission: dict[str, Any],
         behavior: Literal["allow", "deny"],
         message: str | None = None,
-        remember: bool = False,
+        remember: list[int] | bool | None = None,
+        updated_input: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Answer a request; in an encrypted session the decision goes sealed to it."""
-        answer: dict[str, Any] = {"behavior": behavior, "message": message, "remember": remember}
+        answer: dict[str, Any] = {
+            "behavior": behavior,
+            "message": message,
+            "remember": remember,
+            "updated_input": updated_input,
+        }
         cipher = self._ciphers.get(str(permission.get("session_id")))
         if cipher is not None:
             answer = cipher.seal_answer(str(permission["id"]), answer)
@@ -100,7 +106,7 @@ class Keyring:
             behavior,
             updated_input=answer.get("updated_input"),
             message=answer.get("message"),
-            remember=remember,
+            remember=remember or False,
         )
 
     def text(self, session_id: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -19,9 +19,10 @@ from tether.protocol import SCOPES_POSTING_ANY_ROLE, Capability, kind_error
 from tether.relay.auth import Authenticator, Principal, create_token
 from tether.relay.bus import Bus
 from tether.relay.devices import Devices
-from tether.relay.errors import Conflict, NotFound, Unprocessable
+from tether.relay.errors import Conflict, Forbidden, NotFound, Unprocessable
 from tether.relay.event import WireEvent
 from tether.relay.feed import LogFeed
+from tether.relay.lease import Leases
 from tether.relay.limits import Connections
 from tether.relay.models import (
     MessageIn,
@@ -60,6 +61,7 @@ class Relay:
         self.devices = Devices(store)
         self.sealed = settings.encryption == "required"
         self.retention = RetentionTask(store, settings.retention)
+        self.leases = Leases(store, settings.ping_interval)
         self._expiry_task: asyncio.Task[None] | None = None
         self._expiry_wake = asyncio.Event()
         # On PostgreSQL other processes may write too: the bus is fed from the log.
@@ -78,10 +80,12 @@ class Relay:
         await self.revocations.start()
         self.retention.start()
         self._expiry_task = asyncio.create_task(self._expire_loop(), name="permission-expiry")
+        self.leases.start()
 
     async def stop(self) -> None:
         await self.retention.stop()
         await self.revocations.stop()
+        await self.leases.stop()
         if self._expiry_task is not None:
             self._expiry_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -263,6 +267,16 @@ class Relay:
         return await self.store.write(
             lambda tx: self.store.append_messages(tx, session_id, prepared, who.name)
         )
+
+    # ── the runner's lease ────────────────────────────────────────────────────────
+
+    async def hold_lease(self, who: Principal, session_id: str) -> str:
+        """A runner's event stream takes its session's lease (see lease.py): only a token
+        that may speak for the agent (admin, or the agent token that made the session)."""
+        if who.scope not in SCOPES_POSTING_ANY_ROLE:
+            raise Forbidden(f"a {who.scope} token cannot hold a session as its runner")
+        await require_owner(self.store, who, session_id)
+        return await self.leases.hold(session_id)
 
     # ── permission requests ───────────────────────────────────────────────────────
 

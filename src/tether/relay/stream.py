@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import anyio
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -22,7 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from tether.protocol import PERMISSION_EVENTS, WS_ACTIONS
 from tether.relay.auth import Principal
 from tether.relay.bus import Subscription, byte_chunks
-from tether.relay.errors import ApiError, MalformedJSON, Unauthorized, Unprocessable
+from tether.relay.errors import ApiError, Forbidden, MalformedJSON, Unauthorized, Unprocessable
 from tether.relay.event import WireEvent
 from tether.relay.legacy import legacy_event
 from tether.relay.models import (
@@ -190,18 +191,23 @@ def _sse_response(
     since: int | None,
     types: frozenset[str] | None = None,
     shape: Callable[[WireEvent], WireEvent] | None = None,
+    lease: bool = False,
 ) -> StreamingResponse:
     visibility = Visibility(relay.store, who)
 
     async def body() -> AsyncIterator[bytes]:
         cursor, reset = await clamp_cursor(relay, since)
         subscribed = await subscribe(relay, session_id, cursor)
+        holder: str | None = None
         try:
             live = relay.connections.add(who, subscribed[0])
         except ApiError:  # the limit was reached since the request was checked
             relay.bus.unsubscribe(subscribed[0])
             return
         try:
+            if lease and session_id is not None:
+                holder = await relay.hold_lease(who, session_id)
+                renewed = time.monotonic()
             # The retry hint and a comment go first so clients see the stream open at
             # once; from here on nothing written is missed.
             yield b"retry: 1000\n: connected\n\n"
@@ -211,9 +217,18 @@ def _sse_response(
                 if shape is not None:
                     batch = [shape(event) for event in batch]
                 yield batch[0].sse if len(batch) == 1 else b"".join(e.sse for e in batch)
+                # The runner's heartbeat: what it is sent (a ping at least) renews its lease.
+                if holder is not None and time.monotonic() - renewed >= 1.0:
+                    await relay.leases.renew(session_id, holder)  # type: ignore[arg-type]
+                    renewed = time.monotonic()
         finally:
             relay.connections.remove(live)
             relay.bus.unsubscribe(subscribed[0])
+            if holder is not None:
+                # Starlette cancels this body when the client goes; the scope's cancel
+                # would hit every await here, so the release is shielded from it.
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await relay.leases.release(session_id, holder)  # type: ignore[arg-type]
 
     return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -221,7 +236,16 @@ def _sse_response(
 async def event_stream(request: Request, relay: Relay, who: Principal) -> Response:
     session_id, since = await _stream_params(request, relay, who)
     relay.connections.check(who)
-    return _sse_response(relay, who, session_id, since)
+    # `runner=1`: the session's runner follows it, and this stream holds its lease.
+    lease = request.query_params.get("runner") in ("1", "true")
+    if lease:
+        if session_id is None:
+            raise Unprocessable(
+                "query.runner: a runner's stream follows one session (give session)"
+            )
+        if who.scope not in ("admin", "agent"):
+            raise Forbidden(f"a {who.scope} token cannot hold a session as its runner")
+    return _sse_response(relay, who, session_id, since, lease=lease)
 
 
 async def legacy_permission_stream(request: Request, relay: Relay, who: Principal) -> Response:

@@ -117,7 +117,7 @@ class Runner:
     async def run(self) -> int:
         session, agent_resume = await self._open_session()
         self.session_id = session["id"]
-        self._prompt_cursor = int(session.get("last_seq") or 0)
+        self._prompt_cursor = await self._first_unheard(session)
         self._outbox = Outbox.for_session(self.config.data_dir, self.session_id)
         self._publisher = Publisher(
             self.relay,
@@ -400,12 +400,27 @@ class Runner:
             elif state == "reconnecting":
                 self.view("notice", {"text": "lost the relay's event stream; reconnecting"})
 
-        async for event in self.relay.events(session_id=self.session_id, on_state=on_state):
+        async for event in self.relay.events(
+            session_id=self.session_id, on_state=on_state, runner=True
+        ):
             data = event.data or {}
             if event.type == "message":
                 self._consider_prompt(data)
             elif event.type == "control" and data.get("session_id") == self.session_id:
                 await self._control(data)
+
+    async def _first_unheard(self, session: dict[str, Any]) -> int:
+        """Where prompts start for this run: a new session's end; a resumed one's last word
+        from the agent, so prompts queued while it was offline reach it now."""
+        last = int(session.get("last_seq") or 0)
+        if not self.config.resume or self.config.fork or last == 0:
+            return last
+        with contextlib.suppress(Exception):
+            batch = await self.relay.messages(self.session_id, before=last + 1, limit=200)
+            for message in reversed(batch):
+                if message.get("role") != "user":
+                    return int(message["seq"])
+        return last
 
     async def _catch_up(self) -> None:
         with contextlib.suppress(Exception):

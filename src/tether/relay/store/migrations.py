@@ -154,6 +154,18 @@ INSERT INTO event_horizon (pruned_through) VALUES (0);
 """
         ),
     ),
+    Step(
+        8,
+        "a runner holds a lease on its session, so a session whose agent is gone says so",
+        lambda dialect: (
+            """
+-- The holder is one event stream of the runner's; NULL when nobody holds it. The expiry
+-- is epoch seconds; NULL when no runner ever held the session (no claim either way).
+ALTER TABLE sessions ADD COLUMN runner_lease TEXT;
+ALTER TABLE sessions ADD COLUMN runner_lease_until DOUBLE PRECISION;
+"""
+        ),
+    ),
 )
 
 SCHEMA_VERSION = STEPS[-1].version

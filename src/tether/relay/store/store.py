@@ -54,7 +54,32 @@ def session_out(row: Row) -> dict[str, Any]:
         out[key] = iso(out[key])
     out.pop("created_by", None)
     out.pop("owner_token", None)
+    out["agent_online"] = agent_online(
+        out.pop("runner_lease", None), out.pop("runner_lease_until", None)
+    )
     return out
+
+
+UNTITLED = ("", "untitled")
+
+
+def title_from(item: dict[str, Any]) -> str | None:
+    """A title from a person's prompt: its first line, at most 60 characters."""
+    content = item.get("content")
+    text = content.get("text") if isinstance(content, dict) else None
+    if item.get("role") != "user" or item.get("kind") != "user_text" or not isinstance(text, str):
+        return None
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = " ".join(line.split())
+    return (line if len(line) <= 60 else line[:59].rstrip() + "…") or None
+
+
+def agent_online(holder: str | None, until: float | None, now: float | None = None) -> bool | None:
+    """Whether a runner holds the session's lease; None when no runner ever did (a session
+    made through the API alone makes no claim about an agent)."""
+    if until is None:
+        return None
+    return holder is not None and until > (now or time.time())
 
 
 def message_out(row: Row) -> dict[str, Any]:
@@ -603,6 +628,7 @@ class Store:
             fresh = await self._append_pg(tx, session_id, list(rows.values()), author, now)
         else:
             fresh = await self._append_sqlite(tx, session_id, list(rows.values()), now)
+        stored_any = bool(fresh)
         out: list[dict[str, Any]] = []
         for message_id in ids:
             message = message_out(rows[message_id])
@@ -610,7 +636,21 @@ class Store:
                 fresh.discard(message_id)  # the same id twice in one post is stored once
                 tx.log("message", session_id, message)
             out.append(message)
+        if stored_any and (title := next(filter(None, map(title_from, items)), None)):
+            await self._name_untitled(tx, session_id, title)
         return out
+
+    async def _name_untitled(self, tx: Tx, session_id: str, title: str) -> None:
+        """A session made without a title is named by its first prompt."""
+        row = await self._session_row(tx, session_id, self._lock_row(tx))
+        if row["title"] not in UNTITLED:
+            return
+        now = time.time()
+        await tx.execute(
+            "UPDATE sessions SET title = $2, updated_at = $3 WHERE id = $1", session_id, title, now
+        )
+        row.update(title=title, updated_at=now)
+        tx.log("session", session_id, await self._session_with_pending(tx, row))
 
     async def _append_pg(
         self, tx: Tx, session_id: str, rows: list[Row], author: str | None, now: float
@@ -868,3 +908,58 @@ class Store:
             "SELECT MIN(expires_at) AS t FROM permissions WHERE status = 'pending'"
         )
         return None if row is None or row["t"] is None else float(row["t"])
+
+    # ── the runner's lease on its session ─────────────────────────────────────────────
+
+    async def hold_lease(self, tx: Tx, session_id: str, holder: str, until: float) -> None:
+        """`holder` takes the lease (a runner's newer stream replaces an older one); the
+        session is announced when this brings its agent back online."""
+        row = await self._session_row(tx, session_id, self._lock_row(tx))
+        was = agent_online(row.get("runner_lease"), row.get("runner_lease_until"))
+        await tx.execute(
+            "UPDATE sessions SET runner_lease = $2, runner_lease_until = $3 WHERE id = $1",
+            session_id,
+            holder,
+            until,
+        )
+        if not was:
+            row.update(runner_lease=holder, runner_lease_until=until)
+            tx.log("session", session_id, await self._session_with_pending(tx, row))
+
+    async def renew_lease(self, session_id: str, holder: str, until: float) -> bool:
+        changed = await self.db.execute(
+            "UPDATE sessions SET runner_lease_until = $3 WHERE id = $1 AND runner_lease = $2",
+            session_id,
+            holder,
+            until,
+        )
+        return changed > 0
+
+    async def drop_lease(self, tx: Tx, session_id: str, holder: str | None, now: float) -> None:
+        """End a lease: `holder`'s own (its stream closed), or with None one that lapsed
+        (no renewal in time). Guarded, so of several relays only one announces it."""
+        if holder is None:
+            changed = await tx.execute(
+                "UPDATE sessions SET runner_lease = NULL "
+                "WHERE id = $1 AND runner_lease IS NOT NULL AND runner_lease_until <= $2",
+                session_id,
+                now,
+            )
+        else:
+            changed = await tx.execute(
+                "UPDATE sessions SET runner_lease = NULL, runner_lease_until = $3 "
+                "WHERE id = $1 AND runner_lease = $2",
+                session_id,
+                holder,
+                now,
+            )
+        if changed:
+            row = await self._session_row(tx, session_id)
+            tx.log("session", session_id, await self._session_with_pending(tx, row))
+
+    async def lapsed_leases(self, now: float) -> list[str]:
+        rows = await self.db.fetch(
+            "SELECT id FROM sessions WHERE runner_lease IS NOT NULL AND runner_lease_until <= $1",
+            now,
+        )
+        return [r["id"] for r in rows]

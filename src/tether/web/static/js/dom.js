@@ -50,10 +50,27 @@ export function relativeTime(iso, now = Date.now()) {
   return new Date(t).toLocaleDateString();
 }
 
-export function clockTime(iso) {
+// The time of day, with the date when it is not today ("Nov 24, 09:41").
+export function clockTime(iso, now = new Date()) {
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return "";
-  return new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const at = new Date(t);
+  const clock = { hour: "2-digit", minute: "2-digit" };
+  if (at.toDateString() === now.toDateString()) return at.toLocaleTimeString([], clock);
+  const date = at.getFullYear() === now.getFullYear() ? { month: "short", day: "numeric" }
+    : { year: "numeric", month: "short", day: "numeric" };
+  return at.toLocaleString([], { ...date, ...clock });
+}
+
+// People, not variable names: the signed-in token is "you"; the server's own admin token
+// (named after the TETHER_TOKEN variable it came from) is "the admin".
+let myName = null;
+export function setMe(name) { myName = name || null; }
+export function personName(name) {
+  if (!name) return "you";
+  if (name === myName) return "you";
+  if (name === "TETHER_TOKEN") return "the admin";
+  return name;
 }
 
 export function formatTokens(n) {

@@ -3,7 +3,7 @@
 // shortcuts. Offline, the service worker's cached shell starts here and says so.
 
 import { ApiError, Relay } from "./api.js";
-import { $, esc } from "./dom.js";
+import { $, esc, setMe } from "./dom.js";
 import { pair } from "./e2e.js";
 import { disablePush, forgetToken, pushSupported, registerWorker, rememberToken, syncPush } from "./push.js";
 import { Store } from "./store.js";
@@ -195,6 +195,7 @@ async function boot() {
   store = new Store(relay);
   store.me = me;
   store.vault = await Vault.load();
+  setMe(me?.name);
   window.__tetherStore = store; // for tests and for poking around in devtools
   document.documentElement.dataset.scope = me.scope;
   store.subscribe((kind, detail) => {
@@ -246,8 +247,21 @@ document.addEventListener("keydown", (e) => {
     else if (location.hash.startsWith("#/session/")) location.hash = "#/";
     return;
   }
+  if (e.key === "w" && nextWaiting()) { e.preventDefault(); return; }
   if (view.shortcut && view.shortcut(e.key)) e.preventDefault();
 });
+
+// `w`: the next session that waits for an answer (the oldest request first), from anywhere.
+function nextWaiting() {
+  if (!store) return false;
+  const here = decodeURIComponent(location.hash.replace(/^#\/session\//, ""));
+  const waiting = store.sortedSessions()
+    .filter((s) => s.status !== "ended" && store.pendingFor(s.id).length);
+  const next = waiting.find((s) => s.id !== here);
+  if (!next) { ui.toast("No other session is waiting for you."); return true; }
+  location.hash = `#/session/${encodeURIComponent(next.id)}`;
+  return true;
+}
 
 $("#help-close").addEventListener("click", () => { $("#help").hidden = true; });
 

@@ -149,9 +149,15 @@ export class Store {
     for (const t of this.transcripts.values()) if (t.loaded) this.catchUp(t);
   }
 
+  // Sessions waiting for a person first (oldest request first), then by latest activity.
   sortedSessions() {
-    return [...this.sessions.values()].sort((a, b) =>
-      String(b.last_activity_at).localeCompare(String(a.last_activity_at)));
+    const firstAsk = (s) => this.pendingFor(s.id)[0]?.created_at;
+    return [...this.sessions.values()].sort((a, b) => {
+      const wa = a.status !== "ended" && firstAsk(a), wb = b.status !== "ended" && firstAsk(b);
+      if (wa && wb) return String(wa).localeCompare(String(wb));
+      if (wa || wb) return wa ? -1 : 1;
+      return String(b.last_activity_at).localeCompare(String(a.last_activity_at));
+    });
   }
 
   pendingFor(sessionId) {
@@ -160,9 +166,11 @@ export class Store {
       .sort((a, b) => String(a.created_at).localeCompare(String(b.created_at)));
   }
 
-  // running / idle / waiting / ended, where an open request means "waiting for you".
+  // running / idle / waiting / offline / ended, where an open request means "waiting for
+  // you" and a runner whose lease lapsed (agent_online false) means "agent offline".
   effectiveStatus(session) {
     if (session.status === "ended") return "ended";
+    if (session.agent_online === false) return "offline";
     if (this.pendingFor(session.id).length) return "waiting";
     return session.status;
   }

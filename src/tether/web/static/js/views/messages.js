@@ -1,7 +1,7 @@
 // One transcript message as HTML. Tool results render inside their call's card (paired by
 // call_id), usage messages are summed in the header, everything else is a row here.
 
-import { clockTime, esc, formatCost, plural, pretty, truncate } from "../dom.js";
+import { clockTime, esc, formatCost, personName, plural, pretty, truncate } from "../dom.js";
 import { codeBlock, renderMarkdown } from "../markdown.js";
 import { orphanResult, toolCard } from "./tools.js";
 import { TAMPERED } from "../vault.js";
@@ -63,7 +63,7 @@ function userBubble(m, c, full) {
   const said = m.kind === "user_text" || typeof c.text === "string" ? c.text : m.content;
   const [shown, left] = capped(said, full);
   return `<div class="msg user" data-seq="${seq}"><div class="bubble">${esc(shown)}${showAll(seq, left)}</div>` +
-    `<div class="meta">${esc(m.author || "you")} · ${esc(clockTime(m.created_at))}${esc(claimed)}</div></div>`;
+    `<div class="meta">${esc(personName(m.author))} · ${esc(clockTime(m.created_at))}${esc(claimed)}</div></div>`;
 }
 
 function renderKnown(m, transcript, full) {
@@ -97,6 +97,13 @@ function renderKnown(m, transcript, full) {
     case "error":
       return `<div class="msg error" role="alert" data-seq="${seq}">${esc(c.message || pretty(c))}</div>`;
     case "system": {
+      // Only the init frame starts a session; task_started, task_notification… are
+      // events inside it, shown as what they are.
+      if (c.subtype && c.subtype !== "init") {
+        const said = c.description || c.summary || c.message || c.status || "";
+        const label = String(c.subtype).replace(/_/g, " ");
+        return note(seq, `${label[0].toUpperCase()}${label.slice(1)}${said ? `: ${truncate(String(said), 200)}` : ""}`);
+      }
       const bits = ["Session started"];
       if (c.model) bits.push(c.model);
       if (c.permission_mode) bits.push(`mode ${c.permission_mode}`);

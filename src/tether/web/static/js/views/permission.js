@@ -4,7 +4,7 @@
 // AskUserQuestion is a question, not a permission: its options are rendered as a form
 // and the answers go back as `updated_input.answers` with an allow.
 
-import { countLines, esc, plural, pretty } from "../dom.js";
+import { countLines, esc, personName, plural, pretty } from "../dom.js";
 import { diffLines, editsDiff, renderDiff } from "../diff.js";
 import { codeBlock, renderMarkdown } from "../markdown.js";
 import { describe, langOf } from "./tools.js";
@@ -297,10 +297,16 @@ export function answerFor(p, action, card, suggestion) {
 
 export function resolvedNote(p) {
   const d = p.decision || {};
-  const by = d.decided_by ? ` by ${d.decided_by}` : "";
+  const by = d.decided_by ? ` by ${personName(d.decided_by)}` : "";
   const tool = p.tool_name;
   if (p.status === "allowed") return `${tool} request was allowed elsewhere${by}.`;
   if (p.status === "denied") return `${tool} request was denied elsewhere${by}.`;
-  if (p.status === "expired") return `${tool} request expired: ${d.message || "no answer in time"}.`;
-  return `${tool} request was withdrawn${d.message ? `: ${d.message}` : "."}`;
+  if (p.status === "expired") return `${tool} request expired: ${sentence(d.message || "no answer in time")}`;
+  return `${tool} request was withdrawn${d.message ? `: ${sentence(d.message)}` : "."}`;
+}
+
+// A message as the end of a sentence: one full stop, not "denied..".
+function sentence(text) {
+  const t = String(text).trim();
+  return /[.!?…]$/.test(t) ? t : `${t}.`;
 }

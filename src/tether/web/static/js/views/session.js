@@ -1,7 +1,7 @@
 // The session view: header (status, model, permission mode, usage), the live transcript,
 // open permission requests, and the composer (prompt, Interrupt, End session).
 
-import { $, basename, esc, formatCost, formatTokens } from "../dom.js";
+import { $, basename, esc, formatCost, formatTokens, personName } from "../dom.js";
 import { rawMessage, renderMessage, renderTranscript } from "./messages.js";
 import { answerFor, collectAnswers, isQuestion, permissionCard, plainCard, resolvedNote } from "./permission.js";
 import { agentLabel, statusBadge } from "./sessions.js";
@@ -43,7 +43,7 @@ export class SessionView {
     <span id="s-usage" class="chip" title="Tokens in / out and cost of the loaded messages"></span>${this.canReadCalls ? `
     <a id="s-calls" class="chip" href="#/session/${encodeURIComponent(this.id)}/calls">Model calls</a>` : ""}
   </div>
-  <main id="transcript" class="transcript" tabindex="-1" aria-label="Transcript">
+  <main id="transcript" class="transcript" tabindex="0" aria-label="Transcript">
     <div id="earlier"></div>
     <div id="msgs" aria-live="polite" aria-relevant="additions"><p class="loading">Loading…</p></div>
   </main>
@@ -70,6 +70,9 @@ export class SessionView {
       this.transcript = await this.store.openTranscript(this.id);
     } catch (err) {
       $("#msgs", this.root).innerHTML = `<p class="empty" role="alert">${esc(err.status === 404 ? "There is no such session." : `Could not load the session: ${err.message}`)}</p>`;
+      // Nothing to steer: no prompt box, mode picker or usage for a session that is not there.
+      for (const sel of ["#composer", "#s-meta", "#pending"]) $(sel, this.root).hidden = true;
+      $("#s-title", this.root).textContent = err.status === 404 ? "No such session" : "Session";
       return;
     }
     if (!this.root.isConnected || this.unsubscribe === null) return;
@@ -130,7 +133,10 @@ export class SessionView {
     $("#s-title", this.root).textContent = title;
     document.title = `${title} · tether`;
     $("#s-sub", this.root).textContent = [agentLabel(s), s.host, s.cwd].filter(Boolean).join(" · ");
-    $("#s-status", this.root).innerHTML = statusBadge(this.store.effectiveStatus(s));
+    const status = this.store.effectiveStatus(s);
+    $("#s-status", this.root).innerHTML = statusBadge(status) +
+      (status === "running" && this.turnStart() ? `<span class="run-for" data-since="${esc(this.turnStart())}"></span>` : "");
+    this.tickExpiry();
     const model = s.model || this.transcript?.model;
     const modelEl = $("#s-model", this.root);
     modelEl.textContent = model || "model unknown";
@@ -249,11 +255,23 @@ export class SessionView {
     box.classList.toggle("has-cards", pending.length > 0);
   }
 
-  // How long each open request has before it expires and is denied.
+  // When the running turn began: the last prompt a person sent.
+  turnStart() {
+    const ms = this.transcript?.messages || [];
+    for (let k = ms.length - 1; k >= 0; k--) {
+      if (ms[k].role === "user" && ms[k].kind === "user_text") return ms[k].created_at;
+    }
+    return null;
+  }
+
+  // How long each open request has before it expires and is denied, and how long the
+  // running turn has been running.
   tickExpiry() {
     for (const el of this.root.querySelectorAll(".perm-expiry[data-expires]")) {
       el.textContent = expiresIn(Date.parse(el.dataset.expires) - Date.now());
     }
+    const running = this.root.querySelector(".run-for[data-since]");
+    if (running) running.textContent = ` for ${elapsed(Date.now() - Date.parse(running.dataset.since))}`;
   }
 
   note(text, kind = "") {
@@ -275,7 +293,7 @@ export class SessionView {
       if (detail.inOrder) this.append(detail.added);
       else this.renderAll(false);
       this.renderUsage();
-      if (detail.added.some((m) => m.kind === "system")) this.renderHeader();
+      if (detail.added.some((m) => m.kind === "system" || m.kind === "user_text")) this.renderHeader();
     } else if (kind === "session" && detail.session.id === this.id) {
       this.renderHeader();
     } else if (kind === "permissions") {
@@ -285,7 +303,7 @@ export class SessionView {
       this.renderHeader();
     } else if (kind === "control" && detail.control.session_id === this.id) {
       const c = detail.control;
-      if (c.action === "interrupt") this.note(`Interrupt sent by ${c.by || "someone"}.`);
+      if (c.action === "interrupt") this.note(`Interrupt sent by ${c.by ? personName(c.by) : "someone"}.`);
       else if (c.action === "permission_mode") this.note(`Permission mode set to ${MODE_LABELS[c.mode] || c.mode} by ${c.by || "someone"}.`);
       else if (c.action === "end") this.note(`Session ended by ${c.by || "someone"}.`);
     }
@@ -347,6 +365,9 @@ export class SessionView {
       await this.store.sendText(this.id, text);
       prompt.value = "";
       autosize(prompt);
+      if (this.session()?.agent_online === false) {
+        this.ui.toast("The agent is offline: your message is queued and reaches it when it returns.");
+      }
     } catch (err) {
       this.ui.toast(`Not sent: ${err.message}`);
     } finally {
@@ -356,6 +377,12 @@ export class SessionView {
   }
 
   async interrupt() {
+    const status = this.session() ? this.store.effectiveStatus(this.session()) : "";
+    if (status === "idle" || status === "offline" || status === "ended") {
+      this.ui.toast(status === "idle" ? "Nothing to interrupt: the agent is idle."
+        : status === "offline" ? "Nothing to interrupt: the agent is offline." : "The session has ended.");
+      return;
+    }
     try {
       await this.store.relay.interrupt(this.id);
     } catch (err) {
@@ -430,9 +457,15 @@ export class SessionView {
   shortcut(key) {
     const card = this.root.querySelector("#pending .perm:not(.answered)");
     if (key === "/" && $("#prompt", this.root)) { $("#prompt", this.root).focus(); return true; }
+    // `a` never allows by itself: it brings the request into view and puts the focus on
+    // its Allow, so what is allowed is on screen before Enter allows it.
     if (key === "a" && card && this.canSteer) {
-      const allow = card.querySelector('[data-action="allow"]');
-      if (allow) { allow.click(); return true; }
+      const allow = card.querySelector('[data-action="allow"], .questions [type="submit"]');
+      if (allow) {
+        card.scrollIntoView({ block: "nearest" });
+        allow.focus();
+        return true;
+      }
     }
     if (key === "d" && card && this.canSteer) {
       const reason = card.querySelector(".deny-reason");
@@ -441,6 +474,14 @@ export class SessionView {
     if (key === "i" && $("#interrupt", this.root)) { this.interrupt(); return true; }
     return false;
   }
+}
+
+export function elapsed(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h ? `${h} h ${String(m).padStart(2, "0")} min` : `${m}:${ss}`;
 }
 
 export function expiresIn(ms) {

@@ -2,11 +2,28 @@
 
 import { basename, esc, relativeTime } from "../dom.js";
 import { ACTIVE } from "../store.js";
+import { describe } from "./tools.js";
 
 const STATUS_LABELS = {
   starting: "starting", running: "running", idle: "idle", waiting: "waiting for you",
-  ended: "ended",
+  ended: "ended", offline: "agent offline",
 };
+
+// What a waiting session asks, in a few words: "wants to run `pytest -x`".
+export function asks(p) {
+  if (!p) return "";
+  const i = p.input || {};
+  if (p.tool_name === "Bash" && typeof i.command === "string") {
+    return `wants to run <code>${esc(i.command.split("\n")[0])}</code>`;
+  }
+  if (p.tool_name === "AskUserQuestion") return "has a question for you";
+  if (p.tool_name === "ExitPlanMode") return "wants you to approve a plan";
+  const { summary } = describe(p.tool_name, i);
+  const verb = VERBS[p.tool_name] || `use ${esc(p.tool_name)} on`;
+  return summary ? `wants to ${verb} <code>${esc(summary)}</code>` : `wants to use ${esc(p.tool_name)}`;
+}
+
+const VERBS = { Write: "write", Edit: "edit", MultiEdit: "edit", Read: "read", WebFetch: "fetch", Grep: "search for", Glob: "list" };
 
 export function statusBadge(status) {
   const label = STATUS_LABELS[status] || status || "unknown";
@@ -64,7 +81,8 @@ export class SessionsView {
     const me = this.store.me;
     if (me) {
       this.root.querySelector("#whoami").textContent =
-        `Signed in as ${me.name || "token " + me.token_id} (${me.scope})`;
+        me.name === "TETHER_TOKEN" ? `Signed in with the server's admin token (${me.scope})`
+          : `Signed in as ${me.name || "token " + me.token_id} (${me.scope})`;
     }
     this.render();
   }
@@ -121,13 +139,15 @@ export class SessionsView {
 
   row(s, i, now) {
     const status = this.store.effectiveStatus(s);
-    const pending = this.store.pendingFor(s.id).length;
+    const waiting = this.store.pendingFor(s.id);
+    const pending = waiting.length;
     const title = s.title || basename(s.cwd) || s.id;
     const badge = pending
       ? `<span class="badge pending-count" aria-label="${pending} open permission request${pending === 1 ? "" : "s"}">${pending}</span>` : "";
     const selected = this.keyboard && i === this.selected;
     return `<li><a class="session-row${selected ? " selected" : ""}" href="#/session/${encodeURIComponent(s.id)}" data-id="${esc(s.id)}">` +
       `<span class="row-top"><span class="row-title">${esc(title)}</span>${badge}${statusBadge(status)}</span>` +
+      (pending && status !== "ended" ? `<span class="row-asks">${asks(waiting[0])}</span>` : "") +
       `<span class="row-sub"><span class="badge agent" title="${esc(agentLabel(s))}">${esc(s.agent || "agent")}</span>` +
       `<span class="cwd" title="${esc(s.cwd || "")}">${esc(shortPath(s.cwd))}</span>` +
       `<time datetime="${esc(s.last_activity_at)}">${esc(relativeTime(s.last_activity_at, now))}</time></span></a></li>`;

@@ -117,10 +117,16 @@ function preview(name, input, result) {
   return "";
 }
 
+function lastLine(text) {
+  const rows = String(text ?? "").split("\n").map((r) => r.trim()).filter(Boolean);
+  return rows.length ? rows[rows.length - 1] : "";
+}
+
 function resultNote(name, result) {
   if (!result) return "";
   const out = outputText(resultOf(result).output);
-  if (resultOf(result).is_error) return firstLine(out, 120);
+  // A failure's error is at its end (a traceback's last line, `make`'s last word).
+  if (resultOf(result).is_error) return firstLine(lastLine(out), 120);
   if (name === "Read" || name === "Grep" || name === "Glob") {
     const n = countLines(out);
     return plural(n, name === "Read" ? "line" : "result");

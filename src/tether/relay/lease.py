@@ -1,0 +1,69 @@
+"""The runner's lease on its session: how the relay knows an agent is still there.
+
+A runner follows its session's events with `runner=1`; that stream holds the lease. It is
+renewed as the stream carries anything (at least a ping every `ping_interval`), so the
+heartbeat is the connection the runner already has. When the stream closes (the runner
+exits, is killed, or its network drops) the lease is dropped at once; when it is not
+renewed within LEASE_PINGS ping intervals (a vanished machine, a half-open connection) a
+sweep drops it. Either way the session is announced again with `agent_online: false`,
+and every view shows "agent offline". Guarded updates make several relays sharing one
+database announce each change once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+
+from tether.relay.store import Store
+
+log = logging.getLogger("tether.relay.lease")
+
+LEASE_PINGS = 3  # missed renewals before a lease lapses
+
+
+class Leases:
+    def __init__(self, store: Store, ping_interval: float) -> None:
+        self.store = store
+        self.ttl = LEASE_PINGS * ping_interval
+        self.sweep_every = ping_interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._sweep_loop(), name="runner-leases")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def hold(self, session_id: str) -> str:
+        holder = "lease_" + secrets.token_hex(8)
+        until = time.time() + self.ttl
+        await self.store.write(lambda tx: self.store.hold_lease(tx, session_id, holder, until))
+        return holder
+
+    async def renew(self, session_id: str, holder: str) -> None:
+        await self.store.renew_lease(session_id, holder, time.time() + self.ttl)
+
+    async def release(self, session_id: str, holder: str) -> None:
+        now = time.time()
+        await self.store.write(lambda tx: self.store.drop_lease(tx, session_id, holder, now))
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_every)
+            try:
+                now = time.time()
+                for session_id in await self.store.lapsed_leases(now):
+                    await self.store.write(
+                        lambda tx, s=session_id, t=now: self.store.drop_lease(tx, s, None, t)
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("runner lease sweep failed; trying again")
