@@ -166,6 +166,31 @@ def ms(x: float) -> str:
     return f"{x * 1000:7.2f}"
 
 
+def bench_config(upstream_url: str) -> dict:
+    """The gateway's config (JSON is YAML): one provider of each type, on the upstream."""
+    return {
+        "gateway": {
+            "providers": {
+                "an": {"type": "anthropic", "base_url": upstream_url, "api_key": "k"},
+                "oa": {"type": "openai", "base_url": f"{upstream_url}/v1", "api_key": "k"},
+                "gm": {"type": "gemini", "base_url": upstream_url, "api_key": "k"},
+            },
+            "routes": [
+                {"match": "oa-*", "provider": "oa", "model": "gpt-bench"},
+                {"match": "gm-*", "provider": "gm", "model": "gemini-bench"},
+                {"match": "*", "provider": "an"},
+            ],
+        }
+    }
+
+
+def serve_args(port: int, tmp: Path) -> list[str]:
+    """`tether` arguments for the gateway alone, with the config bench_config wrote in tmp."""
+    options = {"--only": "gateway", "--port": str(port), "--config": str(tmp / "config.yaml")}
+    options.update({"--data-dir": str(tmp), "--log-level": "warning"})
+    return ["serve", *(part for pair in options.items() for part in pair)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -184,44 +209,15 @@ def main() -> None:
     upstream_url = f"http://127.0.0.1:{up_port}"
     gateway_url = f"http://127.0.0.1:{gw_port}"
     tmp = Path(tempfile.mkdtemp(prefix="tether-bench-"))
-    config = {
-        "gateway": {
-            "providers": {
-                "an": {"type": "anthropic", "base_url": upstream_url, "api_key": "k"},
-                "oa": {"type": "openai", "base_url": f"{upstream_url}/v1", "api_key": "k"},
-                "gm": {"type": "gemini", "base_url": upstream_url, "api_key": "k"},
-            },
-            "routes": [
-                {"match": "oa-*", "provider": "oa", "model": "gpt-bench"},
-                {"match": "gm-*", "provider": "gm", "model": "gemini-bench"},
-                {"match": "*", "provider": "an"},
-            ],
-        }
-    }
-    (tmp / "config.yaml").write_bytes(orjson.dumps(config))  # JSON is YAML
+    (tmp / "config.yaml").write_bytes(orjson.dumps(bench_config(upstream_url)))
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
-    env.update(PYTHONPATH=str(ROOT))
+    env.update(PYTHONPATH=f"{ROOT}:{ROOT / 'src'}")
     upstream = subprocess.Popen(
         [sys.executable, "-m", "bench.gateway.upstream", str(up_port)], cwd=ROOT, env=env
     )
     gateway = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tether",
-            "serve",
-            "--only",
-            "gateway",
-            "--port",
-            str(gw_port),
-            "--config",
-            str(tmp / "config.yaml"),
-            "--data-dir",
-            str(tmp),
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, "-m", "tether", *serve_args(gw_port, tmp)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
