@@ -16,6 +16,7 @@ import httpx
 
 from tether.backoff import Backoff
 from tether.gateway.config import Provider
+from tether.gateway.http1 import ConnectionPool, UpstreamResponse
 
 log = logging.getLogger("tether.gateway")
 
@@ -34,7 +35,7 @@ class UpstreamFailure(Exception):
         self.message = message
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: UpstreamResponse) -> float | None:
     value = response.headers.get("retry-after")
     if not value:
         return None
@@ -53,31 +54,29 @@ class Upstream:
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
-        self.client = httpx.AsyncClient(
-            base_url=provider.base_url,
-            timeout=httpx.Timeout(provider.timeout, connect=provider.connect_timeout),
-            limits=httpx.Limits(
-                max_connections=256, max_keepalive_connections=64, keepalive_expiry=60
-            ),
-            follow_redirects=False,
-            trust_env=False,
+        self.pool = ConnectionPool(
+            provider.base_url,
+            timeout=provider.timeout,
+            connect_timeout=provider.connect_timeout,
+            max_connections=256,
+            max_keepalive=64,
+            keepalive_expiry=60,
         )
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.pool.aclose()
 
     async def open(
         self, path: str, content: bytes, headers: list[tuple[str, str]]
-    ) -> httpx.Response:
+    ) -> UpstreamResponse:
         """POST and return the response with its body unread (the caller streams or reads
         it and must close it). Raises UpstreamFailure when no response could be had."""
         provider = self.provider
         backoff = Backoff(base=provider.retry_backoff, cap=MAX_RETRY_SLEEP)
         attempt = 0
         while True:
-            request = self.client.build_request("POST", path, content=content, headers=headers)
             try:
-                response = await self.client.send(request, stream=True)
+                response = await self.pool.post(path, content, headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
                 if attempt < provider.retries:
                     await self._wait(backoff, attempt, None)

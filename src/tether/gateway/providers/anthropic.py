@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
 from starlette.responses import Response
 
+from tether.gateway.http1 import UpstreamResponse
 from tether.gateway.inbound import Format, error_response, json_bytes_response
 from tether.gateway.providers.base import (
     SSE_HEADERS,
@@ -102,7 +102,7 @@ class AnthropicProvider(BaseProvider):
             on_close=upstream.aclose,
         )
 
-    async def _relay(self, call: Call, upstream: httpx.Response) -> AsyncIterator[bytes]:
+    async def _relay(self, call: Call, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
         """The upstream's SSE bytes as they come, a ping in long silences (only between
         events), and an `error` event if the upstream breaks off."""
         at_boundary = True
@@ -119,7 +119,7 @@ class AnthropicProvider(BaseProvider):
             _, body = anthropic_error(502, stream_failure_message(exc, self.provider))
             yield (b"" if at_boundary else b"\n\n") + encode_sse("error", body)
 
-    async def _error(self, upstream: httpx.Response) -> Response:
+    async def _error(self, upstream: UpstreamResponse) -> Response:
         """Anthropic-shaped errors go back as they are; anything else (a proxy's HTML page)
         becomes one."""
         return await passthrough_error(
@@ -184,7 +184,7 @@ class AnthropicProvider(BaseProvider):
             return response
         return self._openai_stream(call, upstream)
 
-    def _openai_stream(self, call: Call, upstream: httpx.Response) -> StreamOut:
+    def _openai_stream(self, call: Call, upstream: UpstreamResponse) -> StreamOut:
         parser = SSEParser()
         options = call.body.get("stream_options")
         translator = AnthropicStreamTranslator(

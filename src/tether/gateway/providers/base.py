@@ -15,6 +15,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from tether.gateway.config import Provider
+from tether.gateway.http1 import UpstreamResponse
 from tether.gateway.inbound import Format, error_response, json_bytes_response
 from tether.gateway.routing import Resolved
 from tether.gateway.streaming import SILENCE, StreamOut, paced
@@ -107,7 +108,7 @@ def client_auth_headers(headers: Headers) -> list[tuple[str, str]]:
 
 
 def response_headers(
-    upstream: httpx.Response,
+    upstream: UpstreamResponse,
     extra: Iterable[tuple[bytes, bytes]] = (),
     *,
     keep_content_type: bool = True,
@@ -122,12 +123,12 @@ def response_headers(
     return out
 
 
-def retry_after(upstream: httpx.Response) -> dict[str, str]:
+def retry_after(upstream: UpstreamResponse) -> dict[str, str]:
     value = upstream.headers.get("retry-after")
     return {"retry-after": value} if value else {}
 
 
-async def read_error_body(upstream: httpx.Response) -> bytes:
+async def read_error_body(upstream: UpstreamResponse) -> bytes:
     """The upstream's error body, bounded; the connection is closed afterwards."""
     chunks: list[bytes] = []
     size = 0
@@ -144,7 +145,7 @@ async def read_error_body(upstream: httpx.Response) -> bytes:
     return b"".join(chunks)[:MAX_ERROR_BODY]
 
 
-async def read_json(upstream: httpx.Response) -> Any:
+async def read_json(upstream: UpstreamResponse) -> Any:
     """A whole success body as JSON; raises UpstreamFailure when it cannot be had."""
     try:
         raw = await upstream.aread()
@@ -166,7 +167,7 @@ async def read_json(upstream: httpx.Response) -> Any:
         ) from None
 
 
-def translated_error(fmt: Format, upstream: httpx.Response, raw: bytes) -> Response:
+def translated_error(fmt: Format, upstream: UpstreamResponse, raw: bytes) -> Response:
     """An upstream error in the other wire format, re-expressed in the client's."""
     return error_response(
         fmt, upstream.status_code, upstream_error_message(raw), headers=retry_after(upstream)
@@ -174,7 +175,7 @@ def translated_error(fmt: Format, upstream: httpx.Response, raw: bytes) -> Respo
 
 
 async def passthrough_error(
-    upstream: httpx.Response, fmt: Format, own_shape: Callable[[Any], bool]
+    upstream: UpstreamResponse, fmt: Format, own_shape: Callable[[Any], bool]
 ) -> Response:
     """An upstream error in the client's own format goes back as it is (status, body,
     headers); anything else (a proxy's HTML page) is re-expressed in that format."""
@@ -194,7 +195,7 @@ async def passthrough_error(
 
 async def passthrough_whole(
     call: Call,
-    upstream: httpx.Response,
+    upstream: UpstreamResponse,
     fmt: Format,
     provider: Provider,
     check: Callable[..., str | None] | None = None,
@@ -299,7 +300,7 @@ SSE_HEADERS = [
 
 def translated_stream(
     call: Call,
-    upstream: httpx.Response,
+    upstream: UpstreamResponse,
     provider: Provider,
     on_bytes: Callable[[bytes], list[bytes]],
     on_silence: Callable[[], list[bytes]],

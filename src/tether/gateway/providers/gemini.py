@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-import httpx
 import orjson
 from starlette.responses import Response
 
+from tether.gateway.http1 import UpstreamResponse
 from tether.gateway.inbound import Format, error_response, json_bytes_response
 from tether.gateway.providers.base import (
     SSE_HEADERS,
@@ -122,7 +122,7 @@ class GeminiProvider(BaseProvider):
             on_close=upstream.aclose,
         )
 
-    async def _relay(self, upstream: httpx.Response) -> AsyncIterator[bytes]:
+    async def _relay(self, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
         # No keepalive frames: Google's SDKs read only `data:` lines and would stall on a
         # comment. A failure mid-stream ends it with an error object, which they raise.
         at_boundary = True
@@ -138,7 +138,7 @@ class GeminiProvider(BaseProvider):
 
     async def _open_generate(
         self, call: Call, body: dict[str, Any], fmt: Format
-    ) -> httpx.Response | Response:
+    ) -> UpstreamResponse | Response:
         method = "streamGenerateContent?alt=sse" if call.stream else "generateContent"
         try:
             upstream = await self.upstream.open(
@@ -152,7 +152,7 @@ class GeminiProvider(BaseProvider):
 
     async def _answer(
         self, call: Call, body: dict[str, Any], names: ToolNames, fmt: Format
-    ) -> httpx.Response | Response | dict[str, Any]:
+    ) -> UpstreamResponse | Response | dict[str, Any]:
         """The upstream's answer: an open SSE response to translate as it streams, a whole
         hub message, or an error response already in the client's format."""
         upstream = await self._open_generate(call, body, fmt)
@@ -288,7 +288,7 @@ def _unusable_gemini_stream(body: bytes, *, is_sse: bool) -> str | None:
     return _unusable_gemini_answer(body, is_sse=is_sse)
 
 
-def _is_sse(upstream: httpx.Response) -> bool:
+def _is_sse(upstream: UpstreamResponse) -> bool:
     return "text/event-stream" in upstream.headers.get("content-type", "")
 
 
