@@ -208,6 +208,8 @@ class ClientSide:
     from_message: Callable[[dict, Any], dict]
     # state → a fresh stream side.
     stream: Callable[[Any], StreamSide]
+    # state → the stream's response headers (Gemini's JSON-array stream is not SSE).
+    stream_headers: Callable[[Any], list[tuple[bytes, bytes]]] = lambda _state: SSE_HEADERS
 
 
 def _failure(fmt: Format, exc: Exception) -> Response:
@@ -262,7 +264,7 @@ async def serve_via_hub(provider: BaseProvider, call: Call, side: ClientSide) ->
             async def replay() -> Any:
                 yield b"".join(frames)
 
-            return StreamOut(200, [*SSE_HEADERS, call.route_header()], replay())
+            return StreamOut(200, [*side.stream_headers(state), call.route_header()], replay())
         response = json_bytes_response(200, orjson.dumps(side.from_message(message, state)))
         response.raw_headers.append(call.route_header())
         return response
@@ -273,7 +275,7 @@ async def serve_via_hub(provider: BaseProvider, call: Call, side: ClientSide) ->
     def frames(events: list[Event]) -> list[bytes]:
         return [f for event, data in events for f in stream.feed(event, data)]
 
-    return translated_stream(
+    out = translated_stream(
         call,
         upstream,
         provider.provider,
@@ -282,3 +284,5 @@ async def serve_via_hub(provider: BaseProvider, call: Call, side: ClientSide) ->
         on_end=lambda: frames(decoder.close()) + stream.finish(),
         on_failure=lambda message: stream.fail(502, message),
     )
+    out.headers = [*side.stream_headers(state), call.route_header()]
+    return out

@@ -83,9 +83,14 @@ class Call:
     headers: Headers
     ping_interval: float
     query: str = ""
+    # Whether the client asked for a stream, when its body does not say (Gemini says it
+    # in the URL's method); None reads the body's `stream`.
+    streaming: bool | None = None
 
     @property
     def stream(self) -> bool:
+        if self.streaming is not None:
+            return self.streaming
         return self.body.get("stream") is True
 
     @property

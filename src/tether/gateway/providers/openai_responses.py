@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from tether.gateway.hub import ClientSide, serve_via_hub
+# The module, not its names: the hub imports the providers, and may be imported first.
+from tether.gateway import hub
 from tether.gateway.inbound import Format
 from tether.gateway.providers.base import Call
 from tether.gateway.providers.openai import OpenAIProvider
@@ -88,16 +89,16 @@ class OpenAIResponsesProvider(OpenAIProvider):
             self.clamp_max_tokens(body)
             return body, None
 
-        side = ClientSide(
+        side = hub.ClientSide(
             fmt=Format.ANTHROPIC,
             to_hub=to_hub,
             from_message=lambda message, _state: message,
             stream=_MessagesStream,
         )
-        return await serve_via_hub(self, call, side)
+        return await hub.serve_via_hub(self, call, side)
 
     async def chat_completions(self, call: Call) -> Any:
-        side = ClientSide(
+        side = hub.ClientSide(
             fmt=Format.OPENAI,
             to_hub=lambda body: (
                 request_to_anthropic(
@@ -110,4 +111,4 @@ class OpenAIResponsesProvider(OpenAIProvider):
             ),
             stream=lambda _state: _ChatStream(call),
         )
-        return await serve_via_hub(self, call, side)
+        return await hub.serve_via_hub(self, call, side)
