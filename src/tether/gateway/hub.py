@@ -257,12 +257,12 @@ async def serve_via_hub(provider: BaseProvider, call: Call, side: ClientSide) ->
     is_sse = "text/event-stream" in upstream.headers.get("content-type", "")
     if not (call.stream and is_sse):
         try:
-            data = await read_json(upstream)
             if is_sse:
+                await upstream.aclose()
                 raise UpstreamResponseError(
                     "the provider sent a stream where a JSON body was expected"
                 )
-            message = exchange.to_message(data)
+            message = exchange.to_message(await read_json(upstream))
         except Exception as exc:
             return _failure(fmt, exc)
         if call.stream:
