@@ -8,7 +8,6 @@ clients are translated both ways.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -25,12 +24,10 @@ from tether.gateway.providers.base import (
     failure_response,
     forwarded_request_headers,
     passthrough_error,
+    passthrough_stream,
     passthrough_whole,
-    response_headers,
-    stream_failure_message,
     unusable_answer,
 )
-from tether.gateway.streaming import SILENCE, StreamOut, paced
 from tether.gateway.translate.anthropic_request_to_openai import THINKING_SIGNATURE
 from tether.gateway.translate.errors import anthropic_error
 from tether.gateway.translate.sse import encode_sse
@@ -82,29 +79,13 @@ class AnthropicProvider(BaseProvider):
             return await passthrough_whole(
                 call, upstream, Format.ANTHROPIC, self.provider, check=unusable_answer
             )
-        return StreamOut(
-            upstream.status_code,
-            response_headers(upstream, [call.route_header()]),
-            self._relay(call, upstream),
-            on_close=upstream.aclose,
+        return passthrough_stream(
+            call,
+            upstream,
+            self.provider,
+            PING,
+            lambda message: encode_sse("error", anthropic_error(502, message)[1]),
         )
-
-    async def _relay(self, call: Call, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
-        """The upstream's SSE bytes as they come, a ping in long silences (only between
-        events), and an `error` event if the upstream breaks off."""
-        at_boundary = True
-        try:
-            async for item in paced(upstream.aiter_raw(), call.ping_interval):
-                if item is SILENCE:
-                    if at_boundary:
-                        yield PING
-                    continue
-                assert isinstance(item, bytes)
-                at_boundary = item.endswith(b"\n\n") or item.endswith(b"\r\n\r\n")
-                yield item
-        except Exception as exc:
-            _, body = anthropic_error(502, stream_failure_message(exc, self.provider))
-            yield (b"" if at_boundary else b"\n\n") + encode_sse("error", body)
 
     async def _error(self, upstream: UpstreamResponse) -> Response:
         """Anthropic-shaped errors go back as they are; anything else (a proxy's HTML page)

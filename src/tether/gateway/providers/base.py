@@ -296,6 +296,42 @@ def stream_failure_message(exc: BaseException, provider: Provider) -> str:
     return f"the response from provider {provider.name!r} could not be translated: {exc}"
 
 
+def passthrough_stream(
+    call: Call,
+    upstream: UpstreamResponse,
+    provider: Provider,
+    ping: bytes | None,
+    error_frame: Callable[[str], bytes],
+) -> StreamOut:
+    """Relay an upstream's SSE body in the client's own format: its bytes as they come,
+    `ping` in long silences (only between events; None for clients that must get none),
+    and `error_frame(message)` if the upstream breaks off."""
+
+    async def relay() -> AsyncIterator[bytes]:
+        at_boundary = True
+        source: AsyncIterator[Any] = upstream.aiter_raw()
+        if ping is not None:
+            source = paced(source, call.ping_interval)
+        try:
+            async for item in source:
+                if item is SILENCE:
+                    if at_boundary:
+                        yield ping  # type: ignore[misc]
+                    continue
+                at_boundary = item.endswith(b"\n\n") or item.endswith(b"\r\n\r\n")
+                yield item
+        except Exception as exc:
+            frame = error_frame(stream_failure_message(exc, provider))
+            yield frame if at_boundary else b"\n\n" + frame
+
+    return StreamOut(
+        upstream.status_code,
+        response_headers(upstream, [call.route_header()]),
+        relay(),
+        on_close=upstream.aclose,
+    )
+
+
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),

@@ -8,7 +8,6 @@ in the path and the key are rewritten.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -24,16 +23,14 @@ from tether.gateway.providers.base import (
     failure_response,
     forwarded_request_headers,
     passthrough_error,
+    passthrough_stream,
     passthrough_whole,
     read_error_body,
     read_json,
-    response_headers,
-    stream_failure_message,
     translated_error,
     unusable_answer,
     unusable_request,
 )
-from tether.gateway.streaming import StreamOut
 from tether.gateway.translate.anthropic_request_to_gemini import anthropic_request_to_gemini
 from tether.gateway.translate.errors import upstream_error_message
 from tether.gateway.translate.gemini_wire import gemini_error
@@ -98,24 +95,9 @@ class GeminiProvider(BaseProvider):
             return await passthrough_whole(
                 call, upstream, Format.GEMINI, self.provider, check=check
             )
-        return StreamOut(
-            upstream.status_code,
-            response_headers(upstream, [call.route_header()]),
-            self._relay(upstream),
-            on_close=upstream.aclose,
-        )
-
-    async def _relay(self, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
         # No keepalive frames: Google's SDKs read only `data:` lines and would stall on a
         # comment. A failure mid-stream ends it with an error object, which they raise.
-        at_boundary = True
-        try:
-            async for chunk in upstream.aiter_raw():
-                at_boundary = chunk.endswith(b"\n\n") or chunk.endswith(b"\r\n\r\n")
-                yield chunk
-        except Exception as exc:
-            _, body = gemini_error(502, stream_failure_message(exc, self.provider))
-            yield (b"" if at_boundary else b"\n\n") + b"data: " + orjson.dumps(body) + b"\n\n"
+        return passthrough_stream(call, upstream, self.provider, None, _error_frame)
 
     # --- Anthropic clients (the hub) --------------------------------------------------------
 
@@ -172,3 +154,7 @@ def _unusable_gemini_stream(body: bytes, *, is_sse: bool) -> str | None:
 
 def _is_sse(upstream: UpstreamResponse) -> bool:
     return "text/event-stream" in upstream.headers.get("content-type", "")
+
+
+def _error_frame(message: str) -> bytes:
+    return b"data: " + orjson.dumps(gemini_error(502, message)[1]) + b"\n\n"

@@ -18,13 +18,11 @@ from tether.gateway.providers.base import (
     Call,
     client_auth_headers,
     passthrough_error,
+    passthrough_stream,
     passthrough_whole,
-    response_headers,
-    stream_failure_message,
     unusable_answer,
 )
 from tether.gateway.providers.base import translation_failure as _failure
-from tether.gateway.streaming import SILENCE, StreamOut, paced
 from tether.gateway.token_estimate import estimate_tokens
 
 OPENAI_PING = b": ping\n\n"
@@ -90,32 +88,12 @@ class OpenAIProvider(BaseProvider):
                 call, upstream, Format.OPENAI, self.provider, check=_unusable_openai_answer
             )
 
-        async def relay() -> Any:
-            at_boundary = True
-            try:
-                async for item in paced(upstream.aiter_raw(), call.ping_interval):
-                    if item is SILENCE:
-                        if at_boundary:
-                            yield OPENAI_PING
-                        continue
-                    assert isinstance(item, bytes)
-                    at_boundary = item.endswith(b"\n\n")
-                    yield item
-            except Exception as exc:
-                error = {
-                    "error": {
-                        "message": stream_failure_message(exc, self.provider),
-                        "type": "server_error",
-                    }
-                }
-                yield (b"" if at_boundary else b"\n\n") + b"data: " + orjson.dumps(error) + b"\n\n"
+        def error_frame(message: str) -> bytes:
+            # OpenAI SDKs raise on a chunk that carries `error`.
+            error = {"error": {"message": message, "type": "server_error"}}
+            return b"data: " + orjson.dumps(error) + b"\n\n"
 
-        return StreamOut(
-            upstream.status_code,
-            response_headers(upstream, [call.route_header()]),
-            relay(),
-            on_close=upstream.aclose,
-        )
+        return passthrough_stream(call, upstream, self.provider, OPENAI_PING, error_frame)
 
 
 def message_events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
