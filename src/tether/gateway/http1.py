@@ -83,6 +83,7 @@ class _Connection(asyncio.Protocol):
         self.raw_headers: list[tuple[bytes, bytes]] = []
         self.headers_done = False
         self.complete = False
+        self.keep_alive = False
         self.error: Exception | None = None
         self.chunks: collections.deque[bytes] = collections.deque()
         self.buffered = 0
@@ -157,6 +158,8 @@ class _Connection(asyncio.Protocol):
             self._informational = False
             return
         self.complete = True
+        # Asked now: llhttp forgets once the message is over.
+        self.keep_alive = self.parser.should_keep_alive()
         self._wake()
 
     # --- the request's side -----------------------------------------------------------------
@@ -222,7 +225,7 @@ class _Connection(asyncio.Protocol):
             and self.error is None
             and self.transport is not None
             and not self.transport.is_closing()
-            and self.parser.should_keep_alive()
+            and self.keep_alive
         )
 
     def abort(self) -> None:
