@@ -200,6 +200,9 @@ def main() -> None:
     parser.add_argument(
         "--seconds", type=float, default=4.0, help="length of each throughput measurement"
     )
+    parser.add_argument(
+        "--only", default="", help="measure only the cases whose name contains this text"
+    )
     args = parser.parse_args()
 
     fixture = orjson.loads(FIXTURE.read_bytes())
@@ -252,6 +255,8 @@ def main() -> None:
                 *gemini_cases(fixture, gemini, stream, kind),
             ]
             for label, direct_case, tether_case in cases:
+                if args.only not in label:
+                    continue
                 direct, through = asyncio.run(
                     latency(upstream_url, direct_case, gateway_url, tether_case, args.requests)
                 )
