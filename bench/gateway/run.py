@@ -14,7 +14,7 @@ upstream: what the upstream costs without tether in the way.
 
 Reported per case: TTFB and total latency p50/p99 at concurrency 1 (and what tether adds),
 requests/s at fixed concurrency (and the ratio to direct), CPU per request of the tether
-process, and for streams the added time per SSE event.
+process, and for streams the added time per SSE event; each figure next to its target.
 """
 
 from __future__ import annotations
@@ -166,25 +166,9 @@ def ms(x: float) -> str:
     return f"{x * 1000:7.2f}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--requests", type=int, default=400, help="sequential requests per latency measurement"
-    )
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument(
-        "--seconds", type=float, default=4.0, help="length of each throughput measurement"
-    )
-    args = parser.parse_args()
-
-    fixture = orjson.loads(FIXTURE.read_bytes())
-    codex = orjson.loads(CODEX_FIXTURE.read_bytes())
-    gemini = orjson.loads(GEMINI_FIXTURE.read_bytes())["body"]
-    up_port, gw_port = free_port(), free_port()
-    upstream_url = f"http://127.0.0.1:{up_port}"
-    gateway_url = f"http://127.0.0.1:{gw_port}"
-    tmp = Path(tempfile.mkdtemp(prefix="tether-bench-"))
-    config = {
+def bench_config(upstream_url: str) -> dict:
+    """The gateway's config (JSON is YAML): one provider of each type, on the upstream."""
+    return {
         "gateway": {
             "providers": {
                 "an": {"type": "anthropic", "base_url": upstream_url, "api_key": "k"},
@@ -198,30 +182,45 @@ def main() -> None:
             ],
         }
     }
-    (tmp / "config.yaml").write_bytes(orjson.dumps(config))  # JSON is YAML
+
+
+def serve_args(port: int, tmp: Path) -> list[str]:
+    """`tether` arguments for the gateway alone, with the config bench_config wrote in tmp."""
+    options = {"--only": "gateway", "--port": str(port), "--config": str(tmp / "config.yaml")}
+    options.update({"--data-dir": str(tmp), "--log-level": "warning"})
+    return ["serve", *(part for pair in options.items() for part in pair)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--requests", type=int, default=400, help="sequential requests per latency measurement"
+    )
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--seconds", type=float, default=4.0, help="length of each throughput measurement"
+    )
+    parser.add_argument(
+        "--only", default="", help="measure only the cases whose name contains this text"
+    )
+    args = parser.parse_args()
+
+    fixture = orjson.loads(FIXTURE.read_bytes())
+    codex = orjson.loads(CODEX_FIXTURE.read_bytes())
+    gemini = orjson.loads(GEMINI_FIXTURE.read_bytes())["body"]
+    up_port, gw_port = free_port(), free_port()
+    upstream_url = f"http://127.0.0.1:{up_port}"
+    gateway_url = f"http://127.0.0.1:{gw_port}"
+    tmp = Path(tempfile.mkdtemp(prefix="tether-bench-"))
+    (tmp / "config.yaml").write_bytes(orjson.dumps(bench_config(upstream_url)))
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
-    env.update(PYTHONPATH=str(ROOT))
+    env.update(PYTHONPATH=f"{ROOT}:{ROOT / 'src'}")
     upstream = subprocess.Popen(
         [sys.executable, "-m", "bench.gateway.upstream", str(up_port)], cwd=ROOT, env=env
     )
     gateway = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tether",
-            "serve",
-            "--only",
-            "gateway",
-            "--port",
-            str(gw_port),
-            "--config",
-            str(tmp / "config.yaml"),
-            "--data-dir",
-            str(tmp),
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, "-m", "tether", *serve_args(gw_port, tmp)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -256,6 +255,8 @@ def main() -> None:
                 *gemini_cases(fixture, gemini, stream, kind),
             ]
             for label, direct_case, tether_case in cases:
+                if args.only not in label:
+                    continue
                 direct, through = asyncio.run(
                     latency(upstream_url, direct_case, gateway_url, tether_case, args.requests)
                 )
@@ -312,37 +313,68 @@ def gemini_cases(
     ]
 
 
+# Targets (issues 11, 12 and 16): what tether may add at p50, and the share of the direct
+# upstream's throughput it must keep, per kind of case; and per streamed SSE event.
+PASS_ADDED_MS, HUB_ADDED_MS = 1.0, 3.0
+PER_EVENT_US = 30.0
+
+
+def targets(label: str) -> tuple[float, float]:
+    """(added p50 total, ms; tether/direct req/s) a case must meet."""
+    passthrough = label.startswith(("passthrough", "gemini pass"))
+    stream = "stream" in label
+    if passthrough:
+        return PASS_ADDED_MS, 0.5 if stream else 0.8
+    if label.startswith("translated"):
+        return HUB_ADDED_MS, 0.5 if stream else 0.7
+    return HUB_ADDED_MS, 0.5
+
+
+def verdict(ok: bool) -> str:
+    return "ok  " if ok else "MISS"
+
+
 def report(
     rows: list[tuple[str, Result, Result]], body_bytes: int, args: argparse.Namespace
 ) -> None:
     print(
         f"\nrequest body {body_bytes / 1024:.0f} KB (real Claude Code request), "
         f"{EVENTS} text events per stream, {args.requests} sequential requests, "
-        f"concurrency {args.concurrency} for {args.seconds:g}s, {os.cpu_count()} cores\n"
+        f"concurrency {args.concurrency} for {args.seconds:g}s, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f}\n"
     )
-    print("latency (ms)            direct p50/p99         tether p50/p99      added p50/p99")
+    print(
+        "latency (ms)            direct p50/p99         tether p50/p99      added p50/p99"
+        "     target (added p50)"
+    )
     for label, d, t in rows:
+        limit, _ = targets(label)
         for metric, dv, tv in (("ttfb ", d.ttfb, t.ttfb), ("total", d.total, t.total)):
             dp50, dp99 = statistics.median(dv), pct(dv, 0.99)
             tp50, tp99 = statistics.median(tv), pct(tv, 0.99)
+            added = (tp50 - dp50) * 1000
             print(
                 f"{label} {metric} {ms(dp50)} {ms(dp99)}   {ms(tp50)} {ms(tp99)}   "
-                f"{ms(tp50 - dp50)} {ms(tp99 - dp99)}"
+                f"{ms(tp50 - dp50)} {ms(tp99 - dp99)}   < {limit:g} {verdict(added < limit)}"
             )
     print(
-        "\nthroughput              direct req/s   tether req/s   ratio   "
+        "\nthroughput              direct req/s   tether req/s   ratio   target   "
         "tether CPU/req   upstream CPU/req"
     )
     for label, d, t in rows:
+        _, floor = targets(label)
+        ratio = t.rps / d.rps
         print(
-            f"{label}      {d.rps:9.0f}      {t.rps:9.0f}   {t.rps / d.rps:5.2f}   "
+            f"{label}      {d.rps:9.0f}      {t.rps:9.0f}   {ratio:5.2f}   "
+            f">= {floor:.1f} {verdict(ratio >= floor)}"
             f"{t.cpu_per_request * 1000:9.2f} ms   {d.cpu_per_request * 1000:9.2f} ms"
         )
-    print("\nstreaming: added total p50 per SSE event")
+    print(f"\nstreaming: added total p50 per SSE event (target < {PER_EVENT_US:g} µs)")
     for label, d, t in rows:
         if "stream" in label:
             added = statistics.median(t.total) - statistics.median(d.total)
-            print(f"{label}  {added / (EVENTS + 5) * 1e6:7.1f} µs/event")
+            per_event = added / (EVENTS + 5) * 1e6
+            print(f"{label}  {per_event:7.1f} µs/event   {verdict(per_event < PER_EVENT_US)}")
 
 
 if __name__ == "__main__":

@@ -56,12 +56,17 @@ class LoopbackHostGuard:
         self.app = app
         public = urlsplit(public_url).hostname if public_url else None
         self.public_host = public.lower() if public else None
+        self._seen: dict[str, bool] = {}
 
     def allows(self, host: str) -> bool:
-        name = host_name(host)
-        if name is None:
-            return False
-        return is_loopback_name(name) or name == self.public_host
+        # Cached: every request asks, and clients send the same few Host values.
+        allowed = self._seen.get(host)
+        if allowed is None:
+            name = host_name(host)
+            allowed = name is not None and (is_loopback_name(name) or name == self.public_host)
+            if len(self._seen) < 256:
+                self._seen[host] = allowed
+        return allowed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):

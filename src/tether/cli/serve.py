@@ -102,7 +102,6 @@ def make_server(
                 settings.max_header_bytes,
                 settings.request_body_timeout,
             ),
-            h11_max_incomplete_event_size=settings.max_header_bytes,
             timeout_keep_alive=settings.keep_alive_timeout,
             # A WebSocket frame carries one action body: hold it to the HTTP body limit
             # (larger frames are closed with 1009, message too big).

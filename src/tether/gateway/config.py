@@ -9,6 +9,7 @@ out of the box.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -243,8 +244,9 @@ class Target(_Section):
             return {"provider": name.strip(), "model": model.strip() or None}
         return data
 
-    @property
+    @functools.cached_property
     def target(self) -> Target:
+        # Cached: routing asks for it on every request, and a pydantic model is not free.
         return Target(provider=self.provider, model=self.model)
 
 

@@ -6,15 +6,16 @@
     GET  /v1beta/models, GET /v1beta/models/{model}     (and the same under /v1/)
 
 A request is routed by its model like any other. To a `gemini` provider it passes
-through; to any other it is translated into the hub format (an Anthropic Messages
-request), served by that provider's `messages`/`count_tokens`, and its answer (JSON or
-SSE) translated back. The key comes as `x-goog-api-key`, `?key=` or the usual headers.
+through; to any other it goes through the hub (`hub.serve_via_hub`, as the Responses
+surface does): translated into an Anthropic Messages request, sent by that provider
+type's exchange, and its answer (JSON or stream events) translated back. countTokens
+asks the provider's own `count_tokens`. The key comes as `x-goog-api-key`, `?key=` or
+the usual headers.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -25,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tether.gateway.flows.flow import CURRENT as CURRENT_FLOW
+from tether.gateway.hub import ClientSide, serve_via_hub
 from tether.gateway.inbound import (
     ClientError,
     Format,
@@ -38,7 +40,6 @@ from tether.gateway.inbound import (
 )
 from tether.gateway.providers import BaseProvider, Call, GeminiProvider
 from tether.gateway.routing import Features, NoRoute, resolve
-from tether.gateway.streaming import StreamOut
 from tether.gateway.token_estimate import estimate_tokens
 from tether.gateway.translate.anthropic_stream_to_gemini import (
     GeminiStreamWriter,
@@ -50,7 +51,6 @@ from tether.gateway.translate.gemini_request_to_anthropic import (
     gemini_request_to_anthropic,
 )
 from tether.gateway.translate.gemini_wire import get
-from tether.sse import SSEParser
 
 if TYPE_CHECKING:
     from tether.gateway.app import Gateway
@@ -220,37 +220,90 @@ class GeminiSurface:
         method: str,
         stream: bool,
     ) -> Any:
-        try:
-            if method == "countTokens":
-                hub = count_request_to_anthropic(body, model=route.model)
-            else:
-                hub = gemini_request_to_anthropic(
-                    body,
-                    model=route.model,
-                    stream=stream,
-                    max_tokens_limit=route.provider.max_tokens,
-                )
-        except (ValueError, TypeError, AttributeError) as exc:
-            return error_response(Format.GEMINI, 400, str(exc))
         call = Call(
-            fmt=Format.ANTHROPIC,
-            raw=orjson.dumps(hub),
-            body=hub,
+            fmt=Format.GEMINI,
+            raw=b"",
+            body=body,
             client_model=model,
             route=route,
             headers=_hub_headers(request),
             ping_interval=self.gateway.config.ping_interval,
+            streaming=stream,
         )
         if method == "countTokens":
-            result = await provider.count_tokens(call)
-            return _count_back(result)
-        thinking = get(get(body, "generationConfig"), "thinkingConfig")
-        include = get(thinking, "includeThoughts") is True
-        result = await provider.messages(call)
+            try:
+                hub = count_request_to_anthropic(body, model=route.model)
+            except (ValueError, TypeError, AttributeError) as exc:
+                return error_response(Format.GEMINI, 400, str(exc))
+            call.fmt, call.body, call.raw = Format.ANTHROPIC, hub, orjson.dumps(hub)
+            return _count_back(await provider.count_tokens(call))
         alt_sse = ("alt", "sse") in parse_qsl(request.scope["query_string"].decode("latin-1"))
-        if isinstance(result, StreamOut):
-            return _stream_back(result, model, include, alt_sse)
-        return _whole_back(result, model, include, stream, alt_sse, call)
+        return await serve_via_hub(provider, call, gemini_side(call, alt_sse))
+
+
+def gemini_side(call: Call, alt_sse: bool) -> ClientSide:
+    """The Gemini client's side of the hub: its request as a Messages request, and the
+    hub's answer as a GenerateContentResponse, or a stream of them (`data:` frames with
+    `alt=sse`, else one JSON array)."""
+    model, limit = call.client_model, call.route.provider.max_tokens
+    thinking = get(get(call.body, "generationConfig"), "thinkingConfig")
+    include = get(thinking, "includeThoughts") is True
+
+    def to_hub(body: dict[str, Any]) -> tuple[dict[str, Any], None]:
+        hub = gemini_request_to_anthropic(
+            body, model=call.upstream_model, stream=call.stream, max_tokens_limit=limit
+        )
+        return hub, None
+
+    media = b"text/event-stream" if alt_sse else b"application/json"
+    return ClientSide(
+        fmt=Format.GEMINI,
+        to_hub=to_hub,
+        from_message=lambda message, _state: anthropic_response_to_gemini(
+            message, model=model, include_thoughts=include
+        ),
+        stream=lambda _state: _GeminiStream(model, include, alt_sse),
+        stream_headers=lambda _state: [(b"content-type", media), (b"cache-control", b"no-cache")],
+    )
+
+
+class _GeminiStream:
+    """Hub stream events as Gemini's stream chunks, framed."""
+
+    def __init__(self, model: str, include: bool, alt_sse: bool) -> None:
+        self._writer = GeminiStreamWriter(model, include_thoughts=include)
+        self._alt_sse = alt_sse
+        self._first = True
+        self._closed = False
+
+    def _frames(self, chunks: list[dict[str, Any]]) -> list[bytes]:
+        out = []
+        for chunk in chunks:
+            out.append(_frame(chunk, self._alt_sse, self._first))
+            self._first = False
+        return out
+
+    def _close(self, chunks: list[dict[str, Any]]) -> list[bytes]:
+        if self._closed:
+            return []
+        self._closed = True
+        out = self._frames(chunks)
+        if not self._alt_sse:  # the JSON array's end
+            out.append(b"[]" if self._first else b"]")
+        return out
+
+    def feed(self, event: str, data: dict) -> list[bytes]:
+        return [] if self._closed else self._frames(self._writer.feed(event, data))
+
+    def finish(self) -> list[bytes]:
+        return self._close(self._writer.finish())
+
+    def fail(self, status: int, message: str) -> list[bytes]:
+        return self._close(self._writer.fail(status, message))
+
+    def ping(self) -> list[bytes]:
+        # Nothing: Google's SDKs read only `data:` lines and would stall on a comment.
+        return []
 
 
 def _hub_headers(request: Request) -> Headers:
@@ -266,10 +319,6 @@ def _hub_headers(request: Request) -> Headers:
                 headers[name] = request.headers[name]
     headers["content-type"] = "application/json"
     return Headers(headers=headers)
-
-
-def _route_header(response: Any) -> list[tuple[bytes, bytes]]:
-    return [(k, v) for k, v in response.raw_headers if k == b"tether-route"]
 
 
 def _error_back(response: Response) -> Response:
@@ -306,66 +355,3 @@ def _frame(chunk: dict[str, Any], alt_sse: bool, first: bool) -> bytes:
     if alt_sse:
         return b"data: " + data + b"\n\n"
     return (b"[" if first else b",\r\n") + data
-
-
-def _whole_back(
-    response: Any, model: str, include: bool, stream: bool, alt_sse: bool, call: Call
-) -> Response:
-    if not isinstance(response, Response) or response.status_code >= 400:
-        return _error_back(response)
-    try:
-        message = orjson.loads(bytes(response.body))
-    except orjson.JSONDecodeError:
-        return error_response(Format.GEMINI, 502, "the provider's answer was not JSON")
-    answer = anthropic_response_to_gemini(message, model=model, include_thoughts=include)
-    if stream:  # the provider answered a stream request with one body
-        body = _frame(answer, alt_sse, True) + (b"" if alt_sse else b"]")
-        media = "text/event-stream" if alt_sse else "application/json"
-        out = Response(body, status_code=200, media_type=media)
-    else:
-        out = json_bytes_response(200, orjson.dumps(answer))
-    out.raw_headers.extend(_route_header(response) or [call.route_header()])
-    return out
-
-
-def _stream_back(inner: StreamOut, model: str, include: bool, alt_sse: bool) -> StreamOut:
-    """The hub's Anthropic SSE stream as Gemini's: SSE frames, or one JSON array."""
-    parser = SSEParser()
-    writer = GeminiStreamWriter(model, include_thoughts=include)
-
-    async def body() -> AsyncIterator[bytes]:
-        first = True
-        try:
-            async for data in inner.body:
-                out: list[bytes] = []
-                for message in parser.feed(data):
-                    for chunk in writer.feed(message.event, orjson.loads(message.data)):
-                        out.append(_frame(chunk, alt_sse, first))
-                        first = False
-                if out:
-                    yield b"".join(out)
-            tail = [c for m in parser.close() for c in writer.feed(m.event, orjson.loads(m.data))]
-            tail += writer.finish()
-        except Exception as exc:  # a hub stream we could not read
-            tail = writer.fail(502, f"the provider's stream could not be translated: {exc}")
-        finally:
-            aclose = getattr(inner.body, "aclose", None)
-            if aclose is not None:
-                await aclose()
-        frames = b""
-        for chunk in tail:
-            frames += _frame(chunk, alt_sse, first)
-            first = False
-        if not alt_sse:
-            frames += b"[]" if first else b"]"
-        if frames:
-            yield frames
-
-    headers = [(k, v) for k, v in inner.headers if k == b"tether-route"]
-    media = b"text/event-stream" if alt_sse else b"application/json"
-    return StreamOut(
-        200,
-        [(b"content-type", media), (b"cache-control", b"no-cache"), *headers],
-        body(),
-        on_close=inner.on_close,
-    )

@@ -21,6 +21,9 @@ import orjson
 from starlette.responses import Response
 
 from tether.gateway.inbound import Format, error_response, json_bytes_response
+
+# The module, not its names: the providers use this module, and may be imported first.
+from tether.gateway.providers import gemini as gemini_provider
 from tether.gateway.providers.base import (
     SSE_HEADERS,
     BaseProvider,
@@ -31,22 +34,29 @@ from tether.gateway.providers.base import (
     translated_stream,
     unusable_request,
 )
-from tether.gateway.providers.gemini import model_path
 from tether.gateway.streaming import StreamOut
 from tether.gateway.translate.anthropic_request_to_gemini import anthropic_request_to_gemini
 from tether.gateway.translate.anthropic_request_to_openai import request_to_openai
 from tether.gateway.translate.anthropic_request_to_responses import anthropic_to_responses
-from tether.gateway.translate.errors import UpstreamResponseError, upstream_error_message
+from tether.gateway.translate.anthropic_response_to_openai import response_from_anthropic
+from tether.gateway.translate.anthropic_stream_to_openai import AnthropicStreamTranslator
+from tether.gateway.translate.errors import (
+    UpstreamResponseError,
+    anthropic_error,
+    upstream_error_message,
+)
 from tether.gateway.translate.gemini_stream_to_anthropic import (
     GeminiStreamTranslator,
     gemini_response_to_anthropic,
 )
+from tether.gateway.translate.openai_request_to_anthropic import request_to_anthropic
 from tether.gateway.translate.openai_response_to_anthropic import response_from_openai
 from tether.gateway.translate.openai_stream_to_anthropic import OpenAIStreamTranslator
 from tether.gateway.translate.responses_stream_to_anthropic import (
     ResponsesToAnthropicStream,
     responses_to_anthropic_message,
 )
+from tether.gateway.translate.sse import encode_sse
 from tether.gateway.upstream import UpstreamFailure
 from tether.sse import SSEParser
 
@@ -123,6 +133,8 @@ def _openai_exchange(provider: Any, call: Call, body: dict) -> HubExchange:
     def to_message(data: Any) -> dict:
         if not isinstance(data, dict):
             raise UpstreamResponseError("the provider sent a body that is not a JSON object")
+        if "error" in data and "choices" not in data:  # some servers say 200 to an error
+            raise UpstreamResponseError(upstream_error_message(data))
         return response_from_openai(data, model=call.client_model, tool_names=names)
 
     def decoder() -> HubDecoder:
@@ -174,7 +186,7 @@ def _gemini_exchange(provider: Any, call: Call, body: dict) -> HubExchange:
         return _SseDecoder(lambda _e, text: translator.feed_data(text), translator.finish)
 
     return HubExchange(
-        model_path(call.upstream_model, method),
+        gemini_provider.model_path(call.upstream_model, method),
         orjson.dumps(converted),
         provider._headers(call),
         to_message,
@@ -208,6 +220,8 @@ class ClientSide:
     from_message: Callable[[dict, Any], dict]
     # state → a fresh stream side.
     stream: Callable[[Any], StreamSide]
+    # state → the stream's response headers (Gemini's JSON-array stream is not SSE).
+    stream_headers: Callable[[Any], list[tuple[bytes, bytes]]] = lambda _state: SSE_HEADERS
 
 
 def _failure(fmt: Format, exc: Exception) -> Response:
@@ -243,12 +257,12 @@ async def serve_via_hub(provider: BaseProvider, call: Call, side: ClientSide) ->
     is_sse = "text/event-stream" in upstream.headers.get("content-type", "")
     if not (call.stream and is_sse):
         try:
-            data = await read_json(upstream)
             if is_sse:
+                await upstream.aclose()
                 raise UpstreamResponseError(
                     "the provider sent a stream where a JSON body was expected"
                 )
-            message = exchange.to_message(data)
+            message = exchange.to_message(await read_json(upstream))
         except Exception as exc:
             return _failure(fmt, exc)
         if call.stream:
@@ -262,7 +276,7 @@ async def serve_via_hub(provider: BaseProvider, call: Call, side: ClientSide) ->
             async def replay() -> Any:
                 yield b"".join(frames)
 
-            return StreamOut(200, [*SSE_HEADERS, call.route_header()], replay())
+            return StreamOut(200, [*side.stream_headers(state), call.route_header()], replay())
         response = json_bytes_response(200, orjson.dumps(side.from_message(message, state)))
         response.raw_headers.append(call.route_header())
         return response
@@ -273,7 +287,7 @@ async def serve_via_hub(provider: BaseProvider, call: Call, side: ClientSide) ->
     def frames(events: list[Event]) -> list[bytes]:
         return [f for event, data in events for f in stream.feed(event, data)]
 
-    return translated_stream(
+    out = translated_stream(
         call,
         upstream,
         provider.provider,
@@ -281,4 +295,99 @@ async def serve_via_hub(provider: BaseProvider, call: Call, side: ClientSide) ->
         on_silence=stream.ping,
         on_end=lambda: frames(decoder.close()) + stream.finish(),
         on_failure=lambda message: stream.fail(502, message),
+    )
+    out.headers = [*side.stream_headers(state), call.route_header()]
+    return out
+
+
+# --- the client sides of the two formats every provider serves ----------------------------
+
+ANTHROPIC_PING = b'event: ping\ndata: {"type": "ping"}\n\n'
+
+
+class _MessagesStream:
+    """Hub events are already what an Anthropic client reads: framed as they are."""
+
+    def __init__(self, _state: Any) -> None:
+        self._done = False
+
+    def feed(self, event: str, data: dict) -> list[bytes]:
+        if self._done:
+            return []
+        if event in ("message_stop", "error"):
+            self._done = True
+        return [encode_sse(event, data)]
+
+    def finish(self) -> list[bytes]:
+        return []
+
+    def fail(self, status: int, message: str) -> list[bytes]:
+        if self._done:
+            return []
+        self._done = True
+        return [encode_sse("error", anthropic_error(status, message)[1])]
+
+    def ping(self) -> list[bytes]:
+        return [ANTHROPIC_PING]
+
+
+class _ChatStream:
+    def __init__(self, call: Call) -> None:
+        options = call.body.get("stream_options")
+        self._translator = AnthropicStreamTranslator(
+            call.client_model,
+            include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+        )
+        self._ended = False
+
+    def _frames(self, chunks: list[dict]) -> list[bytes]:
+        return [b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks]
+
+    def feed(self, event: str, data: dict) -> list[bytes]:
+        return self._frames(self._translator.feed(event, data))
+
+    def finish(self) -> list[bytes]:
+        if self._ended:
+            return []
+        self._ended = True
+        return [*self._frames(self._translator.finish()), b"data: [DONE]\n\n"]
+
+    def fail(self, status: int, message: str) -> list[bytes]:
+        self._ended = True
+        error = {"error": {"message": message, "type": "server_error"}}
+        return [b"data: " + orjson.dumps(error) + b"\n\n"]
+
+    def ping(self) -> list[bytes]:
+        return [b": ping\n\n"]
+
+
+def messages_side(provider: BaseProvider) -> ClientSide:
+    """An Anthropic Messages client: its body is already a hub request."""
+
+    def to_hub(body: dict) -> tuple[dict, None]:
+        provider.clamp_max_tokens(body)
+        return body, None
+
+    return ClientSide(
+        fmt=Format.ANTHROPIC,
+        to_hub=to_hub,
+        from_message=lambda message, _state: message,
+        stream=_MessagesStream,
+    )
+
+
+def chat_side(provider: BaseProvider, call: Call) -> ClientSide:
+    """An OpenAI Chat Completions client."""
+    return ClientSide(
+        fmt=Format.OPENAI,
+        to_hub=lambda body: (
+            request_to_anthropic(
+                body, model=call.upstream_model, max_tokens_limit=provider.provider.max_tokens
+            ),
+            None,
+        ),
+        from_message=lambda message, _state: response_from_anthropic(
+            message, model=call.client_model
+        ),
+        stream=lambda _state: _ChatStream(call),
     )

@@ -18,6 +18,7 @@ import httpx
 from tether.backoff import Backoff
 from tether.gateway.config import Provider
 from tether.gateway.flows.flow import CURRENT as CURRENT_FLOW
+from tether.gateway.http1 import ConnectionPool, UpstreamResponse
 
 log = logging.getLogger("tether.gateway")
 
@@ -51,7 +52,7 @@ class UpstreamFailure(Exception):
         self.message = message
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: UpstreamResponse) -> float | None:
     value = response.headers.get("retry-after")
     if not value:
         return None
@@ -70,22 +71,21 @@ class Upstream:
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
-        self.client = httpx.AsyncClient(
-            base_url=provider.base_url,
-            timeout=httpx.Timeout(provider.timeout, connect=provider.connect_timeout),
-            limits=httpx.Limits(
-                max_connections=256, max_keepalive_connections=64, keepalive_expiry=60
-            ),
-            follow_redirects=False,
-            trust_env=False,
+        self.pool = ConnectionPool(
+            provider.base_url,
+            timeout=provider.timeout,
+            connect_timeout=provider.connect_timeout,
+            max_connections=256,
+            max_keepalive=64,
+            keepalive_expiry=60,
         )
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.pool.aclose()
 
     async def open(
         self, path: str, content: bytes, headers: list[tuple[str, str]]
-    ) -> httpx.Response:
+    ) -> UpstreamResponse:
         """POST and return the response with its body unread (the caller streams or reads
         it and must close it). Raises UpstreamFailure when no response could be had.
         The flow being captured, if any, records what was sent and what came back."""
@@ -96,7 +96,7 @@ class Upstream:
         flow = CURRENT_FLOW.get()
         if flow is None:
             return await self._open(path, content, headers)
-        flow.sent(str(self.client.base_url).rstrip("/") + path, headers, content)
+        flow.sent(self.provider.base_url.rstrip("/") + path, headers, content)
         try:
             response = await self._open(path, content, headers)
         except UpstreamFailure as failure:
@@ -107,14 +107,13 @@ class Upstream:
 
     async def _open(
         self, path: str, content: bytes, headers: list[tuple[str, str]]
-    ) -> httpx.Response:
+    ) -> UpstreamResponse:
         provider = self.provider
         backoff = Backoff(base=provider.retry_backoff, cap=MAX_RETRY_SLEEP)
         attempt = 0
         while True:
-            request = self.client.build_request("POST", path, content=content, headers=headers)
             try:
-                response = await self.client.send(request, stream=True)
+                response = await self.pool.post(path, content, headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
                 if attempt < provider.retries:
                     await self._wait(backoff, attempt, None)

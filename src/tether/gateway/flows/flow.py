@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+from tether.gateway.http1 import UpstreamResponse
 
 # The flow of the request being served; the upstream layer reads it to record what it
 # sends and receives without the flow being threaded through every provider.
@@ -74,32 +74,19 @@ class Flow:
         self.upstream_request_headers = headers
         self.upstream_request_body = content
 
-    def connected(self, response: httpx.Response) -> None:
+    def connected(self, response: UpstreamResponse) -> None:
         self.t_connected = time.perf_counter()
         self.upstream_status = response.status_code
         self.upstream_response_headers = response.headers.raw
-        response.stream = RecordedStream(response.stream, self)
+        response.observer = self  # the body as it is read: streamed, whole or error
+
+    def body_chunk(self, chunk: bytes) -> None:
+        if not self.upstream_chunks:
+            self.t_first_byte = time.perf_counter()
+        self.upstream_chunks.append(chunk)
+
+    def body_end(self) -> None:
+        self.t_last_byte = time.perf_counter()
 
     def ms(self, t: float | None) -> float | None:
         return None if t is None else round((t - self.t0) * 1000, 3)
-
-
-class RecordedStream(httpx.AsyncByteStream):
-    """The upstream body as it is read (streamed, whole or error), kept chunk by chunk."""
-
-    def __init__(self, inner: Any, flow: Flow) -> None:
-        self._inner = inner
-        self._flow = flow
-
-    async def __aiter__(self) -> Any:
-        flow = self._flow
-        chunks = flow.upstream_chunks
-        async for chunk in self._inner:
-            if not chunks:
-                flow.t_first_byte = time.perf_counter()
-            chunks.append(chunk)
-            yield chunk
-        flow.t_last_byte = time.perf_counter()
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()

@@ -8,49 +8,33 @@ clients are translated both ways.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
 from starlette.responses import Response
 
-from tether.gateway.inbound import Format, error_response, json_bytes_response
+# The module, not its names: the hub imports the providers, and may be imported first.
+from tether.gateway import hub
+from tether.gateway.http1 import UpstreamResponse
+from tether.gateway.inbound import Format
 from tether.gateway.providers.base import (
-    SSE_HEADERS,
     BaseProvider,
     Call,
     client_auth_headers,
     failure_response,
     forwarded_request_headers,
     passthrough_error,
+    passthrough_stream,
     passthrough_whole,
-    read_error_body,
-    read_json,
-    response_headers,
-    stream_failure_message,
-    translated_error,
-    translated_stream,
     unusable_answer,
-    unusable_request,
 )
-from tether.gateway.streaming import SILENCE, StreamOut, paced
 from tether.gateway.translate.anthropic_request_to_openai import THINKING_SIGNATURE
-from tether.gateway.translate.anthropic_response_to_openai import response_from_anthropic
-from tether.gateway.translate.anthropic_stream_to_openai import (
-    DONE,
-    AnthropicStreamTranslator,
-    encode_chunk,
-)
 from tether.gateway.translate.errors import anthropic_error
-from tether.gateway.translate.openai_request_to_anthropic import request_to_anthropic
 from tether.gateway.translate.sse import encode_sse
 from tether.gateway.upstream import UpstreamFailure
-from tether.sse import SSEParser
 
 ANTHROPIC_VERSION = "2023-06-01"
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
-OPENAI_PING = b": ping\n\n"
 
 
 class AnthropicProvider(BaseProvider):
@@ -95,31 +79,15 @@ class AnthropicProvider(BaseProvider):
             return await passthrough_whole(
                 call, upstream, Format.ANTHROPIC, self.provider, check=unusable_answer
             )
-        return StreamOut(
-            upstream.status_code,
-            response_headers(upstream, [call.route_header()]),
-            self._relay(call, upstream),
-            on_close=upstream.aclose,
+        return passthrough_stream(
+            call,
+            upstream,
+            self.provider,
+            PING,
+            lambda message: encode_sse("error", anthropic_error(502, message)[1]),
         )
 
-    async def _relay(self, call: Call, upstream: httpx.Response) -> AsyncIterator[bytes]:
-        """The upstream's SSE bytes as they come, a ping in long silences (only between
-        events), and an `error` event if the upstream breaks off."""
-        at_boundary = True
-        try:
-            async for item in paced(upstream.aiter_raw(), call.ping_interval):
-                if item is SILENCE:
-                    if at_boundary:
-                        yield PING
-                    continue
-                assert isinstance(item, bytes)
-                at_boundary = item.endswith(b"\n\n") or item.endswith(b"\r\n\r\n")
-                yield item
-        except Exception as exc:
-            _, body = anthropic_error(502, stream_failure_message(exc, self.provider))
-            yield (b"" if at_boundary else b"\n\n") + encode_sse("error", body)
-
-    async def _error(self, upstream: httpx.Response) -> Response:
+    async def _error(self, upstream: UpstreamResponse) -> Response:
         """Anthropic-shaped errors go back as they are; anything else (a proxy's HTML page)
         becomes one."""
         return await passthrough_error(
@@ -147,77 +115,7 @@ class AnthropicProvider(BaseProvider):
         return headers
 
     async def chat_completions(self, call: Call) -> Any:
-        try:
-            body = request_to_anthropic(
-                call.body, model=call.upstream_model, max_tokens_limit=self.provider.max_tokens
-            )
-        except Exception as exc:  # the body's shape is not what the API allows
-            return error_response(Format.OPENAI, 400, unusable_request(exc))
-        try:
-            upstream = await self.upstream.open(
-                "/v1/messages", orjson.dumps(body), self._translated_headers(call)
-            )
-        except UpstreamFailure as failure:
-            return failure_response(Format.OPENAI, failure)
-        if upstream.status_code >= 400:
-            return translated_error(Format.OPENAI, upstream, await read_error_body(upstream))
-        if not call.stream:
-            is_sse = "text/event-stream" in upstream.headers.get("content-type", "")
-            if is_sse:
-                await upstream.aclose()
-            try:
-                result = None if is_sse else await read_json(upstream)
-                problem = unusable_answer(result, is_sse=is_sse)
-                if problem is not None:
-                    return error_response(Format.OPENAI, 502, problem)
-                converted = response_from_anthropic(result, model=call.client_model)
-            except UpstreamFailure as failure:
-                return failure_response(Format.OPENAI, failure)
-            except Exception as exc:
-                return error_response(
-                    Format.OPENAI,
-                    502,
-                    f"the provider's response could not be translated: {type(exc).__name__}: {exc}",
-                )
-            response = json_bytes_response(200, orjson.dumps(converted))
-            response.raw_headers.append(call.route_header())
-            return response
-        return self._openai_stream(call, upstream)
-
-    def _openai_stream(self, call: Call, upstream: httpx.Response) -> StreamOut:
-        parser = SSEParser()
-        options = call.body.get("stream_options")
-        translator = AnthropicStreamTranslator(
-            call.client_model,
-            include_usage=isinstance(options, dict) and options.get("include_usage") is True,
-        )
-
-        def chunks(items: list[dict[str, Any]]) -> list[bytes]:
-            return [encode_chunk(item) for item in items]
-
-        def on_bytes(data: bytes) -> list[bytes]:
-            out: list[bytes] = []
-            for message in parser.feed(data):
-                out.extend(chunks(translator.feed(message.event, orjson.loads(message.data))))
-            return out
-
-        def on_end() -> list[bytes]:
-            out: list[bytes] = []
-            for message in parser.close():
-                out.extend(chunks(translator.feed(message.event, orjson.loads(message.data))))
-            out.extend(chunks(translator.finish()))
-            out.append(DONE)
-            return out
-
-        def on_failure(message: str) -> list[bytes]:
-            # OpenAI SDKs raise on a chunk that carries `error`.
-            return [encode_chunk({"error": {"message": message, "type": "server_error"}})]
-
-        stream = translated_stream(
-            call, upstream, self.provider, on_bytes, lambda: [OPENAI_PING], on_end, on_failure
-        )
-        stream.headers = [*SSE_HEADERS, call.route_header()]
-        return stream
+        return await hub.serve_via_hub(self, call, hub.chat_side(self, call))
 
 
 def drop_foreign_thinking(body: dict[str, Any]) -> bool:

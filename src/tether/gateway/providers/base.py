@@ -15,6 +15,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from tether.gateway.config import Provider
+from tether.gateway.http1 import UpstreamResponse
 from tether.gateway.inbound import Format, error_response, json_bytes_response
 from tether.gateway.routing import Resolved
 from tether.gateway.streaming import SILENCE, StreamOut, paced
@@ -84,9 +85,14 @@ class Call:
     headers: Headers
     ping_interval: float
     query: str = ""
+    # Whether the client asked for a stream, when its body does not say (Gemini says it
+    # in the URL's method); None reads the body's `stream`.
+    streaming: bool | None = None
 
     @property
     def stream(self) -> bool:
+        if self.streaming is not None:
+            return self.streaming
         return self.body.get("stream") is True
 
     @property
@@ -109,7 +115,7 @@ def client_auth_headers(headers: Headers) -> list[tuple[str, str]]:
 
 
 def response_headers(
-    upstream: httpx.Response,
+    upstream: UpstreamResponse,
     extra: Iterable[tuple[bytes, bytes]] = (),
     *,
     keep_content_type: bool = True,
@@ -124,12 +130,12 @@ def response_headers(
     return out
 
 
-def retry_after(upstream: httpx.Response) -> dict[str, str]:
+def retry_after(upstream: UpstreamResponse) -> dict[str, str]:
     value = upstream.headers.get("retry-after")
     return {"retry-after": value} if value else {}
 
 
-async def read_error_body(upstream: httpx.Response) -> bytes:
+async def read_error_body(upstream: UpstreamResponse) -> bytes:
     """The upstream's error body, bounded; the connection is closed afterwards."""
     chunks: list[bytes] = []
     size = 0
@@ -146,7 +152,7 @@ async def read_error_body(upstream: httpx.Response) -> bytes:
     return b"".join(chunks)[:MAX_ERROR_BODY]
 
 
-async def read_json(upstream: httpx.Response) -> Any:
+async def read_json(upstream: UpstreamResponse) -> Any:
     """A whole success body as JSON; raises UpstreamFailure when it cannot be had."""
     try:
         raw = await upstream.aread()
@@ -168,7 +174,7 @@ async def read_json(upstream: httpx.Response) -> Any:
         ) from None
 
 
-def translated_error(fmt: Format, upstream: httpx.Response, raw: bytes) -> Response:
+def translated_error(fmt: Format, upstream: UpstreamResponse, raw: bytes) -> Response:
     """An upstream error in the other wire format, re-expressed in the client's."""
     return error_response(
         fmt, upstream.status_code, upstream_error_message(raw), headers=retry_after(upstream)
@@ -176,7 +182,7 @@ def translated_error(fmt: Format, upstream: httpx.Response, raw: bytes) -> Respo
 
 
 async def passthrough_error(
-    upstream: httpx.Response, fmt: Format, own_shape: Callable[[Any], bool]
+    upstream: UpstreamResponse, fmt: Format, own_shape: Callable[[Any], bool]
 ) -> Response:
     """An upstream error in the client's own format goes back as it is (status, body,
     headers); anything else (a proxy's HTML page) is re-expressed in that format."""
@@ -196,7 +202,7 @@ async def passthrough_error(
 
 async def passthrough_whole(
     call: Call,
-    upstream: httpx.Response,
+    upstream: UpstreamResponse,
     fmt: Format,
     provider: Provider,
     check: Callable[..., str | None] | None = None,
@@ -292,6 +298,42 @@ def stream_failure_message(exc: BaseException, provider: Provider) -> str:
     return f"the response from provider {provider.name!r} could not be translated: {exc}"
 
 
+def passthrough_stream(
+    call: Call,
+    upstream: UpstreamResponse,
+    provider: Provider,
+    ping: bytes | None,
+    error_frame: Callable[[str], bytes],
+) -> StreamOut:
+    """Relay an upstream's SSE body in the client's own format: its bytes as they come,
+    `ping` in long silences (only between events; None for clients that must get none),
+    and `error_frame(message)` if the upstream breaks off."""
+
+    async def relay() -> AsyncIterator[bytes]:
+        at_boundary = True
+        source: AsyncIterator[Any] = upstream.aiter_raw()
+        if ping is not None:
+            source = paced(source, call.ping_interval)
+        try:
+            async for item in source:
+                if item is SILENCE:
+                    if at_boundary:
+                        yield ping  # type: ignore[misc]
+                    continue
+                at_boundary = item.endswith(b"\n\n") or item.endswith(b"\r\n\r\n")
+                yield item
+        except Exception as exc:
+            frame = error_frame(stream_failure_message(exc, provider))
+            yield frame if at_boundary else b"\n\n" + frame
+
+    return StreamOut(
+        upstream.status_code,
+        response_headers(upstream, [call.route_header()]),
+        relay(),
+        on_close=upstream.aclose,
+    )
+
+
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -301,7 +343,7 @@ SSE_HEADERS = [
 
 def translated_stream(
     call: Call,
-    upstream: httpx.Response,
+    upstream: UpstreamResponse,
     provider: Provider,
     on_bytes: Callable[[bytes], list[bytes]],
     on_silence: Callable[[], list[bytes]],

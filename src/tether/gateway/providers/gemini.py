@@ -1,62 +1,42 @@
 """A Gemini API upstream (generativelanguage.googleapis.com, or anything that speaks it).
 
-Anthropic clients are translated to generateContent and back (streaming with `alt=sse`);
-OpenAI clients go through the hub (chat → Anthropic → Gemini and back). Gemini clients
+Anthropic and OpenAI chat clients go through the hub (`hub.serve_via_hub`: their request
+as Anthropic Messages, then generateContent, streamed with `alt=sse`, and back). Gemini clients
 pass straight through: their body and the upstream's bytes are unchanged, only the model
 in the path and the key are rewritten.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-import httpx
 import orjson
-from starlette.responses import Response
 
+# The module, not its names: the hub imports the providers, and may be imported first.
+from tether.gateway import hub
+from tether.gateway.http1 import UpstreamResponse
 from tether.gateway.inbound import Format, error_response, json_bytes_response
 from tether.gateway.providers.base import (
-    SSE_HEADERS,
     BaseProvider,
     Call,
     failure_response,
     forwarded_request_headers,
     passthrough_error,
+    passthrough_stream,
     passthrough_whole,
     read_error_body,
     read_json,
-    response_headers,
-    stream_failure_message,
     translated_error,
-    translated_stream,
     unusable_answer,
     unusable_request,
 )
-from tether.gateway.providers.base import translation_failure as _failure
-from tether.gateway.providers.openai import message_events
-from tether.gateway.streaming import StreamOut
 from tether.gateway.translate.anthropic_request_to_gemini import anthropic_request_to_gemini
-from tether.gateway.translate.anthropic_request_to_openai import ToolNames
-from tether.gateway.translate.anthropic_response_to_openai import response_from_anthropic
-from tether.gateway.translate.anthropic_stream_to_openai import AnthropicStreamTranslator
-from tether.gateway.translate.errors import UpstreamResponseError, upstream_error_message
-from tether.gateway.translate.gemini_stream_to_anthropic import (
-    GeminiStreamTranslator,
-    gemini_response_to_anthropic,
-)
+from tether.gateway.translate.errors import upstream_error_message
 from tether.gateway.translate.gemini_wire import gemini_error
-from tether.gateway.translate.openai_request_to_anthropic import request_to_anthropic
-from tether.gateway.translate.sse import encode_sse
 from tether.gateway.upstream import UpstreamFailure
-from tether.sse import SSEMessage, SSEParser
 
-OPENAI_PING = b": ping\n\n"
-OPENAI_DONE = b"data: [DONE]\n\n"
 API_VERSION = "v1beta"
-
-Event = tuple[str, dict[str, Any]]
 
 
 def model_path(model: str, method: str) -> str:
@@ -115,91 +95,14 @@ class GeminiProvider(BaseProvider):
             return await passthrough_whole(
                 call, upstream, Format.GEMINI, self.provider, check=check
             )
-        return StreamOut(
-            upstream.status_code,
-            response_headers(upstream, [call.route_header()]),
-            self._relay(upstream),
-            on_close=upstream.aclose,
-        )
-
-    async def _relay(self, upstream: httpx.Response) -> AsyncIterator[bytes]:
         # No keepalive frames: Google's SDKs read only `data:` lines and would stall on a
         # comment. A failure mid-stream ends it with an error object, which they raise.
-        at_boundary = True
-        try:
-            async for chunk in upstream.aiter_raw():
-                at_boundary = chunk.endswith(b"\n\n") or chunk.endswith(b"\r\n\r\n")
-                yield chunk
-        except Exception as exc:
-            _, body = gemini_error(502, stream_failure_message(exc, self.provider))
-            yield (b"" if at_boundary else b"\n\n") + b"data: " + orjson.dumps(body) + b"\n\n"
+        return passthrough_stream(call, upstream, self.provider, None, _error_frame)
 
     # --- Anthropic clients (the hub) --------------------------------------------------------
 
-    async def _open_generate(
-        self, call: Call, body: dict[str, Any], fmt: Format
-    ) -> httpx.Response | Response:
-        method = "streamGenerateContent?alt=sse" if call.stream else "generateContent"
-        try:
-            upstream = await self.upstream.open(
-                model_path(call.upstream_model, method), orjson.dumps(body), self._headers(call)
-            )
-        except UpstreamFailure as failure:
-            return failure_response(fmt, failure)
-        if upstream.status_code >= 400:
-            return translated_error(fmt, upstream, await read_error_body(upstream))
-        return upstream
-
-    async def _answer(
-        self, call: Call, body: dict[str, Any], names: ToolNames, fmt: Format
-    ) -> httpx.Response | Response | dict[str, Any]:
-        """The upstream's answer: an open SSE response to translate as it streams, a whole
-        hub message, or an error response already in the client's format."""
-        upstream = await self._open_generate(call, body, fmt)
-        if isinstance(upstream, Response) or (call.stream and _is_sse(upstream)):
-            return upstream
-        try:
-            result = await read_json(upstream)
-            if isinstance(result, list):  # a JSON-array stream where one body was expected
-                result = result[-1] if result else {}
-            if not isinstance(result, dict):
-                raise UpstreamResponseError("the provider answered with something not an object")
-            return gemini_response_to_anthropic(result, model=call.client_model, tool_names=names)
-        except Exception as exc:
-            return _failure(fmt, exc)
-
     async def messages(self, call: Call) -> Any:
-        try:
-            body, names = anthropic_request_to_gemini(
-                call.body, max_tokens_limit=self.provider.max_tokens
-            )
-        except Exception as exc:  # the body's shape is not what the API allows
-            return error_response(Format.ANTHROPIC, 400, unusable_request(exc))
-        upstream = await self._answer(call, body, names, Format.ANTHROPIC)
-        if isinstance(upstream, Response):
-            return upstream
-        if isinstance(upstream, dict):
-            if call.stream:  # asked to stream, got one JSON body: replay it as a stream
-                return _replayed(call, upstream)
-            return _json(call, upstream)
-        parser = SSEParser()
-        translator = GeminiStreamTranslator(call.client_model, names)
-
-        def frames(events: list[Event]) -> list[bytes]:
-            return [encode_sse(event, data) for event, data in events]
-
-        def on_items(items: list[SSEMessage]) -> list[bytes]:
-            return [f for m in items for f in frames(translator.feed_data(m.data))]
-
-        return translated_stream(
-            call,
-            upstream,
-            self.provider,
-            on_bytes=lambda data: on_items(parser.feed(data)),
-            on_silence=lambda: frames([translator.ping()]),
-            on_end=lambda: on_items(parser.close()) + frames(translator.finish()),
-            on_failure=lambda message: frames(translator.fail("api_error", message)),
-        )
+        return await hub.serve_via_hub(self, call, hub.messages_side(self))
 
     async def count_tokens(self, call: Call) -> Any:
         try:
@@ -230,46 +133,7 @@ class GeminiProvider(BaseProvider):
     # --- OpenAI clients: chat → hub → Gemini, and back ---------------------------------------
 
     async def chat_completions(self, call: Call) -> Any:
-        try:
-            hub = request_to_anthropic(
-                call.body, model=call.upstream_model, max_tokens_limit=self.provider.max_tokens
-            )
-            body, names = anthropic_request_to_gemini(hub)
-        except Exception as exc:
-            return error_response(Format.OPENAI, 400, unusable_request(exc))
-        upstream = await self._answer(call, body, names, Format.OPENAI)
-        if isinstance(upstream, Response):
-            return upstream
-        if isinstance(upstream, dict):
-            if call.stream:
-                return _openai_replay(call, message_events(upstream))
-            return _json(call, response_from_anthropic(upstream, model=call.client_model))
-        parser = SSEParser()
-        gemini = GeminiStreamTranslator(call.client_model, names)
-        openai = _openai_translator(call)
-
-        def chunks(events: list[Event]) -> list[bytes]:
-            return [
-                b"data: " + orjson.dumps(c) + b"\n\n" for e, d in events for c in openai.feed(e, d)
-            ]
-
-        def on_items(items: list[SSEMessage]) -> list[bytes]:
-            return [c for m in items for c in chunks(gemini.feed_data(m.data))]
-
-        def on_end() -> list[bytes]:
-            out = on_items(parser.close()) + chunks(gemini.finish())
-            out += [b"data: " + orjson.dumps(c) + b"\n\n" for c in openai.finish()]
-            return [*out, OPENAI_DONE]
-
-        return translated_stream(
-            call,
-            upstream,
-            self.provider,
-            on_bytes=lambda data: on_items(parser.feed(data)),
-            on_silence=lambda: [OPENAI_PING],
-            on_end=on_end,
-            on_failure=lambda message: chunks(gemini.fail("api_error", message)),
-        )
+        return await hub.serve_via_hub(self, call, hub.chat_side(self, call))
 
 
 def _unusable_gemini_answer(body: bytes, *, is_sse: bool) -> str | None:
@@ -288,37 +152,9 @@ def _unusable_gemini_stream(body: bytes, *, is_sse: bool) -> str | None:
     return _unusable_gemini_answer(body, is_sse=is_sse)
 
 
-def _is_sse(upstream: httpx.Response) -> bool:
+def _is_sse(upstream: UpstreamResponse) -> bool:
     return "text/event-stream" in upstream.headers.get("content-type", "")
 
 
-def _openai_translator(call: Call) -> AnthropicStreamTranslator:
-    options = call.body.get("stream_options")
-    return AnthropicStreamTranslator(
-        call.client_model,
-        include_usage=isinstance(options, dict) and options.get("include_usage") is True,
-    )
-
-
-def _json(call: Call, body: dict[str, Any]) -> Response:
-    response = json_bytes_response(200, orjson.dumps(body))
-    response.raw_headers.append(call.route_header())
-    return response
-
-
-def _replayed(call: Call, message: dict[str, Any]) -> StreamOut:
-    async def frames() -> AsyncIterator[bytes]:
-        yield b"".join(encode_sse(event, data) for event, data in message_events(message))
-
-    return StreamOut(200, [*SSE_HEADERS, call.route_header()], frames())
-
-
-def _openai_replay(call: Call, events: list[Event]) -> StreamOut:
-    translator = _openai_translator(call)
-
-    async def frames() -> AsyncIterator[bytes]:
-        chunks = [c for event, data in events for c in translator.feed(event, data)]
-        chunks += translator.finish()
-        yield b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + OPENAI_DONE
-
-    return StreamOut(200, [*SSE_HEADERS, call.route_header()], frames())
+def _error_frame(message: str) -> bytes:
+    return b"data: " + orjson.dumps(gemini_error(502, message)[1]) + b"\n\n"

@@ -10,32 +10,20 @@ from typing import Any
 
 import orjson
 
-from tether.gateway.inbound import Format, error_response, json_bytes_response
+# The module, not its names: the hub imports the providers, and may be imported first.
+from tether.gateway import hub
+from tether.gateway.inbound import Format, json_bytes_response
 from tether.gateway.providers.base import (
-    SSE_HEADERS,
     BaseProvider,
     Call,
     client_auth_headers,
     passthrough_error,
+    passthrough_stream,
     passthrough_whole,
-    read_error_body,
-    read_json,
-    response_headers,
-    stream_failure_message,
-    translated_error,
-    translated_stream,
     unusable_answer,
-    unusable_request,
 )
 from tether.gateway.providers.base import translation_failure as _failure
-from tether.gateway.streaming import SILENCE, StreamOut, paced
 from tether.gateway.token_estimate import estimate_tokens
-from tether.gateway.translate.anthropic_request_to_openai import request_to_openai
-from tether.gateway.translate.errors import UpstreamResponseError, upstream_error_message
-from tether.gateway.translate.openai_response_to_anthropic import response_from_openai
-from tether.gateway.translate.openai_stream_to_anthropic import OpenAIStreamTranslator
-from tether.gateway.translate.sse import encode_sse
-from tether.sse import SSEMessage, SSEParser
 
 OPENAI_PING = b": ping\n\n"
 
@@ -56,73 +44,7 @@ class OpenAIProvider(BaseProvider):
     # --- Anthropic clients --------------------------------------------------------------
 
     async def messages(self, call: Call) -> Any:
-        try:
-            body, tool_names = request_to_openai(
-                call.body,
-                model=call.upstream_model,
-                max_tokens_limit=self.provider.max_tokens,
-                reasoning=self.provider.reasoning,
-                echo_reasoning=self.provider.echo_reasoning,
-                tool_id_style=self.provider.tool_id_style,
-                mid_system=self.provider.mid_system,
-                max_tokens_field=self.provider.max_tokens_field,
-            )
-        except Exception as exc:  # the body's shape is not what the API allows
-            return error_response(Format.ANTHROPIC, 400, unusable_request(exc))
-        try:
-            upstream = await self.upstream.open(
-                "/chat/completions", orjson.dumps(body), self._headers(call)
-            )
-        except Exception as exc:
-            return _failure(Format.ANTHROPIC, exc)
-        if upstream.status_code >= 400:
-            return translated_error(Format.ANTHROPIC, upstream, await read_error_body(upstream))
-        is_sse = "text/event-stream" in upstream.headers.get("content-type", "")
-        if not (call.stream and is_sse):
-            try:
-                result = await read_json(upstream)
-                if is_sse or not isinstance(result, dict):
-                    raise UpstreamResponseError(
-                        "the provider sent a stream where a JSON body was expected"
-                    )
-                if "error" in result and "choices" not in result:
-                    raise UpstreamResponseError(upstream_error_message(result))
-                converted = response_from_openai(
-                    result, model=call.client_model, tool_names=tool_names
-                )
-            except Exception as exc:
-                return _failure(Format.ANTHROPIC, exc)
-            if call.stream:
-                # Asked to stream, got one JSON body: replay it as a stream.
-                return _replayed_stream(call, converted)
-            response = json_bytes_response(200, orjson.dumps(converted))
-            response.raw_headers.append(call.route_header())
-            return response
-
-        parser = SSEParser()
-        translator = OpenAIStreamTranslator(call.client_model, tool_names)
-
-        def frames(events: list[tuple[str, dict[str, Any]]]) -> list[bytes]:
-            return [encode_sse(event, data) for event, data in events]
-
-        def on_chunks(items: list[SSEMessage]) -> list[bytes]:
-            out: list[bytes] = []
-            for message in items:
-                out.extend(frames(translator.feed_data(message.data)))
-            return out
-
-        def on_end() -> list[bytes]:
-            return on_chunks(parser.close()) + frames(translator.finish())
-
-        return translated_stream(
-            call,
-            upstream,
-            self.provider,
-            on_bytes=lambda data: on_chunks(parser.feed(data)),
-            on_silence=lambda: frames([translator.ping()]),
-            on_end=on_end,
-            on_failure=lambda message: frames(translator.fail("api_error", message)),
-        )
+        return await hub.serve_via_hub(self, call, hub.messages_side(self))
 
     async def count_tokens(self, call: Call) -> Any:
         # OpenAI-compatible servers have no count endpoint: an estimate (see token_estimate.py).
@@ -166,41 +88,12 @@ class OpenAIProvider(BaseProvider):
                 call, upstream, Format.OPENAI, self.provider, check=_unusable_openai_answer
             )
 
-        async def relay() -> Any:
-            at_boundary = True
-            try:
-                async for item in paced(upstream.aiter_raw(), call.ping_interval):
-                    if item is SILENCE:
-                        if at_boundary:
-                            yield OPENAI_PING
-                        continue
-                    assert isinstance(item, bytes)
-                    at_boundary = item.endswith(b"\n\n")
-                    yield item
-            except Exception as exc:
-                error = {
-                    "error": {
-                        "message": stream_failure_message(exc, self.provider),
-                        "type": "server_error",
-                    }
-                }
-                yield (b"" if at_boundary else b"\n\n") + b"data: " + orjson.dumps(error) + b"\n\n"
+        def error_frame(message: str) -> bytes:
+            # OpenAI SDKs raise on a chunk that carries `error`.
+            error = {"error": {"message": message, "type": "server_error"}}
+            return b"data: " + orjson.dumps(error) + b"\n\n"
 
-        return StreamOut(
-            upstream.status_code,
-            response_headers(upstream, [call.route_header()]),
-            relay(),
-            on_close=upstream.aclose,
-        )
-
-
-def _replayed_stream(call: Call, message: dict[str, Any]) -> StreamOut:
-    """A whole Anthropic message as the SSE events a streaming client expects."""
-
-    async def frames() -> Any:
-        yield b"".join(encode_sse(event, data) for event, data in message_events(message))
-
-    return StreamOut(200, [*SSE_HEADERS, call.route_header()], frames())
+        return passthrough_stream(call, upstream, self.provider, OPENAI_PING, error_frame)
 
 
 def message_events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

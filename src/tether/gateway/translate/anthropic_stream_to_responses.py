@@ -165,6 +165,10 @@ class ResponsesStreamTranslator:
         out.append((kind, {"type": kind, "sequence_number": self._seq, **fields}))
         self._seq += 1
 
+    def _item_event(self, out: list[Event], item: _Item, kind: str, **fields: Any) -> None:
+        """An event about one output item: it names the item and its place."""
+        self._emit(out, kind, item_id=item.id, output_index=item.index, **fields)
+
     def _response(
         self, status: str, *, incomplete: dict | None = None, error: dict | None = None
     ) -> dict:
@@ -248,14 +252,8 @@ class ResponsesStreamTranslator:
         # server_tool_use, web_search_tool_result, ...: no Responses item for them.
 
     def _text_delta(self, item: _Item, text: str, out: list[Event]) -> None:
-        self._emit(
-            out,
-            "response.output_text.delta",
-            item_id=item.id,
-            output_index=item.index,
-            content_index=0,
-            delta=text,
-            logprobs=[],
+        self._item_event(
+            out, item, "response.output_text.delta", content_index=0, delta=text, logprobs=[]
         )
 
     def _delta(self, index: int, delta: dict, out: list[Event]) -> None:
@@ -269,19 +267,17 @@ class ResponsesStreamTranslator:
         elif kind == "thinking_delta" and item.kind == "thinking" and delta.get("thinking"):
             if self.ctx.summaries:
                 if not item.text:
-                    self._emit(
+                    self._item_event(
                         out,
+                        item,
                         "response.reasoning_summary_part.added",
-                        item_id=item.id,
-                        output_index=item.index,
                         summary_index=0,
                         part={"type": "summary_text", "text": ""},
                     )
-                self._emit(
+                self._item_event(
                     out,
+                    item,
                     "response.reasoning_summary_text.delta",
-                    item_id=item.id,
-                    output_index=item.index,
                     summary_index=0,
                     delta=delta["thinking"],
                 )
@@ -291,12 +287,8 @@ class ResponsesStreamTranslator:
         elif kind == "input_json_delta" and item.kind == "tool" and delta.get("partial_json"):
             item.args.append(delta["partial_json"])
             if item.name not in self.ctx.custom_tools:
-                self._emit(
-                    out,
-                    "response.function_call_arguments.delta",
-                    item_id=item.id,
-                    output_index=item.index,
-                    delta=delta["partial_json"],
+                self._item_event(
+                    out, item, "response.function_call_arguments.delta", delta=delta["partial_json"]
                 )
 
     def _close(self, index: int, out: list[Event]) -> None:
@@ -305,40 +297,23 @@ class ResponsesStreamTranslator:
             return
         text = "".join(item.text)
         if item.kind == "text":
-            self._emit(
-                out,
-                "response.output_text.done",
-                item_id=item.id,
-                output_index=item.index,
-                content_index=0,
-                text=text,
-                logprobs=[],
+            self._item_event(
+                out, item, "response.output_text.done", content_index=0, text=text, logprobs=[]
             )
             done = message_item(item.id, text)
-            self._emit(
-                out,
-                "response.content_part.done",
-                item_id=item.id,
-                output_index=item.index,
-                content_index=0,
-                part=done["content"][0],
+            self._item_event(
+                out, item, "response.content_part.done", content_index=0, part=done["content"][0]
             )
         elif item.kind in ("thinking", "redacted"):
             self._thought += len(text)
             if self.ctx.summaries and text:
-                self._emit(
-                    out,
-                    "response.reasoning_summary_text.done",
-                    item_id=item.id,
-                    output_index=item.index,
-                    summary_index=0,
-                    text=text,
+                self._item_event(
+                    out, item, "response.reasoning_summary_text.done", summary_index=0, text=text
                 )
-                self._emit(
+                self._item_event(
                     out,
+                    item,
                     "response.reasoning_summary_part.done",
-                    item_id=item.id,
-                    output_index=item.index,
                     summary_index=0,
                     part={"type": "summary_text", "text": text},
                 )
@@ -353,26 +328,17 @@ class ResponsesStreamTranslator:
             )
             if done["type"] == "custom_tool_call":
                 if done["input"]:
-                    self._emit(
-                        out,
-                        "response.custom_tool_call_input.delta",
-                        item_id=item.id,
-                        output_index=item.index,
-                        delta=done["input"],
+                    self._item_event(
+                        out, item, "response.custom_tool_call_input.delta", delta=done["input"]
                     )
-                self._emit(
-                    out,
-                    "response.custom_tool_call_input.done",
-                    item_id=item.id,
-                    output_index=item.index,
-                    input=done["input"],
+                self._item_event(
+                    out, item, "response.custom_tool_call_input.done", input=done["input"]
                 )
             else:
-                self._emit(
+                self._item_event(
                     out,
+                    item,
                     "response.function_call_arguments.done",
-                    item_id=item.id,
-                    output_index=item.index,
                     name=item.name,
                     arguments=arguments,
                 )

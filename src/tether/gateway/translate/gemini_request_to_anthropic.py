@@ -16,6 +16,7 @@ import orjson
 
 from tether.gateway.translate.gemini_schema import schema_from_gemini
 from tether.gateway.translate.gemini_wire import decode_thinking, get
+from tether.gateway.translate.hub_request import add_turn
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -159,10 +160,10 @@ def _messages(contents: Any) -> list[dict[str, Any]]:
             blocks, turn_calls = _model_blocks(parts, turn)
             _interrupt(out, calls)
             calls.open(turn_calls)
-            _add(out, "assistant", blocks)
+            add_turn(out, "assistant", blocks)
         else:
             blocks = _user_blocks(parts, calls)
-            _add(out, "user", blocks)
+            add_turn(out, "user", blocks)
     _interrupt(out, calls)
     if not out:
         raise ValueError("contents hold no text, media or function parts")
@@ -176,15 +177,6 @@ def _messages(contents: Any) -> list[dict[str, Any]]:
             if results and blocks[: len(results)] != results:
                 message["content"] = results + [b for b in blocks if b["type"] != "tool_result"]
     return out
-
-
-def _add(out: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
-    if not blocks:
-        return
-    if out and out[-1]["role"] == role:
-        out[-1]["content"].extend(blocks)  # Anthropic wants strict alternation
-    else:
-        out.append({"role": role, "content": blocks})
 
 
 def _interrupt(out: list[dict[str, Any]], calls: _Calls) -> None:

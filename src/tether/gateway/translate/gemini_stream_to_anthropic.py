@@ -23,10 +23,9 @@ from tether.gateway.translate.gemini_wire import (
     get,
     tool_id_with_signature,
 )
+from tether.gateway.translate.hub_stream import Event, HubStream, message_end, message_start
 
 __all__ = ["GeminiStreamTranslator", "gemini_response_to_anthropic", "stop_reason"]
-
-Event = tuple[str, dict[str, Any]]
 
 _REFUSALS = frozenset(
     {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
@@ -92,7 +91,7 @@ def gemini_response_to_anthropic(
     return {**message, "content": [blocks[i] for i in sorted(blocks)]}
 
 
-class GeminiStreamTranslator:
+class GeminiStreamTranslator(HubStream):
     """GenerateContentResponse chunks in (`feed`), Anthropic `(event, data)` pairs out."""
 
     def __init__(
@@ -102,17 +101,12 @@ class GeminiStreamTranslator:
         self.tool_names = tool_names or ToolNames()
         self.message_id = message_id or _new_id()
         self._started = False
-        self._done = False
         self._index = -1
         self._open: str | None = None
         self._signature = ""  # of the open thinking block
         self._calls = 0
         self._finish: Any = None
         self._usage: dict[str, int] | None = None
-
-    @property
-    def done(self) -> bool:
-        return self._done
 
     def feed(self, response: dict[str, Any]) -> list[Event]:
         out: list[Event] = []
@@ -160,30 +154,9 @@ class GeminiStreamTranslator:
         except UpstreamResponseError as exc:
             return self.fail("api_error", str(exc))
         self._close(out)
-        usage = self._usage or anthropic_usage(None)
-        out.append(
-            (
-                "message_delta",
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": reason, "stop_sequence": None},
-                    "usage": usage,
-                },
-            )
-        )
-        out.append(("message_stop", {"type": "message_stop"}))
+        out.extend(message_end(reason, None, self._usage or anthropic_usage(None)))
         self._done = True
         return out
-
-    def fail(self, error_type: str, message: str) -> list[Event]:
-        if self._done:
-            return []
-        self._done = True
-        return [("error", {"type": "error", "error": {"type": error_type, "message": message}})]
-
-    @staticmethod
-    def ping() -> Event:
-        return ("ping", {"type": "ping"})
 
     # internals
 
@@ -191,24 +164,7 @@ class GeminiStreamTranslator:
         self._started = True
         usage = anthropic_usage(get(response, "usageMetadata"))
         usage["output_tokens"] = 0
-        out.append(
-            (
-                "message_start",
-                {
-                    "type": "message_start",
-                    "message": {
-                        "id": self.message_id,
-                        "type": "message",
-                        "role": "assistant",
-                        "model": self.model,
-                        "content": [],
-                        "stop_reason": None,
-                        "stop_sequence": None,
-                        "usage": usage,
-                    },
-                },
-            )
-        )
+        out.append(message_start(self.message_id, self.model, usage))
 
     def _part(self, part: dict[str, Any], out: list[Event]) -> None:
         signature = get(part, "thoughtSignature")

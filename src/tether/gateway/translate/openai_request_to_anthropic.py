@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from tether.gateway.translate.hub_request import add_turn
+
 DEFAULT_MAX_TOKENS = 8192  # Anthropic requires max_tokens; OpenAI clients often omit it
 
 # OpenAI request fields with no Anthropic equivalent, left out on purpose.
@@ -162,12 +164,7 @@ def _convert_messages(messages: list[dict], system: list[dict]) -> list[dict]:
     out: list[dict] = []
 
     def add(role: str, blocks: list[dict]) -> None:
-        if not blocks:
-            return
-        if out and out[-1]["role"] == role:
-            out[-1]["content"].extend(blocks)  # Anthropic wants strict alternation
-        else:
-            out.append({"role": role, "content": blocks})
+        add_turn(out, role, blocks)
 
     for msg in messages:
         role = msg.get("role")

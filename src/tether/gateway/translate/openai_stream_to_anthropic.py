@@ -8,6 +8,7 @@ import orjson
 
 from tether.gateway.translate.anthropic_request_to_openai import THINKING_SIGNATURE, ToolNames
 from tether.gateway.translate.errors import upstream_error_message
+from tether.gateway.translate.hub_stream import Event, HubStream, message_end, message_start
 from tether.gateway.translate.openai_response_to_anthropic import (
     _ClientIds,
     _new_message_id,
@@ -37,10 +38,7 @@ class _Tool:
         self.block: int | None = None
 
 
-Event = tuple[str, dict]
-
-
-class OpenAIStreamTranslator:
+class OpenAIStreamTranslator(HubStream):
     """chat.completion.chunk dicts in, Anthropic SSE `(event, data)` pairs out.
 
     Blocks open lazily on the first non-empty delta and strictly one after
@@ -66,7 +64,6 @@ class OpenAIStreamTranslator:
         self._think_tags = think_tags
         self._client_id = _ClientIds(self.message_id)
         self._started = False
-        self._done = False
         self._next_index = 0
         self._open: str | None = None  # "text" | "thinking" | "tool_use"
         self._tools: dict[int, _Tool] = {}
@@ -157,62 +154,21 @@ class OpenAIStreamTranslator:
             out.append(self._delta(kind, text))
             self._close(out)
         stop_reason, stop_sequence = _stop_reason(self._finish, bool(self._tools), self._matched)
-        out.append(
-            (
-                "message_delta",
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-                    "usage": _usage(self._usage, self._input_tokens),
-                },
-            )
-        )
-        out.append(("message_stop", {"type": "message_stop"}))
+        out.extend(message_end(stop_reason, stop_sequence, _usage(self._usage, self._input_tokens)))
         self._done = True
         return out
-
-    def fail(self, error_type: str, message: str) -> list[Event]:
-        """End the stream with an `error` event (never as assistant text)."""
-        if self._done:
-            return []
-        self._done = True
-        return [("error", {"type": "error", "error": {"type": error_type, "message": message}})]
-
-    @staticmethod
-    def ping() -> Event:
-        return ("ping", {"type": "ping"})
-
-    @property
-    def done(self) -> bool:
-        return self._done
 
     # internals
 
     def _start(self, out: list[Event]) -> None:
         self._started = True
-        out.append(
-            (
-                "message_start",
-                {
-                    "type": "message_start",
-                    "message": {
-                        "id": self.message_id,
-                        "type": "message",
-                        "role": "assistant",
-                        "model": self.model,
-                        "content": [],
-                        "stop_reason": None,
-                        "stop_sequence": None,
-                        "usage": {
-                            "input_tokens": self._input_tokens,
-                            "output_tokens": 0,
-                            "cache_creation_input_tokens": 0,
-                            "cache_read_input_tokens": 0,
-                        },
-                    },
-                },
-            )
-        )
+        usage = {
+            "input_tokens": self._input_tokens,
+            "output_tokens": 0,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
+        out.append(message_start(self.message_id, self.model, usage))
 
     def _open_block(self, kind: str, out: list[Event], tool: _Tool | None = None) -> None:
         self._close(out)

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 # Shared with the Chat Completions → Anthropic translator: the same rules apply.
+from tether.gateway.translate.hub_request import add_turn
 from tether.gateway.translate.openai_request_to_anthropic import (
     _arguments,
     _media_block,
@@ -257,12 +258,7 @@ def _convert_input(items: Any, system: list[dict], ctx: ResponsesContext) -> lis
     answered: set[str] = set()
 
     def add(role: str, blocks: list[dict]) -> None:
-        if not blocks:
-            return
-        if out and out[-1]["role"] == role:
-            out[-1]["content"].extend(blocks)  # Anthropic wants strict alternation
-        else:
-            out.append({"role": role, "content": blocks})
+        add_turn(out, role, blocks)
 
     for item in items or ():
         if not isinstance(item, dict):

@@ -16,10 +16,9 @@ import orjson
 from tether.gateway.translate.anthropic_request_to_openai import ToolNames
 from tether.gateway.translate.anthropic_request_to_responses import pack_responses_reasoning
 from tether.gateway.translate.errors import UpstreamResponseError, upstream_error_message
+from tether.gateway.translate.hub_stream import Event, HubStream, message_end, message_start
 
 __all__ = ["ResponsesToAnthropicStream", "responses_to_anthropic_message"]
-
-Event = tuple[str, dict]
 
 
 def _usage(usage: Any) -> dict[str, int]:
@@ -123,7 +122,7 @@ def responses_to_anthropic_message(response: dict, *, model: str, tool_names: To
     }
 
 
-class ResponsesToAnthropicStream:
+class ResponsesToAnthropicStream(HubStream):
     """Responses stream events in (`feed(data)` with the parsed `data:` JSON), Anthropic
     `(event, data)` pairs out."""
 
@@ -131,16 +130,11 @@ class ResponsesToAnthropicStream:
         self.model = model
         self.tool_names = tool_names
         self._started = False
-        self._done = False
         self._next = 0
         self._open: str | None = None  # "text" | "thinking" | "tool"
         self._items: dict[int, str] = {}  # output_index → kind of the block it opened
         self._args_seen: set[int] = set()
         self._has_tools = False
-
-    @property
-    def done(self) -> bool:
-        return self._done
 
     def feed(self, data: dict) -> list[Event]:
         out: list[Event] = []
@@ -148,7 +142,7 @@ class ResponsesToAnthropicStream:
             return out
         kind = data.get("type") or ""
         if kind == "error":
-            return self.fail(upstream_error_message({"error": data}))
+            return self.fail("api_error", upstream_error_message({"error": data}))
         if not self._started:
             self._start(out, data.get("response") or {})
         index = data.get("output_index", 0)
@@ -185,60 +179,25 @@ class ResponsesToAnthropicStream:
         elif kind in ("response.completed", "response.incomplete"):
             response = data.get("response") or {}
             self._close(out)
-            out.append(
-                (
-                    "message_delta",
-                    {
-                        "type": "message_delta",
-                        "delta": {
-                            "stop_reason": _stop_reason(response, self._has_tools),
-                            "stop_sequence": None,
-                        },
-                        "usage": _usage(response.get("usage")),
-                    },
-                )
-            )
-            out.append(("message_stop", {"type": "message_stop"}))
+            reason = _stop_reason(response, self._has_tools)
+            out.extend(message_end(reason, None, _usage(response.get("usage"))))
             self._done = True
         elif kind == "response.failed":
-            return out + self.fail(str(_failure(data.get("response") or {})))
+            return out + self.fail("api_error", str(_failure(data.get("response") or {})))
         return out
 
     def finish(self) -> list[Event]:
         """The upstream ended without `response.completed`: that is a failure."""
         if self._done:
             return []
-        return self.fail("the provider's response ended before it was complete")
-
-    def fail(self, message: str) -> list[Event]:
-        if self._done:
-            return []
-        self._done = True
-        return [("error", {"type": "error", "error": {"type": "api_error", "message": message}})]
+        return self.fail("api_error", "the provider's response ended before it was complete")
 
     # internals
 
     def _start(self, out: list[Event], response: dict) -> None:
         self._started = True
         rid = str(response.get("id") or uuid.uuid4().hex).removeprefix("resp_")
-        out.append(
-            (
-                "message_start",
-                {
-                    "type": "message_start",
-                    "message": {
-                        "id": f"msg_{rid}",
-                        "type": "message",
-                        "role": "assistant",
-                        "model": self.model,
-                        "content": [],
-                        "stop_reason": None,
-                        "stop_sequence": None,
-                        "usage": _usage(None),
-                    },
-                },
-            )
-        )
+        out.append(message_start(f"msg_{rid}", self.model, _usage(None)))
 
     def _open_block(self, out: list[Event], kind: str, block: dict) -> None:
         self._open = kind

@@ -1,0 +1,53 @@
+"""What every translator into the hub's stream shares (`<format>_stream_to_anthropic`):
+the events that open and close an Anthropic message stream, and the bookkeeping of a
+stream that ends once, whether it finishes or fails. Pure: no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Event = tuple[str, dict[str, Any]]
+
+
+def message_start(message_id: str, model: str, usage: dict[str, Any]) -> Event:
+    message = {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": usage,
+    }
+    return ("message_start", {"type": "message_start", "message": message})
+
+
+def message_end(stop_reason: Any, stop_sequence: Any, usage: dict[str, Any]) -> list[Event]:
+    """The `message_delta` that says why the message stopped, and `message_stop`."""
+    delta = {"stop_reason": stop_reason, "stop_sequence": stop_sequence}
+    return [
+        ("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+
+
+class HubStream:
+    """A hub stream being written: `done` once it ended; `fail` ends it with an `error`
+    event (never as assistant text), once."""
+
+    _done = False
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def fail(self, error_type: str, message: str) -> list[Event]:
+        if self._done:
+            return []
+        self._done = True
+        return [("error", {"type": "error", "error": {"type": error_type, "message": message}})]
+
+    @staticmethod
+    def ping() -> Event:
+        return ("ping", {"type": "ping"})
