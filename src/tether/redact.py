@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote_plus
 
-# `token`, `access_token`, `auth_token`, `key`… in a query string; the value ends at & or #.
-_SECRET_PARAM = re.compile(r"([?&](?:[a-z_]*token|key)=)[^&#\s]*", re.IGNORECASE)
+# One `name=value` of a query string; the value ends at &, # or whitespace.
+_PARAM = re.compile(r"([?&])([^=&#\s]*)=([^&#\s]*)")
+# Names that carry a credential: `token`, `access_token`, `key`, `api_key`, `apiKey`…
+_SECRET_NAME = re.compile(r"(?:token|key)$|secret|password|signature", re.IGNORECASE)
+
+
+def _masked(match: re.Match[str]) -> str:
+    # Servers percent-decode names before reading them (`?%6Bey=` is Gemini's `key`), so
+    # the decoded name decides.
+    if _SECRET_NAME.search(unquote_plus(match.group(2))):
+        return f"{match.group(1)}{match.group(2)}=[redacted]"
+    return match.group(0)
 
 
 def redact_query(text: str) -> str:
     """`/?token=tth_…&x=1` → `/?token=[redacted]&x=1`."""
-    return _SECRET_PARAM.sub(r"\1[redacted]", text)
+    return _PARAM.sub(_masked, text)
 
 
 class RedactQueryTokens(logging.Filter):
