@@ -114,3 +114,18 @@ async def test_revoking_a_device_revokes_its_token_and_drops_its_key(server) -> 
             assert_error(await device.get("/api/v1/me"), 401, "unauthorized")
         assert (await admin.get("/api/v1/devices")).json()["devices"] == []
         assert_error(await admin.post("/api/v1/devices/phone/revoke"), 404, "not_found")
+
+
+async def test_two_open_links_may_not_share_a_name(server) -> None:
+    # Else both pair, two devices answer to one name, and revoking it revokes only one.
+    first, first_key, _ = new_pairing(name="tablet")
+    second, _, _ = new_pairing(name="tablet")
+    async with aclient(server) as admin, anonymous(server) as anyone:
+        assert (await admin.post("/api/v1/pairings", json=first)).status_code == 201
+        assert_error(await admin.post("/api/v1/pairings", json=second), 409, "conflict")
+        key = crypto.public_key_b64(crypto.generate_private_key())
+        done, _ = await answer(anyone, first["id"], first_key, key)
+        assert done.status_code == 201, done.text
+        assert (await admin.post("/api/v1/devices/tablet/revoke")).status_code == 200
+        # Revoked, the name is free again.
+        assert (await admin.post("/api/v1/pairings", json=second)).status_code == 201

@@ -106,6 +106,17 @@ class Devices:
         async with self.db.transaction() as conn:
             if await conn.fetchrow("SELECT id FROM pairings WHERE id = $1", pairing_id):
                 raise Conflict(f"pairing {pairing_id} already exists")
+            # An open link holds its name too: two would make two devices of one name, and
+            # revoking that name would revoke only one of them.
+            if await conn.fetchrow(
+                "SELECT id FROM pairings WHERE name = $1 AND used_at IS NULL "
+                "AND verifier IS NOT NULL AND expires_at > $2",
+                name,
+                now,
+            ):
+                raise Conflict(
+                    f"an open pairing link is already for {name!r}; choose another --name"
+                )
             await _insert(conn, "pairings", row)
         return pairing_out(row)
 
