@@ -65,7 +65,15 @@ def test_credentials_never_kept_in_headers():
 def test_credentials_never_kept_in_a_query():
     # The Gemini surface reads `key` from the query after percent-decoding its name
     # (parse_qsl), so `%6Bey=` is as good a key as `key=` and must be masked the same way.
-    for query in ("?key=AIza1", "?%6Bey=AIza1", "?KEY=AIza1", "?k%65y=AIza1", "?alt=sse&key=AIza1"):
+    for query in (
+        "?key=AIza1",
+        "?%6Bey=AIza1",
+        "?KEY=AIza1",
+        "?k%65y=AIza1",
+        "?alt=sse&key=AIza1",
+        "/x?alt=sse?key=AIza1",  # a stray `?` inside another value
+        "?token=AIza1?AIza1",
+    ):
         assert "AIza1" not in redact_query(query), query
     assert redact_query("?api_key=s1&x=1&access_token=s2") == (
         "?api_key=[redacted]&x=1&access_token=[redacted]"
