@@ -4,6 +4,7 @@ and nothing about the exchange can be replayed."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 
@@ -129,3 +130,25 @@ async def test_two_open_links_may_not_share_a_name(server) -> None:
         assert (await admin.post("/api/v1/devices/tablet/revoke")).status_code == 200
         # Revoked, the name is free again.
         assert (await admin.post("/api/v1/pairings", json=second)).status_code == 201
+
+
+async def test_an_expired_link_keeps_no_verifier(server) -> None:
+    # The docs promise the verifier stays only until the link is spent; a link left to
+    # expire is spent too.
+    from tether.relay.store import open_database
+
+    body, _, _ = new_pairing(name="late", expires_in=0.05)
+    async with aclient(server) as admin, anonymous(server) as anyone:
+        assert (await admin.post("/api/v1/pairings", json=body)).status_code == 201
+        await asyncio.sleep(0.1)
+        gone = assert_error(await anyone.post(f"/api/v1/pairings/{body['id']}/challenge"), 410)
+        assert "expired" in gone["message"]
+        other, _, _ = new_pairing(name="next")
+        assert (await admin.post("/api/v1/pairings", json=other)).status_code == 201
+    db = open_database(server.database_url, server.data_dir)
+    await db.connect()
+    try:
+        row = await db.fetchrow("SELECT verifier FROM pairings WHERE id = $1", body["id"])
+    finally:
+        await db.close()
+    assert row["verifier"] is None
