@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote_plus
 
-# `token`, `access_token`, `auth_token`, `key`… in a query string; the value ends at & or #.
-_SECRET_PARAM = re.compile(r"([?&](?:[a-z_]*token|key)=)[^&#\s]*", re.IGNORECASE)
+# Where a query parameter's name starts and ends; its value runs to &, # or whitespace.
+_NAME = re.compile(r"[?&]([^=&#?\s]*)=")
+_VALUE_END = re.compile(r"[&#\s]")
+# Names that carry a credential: `token`, `access_token`, `key`, `api_key`, `apiKey`…
+_SECRET_NAME = re.compile(r"(?:token|key)$|secret|password|signature", re.IGNORECASE)
 
 
 def redact_query(text: str) -> str:
-    """`/?token=tth_…&x=1` → `/?token=[redacted]&x=1`."""
-    return _SECRET_PARAM.sub(r"\1[redacted]", text)
+    """`/?token=tth_…&x=1` → `/?token=[redacted]&x=1`. Servers percent-decode names
+    before reading them (`?%6Bey=` is Gemini's `key`), so the decoded name decides; a name
+    is looked for after every `?` and `&`, even inside another parameter's value."""
+    out: list[str] = []
+    pos = 0
+    for match in _NAME.finditer(text):
+        if match.start() < pos or not _SECRET_NAME.search(unquote_plus(match.group(1))):
+            continue  # inside a value already masked, or not a secret's name
+        end = _VALUE_END.search(text, match.end())
+        out += [text[pos : match.end()], "[redacted]"]
+        pos = end.start() if end else len(text)
+    out.append(text[pos:])
+    return "".join(out)
 
 
 class RedactQueryTokens(logging.Filter):

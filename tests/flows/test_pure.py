@@ -10,6 +10,7 @@ from tether.cli.flow_view import answer_text, conversation
 from tether.cli.flows import since_seconds
 from tether.gateway.flows.digest import clean_headers, redact
 from tether.gateway.flows.usage import read_usage
+from tether.redact import redact_query
 
 
 def test_usage_in_every_format():
@@ -59,6 +60,28 @@ def test_credentials_never_kept_in_headers():
         ["x-tether-session", "ses_1"],
     ]
     assert redact(b"a sk-live-1 b", []) == b"a sk-live-1 b"
+
+
+def test_credentials_never_kept_in_a_query():
+    # The Gemini surface reads `key` from the query after percent-decoding its name
+    # (parse_qsl), so `%6Bey=` is as good a key as `key=` and must be masked the same way.
+    for query in (
+        "?key=AIza1",
+        "?%6Bey=AIza1",
+        "?KEY=AIza1",
+        "?k%65y=AIza1",
+        "?alt=sse&key=AIza1",
+        "/x?alt=sse?key=AIza1",  # a stray `?` inside another value
+        "?token=AIza1?AIza1",
+    ):
+        assert "AIza1" not in redact_query(query), query
+    assert redact_query("?api_key=s1&x=1&access_token=s2") == (
+        "?api_key=[redacted]&x=1&access_token=[redacted]"
+    )
+    assert redact_query("/v1beta/models/m:generateContent?alt=sse") == (
+        "/v1beta/models/m:generateContent?alt=sse"
+    )
+    assert redact_query("/?token=tth_1#frag") == "/?token=[redacted]#frag"
 
 
 def test_since_words():

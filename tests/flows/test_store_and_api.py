@@ -139,6 +139,9 @@ def test_scopes(flows_server, an_upstream):
         assert http.get("/api/v1/flows/flw_nope").status_code == 404
         assert http.get(f"/api/v1/flows/{flow['id']}/body/nope").status_code == 404
         assert http.get("/api/v1/flows", params={"status": "abc"}).status_code == 422
+        for since in ("abc", "nan", "inf", "1e999", "-1"):
+            assert http.get("/api/v1/flows", params={"since": since}).status_code == 422, since
+        assert http.get("/api/v1/flows", params={"limit": 10**6}).status_code == 422
         paths = http.get("/api/v1/openapi.json").json()["paths"]
     assert {"/flows", "/flows/{flow_id}", "/flows/{flow_id}/body/{part}"} <= set(paths)
 

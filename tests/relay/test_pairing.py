@@ -4,6 +4,7 @@ and nothing about the exchange can be replayed."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 
@@ -114,3 +115,40 @@ async def test_revoking_a_device_revokes_its_token_and_drops_its_key(server) -> 
             assert_error(await device.get("/api/v1/me"), 401, "unauthorized")
         assert (await admin.get("/api/v1/devices")).json()["devices"] == []
         assert_error(await admin.post("/api/v1/devices/phone/revoke"), 404, "not_found")
+
+
+async def test_two_open_links_may_not_share_a_name(server) -> None:
+    # Else both pair, two devices answer to one name, and revoking it revokes only one.
+    first, first_key, _ = new_pairing(name="tablet")
+    second, _, _ = new_pairing(name="tablet")
+    async with aclient(server) as admin, anonymous(server) as anyone:
+        assert (await admin.post("/api/v1/pairings", json=first)).status_code == 201
+        assert_error(await admin.post("/api/v1/pairings", json=second), 409, "conflict")
+        key = crypto.public_key_b64(crypto.generate_private_key())
+        done, _ = await answer(anyone, first["id"], first_key, key)
+        assert done.status_code == 201, done.text
+        assert (await admin.post("/api/v1/devices/tablet/revoke")).status_code == 200
+        # Revoked, the name is free again.
+        assert (await admin.post("/api/v1/pairings", json=second)).status_code == 201
+
+
+async def test_an_expired_link_keeps_no_verifier(server) -> None:
+    # The docs promise the verifier stays only until the link is spent; a link left to
+    # expire is spent too.
+    from tether.relay.store import open_database
+
+    body, _, _ = new_pairing(name="late", expires_in=0.05)
+    async with aclient(server) as admin, anonymous(server) as anyone:
+        assert (await admin.post("/api/v1/pairings", json=body)).status_code == 201
+        await asyncio.sleep(0.1)
+        gone = assert_error(await anyone.post(f"/api/v1/pairings/{body['id']}/challenge"), 410)
+        assert "expired" in gone["message"]
+        other, _, _ = new_pairing(name="next")
+        assert (await admin.post("/api/v1/pairings", json=other)).status_code == 201
+    db = open_database(server.database_url, server.data_dir)
+    await db.connect()
+    try:
+        row = await db.fetchrow("SELECT verifier FROM pairings WHERE id = $1", body["id"])
+    finally:
+        await db.close()
+    assert row["verifier"] is None

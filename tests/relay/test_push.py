@@ -275,3 +275,36 @@ def test_relays_sharing_a_database_send_each_notification_once(
     second.stop()
     ended = [phone.decrypt(d)["session_id"] for d in push.to(phone)]
     assert len(ended) == len(set(ended)) == 4
+
+
+def test_the_endpoint_allow_list_reads_the_url_as_strictly_as_its_sender() -> None:
+    from tether.config import DEFAULT_PUSH_SERVICES
+    from tether.relay.webpush import allowed_endpoint
+
+    services = list(DEFAULT_PUSH_SERVICES)
+    for good in (
+        "https://fcm.googleapis.com/fcm/send/abc",
+        "https://WEB.push.apple.com/QAbc",
+        "https://updates.push.services.mozilla.com/wpush/v2/x",
+        "https://wns2-by3p.notify.windows.com/w/?token=x",
+    ):
+        assert allowed_endpoint(good, services), good
+    for bad in (
+        "https://evil.example/x",
+        "https://fcm.googleapis.com@evil.example/x",  # userinfo
+        "https://:@evil.example/x",
+        "https://web.push.apple.com:8443/x",  # another port
+        "https://web.push.apple.com./x",
+        "http://fcm.googleapis.com/x",  # another scheme
+        # Whatever follows the host's last colon is not a port: the suffix test on the
+        # whole netloc let these in, and only the sender's own parser refused them.
+        "https://evil.example:1.notify.windows.com/x",
+        "https://[::1]:1.notify.windows.com/x",
+        "https://[::1].notify.windows.com/x",
+        "https://evil.example%2f.notify.windows.com/x",
+        "https://127.0.0.1 .notify.windows.com/x",
+        "https://evil.example\t.notify.windows.com/x",
+        "https://notify.windows.com/x",  # `*.` means a subdomain
+        "https://evil.example\uff0f.notify.windows.com/x",  # NFKC makes it a `/`: no 500
+    ):
+        assert not allowed_endpoint(bad, services), bad

@@ -301,7 +301,10 @@ async def list_flows(request: Request, relay: Relay, who: Principal) -> Response
     try:
         since_at = float(since) if since else None
     except ValueError:
-        raise Unprocessable(f"query.since: must be Unix seconds, not {since!r}") from None
+        since_at = math.nan
+    # NaN compares false to everything (an empty page that looks like "no flows").
+    if since_at is not None and not (math.isfinite(since_at) and since_at >= 0):
+        raise Unprocessable(f"query.since: must be Unix seconds, not {since!r}")
     limit = int_param(request, LIMIT_FLOWS) or 100
     flows = await relay.store.flows.list(
         session=query.get("session") or None,

@@ -106,6 +106,23 @@ class Devices:
         async with self.db.transaction() as conn:
             if await conn.fetchrow("SELECT id FROM pairings WHERE id = $1", pairing_id):
                 raise Conflict(f"pairing {pairing_id} already exists")
+            # An expired link is spent as surely as a used one: its verifier goes too.
+            await conn.execute(
+                "UPDATE pairings SET verifier = NULL, nonce = NULL "
+                "WHERE expires_at <= $1 AND verifier IS NOT NULL",
+                now,
+            )
+            # An open link holds its name too: two would make two devices of one name, and
+            # revoking that name would revoke only one of them.
+            if await conn.fetchrow(
+                "SELECT id FROM pairings WHERE name = $1 AND used_at IS NULL "
+                "AND verifier IS NOT NULL AND expires_at > $2",
+                name,
+                now,
+            ):
+                raise Conflict(
+                    f"an open pairing link is already for {name!r}; choose another --name"
+                )
             await _insert(conn, "pairings", row)
         return pairing_out(row)
 
@@ -122,10 +139,10 @@ class Devices:
         row = await conn.fetchrow("SELECT * FROM pairings WHERE id = $1", pairing_id)
         if row is None:
             raise NotFound("no such pairing link; run `tether pair` for a new one")
-        if row["used_at"] is not None or row["verifier"] is None:
-            raise Gone("this pairing link was already used; run `tether pair` for a new one")
         if row["expires_at"] <= time.time():
             raise Gone("this pairing link has expired; run `tether pair` for a new one")
+        if row["used_at"] is not None or row["verifier"] is None:
+            raise Gone("this pairing link was already used; run `tether pair` for a new one")
         return row
 
     async def challenge(self, pairing_id: str) -> dict[str, Any]:

@@ -48,7 +48,14 @@ class Leases:
         return holder
 
     async def renew(self, session_id: str, holder: str) -> None:
-        await self.store.renew_lease(session_id, holder, time.time() + self.ttl)
+        until = time.time() + self.ttl
+        if await self.store.renew_lease(session_id, holder, until):
+            return
+        # The sweep dropped it while this stream was stalled (or a relay's clock runs
+        # ahead), yet the stream is alive: take it back, unless a newer one holds it.
+        await self.store.write(
+            lambda tx: self.store.hold_lease(tx, session_id, holder, until, only_if_free=True)
+        )
 
     async def release(self, session_id: str, holder: str) -> None:
         now = time.time()

@@ -219,8 +219,13 @@ def _sse_response(
                 yield batch[0].sse if len(batch) == 1 else b"".join(e.sse for e in batch)
                 # The runner's heartbeat: what it is sent (a ping at least) renews its lease.
                 if holder is not None and time.monotonic() - renewed >= 1.0:
-                    await relay.leases.renew(session_id, holder)  # type: ignore[arg-type]
                     renewed = time.monotonic()
+                    try:
+                        await relay.leases.renew(session_id, holder)  # type: ignore[arg-type]
+                    except Exception:
+                        # A database hiccup must not cut the runner's stream (and so its
+                        # lease): the next renewal tries again.
+                        log.warning("could not renew the runner lease of %s", session_id)
         finally:
             relay.connections.remove(live)
             relay.bus.unsubscribe(subscribed[0])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,20 +69,40 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+# A host name as DNS spells it (IDNA names in their xn-- form): nothing else can be a host.
+_HOST = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$")
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of a URL whose authority is a plain host and optional port, or
+    None. Anything else (userinfo, a `port` that is not one, escapes, non-ASCII) is refused
+    here rather than left to whatever parser sends the request."""
+    if not url.isascii() or any(c <= " " or c == "\x7f" for c in url):
+        return None  # urlsplit drops tabs and newlines silently; the sender would not
+    try:
+        parts = urlsplit(url.lower())
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if parts.netloc != (host if port is None else f"{host}:{port}"):
+        return None
+    return parts.scheme, host, port
+
+
 def allowed_endpoint(endpoint: str, services: list[str]) -> bool:
     """True when the endpoint is under one of the configured push service origins
     (`https://*.example.com` matches any subdomain)."""
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("https", "http") or not parts.hostname or parts.username:
+    origin = _origin(endpoint)
+    if origin is None or origin[0] not in ("https", "http") or not _HOST.match(origin[1]):
         return False
-    origin = origin_of(endpoint).lower()
+    scheme, host, port = origin
     for service in services:
-        service = service.lower().rstrip("/")
-        if "://*." in service:
-            scheme, suffix = service.split("://*.", 1)
-            if origin.startswith(scheme + "://") and origin.endswith("." + suffix):
-                return True
-        elif origin == service:
+        wildcard = "://*." in service
+        allowed = _origin(service.replace("://*.", "://", 1) if wildcard else service)
+        if allowed is None or (allowed[0], allowed[2]) != (scheme, port):
+            continue
+        if host == allowed[1] if not wildcard else host.endswith("." + allowed[1]):
             return True
     return False
 

@@ -911,10 +911,14 @@ class Store:
 
     # ── the runner's lease on its session ─────────────────────────────────────────────
 
-    async def hold_lease(self, tx: Tx, session_id: str, holder: str, until: float) -> None:
-        """`holder` takes the lease (a runner's newer stream replaces an older one); the
-        session is announced when this brings its agent back online."""
+    async def hold_lease(
+        self, tx: Tx, session_id: str, holder: str, until: float, only_if_free: bool = False
+    ) -> None:
+        """`holder` takes the lease (a runner's newer stream replaces an older one, unless
+        `only_if_free`); the session is announced when this brings its agent back online."""
         row = await self._session_row(tx, session_id, self._lock_row(tx))
+        if only_if_free and row.get("runner_lease") not in (None, holder):
+            return
         was = agent_online(row.get("runner_lease"), row.get("runner_lease_until"))
         await tx.execute(
             "UPDATE sessions SET runner_lease = $2, runner_lease_until = $3 WHERE id = $1",
