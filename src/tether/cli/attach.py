@@ -22,7 +22,7 @@ from tether.cli.lines import LineReader
 from tether.cli.output import Output, make_output
 from tether.cli.permissions import deliver
 from tether.cli.remote import explain, find_session, run
-from tether.cli.render import plural, resolution, short_path, status_line
+from tether.cli.render import person, plural, resolution, short_path, status_line
 from tether.cli.transcript import agent_label, render_message
 from tether.client import (
     Event,
@@ -217,7 +217,7 @@ class Attached:
             if was_head and self.pending:
                 self.show_head()
         elif event.type == "control" and data.get("action") == "interrupt":
-            self.out.note(f"interrupt requested by {data.get('by') or 'someone'}", "yellow")
+            self.out.note(f"interrupt requested by {person(data.get('by') or 'someone')}", "yellow")
 
     def show_head(self, full: bool = False) -> None:
         """The request at the head of the queue, and how to answer it."""

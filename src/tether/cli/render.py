@@ -346,6 +346,27 @@ def tool_result_text(content: dict[str, Any], lines: int = 2) -> str:
     return fold(text, lines, 160)
 
 
+def seconds(ms: float) -> str:
+    """A span for people: 4.2 s, 40 s, 2 min 5 s."""
+    s = max(0.0, ms / 1000)
+    if s < 10:
+        return f"{s:.1f} s"
+    whole = round(s)
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60} s"
+
+
+def took(content: dict[str, Any]) -> str:
+    """How long a turn took, without the time it waited for a person to answer (the
+    runner's `waiting_ms`), which is said apart: "took 12 s (+40 s waiting for you)"."""
+    duration = content.get("duration_ms")
+    if not isinstance(duration, int | float):
+        return ""
+    waiting = content.get("waiting_ms")
+    waiting = waiting if isinstance(waiting, int | float) and waiting > 0 else 0
+    out = f"took {seconds(duration - waiting)}"
+    return out + (f" (+{seconds(waiting)} waiting for you)" if waiting else "")
+
+
 def status_line(session: dict[str, Any], usage: dict[str, int]) -> str:
     parts = [
         session.get("model") or "model ?",
