@@ -77,8 +77,18 @@ function resultOf(result) {
   return c && typeof c === "object" ? c : {};
 }
 
+// A tool stopped by an interrupt (the runner marks it: Claude Code's own words for it are
+// "The user doesn't want to proceed with this tool use", even when the person had allowed
+// it) is shown as what happened: interrupted.
+function interrupted(result) {
+  return resultOf(result).interrupted === true;
+}
+
+const INTERRUPTED_TEXT = "Stopped by an interrupt before it finished.";
+
 function resultState(result) {
   if (!result) return { cls: "pending", text: "running", mark: "…" };
+  if (interrupted(result)) return { cls: "interrupted", text: "interrupted", mark: "■" };
   if (resultOf(result).is_error) return { cls: "error", text: "failed", mark: "✗" };
   return { cls: "ok", text: "done", mark: "✓" };
 }
@@ -86,7 +96,7 @@ function resultState(result) {
 // The short preview under a card's summary line.
 function preview(name, input, result) {
   const i = input || {};
-  const out = result ? outputText(resultOf(result).output) : null;
+  const out = result && !interrupted(result) ? outputText(resultOf(result).output) : null;
   if (name === "Bash") {
     if (out === null || !out.trim()) return "";
     const c = clip(out.replace(/\n+$/, ""), 6, true);
@@ -124,6 +134,7 @@ function lastLine(text) {
 
 function resultNote(name, result) {
   if (!result) return "";
+  if (interrupted(result)) return "interrupted";
   const out = outputText(resultOf(result).output);
   // A failure's error is at its end (a traceback's last line, `make`'s last word).
   if (resultOf(result).is_error) return firstLine(lastLine(out), 120);
@@ -154,9 +165,11 @@ export function toolCard(call, result) {
 
 // A result whose call is not loaded (it is on an earlier page).
 export function orphanResult(m) {
-  const out = outputText(resultOf(m).output);
+  const stopped = interrupted(m);
+  const out = stopped ? INTERRUPTED_TEXT : outputText(resultOf(m).output);
   const c = clip(out, 6);
-  return `<div class="tool tool-${resultOf(m).is_error ? "error" : "ok"}" data-seq="${m.seq}">` +
+  const cls = stopped ? "interrupted" : resultOf(m).is_error ? "error" : "ok";
+  return `<div class="tool tool-${cls}" data-seq="${m.seq}">` +
     `<div class="tool-head static"><span class="tool-name">Result</span></div>` +
     `<pre class="out">${esc(c.text)}</pre>${moreLine(c.more, "")}</div>`;
 }
@@ -176,7 +189,9 @@ export function toolBody(call, result) {
     html += codeBlock(i.content || "", langOf(i.file_path));
   }
   html += `<details class="raw"><summary>Input</summary>${codeBlock(pretty(i), "json")}</details>`;
-  if (result) {
+  if (result && interrupted(result)) {
+    html += `<div class="tool-result-label">Interrupted</div><pre class="out full">${INTERRUPTED_TEXT}</pre>`;
+  } else if (result) {
     const out = outputText(resultOf(result).output);
     html += `<div class="tool-result-label">${resultOf(result).is_error ? "Error" : "Result"}</div>` +
       `<pre class="out full">${esc(out)}</pre>`;
