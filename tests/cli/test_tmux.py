@@ -231,6 +231,42 @@ def test_attach_shows_a_running_turn_a_numbered_diff_and_matching_usage(
     assert "EXIT=0" in pane.wait_for("EXIT=")
 
 
+def test_an_acp_agents_reject_always_is_a_key(
+    env: dict[str, str], api: SyncRelayClient, panes: list[Pane]
+) -> None:
+    """The web card's "Never" button, in the terminal: `N` sends a deny naming the agent's
+    reject_always option (by its index, as the web does), with the reason asked for."""
+    sid = api.create_session(title="acp", cwd="/proj")["id"]
+    options = [
+        ("allow_once", "Allow"),
+        ("allow_always", "Allow always"),
+        ("reject_once", "Reject"),
+        ("reject_always", "Reject always"),
+    ]
+    request = api.open_permission(
+        sid,
+        tool_name="Write",
+        input={"file_path": "/proj/a.txt", "content": "x"},
+        suggestions=[
+            {"type": "acp_option", "option_id": kind, "name": name, "kind": kind}
+            for kind, name in options
+        ],
+    )
+    pane = Pane(env, "permissions")
+    panes.append(pane)
+    screen = pane.wait_for("N  Reject always (N <reason> tells the agent why)")
+    assert "n  Reject (n <reason>" in screen and "1  Allow always" in screen
+    pane.type("N")
+    pane.wait_for("reason (optional")
+    pane.type("generated file")
+    pane.wait_for("✓ denied; Reject always: Write")
+    decision = api.get_permission(request["id"])["decision"]
+    assert decision["behavior"] == "deny" and decision["remember"] == [3]
+    assert decision["message"] == "generated file"
+    pane.type("q")
+    assert "EXIT=0" in pane.wait_for("EXIT=")
+
+
 NPM_RULE = {
     "type": "addRules",
     "rules": [{"toolName": "Bash", "ruleContent": "npm test:*"}],

@@ -379,7 +379,11 @@ class Attached:
             else:
                 self.out.note(step or form.ask(), "yellow" if step else "")
             return True
-        answer = answers.parse_answer(text, [i for i, _ in answers.rememberable(request, cwd)])
+        answer = answers.parse_answer(
+            text,
+            [i for i, _ in answers.rememberable(request, cwd)],
+            [i for i, _ in answers.refusals(request)],
+        )
         if answer.action == "expand":
             self.show_head(full=True)
             return True
