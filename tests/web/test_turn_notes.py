@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.web.conftest import WebRelay
+from tests.web.test_accessibility import AXE, SERIOUS, violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 expect.set_options(timeout=20000)
@@ -71,3 +72,7 @@ def test_an_interrupt_is_a_note_and_the_stopped_tool_reads_interrupted(
     card.locator(".tool-head").click()
     expect(card.locator(".tool-body")).to_contain_text("Interrupted")
     expect(page.locator("#msgs")).not_to_contain_text("doesn't want to proceed")
+    if AXE.exists():  # the interrupted card and the notes, in both themes
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            assert not [v for v in violations(page) if v["impact"] in SERIOUS], scheme

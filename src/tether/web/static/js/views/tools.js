@@ -145,6 +145,14 @@ function resultNote(name, result) {
   return "";
 }
 
+// The card head's name starts with the text it shows (label, line, note; the spans are
+// apart by a space), as a speech user would say it to pick it, then its state when the
+// note did not say it already.
+function headName(label, line, note, state) {
+  const said = [label, line, note].filter(Boolean).join(" ");
+  return `${said}${note === state ? "" : ` (${state})`}; show details`;
+}
+
 export function toolCard(call, result) {
   const c = call.content || {};
   const { label, summary } = describe(c.name, c.input);
@@ -154,10 +162,10 @@ export function toolCard(call, result) {
   const id = esc(c.call_id || "");
   return `<div class="tool tool-${state.cls}" data-call-id="${id}" data-seq="${call.seq}">` +
     `<button type="button" class="tool-head" aria-expanded="false" ` +
-    `aria-label="${esc(`${label}: ${truncate(summary, 80)} (${state.text}); show details`)}">` +
-    `<span class="tool-name">${esc(label)}</span>` +
-    `<span class="tool-sum">${esc(oneLine)}</span>` +
-    (note ? `<span class="tool-note">${esc(note)}</span>` : "") +
+    `aria-label="${esc(headName(label, oneLine, note, state.text))}">` +
+    `<span class="tool-name">${esc(label)}</span> ` +
+    `<span class="tool-sum">${esc(oneLine)}</span> ` +
+    (note ? `<span class="tool-note">${esc(note)}</span> ` : "") +
     `<span class="tool-state" aria-hidden="true">${state.mark}</span></button>` +
     `<div class="tool-preview">${preview(c.name, c.input, result)}</div>` +
     `<div class="tool-body" hidden></div></div>`;
