@@ -61,7 +61,7 @@ def test_answers_a_queue_of_requests(handler: Live, api: SyncRelayClient) -> Non
     handler.send("d not in that directory")
     handler.wait_for("✓ denied: Write")
     at = handler.wait_for(f"permission request {third['id']}")
-    handler.wait_for("+x = 2", after=at)  # an Edit reads as a diff
+    handler.wait_for("+   1 │ x = 2", after=at)  # an Edit reads as a numbered diff
     handler.wait_for("  1  Yes, allow all edits this session", after=at)  # the rule, in words
     handler.wait_for("answer (1 request waiting)", after=at)
     handler.send("huh?")

@@ -26,6 +26,7 @@ from tether.cli.render import (
     session_row,
     short_path,
     status_line,
+    tally,
     tool_call_line,
     tool_result_text,
     waiting_first,
@@ -89,7 +90,12 @@ def test_an_edit_request_reads_as_a_diff() -> None:
         },
     )
     assert view.summary == "edit every match in a.txt" and view.lexer == "diff"
-    assert "-two" in view.body.splitlines() and "+TWO" in view.body.splitlines()
+    assert view.body.splitlines() == [
+        "@@ -1,2 +1,2 @@",
+        "  1 1 │ one",
+        "- 2   │ two",
+        "+   2 │ TWO",
+    ]
     multi = describe_request(
         "MultiEdit",
         {
@@ -100,7 +106,8 @@ def test_an_edit_request_reads_as_a_diff() -> None:
             ],
         },
     )
-    assert multi.summary == "make 2 edits to b.txt" and "+d" in multi.body
+    assert multi.summary == "make 2 edits to b.txt" and "+   1 │ d" in multi.body
+    assert "@@ edit 2 of 2 @@" in multi.body
 
 
 def test_other_tools_read_as_folded_json() -> None:
@@ -164,6 +171,32 @@ def test_transcript_lines() -> None:
         {"input_tokens": 12345, "output_tokens": 7},
     )
     assert line == "m · mode plan · 12.3k in / 7 out · idle"
+
+
+def test_the_status_line_says_how_long_a_turn_runs() -> None:
+    running = {"model": "m", "permission_mode": "default", "status": "running"}
+    line = status_line(running, {}, "2026-11-24T11:58:55Z", NOW)
+    assert line.endswith(" · running for 1:05")
+    assert status_line(running, {}, None, NOW).endswith(" · running")  # start unknown
+    waiting = {**running, "pending_permissions": 1}
+    assert status_line(waiting, {}, "2026-11-24T11:58:55Z", NOW).endswith(" · waiting")
+
+
+def test_the_status_line_counts_usage_as_the_turn_lines_and_the_web_do() -> None:
+    """Two turns: the status line's cost is the sum of what the two result lines said, and
+    its input counts cache reads and writes (as the web's header does)."""
+    usage: dict = {}
+    agent = {"role": "agent"}
+    for cost in (0.01, 0.02):
+        report = {"input_tokens": 100, "cache_read_input_tokens": 900, "output_tokens": 50}
+        tally(usage, {**agent, "kind": "usage", "content": {**report, "cost_usd": cost}})
+        tally(usage, {**agent, "kind": "result", "content": {"total_cost_usd": cost}})
+    line = status_line({"model": "m", "status": "idle"}, usage)
+    assert line == "m · mode default · 2.0k in / 100 out · $0.0300 · idle"
+    # An agent that reports cost only on its result (no usage cost): the last result's.
+    only_result: dict = {}
+    tally(only_result, {**agent, "kind": "result", "content": {"total_cost_usd": 0.5}})
+    assert "$0.5000" in status_line({"model": "m", "status": "idle"}, only_result)
 
 
 def test_session_row() -> None:
@@ -268,10 +301,24 @@ def test_a_question_is_a_form() -> None:
 
 
 def test_the_terminal_diff_keeps_lines_apart() -> None:
-    diff = edit_diff("a.py", "x = 1\ny = 2", "x = 1\ny = 3\n")
-    assert "-y = 2" in diff.splitlines() and "+y = 3" in diff.splitlines()
-    assert "-x = 1" not in diff and "+x = 1" not in diff  # unchanged is context
+    diff = edit_diff("x = 1\ny = 2", "x = 1\ny = 3\n")
+    assert "- 2   │ y = 2" in diff.splitlines() and "+   2 │ y = 3" in diff.splitlines()
+    assert "  1 1 │ x = 1" in diff.splitlines()  # unchanged is context
     assert "2+" not in diff  # no line glued to the next
+
+
+def test_the_terminal_diff_has_context_and_line_numbers() -> None:
+    """Like the web's card: each change with three unchanged lines around it, the lines
+    between far-apart changes left out, every line numbered in the old and the new text."""
+    old = "\n".join(f"line {i}" for i in range(1, 21))
+    new = old.replace("line 3", "LINE 3").replace("line 17", "line 17\nadded")
+    rows = edit_diff(old, new).splitlines()
+    assert rows[0] == "@@ -1,6 +1,6 @@" and rows[1] == "   1  1 │ line 1"
+    assert "-  3    │ line 3" in rows and "+     3 │ LINE 3" in rows
+    assert "  10 10 │ line 10" not in rows  # far from both changes
+    assert "@@ -15,6 +15,7 @@" in rows and "+    18 │ added" in rows
+    assert "  18 19 │ line 18" in rows  # numbered on each side
+    assert edit_diff("same", "same") == "(no change)"
 
 
 def test_failing_output_shows_its_end_and_todos_are_a_checklist() -> None:

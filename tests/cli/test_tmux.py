@@ -128,7 +128,7 @@ def test_permissions_in_a_terminal(
             "new_string": "DEBUG = False\n",
         },
     )
-    pane.wait_for("+DEBUG = False")
+    pane.wait_for("+   1 │ DEBUG = False")
     pane.type("d")
     pane.wait_for("reason (optional")
     pane.type("not on a Friday")
@@ -187,6 +187,83 @@ def test_attach_in_a_terminal(env: dict[str, str], api: SyncRelayClient, panes: 
     pane.wait_for("interrupting the turn")
     pane.wait_for("interrupt requested by")
     pane.keys("C-c")
+    assert "EXIT=0" in pane.wait_for("EXIT=")
+
+
+def test_attach_shows_a_running_turn_a_numbered_diff_and_matching_usage(
+    env: dict[str, str], api: SyncRelayClient, panes: list[Pane]
+) -> None:
+    sid = api.create_session(title="busy", cwd="/srv/busy", model="m1")["id"]
+    api.send_text(sid, "tidy the settings")
+    agent = {"role": "agent"}
+    usage = {"input_tokens": 1000, "cache_read_input_tokens": 2000, "output_tokens": 40}
+    api.post_messages(
+        sid,
+        [
+            {**agent, "kind": "usage", "content": {**usage, "cost_usd": 0.25}},
+            {**agent, "kind": "result", "content": {"subtype": "success", "total_cost_usd": 0.25}},
+        ],
+    )
+    api.send_text(sid, "and the next one")
+    api.update_session(sid, status="running")
+    pane = Pane(env, "attach", sid)
+    panes.append(pane)
+    screen = pane.wait_for("running for 0:")  # attached mid-turn: for how long
+    # The turn's line and the status line say the same cost; input counts the cache.
+    assert "■ turn success, $0.2500" in screen and "3.0k in / 40 out · $0.2500" in screen
+
+    api.open_permission(
+        sid,
+        tool_name="Edit",
+        input={
+            "file_path": "/srv/busy/settings.py",
+            "old_string": "A = 1\nDEBUG = True\nB = 2\n",
+            "new_string": "A = 1\nDEBUG = False\nB = 2\n",
+        },
+    )
+    screen = pane.wait_for("+   2 │ DEBUG = False")
+    assert "- 2   │ DEBUG = True" in screen and "  1 1 │ A = 1" in screen
+    pane.type("y")
+    pane.wait_for("✓ allowed: Edit")
+    pane.keys("Enter")  # an empty line: the status, with the turn's time
+    assert pane.wait_for("/ 40 out · $0.2500 · running for").count("running for") >= 2
+    pane.type("/quit")
+    assert "EXIT=0" in pane.wait_for("EXIT=")
+
+
+def test_an_acp_agents_reject_always_is_a_key(
+    env: dict[str, str], api: SyncRelayClient, panes: list[Pane]
+) -> None:
+    """The web card's "Never" button, in the terminal: `N` sends a deny naming the agent's
+    reject_always option (by its index, as the web does), with the reason asked for."""
+    sid = api.create_session(title="acp", cwd="/proj")["id"]
+    options = [
+        ("allow_once", "Allow"),
+        ("allow_always", "Allow always"),
+        ("reject_once", "Reject"),
+        ("reject_always", "Reject always"),
+    ]
+    request = api.open_permission(
+        sid,
+        tool_name="Write",
+        input={"file_path": "/proj/a.txt", "content": "x"},
+        suggestions=[
+            {"type": "acp_option", "option_id": kind, "name": name, "kind": kind}
+            for kind, name in options
+        ],
+    )
+    pane = Pane(env, "permissions")
+    panes.append(pane)
+    screen = pane.wait_for("N  Reject always (N <reason> tells the agent why)")
+    assert "n  Reject (n <reason>" in screen and "1  Allow always" in screen
+    pane.type("N")
+    pane.wait_for("reason (optional")
+    pane.type("generated file")
+    pane.wait_for("✓ denied; Reject always: Write")
+    decision = api.get_permission(request["id"])["decision"]
+    assert decision["behavior"] == "deny" and decision["remember"] == [3]
+    assert decision["message"] == "generated file"
+    pane.type("q")
     assert "EXIT=0" in pane.wait_for("EXIT=")
 
 

@@ -50,6 +50,10 @@ def test_the_agents_words_and_work(compact: bool) -> None:
     )
     turn = {"subtype": "success", "num_turns": 2, "total_cost_usd": 0.01}
     assert shown({**agent, "kind": "result", "content": turn}) == "■ turn success, 2 steps, $0.0100"
+    waited = {"subtype": "success", "duration_ms": 52_400, "waiting_ms": 40_100}
+    assert shown({**agent, "kind": "result", "content": waited}) == (
+        "■ turn success, took 12 s (+40 s waiting for you)"
+    )
 
 
 def test_the_start_of_a_session_and_unknown_system_frames() -> None:
@@ -74,3 +78,23 @@ def test_the_agent_label_names_the_agent_and_its_version() -> None:
     claude = {"agent": "claude-code", "agent_state": {"claude_code_version": "2.1.0"}}
     assert agent_label(claude) == "claude-code 2.1.0"
     assert agent_label({"agent": None}) == "agent"
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_an_interrupt_is_a_note_and_an_interrupted_tool_says_so(compact: bool) -> None:
+    agent = {"role": "agent"}
+    notice = {"text": "[Request interrupted by user for tool use]", "interrupt": True}
+    assert shown({**agent, "kind": "user_text", "content": notice}, compact) == "■ interrupted"
+    named = {**notice, "interrupted_by": "phone"}
+    assert shown({**agent, "kind": "user_text", "content": named}, compact) == (
+        "■ interrupted by phone"
+    )
+    words = "The user doesn't want to proceed with this tool use. The tool use was rejected"
+    stopped = {"call_id": "c", "output": words, "is_error": True, "interrupted": True}
+    assert shown({**agent, "kind": "tool_result", "content": stopped}, compact) == (
+        "  ⎿ interrupted"
+    )
+    turn = {"subtype": "success", "interrupted_by": "TETHER_TOKEN", "duration_ms": 3000}
+    assert shown({**agent, "kind": "result", "content": turn}, compact) == (
+        "■ turn interrupted by the admin, took 3.0 s"
+    )

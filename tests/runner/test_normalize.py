@@ -109,9 +109,31 @@ def test_user_frames_tool_results_and_text() -> None:
     result, text = normalize(raw)
     assert result["content"] == {"call_id": "t1", "output": "a\nb", "is_error": True}
     assert text["kind"] == "user_text" and text["role"] == "agent"
+    assert text["content"] == {"text": "[Request interrupted by user]", "interrupt": True}
     assert normalize({"type": "user", "uuid": "u4", "message": {"content": "plain"}})[0][
         "content"
     ] == {"text": "plain"}
+
+
+def test_a_tool_stopped_by_an_interrupt_is_marked_interrupted() -> None:
+    """Claude Code's result for a tool it stopped on an interrupt (its words, as the
+    pinned CLI writes them) reads as a refusal; it is marked so viewers say what happened."""
+    words = (
+        "The user doesn't want to proceed with this tool use. The tool use was rejected "
+        "(eg. if it was a file edit, the new_string was NOT written to the file). STOP what "
+        "you are doing and wait for the user to tell you how to proceed."
+    )
+    blocks = [
+        {"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": words},
+        {"type": "tool_result", "tool_use_id": "t2", "is_error": True, "content": "Denied."},
+        {"type": "text", "text": "[Request interrupted by user for tool use]"},
+    ]
+    stopped, denied, notice = normalize(
+        {"type": "user", "uuid": "u5", "message": {"role": "user", "content": blocks}}
+    )
+    assert stopped["content"]["interrupted"] is True
+    assert "interrupted" not in denied["content"]
+    assert notice["content"]["interrupt"] is True
 
 
 def test_tool_output_keeps_non_text_content() -> None:

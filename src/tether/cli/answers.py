@@ -5,6 +5,8 @@
     n [why]  no, deny, with a reason       (also: d, no, deny, /deny)
     1, 2 …   yes, and remember the rule shown beside the number (one per suggestion
              from the agent, labelled as the web labels it; `A`/always picks the only one)
+    N [why]  no, and never: an ACP agent's "reject always" answer, shown only when the
+             agent offers one (sent as a deny naming that option, as the web's button)
     e        show the whole request (a long command or file is folded at first)
     s        later: to the back of the queue   q  quit
 
@@ -27,22 +29,29 @@ Action = Literal["allow", "deny", "remember", "expand", "skip", "quit", "help"]
 class Answer:
     action: Action
     reason: str | None = None
-    index: int | None = None  # which suggestion, for "remember"
+    index: int | None = None  # which suggestion, for "remember" (or a deny's reject_always)
 
 
 _ALLOW = {"y", "yes", "a", "allow", "ok"}
 _DENY = {"n", "no", "d", "deny"}
 _ALWAYS = {"A", "always", "aa", "!"}
+_NEVER = {"N", "never"}
 
 
-def parse_answer(line: str, offered: list[int] | None = None) -> Answer:
+def parse_answer(
+    line: str, offered: list[int] | None = None, refusable: list[int] | None = None
+) -> Answer:
     """What a typed line means, given the suggestions `offered` to remember (their indexes
-    in the request, numbered 1, 2 … on screen). Case matters only for `a` (allow) vs `A`
-    (always); `A` picks a rule only when exactly one was offered, since a key must never
-    allow something the person was not shown."""
+    in the request, numbered 1, 2 … on screen) and the agent's "reject always" options
+    (`refusable`, see `refusals`). Case matters only for `a` (allow) vs `A` (always) and
+    `n` (no) vs `N` (never); `A` picks a rule only when exactly one was offered, since a
+    key must never allow something the person was not shown. `N` with no such option on
+    screen is a plain no."""
     offered = offered or []
     text = line.strip().removeprefix("/")
     word, _, rest = text.partition(" ")
+    if word in _NEVER and refusable and len(refusable) == 1:
+        return Answer("deny", rest.strip() or None, index=refusable[0])
     if word in _ALWAYS:
         return Answer("remember", index=offered[0]) if len(offered) == 1 else Answer("help")
     if word.isdigit():
@@ -80,6 +89,18 @@ def rememberable(request: dict[str, Any], cwd: str | None = None) -> list[tuple[
         else:
             out.append((i, remember_label(s, cwd)))
     return out
+
+
+def refusals(request: dict[str, Any]) -> list[tuple[int, str]]:
+    """An ACP agent's "reject always" options, as (index in the request, the agent's own
+    label). Claude's requests have none: its deny remembers nothing."""
+    return [
+        (i, " ".join(str(s.get("name") or "No, never").split())[:60])
+        for i, s in enumerate(suggestions_of(request))
+        if isinstance(s, dict)
+        and s.get("type") == "acp_option"
+        and s.get("kind") == "reject_always"
+    ]
 
 
 # ── "Yes, and remember…" in the agent's own terms (as the web card says it) ──────────────
@@ -157,6 +178,9 @@ def choices(request: dict[str, Any], cwd: str | None = None) -> list[tuple[str, 
     rows = [("y", yes)]
     rows += [(str(k), label) for k, (_, label) in enumerate(rememberable(request, cwd), start=1)]
     rows.append(("n", no))
+    never = refusals(request)
+    if len(never) == 1:  # a key names exactly one answer
+        rows.append(("N", f"{never[0][1]} (N <reason> tells the agent why)"))
     return rows
 
 
@@ -169,10 +193,12 @@ def keys_help(request: dict[str, Any], cwd: str | None = None, *, more: str = ""
 
 def respond_args(answer: Answer) -> dict[str, Any]:
     """The relay `respond` arguments for an allow, a deny or a remembered rule."""
-    if answer.action == "deny":
-        return {"behavior": "deny", "message": answer.reason}
     args: dict[str, Any] = {"behavior": "allow"}
-    if answer.action == "remember" and answer.index is not None:
+    if answer.action == "deny":
+        args = {"behavior": "deny", "message": answer.reason}
+        if answer.index is not None:
+            args["remember"] = [answer.index]  # the agent's reject_always option
+    elif answer.action == "remember" and answer.index is not None:
         args["remember"] = [answer.index]  # exactly the rule that was shown, nothing more
     return args
 
@@ -184,6 +210,9 @@ def verdict(
     form: QuestionForm | None = None,
 ) -> str:
     """What was answered, in a few words, for the note that confirms it."""
+    if answer.action == "deny" and form is None and answer.index is not None:
+        label = dict(refusals(request)).get(answer.index)
+        return f"denied; {label}" if label else "denied"
     if answer.action == "deny":
         return "dismissed" if form is not None else "denied"
     if form is not None:

@@ -22,7 +22,7 @@ from tether.cli.lines import LineReader
 from tether.cli.output import Output, make_output
 from tether.cli.permissions import deliver
 from tether.cli.remote import explain, find_session, run
-from tether.cli.render import plural, resolution, short_path, status_line
+from tether.cli.render import person, plural, resolution, short_path, status_line, tally
 from tether.cli.transcript import agent_label, render_message
 from tether.client import (
     Event,
@@ -36,7 +36,7 @@ from tether.e2e.keyring import Keyring
 HELP = (
     "type a prompt and Enter to send it · Ctrl-C interrupts the turn, twice detaches · "
     "a permission request is answered with the keys it shows (y, n [reason], 1, 2 …) · "
-    "/mode MODE · /interrupt · /quit"
+    "Enter on an empty line (or /status) shows the status · /mode MODE · /interrupt · /quit"
 )
 MORE_KEYS = "anything else is sent as a prompt"
 
@@ -74,6 +74,7 @@ class Attached:
         self.history = history
         self.session: dict[str, Any] = {}
         self.usage: dict[str, Any] = {}
+        self.turn_since: str | None = None  # when the last prompt was sent: a turn's start
         self.printed_seq = 0
         self.pending: dict[str, dict[str, Any]] = {}
         self.mine: set[str] = set()
@@ -108,6 +109,8 @@ class Attached:
         self.header()
         listener = asyncio.create_task(self.listen())
         await self.show_history()
+        if self.turn_since and self.session.get("status") == "running":
+            self.show_status()  # attached mid-turn: for how long it has run
         lines = None if self.viewer_only else LineReader()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self.on_ctrl_c)
@@ -130,7 +133,7 @@ class Attached:
         self.console.print(
             Text(
                 f"{agent_label(s)} in {short_path(s.get('cwd'))}"
-                f" on {s.get('host') or '?'} · {status_line(s, self.usage)}",
+                f" on {s.get('host') or '?'} · {self.status()}",
                 style="dim",
             )
         )
@@ -217,7 +220,7 @@ class Attached:
             if was_head and self.pending:
                 self.show_head()
         elif event.type == "control" and data.get("action") == "interrupt":
-            self.out.note(f"interrupt requested by {data.get('by') or 'someone'}", "yellow")
+            self.out.note(f"interrupt requested by {person(data.get('by') or 'someone')}", "yellow")
 
     def show_head(self, full: bool = False) -> None:
         """The request at the head of the queue, and how to answer it."""
@@ -247,11 +250,14 @@ class Attached:
         elif (before.get("permission_mode"), before.get("model")) != (
             data.get("permission_mode"),
             data.get("model"),
-        ):
-            self.show_status()
+        ) or (data.get("status") == "running" and before.get("status") == "idle"):
+            self.show_status()  # a new mode or model, or a turn that starts
+
+    def status(self) -> str:
+        return status_line(self.session, self.usage, self.turn_since)
 
     def show_status(self) -> None:
-        self.console.print(Text(f"[{status_line(self.session, self.usage)}]", style="dim"))
+        self.console.print(Text(f"[{self.status()}]", style="dim"))
 
     def show(self, message: dict[str, Any]) -> None:
         seq = int(message.get("seq") or 0)
@@ -261,6 +267,8 @@ class Attached:
         message = self.keyring.message(message)
         if message.get("role") != "user":  # only the agent's own reports change the state
             self.track(message)
+        elif message.get("kind") == "user_text" and message.get("created_at"):
+            self.turn_since = str(message["created_at"])
         shown = render_message(message)
         if shown is not None:
             self.console.print(shown)
@@ -273,13 +281,8 @@ class Attached:
         kind, content = message.get("kind"), message.get("content")
         if not isinstance(content, dict):
             return
-        if kind == "usage":
-            for key, value in content.items():
-                if isinstance(value, int | float):
-                    self.usage[key] = self.usage.get(key, 0) + value
-        elif kind == "result" and content.get("total_cost_usd"):
-            self.usage["cost_usd"] = content["total_cost_usd"]
-        elif kind == "system" and content.get("model"):
+        tally(self.usage, message)
+        if kind == "system" and content.get("model"):
             self.session = {**self.session, "model": content["model"]}
 
     # ── the person ────────────────────────────────────────────────────────────────────
@@ -335,7 +338,8 @@ class Attached:
 
     async def on_line(self, line: str) -> None:
         text = line.strip()
-        if not text:
+        if not text or text == "/status":
+            self.show_status()  # how long the turn has run, what it used
             return
         steering = text.startswith(("/quit", "/detach", "/exit", "/interrupt", "/mode"))
         if self.pending and not steering and await self.answer(text):
@@ -375,7 +379,11 @@ class Attached:
             else:
                 self.out.note(step or form.ask(), "yellow" if step else "")
             return True
-        answer = answers.parse_answer(text, [i for i, _ in answers.rememberable(request, cwd)])
+        answer = answers.parse_answer(
+            text,
+            [i for i, _ in answers.rememberable(request, cwd)],
+            [i for i, _ in answers.refusals(request)],
+        )
         if answer.action == "expand":
             self.show_head(full=True)
             return True

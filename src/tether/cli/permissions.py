@@ -23,6 +23,7 @@ from tether.cli.answers import (
     keys_help,
     parse_answer,
     read_questions,
+    refusals,
     rememberable,
     respond_args,
     verdict,
@@ -65,7 +66,8 @@ def permissions(
     remember one of the rules the agent suggests; answer an agent's questions.
 
     Type the key and Enter: y, n (or `n because…`), 1, 2 … for a rule shown beside its
-    number, e to show a folded request whole, s to leave it for later, q to quit.
+    number, N for an ACP agent's "reject always" when it offers one, e to show a folded
+    request whole, s to leave it for later, q to quit.
     A relay that is not up yet is waited for, and a dropped connection retried, by itself
     (with backoff) unless --no-reconnect; a refused token ends it with exit code 1. Without
     a terminal it prints plain lines and reads answers line by line from stdin, so it can
@@ -301,7 +303,11 @@ class Handler:
                 elif step:
                     self.out.note(step, "yellow")
                 continue
-            answer = parse_answer(line, [i for i, _ in rememberable(request, cwd)])
+            answer = parse_answer(
+                line,
+                [i for i, _ in rememberable(request, cwd)],
+                [i for i, _ in refusals(request)],
+            )
             if answer.action == "quit":
                 return 0
             if answer.action == "help":
@@ -319,7 +325,7 @@ class Handler:
                 reason = await self.next_input(lines, listener, lambda p=pid: p in self.queue)
                 if reason is False:
                     continue
-                answer = Answer("deny", (reason or "").strip() or None)
+                answer = Answer("deny", (reason or "").strip() or None, index=answer.index)
             await self.answer(pid, request, answer)
 
     async def answer(

@@ -199,14 +199,29 @@ def _lexer_for(path: str) -> str | None:
     return _LEXERS.get(os.path.splitext(path)[1].lower())
 
 
-def edit_diff(path: str, old: str, new: str) -> str:
-    """A unified diff, line by line: compared without their line ends, so a last line
-    with no newline is neither glued to the next one nor shown as changed."""
-    return "\n".join(
-        difflib.unified_diff(
-            old.splitlines(), new.splitlines(), fromfile=path, tofile=path, n=2, lineterm=""
-        )
-    )
+def edit_diff(old: str, new: str, context: int = 3) -> str:
+    """An edit as a unified diff a person reads, as the web's card shows it: hunks with
+    `context` unchanged lines around each change, every line numbered in the old and the
+    new text (from the edit's first line: the request holds no file offsets), the sign
+    first so a diff lexer colours it. Lines are compared without their line ends, so a
+    last line with no newline is neither glued to the next one nor shown as changed."""
+    a, b = old.splitlines(), new.splitlines()
+    w = len(str(max(len(a), len(b), 1)))
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for group in matcher.get_grouped_opcodes(context):
+        (_, i1, _, j1, _), (_, _, i2, _, j2) = group[0], group[-1]
+        out.append(f"@@ -{i1 + 1},{i2 - i1} +{j1 + 1},{j2 - j1} @@")
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out += [
+                    f"  {i + 1:>{w}} {j + 1:>{w}} │ {a[i]}"
+                    for i, j in zip(range(i1, i2), range(j1, j2), strict=True)
+                ]
+                continue
+            out += [f"- {i + 1:>{w}} {'':>{w}} │ {a[i]}" for i in range(i1, i2)]
+            out += [f"+ {'':>{w}} {j + 1:>{w}} │ {b[j]}" for j in range(j1, j2)]
+    return "\n".join(out) or "(no change)"
 
 
 def describe_request(tool: str, tool_input: dict[str, Any], full: bool = False) -> RequestView:
@@ -234,15 +249,18 @@ def _describe(tool: str, tool_input: dict[str, Any], fold: Any) -> RequestView:
         )
     if tool == "Edit" and "old_string" in data:
         what = "edit every match in" if data.get("replace_all") else "edit"
-        diff = edit_diff(path, str(data["old_string"]), str(data.get("new_string", "")))
-        return RequestView(f"{what} {path}", fold(diff, 40), "diff")
+        diff = edit_diff(str(data["old_string"]), str(data.get("new_string", "")))
+        return RequestView(f"{what} {path}", fold(diff, 40, 10**9), "diff")  # lines wrap
     if tool == "MultiEdit" and isinstance(data.get("edits"), list):
+        edits = [e for e in data["edits"] if isinstance(e, dict)]
         diffs = [
-            edit_diff(path, str(e.get("old_string", "")), str(e.get("new_string", "")))
-            for e in data["edits"]
-            if isinstance(e, dict)
+            f"@@ edit {k} of {len(edits)} @@\n"
+            + edit_diff(str(e.get("old_string", "")), str(e.get("new_string", "")))
+            for k, e in enumerate(edits, 1)
         ]
-        return RequestView(f"make {len(diffs)} edits to {path}", fold("\n".join(diffs), 40), "diff")
+        return RequestView(
+            f"make {len(diffs)} edits to {path}", fold("\n".join(diffs), 40, 10**9), "diff"
+        )
     if tool == "WebFetch" and "url" in data:
         return RequestView(f"fetch {data['url']}", fold(str(data.get("prompt") or "")))
     if tool == "ExitPlanMode" and isinstance(data.get("plan"), str):
@@ -346,12 +364,85 @@ def tool_result_text(content: dict[str, Any], lines: int = 2) -> str:
     return fold(text, lines, 160)
 
 
-def status_line(session: dict[str, Any], usage: dict[str, int]) -> str:
+def seconds(ms: float) -> str:
+    """A span for people: 4.2 s, 40 s, 2 min 5 s."""
+    s = max(0.0, ms / 1000)
+    if s < 10:
+        return f"{s:.1f} s"
+    whole = round(s)
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60} s"
+
+
+def took(content: dict[str, Any]) -> str:
+    """How long a turn took, without the time it waited for a person to answer (the
+    runner's `waiting_ms`), which is said apart: "took 12 s (+40 s waiting for you)"."""
+    duration = content.get("duration_ms")
+    if not isinstance(duration, int | float):
+        return ""
+    waiting = content.get("waiting_ms")
+    waiting = waiting if isinstance(waiting, int | float) and waiting > 0 else 0
+    out = f"took {seconds(duration - waiting)}"
+    return out + (f" (+{seconds(waiting)} waiting for you)" if waiting else "")
+
+
+def tally(usage: dict[str, Any], message: dict[str, Any]) -> None:
+    """Add an agent's message to a session's usage as the web's header counts it: the
+    tokens of every usage report, the cost of every report that carries one, and else the
+    last result's cost. (The turn's result line shows the same report's cost, so the
+    status line after one turn says what that line said.)"""
+    kind, content = message.get("kind"), message.get("content")
+    if not isinstance(content, dict):
+        return
+    if kind == "usage":
+        for key, value in content.items():
+            if isinstance(value, int | float) and key != "cost_usd":
+                usage[key] = usage.get(key, 0) + value
+        if isinstance(content.get("cost_usd"), int | float):
+            usage["cost_usd"] = usage.get("cost_usd", 0) + content["cost_usd"]
+            usage["cost_seen"] = True
+    elif (
+        kind == "result"
+        and isinstance(content.get("total_cost_usd"), int | float)
+        and not usage.get("cost_seen")
+    ):
+        usage["cost_usd"] = content["total_cost_usd"]
+
+
+def clock(seconds: float) -> str:
+    """m:ss (h:mm:ss past an hour), as the web's "running for" says it."""
+    s = max(0, int(seconds))
+    h, m = divmod(s // 60, 60)
+    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
+
+
+def running_for(session: dict[str, Any], since: str | None, now: datetime | None = None) -> str:
+    """ "running for 1:05" while a turn runs, counted from the prompt that started it."""
+    if state_of(session) != "running" or not since:
+        return ""
+    try:
+        then = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    return f"running for {clock(((now or datetime.now(UTC)) - then).total_seconds())}"
+
+
+def status_line(
+    session: dict[str, Any],
+    usage: dict[str, Any],
+    since: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Model, mode, usage (input counts cache reads and writes, as on the web) and what
+    the session is doing, with how long its turn has run."""
+    tokens_in = sum(
+        int(usage.get(k) or 0)
+        for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    )
     parts = [
         session.get("model") or "model ?",
         f"mode {session.get('permission_mode') or 'default'}",
-        f"{tokens(usage.get('input_tokens'))} in / {tokens(usage.get('output_tokens'))} out",
-        state_of(session),
+        f"{tokens(tokens_in)} in / {tokens(usage.get('output_tokens'))} out",
+        running_for(session, since, now) or state_of(session),
     ]
     if usage.get("cost_usd"):
         parts.insert(3, f"${usage['cost_usd']:.4f}")

@@ -18,7 +18,9 @@ from tether.cli.render import (
     checklist,
     fold,
     one_line,
+    person,
     short_path,
+    took,
     tool_call_line,
     tool_result_text,
 )
@@ -34,6 +36,8 @@ def render_message(message: dict[str, Any], compact: bool = False) -> Renderable
     text = str(content.get("text") or "")
     if kind == "assistant_text":
         return Text(f"● {one_line(text, 2000)}") if compact else Markdown(text)
+    if kind == "user_text" and content.get("interrupt") is True:
+        return Text(f"■ {_interrupted(content)}", style="yellow")  # not the person's words
     if kind == "user_text":  # the agent's own "user" frame, e.g. a subagent's prompt
         return Text(f"↳ {_brief(text, compact)}", style="dim")
     if kind == "thinking":
@@ -49,6 +53,8 @@ def render_message(message: dict[str, Any], compact: bool = False) -> Renderable
         if content.get("name") == "TodoWrite" and isinstance(todos, list):
             return Text("⏺ todo list\n" + _indent(checklist(todos)), style="bold")
         return Text(f"⏺ {tool_call_line(content)}", style="bold")
+    if kind == "tool_result" and content.get("interrupted") is True:
+        return Text("  ⎿ interrupted", style="yellow")  # Claude's words read as a refusal
     if kind == "tool_result":
         body = tool_result_text(content, lines=1 if compact else 2).replace("\n", "\n    ")
         return Text(f"  ⎿ {body}", style="red" if content.get("is_error") else "dim")
@@ -108,10 +114,18 @@ def _plan_text(content: dict[str, Any]) -> str:
     return fold(str(content.get("text") or ""), 20, 160)
 
 
+def _interrupted(content: dict[str, Any]) -> str:
+    by = content.get("interrupted_by")
+    return f"interrupted by {person(by)}" if by else "interrupted"
+
+
 def _turn_line(content: dict[str, Any]) -> str:
-    parts = [f"■ turn {content.get('subtype') or 'ended'}"]
+    ended = _interrupted(content) if content.get("interrupted_by") else None
+    parts = [f"■ turn {ended or content.get('subtype') or 'ended'}"]
     if content.get("num_turns"):
         parts.append(f"{content['num_turns']} steps")
+    if took(content):
+        parts.append(took(content))
     cost = content.get("total_cost_usd")
     if isinstance(cost, int | float):
         parts.append(f"${cost:.4f}")

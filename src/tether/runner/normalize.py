@@ -171,7 +171,7 @@ def _user(raw: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if isinstance(content, str):
         if content:
-            out.append(_msg(raw, 0, "agent", "user_text", {"text": _clip(content)}))
+            out.append(_msg(raw, 0, "agent", "user_text", _said(content)))
     elif isinstance(content, list):
         for index, block in enumerate(content):
             if not isinstance(block, dict):
@@ -179,7 +179,7 @@ def _user(raw: dict[str, Any]) -> list[dict[str, Any]]:
             if block.get("type") == "tool_result":
                 out.append(_msg(raw, index, "agent", "tool_result", _tool_result(block)))
             elif block.get("type") == "text" and block.get("text"):
-                out.append(_msg(raw, index, "agent", "user_text", {"text": _clip(block["text"])}))
+                out.append(_msg(raw, index, "agent", "user_text", _said(block["text"])))
     parent = raw.get("parent_tool_use_id")
     if parent:
         for item in out:
@@ -187,12 +187,40 @@ def _user(raw: dict[str, Any]) -> list[dict[str, Any]]:
     return _attach_raw(out, raw)
 
 
+# Claude Code's words for a turn or a tool stopped by an interrupt. The tool's result reads
+# as a refusal ("The user doesn't want to proceed…") even when the person had allowed the
+# tool and then interrupted; tether's own denies always carry their reason instead. Both are
+# marked so viewers can say "interrupted" rather than repeat Claude's words.
+INTERRUPT_NOTICE = "[Request interrupted by user"
+INTERRUPTED_TOOL = "The user doesn't want to proceed with this tool use."
+
+
 def _tool_result(block: dict[str, Any]) -> dict[str, Any]:
-    return {
+    output = tool_output(block.get("content"))
+    content = {
         "call_id": block.get("tool_use_id"),
-        "output": tool_output(block.get("content")),
+        "output": output,
         "is_error": bool(block.get("is_error")),
     }
+    if _text_of(output).startswith(INTERRUPTED_TOOL):
+        content["interrupted"] = True
+    return content
+
+
+def _text_of(output: Any) -> str:
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list) and output and isinstance(output[0], dict):
+        return str(output[0].get("text") or "")
+    return ""
+
+
+def _said(text: str) -> dict[str, Any]:
+    """Claude's own "user" text: an interrupt notice is marked as one."""
+    content: dict[str, Any] = {"text": _clip(text)}
+    if text.startswith(INTERRUPT_NOTICE):
+        content["interrupt"] = True
+    return content
 
 
 def tool_output(content: Any) -> Any:

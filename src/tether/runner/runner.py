@@ -108,6 +108,13 @@ class Runner:
         self._prompt_cursor = 0  # seq of the last user message looked at
         self._own_ids: set[str] = set()
         self._pending: dict[str, asyncio.Future[str]] = {}  # permission id → local cancel
+        # This turn's time spent waiting for a person: the union of the spans when at least
+        # one permission request was pending, so a turn's result can say how long the agent
+        # worked and how long it waited (a turn's duration_ms counts both).
+        self._turn_started = 0.0
+        self._waiting_since: float | None = None
+        self._waited = 0.0
+        self._interrupted_by: str | None = None  # who interrupted this turn
         self._background: set[asyncio.Task[Any]] = set()
         self._keys = HostKeys(config.data_dir)
         self.cipher: SessionCipher | None = None  # the session's, when it is encrypted
@@ -335,6 +342,7 @@ class Runner:
 
     def publish(self, messages: list[dict[str, Any]]) -> None:
         assert self._publisher is not None
+        messages = [self._annotated(m) for m in messages]
         self._publisher.messages(messages)
         for message in messages:
             self.view("message", message)
@@ -351,6 +359,34 @@ class Runner:
 
     def turn_ended(self) -> None:
         self._turn_done.set()
+
+    def _annotated(self, message: dict[str, Any]) -> dict[str, Any]:
+        """What only the runner knows, added to the agent's words: who interrupted the
+        turn (on the agent's interrupt notice and the turn's result) and the time the
+        turn waited for people."""
+        kind, content = message.get("kind"), message.get("content")
+        if not isinstance(content, dict) or kind not in ("result", "user_text"):
+            return message
+        if kind == "user_text" and not content.get("interrupt"):
+            return message
+        content = dict(content)
+        if self._interrupted_by is not None:
+            content["interrupted_by"] = self._interrupted_by
+        if kind == "result":
+            self._timed(content)
+        return {**message, "content": content}
+
+    def _timed(self, content: dict[str, Any]) -> None:
+        """A turn's result gets the time it waited for people (`waiting_ms`), and its
+        duration measured here when the agent reports none (ACP agents do not)."""
+        now = time.monotonic()
+        waited = self._waited + (now - self._waiting_since if self._waiting_since else 0.0)
+        self._waited = 0.0
+        self._waiting_since = now if self._waiting_since else None
+        if content.get("duration_ms") is None and self._turn_started:
+            content["duration_ms"] = round((now - self._turn_started) * 1000)
+        if waited > 0:
+            content["waiting_ms"] = round(waited * 1000)
 
     # ── turns ──────────────────────────────────────────────────────────────────────
 
@@ -376,6 +412,9 @@ class Runner:
             text = await self._prompts.get()
             self._turn_done.clear()
             self._in_turn = True
+            self._turn_started = time.monotonic()
+            self._waited = 0.0
+            self._interrupted_by = None
             self.agent_state["queued"] = self._prompts.qsize()
             self._set_status("running")
             self.view("prompt", {"text": text})
@@ -459,6 +498,7 @@ class Runner:
         if action == "interrupt":
             self._cancel_pending("Interrupted by " + str(data.get("by") or "a person") + ".")
             if self._in_turn:
+                self._interrupted_by = str(data.get("by") or "")
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self.agent.interrupt(), 10)
         elif action == "permission_mode" and data.get("mode"):
@@ -480,6 +520,8 @@ class Runner:
         permission = await self._open_permission(body)
         permission_id = permission["id"]
         local: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        if not self._pending:
+            self._waiting_since = time.monotonic()
         self._pending[permission_id] = local
         self._set_status("waiting")
         self.view("permission", permission)
@@ -503,6 +545,9 @@ class Runner:
         finally:
             answer.cancel()
             self._pending.pop(permission_id, None)
+            if not self._pending and self._waiting_since is not None:
+                self._waited += time.monotonic() - self._waiting_since
+                self._waiting_since = None
             if not self._stopping:
                 self._set_status(
                     "waiting" if self._pending else ("running" if self._in_turn else "idle")

@@ -72,6 +72,8 @@ function renderKnown(m, transcript, full) {
   if (m.role === "user") return userBubble(m, c, full);
   switch (m.kind) {
     case "user_text":
+      // The agent's note that it was interrupted is not something the person wrote.
+      if (c.interrupt === true) return note(seq, interruptedBy(c));
       return userBubble(m, c, full); // the agent's record of what the person said
     case "assistant_text": {
       const [shown, left] = capped(c.text, full);
@@ -91,7 +93,7 @@ function renderKnown(m, transcript, full) {
     case "usage":
       return "";
     case "result":
-      return note(seq, resultText(c), c.is_error ? "error" : "");
+      return note(seq, resultText(c), c.is_error && !c.interrupted_by ? "error" : "");
     case "status":
       return c.text || c.status ? note(seq, c.text || `Status: ${c.status}`) : "";
     case "error":
@@ -131,13 +133,35 @@ function note(seq, text, cls = "") {
   return `<div class="msg note ${cls}" data-seq="${seq}">${esc(text)}</div>`;
 }
 
+// "Interrupted by you." — the runner names who interrupted (the agent does not know).
+function interruptedBy(c) {
+  return c.interrupted_by ? `Interrupted by ${personName(c.interrupted_by)}.` : "Interrupted.";
+}
+
 function resultText(c) {
-  if (c.is_error) return `Turn failed${c.subtype ? ` (${c.subtype})` : ""}${c.text ? `: ${truncate(c.text, 300)}` : ""}`;
-  const bits = ["Turn finished"];
+  if (c.is_error && !c.interrupted_by) {
+    return `Turn failed${c.subtype ? ` (${c.subtype})` : ""}${c.text ? `: ${truncate(c.text, 300)}` : ""}`;
+  }
+  const bits = [c.interrupted_by ? `Turn interrupted by ${personName(c.interrupted_by)}` : "Turn finished"];
   if (c.num_turns) bits.push(`${c.num_turns} turn${c.num_turns === 1 ? "" : "s"}`);
-  if (c.duration_ms) bits.push(`${(c.duration_ms / 1000).toFixed(1)} s`);
+  if (c.duration_ms) bits.push(took(c.duration_ms, c.waiting_ms));
   if (c.total_cost_usd != null) bits.push(formatCost(c.total_cost_usd));
   return bits.join(" · ");
+}
+
+// A span for people: 4.2 s, 40 s, 2 min 5 s.
+function seconds(ms) {
+  const s = Math.max(0, ms / 1000);
+  if (s < 10) return `${s.toFixed(1)} s`;
+  const whole = Math.round(s);
+  return whole < 60 ? `${whole} s` : `${Math.floor(whole / 60)} min ${whole % 60} s`;
+}
+
+// How long a turn worked, apart from the time it waited for a person to answer
+// (the runner's waiting_ms, which Claude's duration_ms includes).
+function took(duration, waiting) {
+  const waited = waiting > 0 ? waiting : 0;
+  return `took ${seconds(duration - waited)}${waited ? ` (+${seconds(waited)} waiting for you)` : ""}`;
 }
 
 // The whole transcript in one string: one innerHTML write, one layout.

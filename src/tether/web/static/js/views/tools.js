@@ -77,8 +77,18 @@ function resultOf(result) {
   return c && typeof c === "object" ? c : {};
 }
 
+// A tool stopped by an interrupt (the runner marks it: Claude Code's own words for it are
+// "The user doesn't want to proceed with this tool use", even when the person had allowed
+// it) is shown as what happened: interrupted.
+function interrupted(result) {
+  return resultOf(result).interrupted === true;
+}
+
+const INTERRUPTED_TEXT = "Stopped by an interrupt before it finished.";
+
 function resultState(result) {
   if (!result) return { cls: "pending", text: "running", mark: "…" };
+  if (interrupted(result)) return { cls: "interrupted", text: "interrupted", mark: "■" };
   if (resultOf(result).is_error) return { cls: "error", text: "failed", mark: "✗" };
   return { cls: "ok", text: "done", mark: "✓" };
 }
@@ -86,7 +96,7 @@ function resultState(result) {
 // The short preview under a card's summary line.
 function preview(name, input, result) {
   const i = input || {};
-  const out = result ? outputText(resultOf(result).output) : null;
+  const out = result && !interrupted(result) ? outputText(resultOf(result).output) : null;
   if (name === "Bash") {
     if (out === null || !out.trim()) return "";
     const c = clip(out.replace(/\n+$/, ""), 6, true);
@@ -124,6 +134,7 @@ function lastLine(text) {
 
 function resultNote(name, result) {
   if (!result) return "";
+  if (interrupted(result)) return "interrupted";
   const out = outputText(resultOf(result).output);
   // A failure's error is at its end (a traceback's last line, `make`'s last word).
   if (resultOf(result).is_error) return firstLine(lastLine(out), 120);
@@ -132,6 +143,14 @@ function resultNote(name, result) {
     return plural(n, name === "Read" ? "line" : "result");
   }
   return "";
+}
+
+// The card head's name starts with the text it shows (label, line, note; the spans are
+// apart by a space), as a speech user would say it to pick it, then its state when the
+// note did not say it already.
+function headName(label, line, note, state) {
+  const said = [label, line, note].filter(Boolean).join(" ");
+  return `${said}${note === state ? "" : ` (${state})`}; show details`;
 }
 
 export function toolCard(call, result) {
@@ -143,10 +162,10 @@ export function toolCard(call, result) {
   const id = esc(c.call_id || "");
   return `<div class="tool tool-${state.cls}" data-call-id="${id}" data-seq="${call.seq}">` +
     `<button type="button" class="tool-head" aria-expanded="false" ` +
-    `aria-label="${esc(`${label}: ${truncate(summary, 80)} (${state.text}); show details`)}">` +
-    `<span class="tool-name">${esc(label)}</span>` +
-    `<span class="tool-sum">${esc(oneLine)}</span>` +
-    (note ? `<span class="tool-note">${esc(note)}</span>` : "") +
+    `aria-label="${esc(headName(label, oneLine, note, state.text))}">` +
+    `<span class="tool-name">${esc(label)}</span> ` +
+    `<span class="tool-sum">${esc(oneLine)}</span> ` +
+    (note ? `<span class="tool-note">${esc(note)}</span> ` : "") +
     `<span class="tool-state" aria-hidden="true">${state.mark}</span></button>` +
     `<div class="tool-preview">${preview(c.name, c.input, result)}</div>` +
     `<div class="tool-body" hidden></div></div>`;
@@ -154,9 +173,11 @@ export function toolCard(call, result) {
 
 // A result whose call is not loaded (it is on an earlier page).
 export function orphanResult(m) {
-  const out = outputText(resultOf(m).output);
+  const stopped = interrupted(m);
+  const out = stopped ? INTERRUPTED_TEXT : outputText(resultOf(m).output);
   const c = clip(out, 6);
-  return `<div class="tool tool-${resultOf(m).is_error ? "error" : "ok"}" data-seq="${m.seq}">` +
+  const cls = stopped ? "interrupted" : resultOf(m).is_error ? "error" : "ok";
+  return `<div class="tool tool-${cls}" data-seq="${m.seq}">` +
     `<div class="tool-head static"><span class="tool-name">Result</span></div>` +
     `<pre class="out">${esc(c.text)}</pre>${moreLine(c.more, "")}</div>`;
 }
@@ -176,7 +197,9 @@ export function toolBody(call, result) {
     html += codeBlock(i.content || "", langOf(i.file_path));
   }
   html += `<details class="raw"><summary>Input</summary>${codeBlock(pretty(i), "json")}</details>`;
-  if (result) {
+  if (result && interrupted(result)) {
+    html += `<div class="tool-result-label">Interrupted</div><pre class="out full">${INTERRUPTED_TEXT}</pre>`;
+  } else if (result) {
     const out = outputText(resultOf(result).output);
     html += `<div class="tool-result-label">${resultOf(result).is_error ? "Error" : "Result"}</div>` +
       `<pre class="out full">${esc(out)}</pre>`;
