@@ -102,3 +102,37 @@ async def test_interrupt_mid_turn_ends_the_turn_and_the_next_prompt_works(
     runner = start_gemini()
     await runner.wait_session_id()
     await interrupt_mid_turn_then_prompt(relay, model, runner)
+
+
+async def test_deny_writes_nothing_and_gemini_sees_the_denial(relay, model, start_gemini):
+    runner = start_gemini()
+    session_id = await runner.wait_session_id()
+    await wait_status(relay, runner, "idle", timeout=90)
+
+    target = runner.workdir / "denied.txt"
+    model.add(
+        tool_use("write_file", {"file_path": str(target), "content": "should not exist\n"}),
+        text("Understood, I left it alone."),
+    )
+    await relay.send_text(session_id, "create denied.txt")
+    pending = await wait_pending(relay, runner, timeout=90)
+    await relay.respond(pending["id"], "deny", message="not today")
+    await wait_message(relay, runner, "result", timeout=90)
+    assert not target.exists()
+    # Gemini saw the denial: it told the model the call was refused, and the turn went on.
+    [refused] = model.main_requests()[-1].body["messages"][-1]["content"]
+    assert refused["type"] == "tool_result" and refused["is_error"] is True
+    assert "canceled" in str(refused["content"])
+    messages = await all_messages(relay, session_id)
+    # The transcript shows what was asked and that it was refused, with the reason.
+    [call] = [m for m in messages if m["kind"] == "tool_call"]
+    [result] = [m for m in messages if m["kind"] == "tool_result"]
+    assert call["content"]["call_id"] == result["content"]["call_id"] == pending["tool_use_id"]
+    assert result["content"]["is_error"] is True
+    assert result["content"]["output"] == "not today"
+    assert call["seq"] < result["seq"]
+    assert "Understood, I left it alone." in [
+        m["content"].get("text") for m in messages if m["kind"] == "assistant_text"
+    ]
+    await relay.end_session(session_id)
+    assert await runner.wait_exit(60) == 0

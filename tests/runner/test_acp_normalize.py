@@ -115,6 +115,59 @@ def test_failed_tool_falls_back_to_raw_output() -> None:
     assert out[1]["content"]["is_error"] is True
 
 
+WRITE_CALL = {
+    "toolCallId": "w1",
+    "title": "Write denied.txt",
+    "kind": "edit",
+    "rawInput": {"file_path": "denied.txt"},
+}
+
+
+def test_a_call_asked_before_it_was_announced_shows_and_a_denial_ends_it_once() -> None:
+    t = Transcript("p")
+    [call] = t.asked(WRITE_CALL)
+    assert call["kind"] == "tool_call"
+    assert call["content"]["call_id"] == "w1"
+    assert call["content"]["input"] == {"file_path": "denied.txt"}
+    t.refused("w1", "not today")
+    # The agent says nothing of the call and moves on: the denial ends it, before the text.
+    chunk = {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": "OK"}}
+    [result] = t.feed(chunk)
+    assert [m["kind"] for m in t.end_turn({})] == ["assistant_text", "result"]
+    assert result["content"] == {
+        "call_id": "w1",
+        "output": "not today",
+        "is_error": True,
+        "status": "failed",
+    }
+    t.refused("w1", None)  # a second denial of a finished call adds nothing
+    assert t.end_turn({})[:-1] == []
+
+
+def test_a_denied_call_the_agent_reports_itself_keeps_the_agents_words() -> None:
+    t = Transcript("p")
+    t.asked(WRITE_CALL)
+    t.refused("w1", "not today")
+    update = {"sessionUpdate": "tool_call_update", "toolCallId": "w1", "status": "failed"}
+    [result] = t.feed({**update, "rawOutput": "refused: no"})
+    assert result["content"]["output"] == "refused: no"
+    assert [m["kind"] for m in t.end_turn({})] == ["result"]
+
+
+def test_a_call_announced_first_is_not_announced_again_when_asked() -> None:
+    t = Transcript("p")
+    assert [m["kind"] for m in t.feed({"sessionUpdate": "tool_call", **WRITE_CALL})] == [
+        "tool_call"
+    ]
+    assert t.asked(WRITE_CALL) == []
+    assert t.asked({"title": "no id"}) == []
+    t.refused("unknown", "x")  # a call never seen: nothing to end
+    assert [m["kind"] for m in t.end_turn({})] == ["result"]
+    # A `tool_call` repeated for a known id is an update, not a second call.
+    again = t.feed({"sessionUpdate": "tool_call", **WRITE_CALL, "status": "completed"})
+    assert [m["kind"] for m in again] == ["tool_result"]
+
+
 def test_plan_unknown_updates_and_state_updates() -> None:
     t = Transcript("p")
     t.feed(chunk("agent_message_chunk", "Plan:"))

@@ -285,6 +285,7 @@ class AcpAgent:
         if self._cancelled:
             return CANCELLED_OUTCOME  # asked after the turn was cancelled: nobody is asked
         self._host.publish(self._transcript.flush())
+        self._host.publish(self._transcript.asked(params.get("toolCall")))
         body = permission_body(params, self.name, self.permission_timeout)
         ask = asyncio.create_task(self._host.ask_permission(body))
         self._asks.add(ask)
@@ -294,7 +295,12 @@ class AcpAgent:
             self._asks.discard(ask)
         if ask.cancelled() or ask.exception() is not None:
             return CANCELLED_OUTCOME
-        return permission_outcome(ask.result(), params.get("options") or [])
+        answered = ask.result()
+        if answered.get("status") in ("denied", "expired"):
+            reason = (answered.get("decision") or {}).get("message")
+            call_id = (params.get("toolCall") or {}).get("toolCallId")
+            self._transcript.refused(call_id, reason)
+        return permission_outcome(answered, params.get("options") or [])
 
     def _cancel_asks(self) -> None:
         for ask in list(self._asks):

@@ -115,10 +115,14 @@ class Transcript:
     _buffer: list[str] = field(default_factory=list)
     _buffer_raw: list[dict[str, Any]] = field(default_factory=list)
     _tools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _finished: set[str] = field(default_factory=set)  # calls whose result is published
+    _refused: dict[str, str] = field(default_factory=dict)  # denied, no result seen yet
 
     def feed(self, update: dict[str, Any]) -> list[dict[str, Any]]:
         """The messages ready after this update (a coalesced chunk waits for the next)."""
         kind = update.get("sessionUpdate")
+        if self._refused and str(update.get("toolCallId") or "") not in self._refused:
+            return [*self._close_refused(), *self.feed(update)]
         if kind == "agent_message_chunk" and self._is_warning(update):
             text = content_text(update.get("content")).strip()
             return [*self.flush(), self._msg("status", {"status": "warning", "text": text}, update)]
@@ -171,7 +175,7 @@ class Transcript:
 
     def end_turn(self, response: dict[str, Any]) -> list[dict[str, Any]]:
         """The messages that close a turn: pending text, usage if reported, the result."""
-        out = self.flush()
+        out = [*self._close_refused(), *self.flush()]
         usage = response.get("usage")
         if isinstance(usage, dict):
             out.append(self._msg("usage", usage_content(usage), response))
@@ -189,8 +193,35 @@ class Transcript:
         )
         return out
 
+    def asked(self, tool_call: Any) -> list[dict[str, Any]]:
+        """A permission request's call, when the agent asks before announcing it (Gemini
+        CLI announces a call only once it runs): the transcript shows what was asked."""
+        if not isinstance(tool_call, dict) or not tool_call.get("toolCallId"):
+            return []
+        if str(tool_call["toolCallId"]) in self._tools:
+            return []
+        return self._tool_call({**tool_call, "status": "pending"})
+
+    def refused(self, call_id: Any, reason: str | None) -> None:
+        """A call a person denied ends failed in the transcript: with the agent's own report
+        when it makes one next (claude-code-acp, codex-acp), else with the person's reason as
+        soon as the agent moves on or the turn ends (Gemini CLI reports nothing)."""
+        call = str(call_id or "")
+        if call in self._tools and call not in self._finished:
+            self._refused[call] = reason or "denied"
+
+    def _close_refused(self) -> list[dict[str, Any]]:
+        refused, self._refused = self._refused, {}
+        out: list[dict[str, Any]] = []
+        for call, reason in refused.items():
+            update = {"toolCallId": call, "status": "failed", "rawOutput": reason}
+            out.extend(self._tool_update(update))
+        return out
+
     def _tool_call(self, update: dict[str, Any]) -> list[dict[str, Any]]:
         call_id = str(update.get("toolCallId") or "")
+        if call_id in self._tools:  # announced already (when its permission was asked)
+            return self._tool_update(update)
         self._tools[call_id] = dict(update)
         content = {
             "call_id": call_id,
@@ -212,8 +243,10 @@ class Transcript:
             return self._tool_call(update)
         known = self._tools[call_id]
         known.update({k: v for k, v in update.items() if v is not None})
-        if update.get("status") not in FINAL_TOOL_STATUSES:
-            return []  # progress: folded into the final result
+        if update.get("status") not in FINAL_TOOL_STATUSES or call_id in self._finished:
+            return []  # progress is folded into the final result, which comes once
+        self._finished.add(call_id)
+        self._refused.pop(call_id, None)
         text, diffs = tool_content(known.get("content"))
         output: Any = text
         if not text and known.get("rawOutput") is not None:
