@@ -5,7 +5,6 @@ write is asked on the relay first."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from tests.e2e.harness import all_messages, wait_message, wait_pending, wait_status
 from tests.e2e.npm_agents import interrupt_mid_turn_then_prompt, path_with
 from tests.gateway.conftest import GATEWAY_KEY, start_gateway
+from tests.support.gemini_cli import quiet_gemini_home
 from tests.support.model_server import text, tool_use
 
 pytestmark = pytest.mark.slow
@@ -32,22 +32,6 @@ def gateway(tmp_path: Path, model):
     server = start_gateway(tmp_path / "gateway", config)
     yield server
     server.stop()
-
-
-def quiet_gemini_home(home: Path) -> None:
-    """API-key auth, and nothing phoning home: no statistics, telemetry or update check."""
-    settings = home / ".gemini" / "settings.json"
-    settings.parent.mkdir(parents=True, exist_ok=True)
-    settings.write_text(
-        json.dumps(
-            {
-                "security": {"auth": {"selectedType": "gemini-api-key"}},
-                "privacy": {"usageStatisticsEnabled": False},
-                "telemetry": {"enabled": False},
-                "general": {"disableAutoUpdate": True, "disableUpdateNag": True},
-            }
-        )
-    )
 
 
 @pytest.fixture

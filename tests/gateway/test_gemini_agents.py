@@ -43,6 +43,7 @@ from tests.gateway.upstreams import (
     oa_text_stream,
     oa_tool_stream,
 )
+from tests.support.gemini_cli import quiet_gemini_home
 from tests.support.server import TetherServer
 
 ROOT = Path(__file__).parents[2]
@@ -64,19 +65,7 @@ def run_gemini(
     gateway: TetherServer, cwd: Path, home: Path, *args: str, wrapper: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """One non-interactive Gemini CLI run (under `wrapper`, if given); its JSON output."""
-    settings = home / ".gemini" / "settings.json"
-    settings.parent.mkdir(parents=True, exist_ok=True)
-    # API-key auth, and nothing phoning home: no usage statistics, telemetry or update check.
-    settings.write_text(
-        json.dumps(
-            {
-                "security": {"auth": {"selectedType": "gemini-api-key"}},
-                "privacy": {"usageStatisticsEnabled": False},
-                "telemetry": {"enabled": False},
-                "general": {"disableAutoUpdate": True, "disableUpdateNag": True},
-            }
-        )
-    )
+    quiet_gemini_home(home)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI", "GOOGLE"))}
     env.update(
         HOME=str(home),
