@@ -24,13 +24,16 @@ from urllib.parse import urlsplit
 import httptools
 import httpx
 
-# The headers httpx sent by default, kept so an upstream sees the same request as before
-# (the providers always ask for identity encoding themselves).
+from tether import __version__
+
+# Sent when the request carries none of its own: httpx's defaults (the providers always ask
+# for identity encoding themselves), but the user-agent names tether, not the library
+# under it. A client's own user-agent goes through instead (providers/base.py forwards it).
 DEFAULT_HEADERS = (
     ("accept", "*/*"),
     ("accept-encoding", "identity"),  # nothing here decodes a compressed body
     ("connection", "keep-alive"),
-    ("user-agent", f"python-httpx/{httpx.__version__}"),
+    ("user-agent", f"tether/{__version__}"),
 )
 # Past this many unread response bytes, stop reading the socket until the reader catches up.
 _READ_HIGH_WATER = 1024 * 1024
