@@ -42,10 +42,13 @@ def start_flows_server(
     oa_upstream,  # noqa: F811
     an_upstream,  # noqa: F811
 ) -> Callable[..., TetherServer]:
-    def start(**flows: Any) -> TetherServer:
+    def start(providers: dict[str, dict[str, Any]] | None = None, **flows: Any) -> TetherServer:
+        """`providers` edits the scripted providers' settings by name."""
         data_dir = tmp_path / f"flows{time.monotonic_ns()}"
         data_dir.mkdir()
         config = flows_config(oa_upstream, an_upstream, **flows)
+        for name, edits in (providers or {}).items():
+            config["gateway"]["providers"][name].update(edits)
         (data_dir / "config.yaml").write_text(yaml.safe_dump(config))
         return server_factory(data_dir=data_dir)
 

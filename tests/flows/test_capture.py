@@ -10,6 +10,7 @@ import anthropic
 import httpx
 import openai
 import orjson
+import pytest
 
 from tests.flows.conftest import SECRET_IN_BODY, get_flow, raw_body, wait_flows
 from tests.gateway.upstreams import (
@@ -177,6 +178,33 @@ def test_secrets_never_stored(flows_server, oa_upstream, an_upstream):
     stored = _stored_bytes(flows_server)
     for secret in (SECRET_IN_BODY, "client-key-abc", "oa-upstream-key", "an-upstream-key"):
         assert secret.encode() not in stored
+
+
+def test_a_base_urls_userinfo_is_never_stored(start_flows_server, an_upstream):
+    # One provider answers, one cannot be reached; both have credentials in base_url.
+    server = start_flows_server(
+        providers={
+            "an": {"base_url": an_upstream.url.replace("http://", "http://tether:pw-in-url@")},
+            "oa": {"base_url": "http://tether:pw-in-url@127.0.0.1:1/v1", "retries": 0},
+        }
+    )
+    an_upstream.push(Json(an_message("ok")))
+    client = _anthropic(server)
+    prompt = [{"role": "user", "content": "hi"}]
+    client.messages.create(model="same-x", max_tokens=10, messages=prompt)
+    with pytest.raises(anthropic.APIStatusError) as refused:
+        client.messages.create(model="claude-sonnet-4", max_tokens=10, messages=prompt)
+    assert "http://[redacted]@127.0.0.1:1/v1" in refused.value.message
+    assert "pw-in-url" not in refused.value.message
+    flows = wait_flows(server, 2)
+    assert {f["upstream_url"] for f in flows} == {
+        an_upstream.url.replace("http://", "http://[redacted]@") + "/v1/messages",
+        "http://[redacted]@127.0.0.1:1/v1/chat/completions",
+    }
+    with server.client() as http:
+        texts = [http.get(f"/api/v1/flows/{f['id']}").text for f in flows]
+    assert "pw-in-url" not in "\n".join(texts)
+    assert b"pw-in-url" not in _stored_bytes(server)
 
 
 def _stored_bytes(server) -> bytes:

@@ -25,6 +25,7 @@ import httptools
 import httpx
 
 from tether import __version__
+from tether.redact import redact_url
 
 # Sent when the request carries none of its own: httpx's defaults (the providers always ask
 # for identity encoding themselves), but the user-agent names tether, not the library
@@ -320,7 +321,7 @@ class ConnectionPool:
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {base_url!r}")
+            raise ValueError(f"not an http(s) URL: {redact_url(base_url)!r}")
         self.host = parts.hostname
         self.tls = parts.scheme == "https"
         self.port = parts.port or (443 if self.tls else 80)
