@@ -7,13 +7,17 @@ from __future__ import annotations
 import asyncio
 import stat
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import orjson
 import pytest
 from py_vapid import Vapid02
 
 from tests.relay.support import aclient, assert_error, make_token, message, new_session, permission
 from tests.support.push_service import Device, PushService
+from tether.relay.notify import Notice, fit, payload_for
+from tether.relay.webpush import MAX_PAYLOAD
 
 MARKER = "secret-marker-4471"
 
@@ -308,3 +312,28 @@ def test_the_endpoint_allow_list_reads_the_url_as_strictly_as_its_sender() -> No
         "https://evil.example\uff0f.notify.windows.com/x",  # NFKC makes it a `/`: no 500
     ):
         assert not allowed_endpoint(bad, services), bad
+
+
+def test_a_payload_too_long_shortens_its_title_first_and_stays_json() -> None:
+    notice = Notice(
+        "permission",
+        {"type": "permission", "tag": "tether-perm-p1", "request_id": "p1", "session_id": "s1"},
+        ttl=60,
+    )
+    device = {"quiet": 0, "scope": "client"}
+    # Within the limit, nothing changes; control characters take six bytes each as JSON.
+    title = "\x01é" * 60
+    whole = orjson.loads(payload_for(replace(notice, payload={**notice.payload}), device, title))
+    assert whole["session_title"] == title
+    long_tool = {**notice.payload, "tool_name": "mcp__" + "\x02" * 3000}
+    data = payload_for(replace(notice, payload=long_tool), device, title)
+    assert len(data) <= MAX_PAYLOAD
+    body = orjson.loads(data)  # whole JSON, not bytes cut off mid-string
+    assert body["session_title"] == "" and body["tool_name"].startswith("mcp__\x02")
+    assert body["tool_name"].endswith("…") and body["request_id"] == "p1"
+    # A title alone too long for the limit is cut, the tool name kept.
+    body = orjson.loads(
+        fit({**notice.payload, "tool_name": "Bash", "session_title": "t" * 900}, 600)
+    )
+    assert body["tool_name"] == "Bash" and body["session_title"].endswith("…")
+    assert len(orjson.dumps(body)) <= 600
