@@ -11,6 +11,7 @@ import secrets
 import httpx
 
 from tests.relay.support import TIMEOUT, aclient, assert_error, make_token
+from tests.support.sql import old_device, run_sql
 from tether.e2e import crypto
 
 
@@ -117,6 +118,27 @@ async def test_revoking_a_device_revokes_its_token_and_drops_its_key(server) -> 
         assert_error(await admin.post("/api/v1/devices/phone/revoke"), 404, "not_found")
 
 
+async def test_a_name_two_devices_share_is_refused_and_an_id_picks_one(server) -> None:
+    body, auth_key, _ = new_pairing(name="twin")
+    key = crypto.public_key_b64(crypto.generate_private_key())
+    async with aclient(server) as admin, anonymous(server) as anyone:
+        await admin.post("/api/v1/pairings", json=body)
+        done, _ = await answer(anyone, body["id"], auth_key, key)
+        token = done.json()["token"]
+        await old_device(server, "old0000000000001", "twin", "gone0000")
+        ambiguous = assert_error(await admin.post("/api/v1/devices/twin/revoke"), 409, "conflict")
+        assert "2 paired devices are named 'twin'" in ambiguous["message"]
+        assert body["id"] in ambiguous["message"] and "old0000000000001" in ambiguous["message"]
+        names = [d["name"] for d in (await admin.get("/api/v1/devices")).json()["devices"]]
+        assert names == ["twin", "twin"]  # nothing revoked
+        revoked = await admin.post(f"/api/v1/devices/{body['id']}/revoke")
+        assert revoked.status_code == 200 and revoked.json()["id"] == body["id"]
+        async with aclient(server, token) as device:
+            assert_error(await device.get("/api/v1/me"), 401, "unauthorized")
+        # One left: its name names it again.
+        assert (await admin.post("/api/v1/devices/twin/revoke")).json()["id"] == "old0000000000001"
+
+
 async def test_two_open_links_may_not_share_a_name(server) -> None:
     # Else both pair, two devices answer to one name, and revoking it revokes only one.
     first, first_key, _ = new_pairing(name="tablet")
@@ -135,8 +157,6 @@ async def test_two_open_links_may_not_share_a_name(server) -> None:
 async def test_an_expired_link_keeps_no_verifier(server) -> None:
     # The docs promise the verifier stays only until the link is spent; a link left to
     # expire is spent too.
-    from tether.relay.store import open_database
-
     body, _, _ = new_pairing(name="late", expires_in=0.05)
     async with aclient(server) as admin, anonymous(server) as anyone:
         assert (await admin.post("/api/v1/pairings", json=body)).status_code == 201
@@ -145,10 +165,5 @@ async def test_an_expired_link_keeps_no_verifier(server) -> None:
         assert "expired" in gone["message"]
         other, _, _ = new_pairing(name="next")
         assert (await admin.post("/api/v1/pairings", json=other)).status_code == 201
-    db = open_database(server.database_url, server.data_dir)
-    await db.connect()
-    try:
-        row = await db.fetchrow("SELECT verifier FROM pairings WHERE id = $1", body["id"])
-    finally:
-        await db.close()
+    [row] = await run_sql(server, "SELECT verifier FROM pairings WHERE id = $1", body["id"])
     assert row["verifier"] is None

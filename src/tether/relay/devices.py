@@ -226,12 +226,30 @@ class Devices:
         rows = await self.db.fetch(f"SELECT * FROM devices{where} ORDER BY created_at")
         return [device_out(r) for r in rows]
 
-    async def revoke(self, name_or_id: str) -> dict[str, Any]:
-        row = await self._active_device_named(name_or_id) or await self.db.fetchrow(
+    async def _one_device(self, name_or_id: str) -> dict[str, Any]:
+        """The active device with this id, else the one with this name. Names are unique
+        among active devices now, but data from before that rule may hold two: revoking
+        one of them by name would be a guess, so that is refused, listing their ids."""
+        row = await self.db.fetchrow(
             "SELECT * FROM devices WHERE id = $1 AND revoked_at IS NULL", name_or_id
         )
-        if row is None:
+        if row is not None:
+            return row
+        named = await self.db.fetch(
+            "SELECT * FROM devices WHERE name = $1 AND revoked_at IS NULL ORDER BY created_at",
+            name_or_id,
+        )
+        if not named:
             raise NotFound(f"no paired device named {name_or_id!r}; `tether devices` lists them")
+        if len(named) > 1:
+            ids = ", ".join(f"{d['id']} (paired {iso(d['created_at'])})" for d in named)
+            raise Conflict(
+                f"{len(named)} paired devices are named {name_or_id!r}: {ids}; revoke one by its id"
+            )
+        return named[0]
+
+    async def revoke(self, name_or_id: str) -> dict[str, Any]:
+        row = await self._one_device(name_or_id)
         now = time.time()
         async with self.db.transaction() as conn:
             # Its key goes too: no runner wraps a new session key to it.
