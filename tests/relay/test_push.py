@@ -205,6 +205,26 @@ async def test_a_viewer_gets_no_actions_and_a_revoked_token_gets_nothing(
     assert push.to(lost) == []  # sent in one go with the viewer's, had it been sent
 
 
+async def test_a_changed_tether_token_stops_the_old_ones_subscriptions(
+    relay, push: PushService
+) -> None:
+    before, after = push.device("before"), push.device("after")
+    async with aclient(relay) as admin:
+        await subscribe(admin, before)
+        me = (await admin.get("/api/v1/me")).json()
+    assert me["token_id"].startswith("env-") and relay.token not in me["token_id"]
+    relay.stop()
+    relay.token = "test-admin-changed-" + relay.token[-8:]
+    relay.start()
+    async with aclient(relay) as admin:
+        await subscribe(admin, after)
+        session = await new_session(admin)
+        await admin.post(f"/api/v1/sessions/{session['id']}/permissions", json=permission())
+        [delivery] = await wait_for(push, after)
+    assert after.decrypt(delivery)["type"] == "permission"
+    assert push.to(before) == []  # sent in one go with the new token's, had it been sent
+
+
 async def test_an_agent_tokens_device_hears_of_its_own_sessions_only(
     relay, push: PushService
 ) -> None:

@@ -188,7 +188,15 @@ def wants(subscription: Row, notice: Notice) -> bool:
 
 
 class Notifier:
-    def __init__(self, store: Store, bus: Bus, settings: Settings, *, claim: bool) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        settings: Settings,
+        *,
+        claim: bool,
+        env_token_id: str | None = None,
+    ) -> None:
         self.store = store
         self.bus = bus
         self.settings = settings
@@ -197,6 +205,8 @@ class Notifier:
         self.public_key = public_key(self.vapid)
         # With several relays on one database, every one sees every event: claim each.
         self.claim = claim
+        # TETHER_TOKEN's id now (auth.env_token_id): only its subscriptions are live.
+        self.env_token_id = env_token_id
         self.queue: asyncio.Queue[Notice] = asyncio.Queue(QUEUE_LIMIT)
         self.dropped = 0
         self._crashed: set[str] = set()
@@ -309,7 +319,9 @@ class Notifier:
                 log.exception("sending a push notification failed")
 
     async def deliver(self, notice: Notice) -> None:
-        subscriptions = [s for s in await self.subscriptions.live() if wants(s, notice)]
+        subscriptions = [
+            s for s in await self.subscriptions.live(self.env_token_id) if wants(s, notice)
+        ]
         if not subscriptions:
             return
         if (
