@@ -191,15 +191,17 @@ class Devices:
                 raise ValueError
         except ValueError:
             raise Unprocessable("public_key: must be a raw X25519 public key, base64url") from None
+        # Checked on a plain read: a wrong answer takes no write lock and, counted nowhere
+        # (see the module's docstring), writes nothing.
+        row = await self._open_pairing(self.db, pairing_id)
+        verifier = row["verifier"]
+        good = nonce_is_ours(verifier, pairing_id, nonce)
+        expected = expected_proof(verifier, pairing_id, nonce, public_key)
+        if not (hmac.compare_digest(expected.encode(), proof.encode()) and good):
+            raise Unprocessable("the pairing proof is wrong: the link may be mistyped or stale")
         token_id, token, secret_hash = mint_token()
         async with self.db.transaction() as conn:
-            row = await self._open_pairing(conn, pairing_id)
-            verifier = row["verifier"]
-            good = nonce_is_ours(verifier, pairing_id, nonce)
-            expected = expected_proof(verifier, pairing_id, nonce, public_key)
-            if not (hmac.compare_digest(expected.encode(), proof.encode()) and good):
-                # Counted nowhere: see the module's docstring.
-                raise Unprocessable("the pairing proof is wrong: the link may be mistyped or stale")
+            row = await self._open_pairing(conn, pairing_id)  # still open, and its own
             now = time.time()
             # The verifier is no use to anyone once the link is spent.
             count = await conn.execute(
