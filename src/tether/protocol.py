@@ -181,7 +181,7 @@ ERROR_STATUS: dict[str, int] = {
     "version_conflict": 409,
     "already_resolved": 409,
     "session_ended": 409,
-    # A pairing link used, expired or burned by failed attempts.
+    # A pairing link used or expired.
     "gone": 410,
     "payload_too_large": 413,
     "misdirected_request": 421,

@@ -1,4 +1,5 @@
-"""Keep secrets out of logs: sign-in links carry `?token=…`, and access logs print paths."""
+"""Keep secrets out of logs: sign-in links carry `?token=…`, access logs print paths, and
+a provider's `base_url` may carry `user:password@`."""
 
 from __future__ import annotations
 
@@ -27,6 +28,21 @@ def redact_query(text: str) -> str:
         pos = end.start() if end else len(text)
     out.append(text[pos:])
     return "".join(out)
+
+
+# A URL's scheme and authority (`user:pass@host:port`): the authority runs to /, ? or #.
+_AUTHORITY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)")
+
+
+def redact_url(url: str) -> str:
+    """`https://user:pass@host/p?key=k` → `https://[redacted]@host/p?key=[redacted]`: the
+    whole userinfo goes (a user name can be a key too), up to the authority's last `@`,
+    where URL parsers take the host to start."""
+    match = _AUTHORITY.match(url)
+    if match and "@" in match.group(2):
+        host = match.group(2).rpartition("@")[2]
+        url = f"{match.group(1)}[redacted]@{host}{url[match.end() :]}"
+    return redact_query(url)
 
 
 class RedactQueryTokens(logging.Filter):

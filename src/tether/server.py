@@ -102,7 +102,13 @@ def create_app(
                 new_token = await ensure_admin_token(store, token_file)
             await relay.start()
             app.state.relay = relay
-            push = Notifier(store, relay.bus, settings, claim=relay.feed is not None)
+            push = Notifier(
+                store,
+                relay.bus,
+                settings,
+                claim=relay.feed is not None,
+                env_token_id=relay.auth.env_token_id,
+            )
             await push.start()
             app.state.push = push
         if gateway is not None:

@@ -3,10 +3,12 @@ is in tests/web/test_pairing.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from tests.cli.support import cli_env, one_line_error, tether
 from tests.support.server import TetherServer
+from tests.support.sql import old_device
 
 
 def host_env(server: TetherServer, tmp_path: Path) -> dict[str, str]:
@@ -41,3 +43,22 @@ def test_pair_refuses_what_a_device_may_not_be(server: TetherServer, tmp_path: P
     assert "no paired device named" in one_line_error(tether(env, "devices", "revoke", "nope"))
     listed = tether(env, "devices")
     assert listed.returncode == 0 and "no paired devices" in listed.stdout
+
+
+def test_revoke_refuses_a_name_two_devices_share_and_takes_an_id(
+    server: TetherServer, tmp_path: Path
+) -> None:
+    # Two devices of one name: data from before names were unique.
+    asyncio.run(old_device(server, "old000000000000a", "twin", "gone000a"))
+    asyncio.run(old_device(server, "old000000000000b", "twin", "gone000b"))
+    env = host_env(server, tmp_path)
+    listed = tether(env, "devices")
+    assert "old000000000000a" in listed.stdout and "old000000000000b" in listed.stdout
+    error = one_line_error(tether(env, "devices", "revoke", "twin"))
+    assert "2 paired devices are named 'twin'" in error and "by its id" in error
+    assert "old000000000000a" in error and "old000000000000b" in error
+    assert tether(env, "devices").stdout.count("twin") == 2  # nothing revoked
+    done = tether(env, "devices", "revoke", "old000000000000b")
+    assert done.returncode == 0 and "revoked twin" in done.stdout
+    remaining = tether(env, "devices").stdout
+    assert "old000000000000a" in remaining and "old000000000000b" not in remaining

@@ -12,6 +12,7 @@ import httpx
 
 from tests.cli.support import cli_env, one_line_error, tether
 from tests.support.server import TetherServer
+from tests.support.sql import run_sql
 from tether.client import RelayClient
 from tether.e2e import crypto
 from tether.e2e.keys import HostKeys, device_recipient
@@ -43,6 +44,14 @@ def pair_device(server: TetherServer, keys: HostKeys, name: str):
     return device_recipient(pairing_id), device_key
 
 
+def host(server: TetherServer, tmp_path: Path) -> tuple[dict[str, str], HostKeys]:
+    """The host's shell environment and its keys (a data dir of its own)."""
+    data_dir = tmp_path / "host"
+    data_dir.mkdir()
+    (data_dir / "config.yaml").write_text("{}\n")
+    return cli_env(server.url, server.token, data_dir), HostKeys(data_dir)
+
+
 async def new_session(server: TetherServer, keys: HostKeys, title: str) -> dict:
     async with RelayClient(server.url, server.token) as relay:
         session, _ = await encryption.create_session(relay, keys, title=title, cwd="/")
@@ -57,11 +66,7 @@ async def fetch(server: TetherServer, session_id: str) -> dict:
 def test_a_later_device_reads_older_sessions_once_granted(
     server: TetherServer, tmp_path: Path
 ) -> None:
-    host = tmp_path / "host"
-    host.mkdir()
-    (host / "config.yaml").write_text("{}\n")
-    env = cli_env(server.url, server.token, host)
-    keys = HostKeys(host)
+    env, keys = host(server, tmp_path)
     before = asyncio.run(new_session(server, keys, "before the phone"))
     recipient, phone = pair_device(server, keys, "phone")
     after = asyncio.run(new_session(server, keys, "after the phone"))
@@ -83,3 +88,25 @@ def test_a_later_device_reads_older_sessions_once_granted(
     assert tether(env, "devices", "revoke", "phone").returncode == 0
     later = asyncio.run(new_session(server, keys, "after revocation"))
     assert set(later["metadata"]["e2e"]["keys"]) == {keys.recipient}
+
+
+def test_grant_refuses_a_name_two_devices_share_and_takes_an_id(
+    server: TetherServer, tmp_path: Path
+) -> None:
+    env, keys = host(server, tmp_path)
+    before = asyncio.run(new_session(server, keys, "before the phones"))
+    first, _ = pair_device(server, keys, "phone")
+    second, second_key = pair_device(server, keys, "tablet")
+    # Two devices of one name: data from before names were unique.
+    second_id = second.removeprefix("device:")
+    asyncio.run(run_sql(server, "UPDATE devices SET name = 'phone' WHERE id = $1", second_id))
+    error = one_line_error(tether(env, "devices", "grant", "phone"))
+    assert "2 paired devices are named 'phone'" in error
+    assert first.removeprefix("device:") in error and second_id in error
+    assert set(asyncio.run(fetch(server, before["id"]))["metadata"]["e2e"]["keys"]) == {
+        keys.recipient
+    }
+    assert tether(env, "devices", "grant", second_id).returncode == 0
+    granted = asyncio.run(fetch(server, before["id"]))
+    assert set(granted["metadata"]["e2e"]["keys"]) == {keys.recipient, second}
+    assert SessionCipher.for_session(granted, second_key, second) is not None

@@ -42,10 +42,15 @@ def start_flows_server(
     oa_upstream,  # noqa: F811
     an_upstream,  # noqa: F811
 ) -> Callable[..., TetherServer]:
-    def start(**flows: Any) -> TetherServer:
+    def start(
+        edit_providers: dict[str, dict[str, Any]] | None = None, **flows: Any
+    ) -> TetherServer:
+        """`edit_providers` changes the scripted providers' settings, by name."""
         data_dir = tmp_path / f"flows{time.monotonic_ns()}"
         data_dir.mkdir()
         config = flows_config(oa_upstream, an_upstream, **flows)
+        for name, edits in (edit_providers or {}).items():
+            config["gateway"]["providers"][name].update(edits)
         (data_dir / "config.yaml").write_text(yaml.safe_dump(config))
         return server_factory(data_dir=data_dir)
 
@@ -55,6 +60,13 @@ def start_flows_server(
 @pytest.fixture
 def flows_server(start_flows_server) -> TetherServer:
     return start_flows_server()
+
+
+def open_session(server: TetherServer, session_id: str) -> str:
+    """A relay session of that id, for calls to be tagged with (`X-Tether-Session`)."""
+    with server.client() as http:
+        http.post("/api/v1/sessions", json={"id": session_id}).raise_for_status()
+    return session_id
 
 
 def wait_flows(server: TetherServer, count: int, **query: Any) -> list[dict[str, Any]]:

@@ -10,8 +10,9 @@ import anthropic
 import httpx
 import openai
 import orjson
+import pytest
 
-from tests.flows.conftest import SECRET_IN_BODY, get_flow, raw_body, wait_flows
+from tests.flows.conftest import SECRET_IN_BODY, get_flow, open_session, raw_body, wait_flows
 from tests.gateway.upstreams import (
     Json,
     Sse,
@@ -21,6 +22,8 @@ from tests.gateway.upstreams import (
     oa_text_stream,
 )
 
+SESSION = "ses_flowtest1"
+
 
 def _anthropic(server) -> anthropic.Anthropic:
     return anthropic.Anthropic(
@@ -28,11 +31,12 @@ def _anthropic(server) -> anthropic.Anthropic:
         api_key="client-key-abc",
         max_retries=0,
         timeout=30,
-        default_headers={"X-Tether-Session": "ses_test1"},
+        default_headers={"X-Tether-Session": SESSION},
     )
 
 
 def test_anthropic_sdk_stream_passthrough(flows_server, an_upstream):
+    open_session(flows_server, SESSION)
     an_upstream.push(Sse(an_text_stream("Hel", "lo")))
     with _anthropic(flows_server).messages.stream(
         model="same-model",
@@ -47,7 +51,7 @@ def test_anthropic_sdk_stream_passthrough(flows_server, an_upstream):
     assert flow["client_model"] == "same-model" and flow["upstream_model"] == "same-model"
     assert flow["route_reason"] and flow["stream"] is True
     assert flow["status"] == 200 and flow["upstream_status"] == 200
-    assert flow["session_id"] == "ses_test1"
+    assert flow["session_id"] == SESSION
     assert (flow["input_tokens"], flow["output_tokens"]) == (12, 5)
     assert flow["cost"] is None  # no price for this model
     assert flow["duration_ms"] >= flow["first_byte_ms"] >= flow["connected_ms"] > 0
@@ -59,7 +63,7 @@ def test_anthropic_sdk_stream_passthrough(flows_server, an_upstream):
         assert "event: message_stop" in detail[side]
     assert detail["upstream_url"].endswith("/v1/messages")
     headers = dict(detail["request_headers"])
-    assert headers["x-tether-session"] == "ses_test1"
+    assert headers["x-tether-session"] == SESSION
     assert "x-api-key" not in headers and "authorization" not in headers
     assert not any(name == "x-api-key" for name, _ in detail["upstream_request_headers"])
     # The session header is tether's own: it never reaches the upstream.
@@ -142,6 +146,35 @@ def test_openai_passthrough_responses_and_gemini(flows_server, oa_upstream, an_u
     assert "goog-secret-key" not in json.dumps(gemini)
 
 
+def test_a_session_tag_joins_only_a_session_running_when_the_call_came(flows_server, an_upstream):
+    live = open_session(flows_server, "ses_flowlive01")
+    ended = open_session(flows_server, "ses_flowended1")
+    with flows_server.client() as http:
+        http.post(f"/api/v1/sessions/{ended}/end", json={}).raise_for_status()
+    for tag in (live, ended, "ses_madeup0001"):
+        an_upstream.push(Json(an_message("ok")))
+        r = httpx.post(
+            f"{flows_server.url}/v1/messages",
+            json={
+                "model": "same-x",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": "x"}],
+            },
+            headers={"x-api-key": "k", "x-tether-session": tag},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+    flows = wait_flows(flows_server, 3)
+    joined = {
+        dict(get_flow(flows_server, f["id"])["request_headers"])["x-tether-session"]: f[
+            "session_id"
+        ]
+        for f in flows
+    }
+    assert joined == {live: live, ended: None, "ses_madeup0001": None}
+    assert [f["session_id"] for f in wait_flows(flows_server, 1, session=live)] == [live]
+
+
 def test_a_refused_call_is_a_flow_with_its_error(flows_server, an_upstream):
     from tests.gateway.upstreams import an_error
 
@@ -177,6 +210,33 @@ def test_secrets_never_stored(flows_server, oa_upstream, an_upstream):
     stored = _stored_bytes(flows_server)
     for secret in (SECRET_IN_BODY, "client-key-abc", "oa-upstream-key", "an-upstream-key"):
         assert secret.encode() not in stored
+
+
+def test_a_base_urls_userinfo_is_never_stored(start_flows_server, an_upstream):
+    # One provider answers, one cannot be reached; both have credentials in base_url.
+    server = start_flows_server(
+        edit_providers={
+            "an": {"base_url": an_upstream.url.replace("http://", "http://tether:pw-in-url@")},
+            "oa": {"base_url": "http://tether:pw-in-url@127.0.0.1:1/v1", "retries": 0},
+        }
+    )
+    an_upstream.push(Json(an_message("ok")))
+    client = _anthropic(server)
+    prompt = [{"role": "user", "content": "hi"}]
+    client.messages.create(model="same-x", max_tokens=10, messages=prompt)
+    with pytest.raises(anthropic.APIStatusError) as refused:
+        client.messages.create(model="claude-sonnet-4", max_tokens=10, messages=prompt)
+    assert "http://[redacted]@127.0.0.1:1/v1" in refused.value.message
+    assert "pw-in-url" not in refused.value.message
+    flows = wait_flows(server, 2)
+    assert {f["upstream_url"] for f in flows} == {
+        an_upstream.url.replace("http://", "http://[redacted]@") + "/v1/messages",
+        "http://[redacted]@127.0.0.1:1/v1/chat/completions",
+    }
+    with server.client() as http:
+        texts = [http.get(f"/api/v1/flows/{f['id']}").text for f in flows]
+    assert "pw-in-url" not in "\n".join(texts)
+    assert b"pw-in-url" not in _stored_bytes(server)
 
 
 def _stored_bytes(server) -> bytes:

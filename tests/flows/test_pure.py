@@ -10,7 +10,7 @@ from tether.cli.flow_view import answer_text, conversation
 from tether.cli.flows import since_seconds
 from tether.gateway.flows.digest import clean_headers, redact
 from tether.gateway.flows.usage import read_usage
-from tether.redact import redact_query
+from tether.redact import redact_query, redact_url
 
 
 def test_usage_in_every_format():
@@ -82,6 +82,17 @@ def test_credentials_never_kept_in_a_query():
         "/v1beta/models/m:generateContent?alt=sse"
     )
     assert redact_query("/?token=tth_1#frag") == "/?token=[redacted]#frag"
+
+
+def test_a_urls_userinfo_is_masked_whole():
+    assert redact_url("https://user:pw1@api.example.com:8443/v1?key=k1&alt=sse") == (
+        "https://[redacted]@api.example.com:8443/v1?key=[redacted]&alt=sse"
+    )
+    # A user name alone can be the key; an `@` in the password ends at the last one, as
+    # URL parsers read it; an `@` in the path or query is not userinfo.
+    assert redact_url("http://sk-only@h/v1") == "http://[redacted]@h/v1"
+    assert redact_url("http://u:p@ss@h/x") == "http://[redacted]@h/x"
+    assert redact_url("http://h/v1/a@b?x=c@d") == "http://h/v1/a@b?x=c@d"
 
 
 def test_since_words():

@@ -65,6 +65,23 @@ def test_check_prints_providers_and_routes(config_file):
     assert "secret" not in out  # keys are never printed
 
 
+def test_check_masks_a_base_urls_userinfo(tmp_path):
+    config = tmp_path / "config.yaml"
+    provider = {"type": "openai", "base_url": "https://tether:pw-in-url@llm.example/v1"}
+    routes = [{"match": "*", "provider": "p"}]
+    config.write_text(yaml.safe_dump({"gateway": {"providers": {"p": provider}, "routes": routes}}))
+    for args in (("check",), ("route", "m")):
+        result = tether("gateway", *args, "--config", str(config))
+        assert result.returncode == 0, result.stderr
+        assert "https://[redacted]@llm.example/v1" in result.stdout
+        assert "pw-in-url" not in result.stdout + result.stderr
+    provider["base_url"] = "ftp://tether:pw-in-url@llm.example/v1"
+    config.write_text(yaml.safe_dump({"gateway": {"providers": {"p": provider}, "routes": routes}}))
+    result = tether("gateway", "check", "--config", str(config))
+    assert result.returncode == 1 and "ftp://[redacted]@llm.example" in result.stderr
+    assert "pw-in-url" not in result.stdout + result.stderr
+
+
 def test_check_fails_in_one_line_on_a_bad_config(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"gateway": {"routes": [{"match": "*", "provider": "ghost"}]}}))

@@ -444,7 +444,16 @@ def test_sort_keeps_config_order_unless_declared():
         ([{"type": "headers", "before": ["nope"]}], "hooks[0].before: no hook named 'nope'"),
         ([{"type": "headers"}, {"type": "headers"}], "two hooks are named 'headers'"),
         ([{"plugin": "nope"}], "no installed plugin named 'nope'"),
-        ([{"plugin": "shout", "options": {"loud": 1}}], "hooks[0].options: plugin 'shout' refused"),
+        (
+            [{"plugin": "shout", "options": {"loud": 1}}],
+            "hooks[0].options: plugin 'shout' refused its options: got an unexpected keyword "
+            "argument 'loud'",
+        ),
+        (
+            [{"plugin": "explode", "options": {"phase": "sk-in-the-wrong-option"}}],
+            "hooks[0].options: plugin 'explode' refused its options (phase): ValueError (its "
+            "message is not shown",
+        ),
         ([{"type": "headers", "sett": {}}], "hooks[0]: unknown field 'sett'"),
         ([{"type": "shout"}], "type must be one of headers, rewrite_model"),
         ([{"type": "redact", "patterns": ["("]}], "patterns[0]: is not a regular expression"),
@@ -468,8 +477,9 @@ def test_sort_keeps_config_order_unless_declared():
     ],
 )
 def test_config_errors_name_the_problem(hooks, message):
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(ConfigError, match=re.escape(message)) as raised:
         _pipeline(hooks)
+    assert "sk-in-the-wrong-option" not in str(raised.value)  # options may hold secrets
 
 
 CYCLE = {

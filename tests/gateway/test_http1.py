@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
+from tether import __version__
 from tether.gateway.http1 import ConnectionPool
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -75,6 +76,27 @@ async def test_a_kept_alive_connection_serves_the_next_request(  # and the path 
     assert server.connections == 1
     assert heads[0].startswith(b"POST /v1/chat HTTP/1.1\r\n")
     assert b"x-key: k\r\n" in heads[0] and b"content-length: 3\r\n" in heads[0]
+
+
+async def test_the_user_agent_is_tethers_unless_the_request_brings_its_own() -> None:
+    heads: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            heads.append((await read_request(reader))[0])
+            writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    async with Server(handler) as pool:
+        for headers in ([], [("User-Agent", "claude-cli/2.0.1")]):
+            await (await pool.post("/x", b"", headers)).aclose()
+    agents = [
+        [line for line in h.lower().split(b"\r\n") if line.startswith(b"user-agent:")]
+        for h in heads
+    ]
+    assert agents == [
+        [f"user-agent: tether/{__version__}".encode()],
+        [b"user-agent: claude-cli/2.0.1"],
+    ]
 
 
 async def test_chunked_and_close_delimited_bodies_arrive_whole() -> None:

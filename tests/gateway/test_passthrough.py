@@ -7,6 +7,7 @@ import httpx
 import orjson
 import pytest
 
+import tether
 from tests.gateway.upstreams import Json, Sse, an_error, an_message, an_text_stream, oa_completion
 
 # Odd spacing and a non-ASCII character: a re-serializer would change these bytes.
@@ -234,3 +235,21 @@ def test_max_tokens_clamped_to_the_providers_limit(gateway, an_upstream, oa_upst
     }
     assert post(gateway, orjson.dumps(chat), path="/v1/chat/completions").status_code == 200
     assert oa_upstream.received[-1].json["max_completion_tokens"] == 2000
+
+
+def test_the_clients_user_agent_goes_upstream_and_tether_names_itself_when_there_is_none(
+    gateway, an_upstream
+):
+    an_upstream.push(Json(an_message("ok", model="same-model")))
+    assert post(gateway, RAW, **{"user-agent": "claude-cli/2.0.1"}).status_code == 200
+    assert an_upstream.received[-1].headers["user-agent"] == "claude-cli/2.0.1"
+    an_upstream.push(Json(an_message("ok", model="same-model")))
+    with httpx.Client(timeout=30) as client:
+        del client.headers["user-agent"]  # a client that sends none at all
+        r = client.post(
+            f"{gateway.url}/v1/messages",
+            content=RAW,
+            headers={"content-type": "application/json", "anthropic-version": "2023-06-01"},
+        )
+    assert r.status_code == 200, r.text
+    assert an_upstream.received[-1].headers["user-agent"] == f"tether/{tether.__version__}"

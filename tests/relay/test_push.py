@@ -7,13 +7,17 @@ from __future__ import annotations
 import asyncio
 import stat
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import orjson
 import pytest
 from py_vapid import Vapid02
 
 from tests.relay.support import aclient, assert_error, make_token, message, new_session, permission
 from tests.support.push_service import Device, PushService
+from tether.relay.notify import Notice, fit, payload_for
+from tether.relay.webpush import MAX_PAYLOAD
 
 MARKER = "secret-marker-4471"
 
@@ -201,6 +205,26 @@ async def test_a_viewer_gets_no_actions_and_a_revoked_token_gets_nothing(
     assert push.to(lost) == []  # sent in one go with the viewer's, had it been sent
 
 
+async def test_a_changed_tether_token_stops_the_old_ones_subscriptions(
+    relay, push: PushService
+) -> None:
+    before, after = push.device("before"), push.device("after")
+    async with aclient(relay) as admin:
+        await subscribe(admin, before)
+        me = (await admin.get("/api/v1/me")).json()
+    assert me["token_id"].startswith("env-") and relay.token not in me["token_id"]
+    relay.stop()
+    relay.token = "test-admin-changed-" + relay.token[-8:]
+    relay.start()
+    async with aclient(relay) as admin:
+        await subscribe(admin, after)
+        session = await new_session(admin)
+        await admin.post(f"/api/v1/sessions/{session['id']}/permissions", json=permission())
+        [delivery] = await wait_for(push, after)
+    assert after.decrypt(delivery)["type"] == "permission"
+    assert push.to(before) == []  # sent in one go with the new token's, had it been sent
+
+
 async def test_an_agent_tokens_device_hears_of_its_own_sessions_only(
     relay, push: PushService
 ) -> None:
@@ -308,3 +332,28 @@ def test_the_endpoint_allow_list_reads_the_url_as_strictly_as_its_sender() -> No
         "https://evil.example\uff0f.notify.windows.com/x",  # NFKC makes it a `/`: no 500
     ):
         assert not allowed_endpoint(bad, services), bad
+
+
+def test_a_payload_too_long_shortens_its_title_first_and_stays_json() -> None:
+    notice = Notice(
+        "permission",
+        {"type": "permission", "tag": "tether-perm-p1", "request_id": "p1", "session_id": "s1"},
+        ttl=60,
+    )
+    device = {"quiet": 0, "scope": "client"}
+    # Within the limit, nothing changes; control characters take six bytes each as JSON.
+    title = "\x01é" * 60
+    whole = orjson.loads(payload_for(replace(notice, payload={**notice.payload}), device, title))
+    assert whole["session_title"] == title
+    long_tool = {**notice.payload, "tool_name": "mcp__" + "\x02" * 3000}
+    data = payload_for(replace(notice, payload=long_tool), device, title)
+    assert len(data) <= MAX_PAYLOAD
+    body = orjson.loads(data)  # whole JSON, not bytes cut off mid-string
+    assert body["session_title"] == "" and body["tool_name"].startswith("mcp__\x02")
+    assert body["tool_name"].endswith("…") and body["request_id"] == "p1"
+    # A title alone too long for the limit is cut, the tool name kept.
+    body = orjson.loads(
+        fit({**notice.payload, "tool_name": "Bash", "session_title": "t" * 900}, 600)
+    )
+    assert body["tool_name"] == "Bash" and body["session_title"].endswith("…")
+    assert len(orjson.dumps(body)) <= 600

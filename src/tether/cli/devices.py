@@ -159,16 +159,21 @@ def devices(
     if not found:
         console.print("no paired devices; `tether pair` pairs one")
         return
-    table = Table("NAME", "SCOPE", "LAST SEEN", "PAIRED", "KEY", box=None, header_style="bold")
+    table = Table(
+        "NAME", "ID", "SCOPE", "LAST SEEN", "PAIRED", "KEY", box=None, header_style="bold"
+    )
     for d in found:
         key = crypto.key_fingerprint(d["public_key"]) if d.get("public_key") else "-"
-        table.add_row(d["name"], d["scope"], d["last_seen_at"] or "-", d["created_at"], key)
+        seen = d["last_seen_at"] or "-"
+        table.add_row(d["name"], d["id"], d["scope"], seen, d["created_at"], key)
     console.print(table)
 
 
 @devices_app.command("grant")
 def grant_(
-    name: str = typer.Argument(..., help="The device's name, as `tether devices` shows it."),
+    name: str = typer.Argument(
+        ..., help="The device's name or id, as `tether devices` shows them."
+    ),
     session: list[str] = typer.Option(
         None, "--session", "-s", help="Only this session (repeat for more); default: all."
     ),
@@ -195,7 +200,9 @@ def grant_(
 
 @devices_app.command("revoke")
 def revoke(
-    name: str = typer.Argument(..., help="The device's name, as `tether devices` shows it."),
+    name: str = typer.Argument(
+        ..., help="The device's name or id, as `tether devices` shows them."
+    ),
     url: str = URL_OPTION,
     token: str = TOKEN_OPTION,
 ) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tether.cli.common import fail
@@ -13,6 +14,7 @@ from tether.config import ConfigError, load_settings
 from tether.gateway.config import GatewayConfig, parse_gateway_config
 from tether.gateway.hooks import Pipeline, build_pipeline
 from tether.gateway.routing import Features, NoRoute, resolve
+from tether.redact import redact_url
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -62,7 +64,7 @@ def check(config: Path = CONFIG_OPTION) -> None:
         providers.add_row(
             p.name,
             p.type,
-            p.base_url,
+            escape(redact_url(p.base_url)),
             p.describe_auth(),
             str(p.max_tokens or "-"),
             f"{p.timeout:g}s",
@@ -140,6 +142,6 @@ def route(
         fail(str(exc))
     p = resolved.provider
     console.print(
-        f"{model} → {p.name} ({p.type}, {p.base_url}) model {resolved.model}  "
+        f"{model} → {p.name} ({p.type}, {escape(redact_url(p.base_url))}) model {resolved.model}  "
         f"[dim]by {resolved.reason}[/]"
     )

@@ -99,7 +99,7 @@ class SessionEnded(Conflict):
 
 
 class Gone(RelayError):
-    """A pairing link already used, expired, or burned by wrong answers."""
+    """A pairing link already used or expired."""
 
     type = "gone"
 

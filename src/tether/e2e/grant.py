@@ -18,7 +18,8 @@ from tether.e2e.sessions import NoKey, SessionCipher, is_encrypted
 
 
 class UnknownDevice(LookupError):
-    """No active device by that name that this host can vouch for."""
+    """No active device by that name or id that this host can vouch for, or two by that
+    name."""
 
 
 @dataclass
@@ -31,14 +32,22 @@ class Granted:
 async def grant(
     relay: RelayClient, keys: HostKeys, name: str, session_ids: list[str] | None = None
 ) -> Granted:
-    device = next(
-        (d for d in keys.trusted_devices(await relay.list_devices()) if d["name"] == name), None
-    )
-    if device is None:
+    trusted = keys.trusted_devices(await relay.list_devices())
+    # An id names one device; a name may name two in data from before names were unique,
+    # and a key wrapped to the wrong one is not taken back: refuse to guess.
+    found = [d for d in trusted if d["id"] == name] or [d for d in trusted if d["name"] == name]
+    if not found:
         raise UnknownDevice(
             f"no paired device named {name!r} that this host can vouch for "
             "(it must be paired with `tether pair` on this machine)"
         )
+    if len(found) > 1:
+        raise UnknownDevice(
+            f"{len(found)} paired devices are named {name!r}: "
+            + ", ".join(d["id"] for d in found)
+            + "; name one by its id"
+        )
+    [device] = found
     recipient = device_recipient(device["id"])
     sessions: list[dict[str, Any]] = (
         [await relay.get_session(sid) for sid in session_ids]

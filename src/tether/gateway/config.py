@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from tether.config import ConfigError, resolve_secret
+from tether.redact import redact_url
 
 DEFAULT_ANTHROPIC_URL = "https://api.anthropic.com"
 DEFAULT_GEMINI_URL = "https://generativelanguage.googleapis.com"
@@ -214,7 +215,9 @@ class Provider(_Section):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise PydanticCustomError(
-                "url", "must be an http(s) URL, not {value}", {"value": repr(value)}
+                "url",
+                "must be an http(s) URL, not {value}",
+                {"value": repr(redact_url(value) if isinstance(value, str) else value)},
             )
         return value.rstrip("/")
 

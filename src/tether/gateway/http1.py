@@ -24,13 +24,17 @@ from urllib.parse import urlsplit
 import httptools
 import httpx
 
-# The headers httpx sent by default, kept so an upstream sees the same request as before
-# (the providers always ask for identity encoding themselves).
+from tether import __version__
+from tether.redact import redact_url
+
+# Sent when the request carries none of its own: httpx's defaults (the providers always ask
+# for identity encoding themselves), but the user-agent names tether, not the library
+# under it. A client's own user-agent goes through instead (providers/base.py forwards it).
 DEFAULT_HEADERS = (
     ("accept", "*/*"),
     ("accept-encoding", "identity"),  # nothing here decodes a compressed body
     ("connection", "keep-alive"),
-    ("user-agent", f"python-httpx/{httpx.__version__}"),
+    ("user-agent", f"tether/{__version__}"),
 )
 # Past this many unread response bytes, stop reading the socket until the reader catches up.
 _READ_HIGH_WATER = 1024 * 1024
@@ -317,7 +321,7 @@ class ConnectionPool:
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {base_url!r}")
+            raise ValueError(f"not an http(s) URL: {redact_url(base_url)!r}")
         self.host = parts.hostname
         self.tls = parts.scheme == "https"
         self.port = parts.port or (443 if self.tls else 80)

@@ -19,6 +19,7 @@ from tether.backoff import Backoff
 from tether.gateway.config import Provider
 from tether.gateway.flows.flow import CURRENT as CURRENT_FLOW
 from tether.gateway.http1 import ConnectionPool, UpstreamResponse
+from tether.redact import redact_url
 
 log = logging.getLogger("tether.gateway")
 
@@ -121,7 +122,7 @@ class Upstream:
                     continue
                 raise UpstreamFailure(
                     502,
-                    f"cannot reach provider {provider.name!r} at {provider.base_url}: "
+                    f"cannot reach provider {provider.name!r} at {redact_url(provider.base_url)}: "
                     f"{type(exc).__name__}",
                 ) from None
             except httpx.TimeoutException:

@@ -44,6 +44,17 @@ def mint_token() -> tuple[str, str, str]:
     return token_id, f"{TOKEN_PREFIX}{token_id}_{secret}", hash_secret(secret)
 
 
+def env_token_id(token: str | None) -> str | None:
+    """The id TETHER_TOKEN acts under: `env-` and 16 hex of a hash of it. What is bound to
+    a token's id (push subscriptions) then belongs to this TETHER_TOKEN, and a changed one
+    is another token. scrypt, because the id is stored and TETHER_TOKEN is chosen by a
+    person: a weak one must not fall to a fast offline guess from a database copy."""
+    if not token:
+        return None
+    digest = hashlib.scrypt(token.encode(), salt=b"tether-env-token", n=2**14, r=8, p=1)
+    return "env-" + digest.hex()[:16]
+
+
 def split_token(token: str) -> tuple[str, str] | None:
     if not token.startswith(TOKEN_PREFIX):
         return None
@@ -68,6 +79,7 @@ class Authenticator:
     def __init__(self, store: Store, env_token: str | None, cache_seconds: float = 2.0) -> None:
         self.store = store
         self.env_token = env_token
+        self.env_token_id = env_token_id(env_token)
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._revoked: set[str] = set()
@@ -106,7 +118,8 @@ class Authenticator:
 
     async def _lookup(self, token: str) -> Principal:
         if self.env_token and hmac.compare_digest(token.encode(), self.env_token.encode()):
-            return Principal("env", "TETHER_TOKEN", "admin")
+            assert self.env_token_id is not None
+            return Principal(self.env_token_id, "TETHER_TOKEN", "admin")
         parts = split_token(token)
         if parts is not None:
             row = await self.store.get_token(parts[0])

@@ -2,17 +2,24 @@
 
 A pairing link carries a secret in its URL fragment, which browsers never send. The relay
 is given only `verifier`, an HMAC key derived from that secret on the host, and checks
-that the device knows the secret by an HMAC over a fresh challenge and the device's
-public key. A challenge is answered once: a replayed exchange finds no open challenge (or
-a used link), and a few wrong answers burn the link. The link works once, for one device,
-for a few minutes; what it yields is an ordinary token (client or viewer) and a device row
-holding the public key that session keys are wrapped to. Revoking a device revokes its
-token (relay/revocation.py ends its connections) and drops its key, so runners wrap no new
-session keys to it.
+that the device knows the secret by an HMAC over a challenge and the device's public key.
+The link works once, for one device, for a few minutes; what it yields is an ordinary
+token (client or viewer) and a device row holding the public key that session keys are
+wrapped to, written in one transaction with the link's spending. Revoking a device
+revokes its token (relay/revocation.py ends its connections) and drops its key, so
+runners wrap no new session keys to it.
 
-The relay does no end-to-end cryptography here beyond checking that HMAC with the standard
-library: it stores the device's public key and `host_proof` (an HMAC only the host can
-check) and hands them out.
+Wrong answers cost the link nothing. The pairing id travels in request paths (so in
+proxy logs), and a link that a few wrong answers burned could be burned by anyone who
+read one. What stops guessing is the secret: 32 random bytes, so an online guess wins
+with odds of 2^-256 however often it is tried in the link's minutes. A challenge is
+therefore state-less: a random salt MACed with the verifier, so a fresh one replaces
+nothing, asking for one writes nothing, and the relay can tell its own from a made-up one.
+A replayed exchange finds the link used.
+
+The relay does no end-to-end cryptography here beyond checking those HMACs with the
+standard library: it stores the device's public key and `host_proof` (an HMAC only the
+host can check) and hands them out.
 """
 
 from __future__ import annotations
@@ -25,12 +32,11 @@ import secrets
 import time
 from typing import Any
 
-from tether.relay.auth import create_token
+from tether.relay.auth import mint_token
 from tether.relay.errors import ApiError, Conflict, NotFound, Unprocessable
 from tether.relay.store import Store
-from tether.relay.store.store import iso
+from tether.relay.store.store import insert_token, iso
 
-MAX_ATTEMPTS = 5
 LAST_SEEN_EVERY = 60.0  # seconds between writes of a device's last-seen time
 
 
@@ -49,9 +55,32 @@ def proof_message(pairing_id: str, nonce: str, public_key: str) -> bytes:
     return json.dumps(parts, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def expected_proof(verifier: str, pairing_id: str, nonce: str, public_key: str) -> str:
-    digest = hmac.new(_b64d(verifier), proof_message(pairing_id, nonce, public_key), hashlib.sha256)
+def _mac(verifier: str, message: bytes) -> str:
+    digest = hmac.new(_b64d(verifier), message, hashlib.sha256)
     return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+
+
+def expected_proof(verifier: str, pairing_id: str, nonce: str, public_key: str) -> str:
+    return _mac(verifier, proof_message(pairing_id, nonce, public_key))
+
+
+def _nonce_tag(verifier: str, pairing_id: str, salt: str) -> str:
+    # Its own words, so no device proof (which starts "tether-e2e-v1") is ever this MAC.
+    parts = ["tether-relay", "pairing-nonce", pairing_id, salt]
+    return _mac(verifier, json.dumps(parts, separators=(",", ":")).encode())
+
+
+def new_nonce(verifier: str, pairing_id: str) -> str:
+    """`<salt>.<tag>`: the relay's own challenge, which it alone (holding the verifier)
+    can make, checked without being stored."""
+    salt = secrets.token_urlsafe(18)
+    return f"{salt}.{_nonce_tag(verifier, pairing_id, salt)}"
+
+
+def nonce_is_ours(verifier: str, pairing_id: str, nonce: str) -> bool:
+    salt, dot, tag = nonce.partition(".")
+    expected = _nonce_tag(verifier, pairing_id, salt)
+    return bool(dot) and hmac.compare_digest(expected.encode(), tag.encode())
 
 
 def device_out(row: dict[str, Any]) -> dict[str, Any]:
@@ -97,8 +126,8 @@ class Devices:
             "verifier": verifier,
             "name": name,
             "scope": scope,
-            "nonce": None,
-            "attempts": 0,
+            "nonce": None,  # unused: challenges are not stored
+            "attempts": 0,  # unused: wrong answers are not counted
             "created_at": now,
             "expires_at": now + expires_in,
             "used_at": None,
@@ -146,72 +175,56 @@ class Devices:
         return row
 
     async def challenge(self, pairing_id: str) -> dict[str, Any]:
-        """A fresh nonce for the device to answer; it replaces any earlier one."""
-        nonce = secrets.token_urlsafe(24)
-        async with self.db.transaction() as conn:
-            row = await self._open_pairing(conn, pairing_id)
-            await conn.execute("UPDATE pairings SET nonce = $1 WHERE id = $2", nonce, pairing_id)
-        return {**pairing_out(row), "nonce": nonce}
+        """A fresh nonce for the device to answer. Nothing is written: a challenge someone
+        else asks for leaves the device's own good."""
+        row = await self._open_pairing(self.db, pairing_id)
+        return {**pairing_out(row), "nonce": new_nonce(row["verifier"], pairing_id)}
 
     async def complete(
         self, pairing_id: str, nonce: str, public_key: str, proof: str, host_proof: str | None
     ) -> dict[str, Any]:
-        """Check the device's proof and, once only, mint its token and record its key."""
+        """Check the device's proof and, once only, mint its token and record its key:
+        the link is spent, the token and the device written in one transaction, so a
+        failure in between leaves the link open and no token behind."""
         try:
             if len(_b64d(public_key)) != 32:
                 raise ValueError
         except ValueError:
             raise Unprocessable("public_key: must be a raw X25519 public key, base64url") from None
-        now = time.time()
-        async with self.db.transaction() as conn:
-            row = await self._open_pairing(conn, pairing_id)
-            expected = expected_proof(row["verifier"], pairing_id, nonce, public_key)
-            good = row["nonce"] is not None and hmac.compare_digest(
-                row["nonce"].encode(), nonce.encode()
-            )
-            good = hmac.compare_digest(expected.encode(), proof.encode()) and good
-            if not good:
-                attempts = row["attempts"] + 1
-                # A wrong answer uses up the challenge; enough of them burn the link.
-                burned = attempts >= MAX_ATTEMPTS
-                await conn.execute(
-                    "UPDATE pairings SET nonce = NULL, attempts = $1, verifier = $2 WHERE id = $3",
-                    attempts,
-                    None if burned else row["verifier"],
-                    pairing_id,
-                )
-                failed = True
-            else:
-                failed = False
-                # The verifier is no use to anyone once the link is spent.
-                count = await conn.execute(
-                    "UPDATE pairings SET used_at = $1, nonce = NULL, verifier = NULL "
-                    "WHERE id = $2 AND used_at IS NULL",
-                    now,
-                    pairing_id,
-                )
-                if count != 1:
-                    raise Gone("this pairing link was already used")
-        if failed:
+        # Checked on a plain read: a wrong answer takes no write lock and, counted nowhere
+        # (see the module's docstring), writes nothing.
+        row = await self._open_pairing(self.db, pairing_id)
+        verifier = row["verifier"]
+        good = nonce_is_ours(verifier, pairing_id, nonce)
+        expected = expected_proof(verifier, pairing_id, nonce, public_key)
+        if not (hmac.compare_digest(expected.encode(), proof.encode()) and good):
             raise Unprocessable("the pairing proof is wrong: the link may be mistyped or stale")
-        token_row, token = await create_token(self.store, row["scope"], row["name"])
-        device = {
-            "id": pairing_id,
-            "name": row["name"],
-            "scope": row["scope"],
-            "token_id": token_row["id"],
-            "public_key": public_key,
-            "host_proof": host_proof,
-            "created_at": now,
-            "last_seen_at": now,
-            "revoked_at": None,
-        }
-        columns = ", ".join(device)
-        params = ", ".join(f"${i}" for i in range(1, len(device) + 1))
+        token_id, token, secret_hash = mint_token()
         async with self.db.transaction() as conn:
-            await conn.execute(
-                f"INSERT INTO devices ({columns}) VALUES ({params})", *device.values()
+            row = await self._open_pairing(conn, pairing_id)  # still open, and its own
+            now = time.time()
+            # The verifier is no use to anyone once the link is spent.
+            count = await conn.execute(
+                "UPDATE pairings SET used_at = $1, nonce = NULL, verifier = NULL "
+                "WHERE id = $2 AND used_at IS NULL",
+                now,
+                pairing_id,
             )
+            if count != 1:
+                raise Gone("this pairing link was already used")
+            token_row = await insert_token(conn, token_id, row["name"], row["scope"], secret_hash)
+            device = {
+                "id": pairing_id,
+                "name": row["name"],
+                "scope": row["scope"],
+                "token_id": token_row["id"],
+                "public_key": public_key,
+                "host_proof": host_proof,
+                "created_at": now,
+                "last_seen_at": now,
+                "revoked_at": None,
+            }
+            await _insert(conn, "devices", device)
         return {"token": token, "device": device_out(device)}
 
     # ── devices ───────────────────────────────────────────────────────────────────
@@ -226,12 +239,30 @@ class Devices:
         rows = await self.db.fetch(f"SELECT * FROM devices{where} ORDER BY created_at")
         return [device_out(r) for r in rows]
 
-    async def revoke(self, name_or_id: str) -> dict[str, Any]:
-        row = await self._active_device_named(name_or_id) or await self.db.fetchrow(
+    async def _one_device(self, name_or_id: str) -> dict[str, Any]:
+        """The active device with this id, else the one with this name. Names are unique
+        among active devices now, but data from before that rule may hold two: revoking
+        one of them by name would be a guess, so that is refused, listing their ids."""
+        row = await self.db.fetchrow(
             "SELECT * FROM devices WHERE id = $1 AND revoked_at IS NULL", name_or_id
         )
-        if row is None:
+        if row is not None:
+            return row
+        named = await self.db.fetch(
+            "SELECT * FROM devices WHERE name = $1 AND revoked_at IS NULL ORDER BY created_at",
+            name_or_id,
+        )
+        if not named:
             raise NotFound(f"no paired device named {name_or_id!r}; `tether devices` lists them")
+        if len(named) > 1:
+            ids = ", ".join(f"{d['id']} (paired {iso(d['created_at'])})" for d in named)
+            raise Conflict(
+                f"{len(named)} paired devices are named {name_or_id!r}: {ids}; revoke one by its id"
+            )
+        return named[0]
+
+    async def revoke(self, name_or_id: str) -> dict[str, Any]:
+        row = await self._one_device(name_or_id)
         now = time.time()
         async with self.db.transaction() as conn:
             # Its key goes too: no runner wraps a new session key to it.

@@ -146,8 +146,36 @@ def payload_for(notice: Notice, subscription: Row, title: str | None) -> bytes:
         body["can_answer"] = Capability.answer_permission in SCOPE_CAPABILITIES.get(
             scope, frozenset()
         )
+    return fit(body)
+
+
+# What gives way when a payload would pass MAX_PAYLOAD, the least needed first: the title
+# only decorates the notification, the tool name helps it. Ids and the type are what the
+# service worker acts on and are never cut (validation keeps them far below the limit).
+SHRINKABLE = ("session_title", "tool_name")
+
+
+def fit(body: dict[str, Any], limit: int = MAX_PAYLOAD) -> bytes:
+    """The payload's JSON within `limit` bytes, always whole: a field is shortened (by
+    characters, so the JSON stays valid) rather than the bytes cut off."""
     data = orjson.dumps(body)
-    return data[:MAX_PAYLOAD]
+    for field in SHRINKABLE:
+        text = body.get(field)
+        if len(data) <= limit or not isinstance(text, str):
+            continue
+        # The longest prefix that fits (escapes make bytes per character vary).
+        low, high = 0, len(text)
+        while low < high:
+            mid = (low + high + 1) // 2
+            if len(orjson.dumps({**body, field: text[:mid] + "…"})) <= limit:
+                low = mid
+            else:
+                high = mid - 1
+        body[field] = text[:low] + "…" if low else ""
+        data = orjson.dumps(body)
+    if len(data) > limit:
+        raise ValueError(f"a push payload of {len(data)} bytes has nothing left to shorten")
+    return data
 
 
 def _events(chosen: list[str] | None) -> list[str] | None:
@@ -160,7 +188,15 @@ def wants(subscription: Row, notice: Notice) -> bool:
 
 
 class Notifier:
-    def __init__(self, store: Store, bus: Bus, settings: Settings, *, claim: bool) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        settings: Settings,
+        *,
+        claim: bool,
+        env_token_id: str | None = None,
+    ) -> None:
         self.store = store
         self.bus = bus
         self.settings = settings
@@ -169,6 +205,8 @@ class Notifier:
         self.public_key = public_key(self.vapid)
         # With several relays on one database, every one sees every event: claim each.
         self.claim = claim
+        # TETHER_TOKEN's id now (auth.env_token_id): only its subscriptions are live.
+        self.env_token_id = env_token_id
         self.queue: asyncio.Queue[Notice] = asyncio.Queue(QUEUE_LIMIT)
         self.dropped = 0
         self._crashed: set[str] = set()
@@ -281,7 +319,9 @@ class Notifier:
                 log.exception("sending a push notification failed")
 
     async def deliver(self, notice: Notice) -> None:
-        subscriptions = [s for s in await self.subscriptions.live() if wants(s, notice)]
+        subscriptions = [
+            s for s in await self.subscriptions.live(self.env_token_id) if wants(s, notice)
+        ]
         if not subscriptions:
             return
         if (

@@ -1,8 +1,8 @@
 """A finished Flow → one row of the flows table. Pure; runs on the writer's thread.
 
 Credentials never reach a row: headers that carry them are left out by name, a `key=`
-or `token=` in a query is masked, and the configured redaction patterns are applied to
-every body and header value before anything is compressed.
+or `token=` in a query and a URL's `user:pass@` are masked, and the configured redaction
+patterns are applied to every body and header value before anything is compressed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from tether.gateway.config import FlowsConfig
 from tether.gateway.flows.flow import Flow
 from tether.gateway.flows.usage import Usage, read_usage
-from tether.redact import redact_query
+from tether.redact import redact_query, redact_url
 
 REDACTED = b"[REDACTED]"
 # Header names that carry credentials, and words that mark one (x-goog-api-key,
@@ -145,7 +145,7 @@ def flow_row(flow: Flow, config: FlowsConfig, patterns: list[re.Pattern[bytes]])
         "stream": flow.stream,
         "status": flow.status,
         "upstream_status": flow.upstream_status,
-        "upstream_url": redact_query(flow.upstream_url) if flow.upstream_url else None,
+        "upstream_url": redact_url(flow.upstream_url) if flow.upstream_url else None,
         "error": error,
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,

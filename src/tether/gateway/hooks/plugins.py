@@ -11,6 +11,7 @@ once at startup, so a plugin framework would add nothing."""
 
 from __future__ import annotations
 
+import inspect
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -36,11 +37,22 @@ def load_plugin(name: str, options: dict[str, Any], where: str) -> Any:
         raise ConfigError(
             f"{where}.plugin: plugin {name!r} failed to load: {type(exc).__name__}: {exc}"
         ) from None
+    refused = f"{where}.options: plugin {name!r} refused its options"
+    try:
+        inspect.signature(factory).bind(**options)
+    except TypeError as exc:
+        # Python's own words about the call (a missing or unknown option): names only.
+        raise ConfigError(f"{refused}: {exc}") from None
+    except ValueError:
+        pass  # no signature to read (a builtin): the call below will tell
     try:
         hook = factory(**options)
     except Exception as exc:
+        # The plugin's message is left out: it may quote an option's value, and options
+        # are where a plugin's secrets go (keys, tokens). The names say where to look.
         raise ConfigError(
-            f"{where}.options: plugin {name!r} refused its options: {type(exc).__name__}: {exc}"
+            f"{refused} ({', '.join(options) or 'none given'}): {type(exc).__name__} "
+            "(its message is not shown: it may quote an option's value)"
         ) from None
     if not any(callable(getattr(hook, method, None)) for method in METHODS):
         raise ConfigError(

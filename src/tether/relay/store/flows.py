@@ -137,6 +137,13 @@ def flow_detail(row: Row) -> dict[str, Any]:
     return out
 
 
+def _joins(session: Row | None, row: dict[str, Any]) -> bool:
+    """Whether a flow may be filed under the session its header names."""
+    if not row.get("session_id") or session is None:
+        return False
+    return session["status"] != "ended" or session["last_activity_at"] >= row["received_at"]
+
+
 class FlowStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -144,6 +151,7 @@ class FlowStore:
     # --- FlowSink ------------------------------------------------------------------------
 
     async def write(self, rows: list[dict[str, Any]]) -> None:
+        rows = await self._checked_sessions(rows)
         for row in rows:
             values = []
             for column in COLUMNS:
@@ -152,6 +160,24 @@ class FlowStore:
                     value = orjson.dumps(value).decode()
                 values.append(value)
             await self.db.execute(_INSERT, *values)
+
+    async def _checked_sessions(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A flow joins the session its `X-Tether-Session` names only when that session
+        exists and had not ended when the call arrived. Any gateway client can send the
+        header; this keeps its calls out of sessions that are not running (a made-up id,
+        an ended session's). The header itself stays in `request_headers`, as sent."""
+        named = {row["session_id"] for row in rows if row.get("session_id")}
+        if not named:
+            return rows
+        sessions: dict[str, Row | None] = {}
+        for session_id in named:
+            sessions[session_id] = await self.db.fetchrow(
+                "SELECT status, last_activity_at FROM sessions WHERE id = $1", session_id
+            )
+        return [
+            row if _joins(sessions.get(row.get("session_id")), row) else {**row, "session_id": None}
+            for row in rows
+        ]
 
     async def prune(self, max_age: float, max_bytes: float) -> int:
         gone = await self.db.execute(

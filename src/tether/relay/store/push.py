@@ -3,7 +3,8 @@ that subscribed it, with that device's settings (which events notify, quiet mode
 
 An endpoint is unique: a browser that subscribes again (a new token after signing in
 again, fresh keys) takes its row over rather than getting a second one. Subscriptions of a
-revoked token are never returned for sending; they stay until removed or overwritten.
+revoked token, or of a TETHER_TOKEN since changed, are never returned for sending; they stay
+until removed or overwritten.
 """
 
 from __future__ import annotations
@@ -147,12 +148,16 @@ class PushSubscriptions:
                 )
         return count > 0
 
-    async def live(self) -> list[Row]:
-        """Every subscription whose token is still good (a token given from outside, such
-        as TETHER_TOKEN, has no row and counts as good)."""
+    async def live(self, env_token_id: str | None) -> list[Row]:
+        """Every subscription whose token is still good: a token of the tokens table not
+        revoked, or the TETHER_TOKEN of now (it has no row; its id is a hash of it, so a
+        subscription made under an earlier TETHER_TOKEN, or under the plain `env` of
+        older releases, is not live)."""
         return await self.db.fetch(
             "SELECT s.* FROM push_subscriptions s LEFT JOIN tokens t ON t.id = s.token_id "
-            "WHERE t.revoked_at IS NULL ORDER BY s.created_at"
+            "WHERE (t.id IS NOT NULL AND t.revoked_at IS NULL) OR s.token_id = $1 "
+            "ORDER BY s.created_at",
+            env_token_id,
         )
 
     async def claim(self, event_id: int) -> bool:

@@ -222,6 +222,27 @@ def permission_out(row: Row) -> dict[str, Any]:
     }
 
 
+async def insert_token(conn: Any, token_id: str, name: str, scope: str, secret_hash: str) -> Row:
+    """A token row, written in the caller's transaction (pairing writes it with the
+    device it belongs to, so neither exists without the other)."""
+    now = time.time()
+    await conn.execute(
+        "INSERT INTO tokens (id, name, scope, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+        token_id,
+        name,
+        scope,
+        secret_hash,
+        now,
+    )
+    return {
+        "id": token_id,
+        "name": name,
+        "scope": scope,
+        "created_at": iso(now),
+        "revoked_at": None,
+    }
+
+
 class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -397,24 +418,8 @@ class Store:
     # ── tokens ────────────────────────────────────────────────────────────────────
 
     async def create_token(self, token_id: str, name: str, scope: str, secret_hash: str) -> Row:
-        now = time.time()
         async with self.db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO tokens (id, name, scope, secret_hash, created_at) "
-                "VALUES ($1, $2, $3, $4, $5)",
-                token_id,
-                name,
-                scope,
-                secret_hash,
-                now,
-            )
-        return {
-            "id": token_id,
-            "name": name,
-            "scope": scope,
-            "created_at": iso(now),
-            "revoked_at": None,
-        }
+            return await insert_token(conn, token_id, name, scope, secret_hash)
 
     async def get_token(self, token_id: str) -> Row | None:
         return await self.db.fetchrow("SELECT * FROM tokens WHERE id = $1", token_id)

@@ -3,7 +3,7 @@
 `Shout` upper-cases the last user text of a request and the text the model answers
 (whole or streamed), on the models matching its `models` option. `Explode` raises in the
 phase it is told to, on the models matching its `models` option, with a secret in its
-message (which tether must not log)."""
+message (which tether must not log), and refuses an unknown phase quoting it."""
 
 from __future__ import annotations
 
@@ -74,6 +74,10 @@ class Shout:
 
 class Explode:
     def __init__(self, models: str = "*", phase: str = "request") -> None:
+        if phase not in ("request", "response", "event"):
+            # Quotes the value, as plugins do; the value may be a secret put in the wrong
+            # option, which tether must not print.
+            raise ValueError(f"phase must be request, response or event, not {phase!r}")
         self.models = models
         self.phase = phase
 
