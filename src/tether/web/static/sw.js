@@ -6,7 +6,7 @@
 // worker (the server says no-cache, so an upgrade never runs stale modules); offline,
 // the cached copy starts and says it is offline. The API is never cached or touched.
 
-importScripts("js/token-db.js");
+importScripts("js/token-db.js", "js/e2e-core.js");
 
 const CACHE = "tether-shell-v1";
 // Every file of the shell (a test holds this list equal to the files in static/).
@@ -23,6 +23,7 @@ const SHELL = [
   "js/api.js",
   "js/diff.js",
   "js/dom.js",
+  "js/e2e-core.js",
   "js/e2e.js",
   "js/highlight.js",
   "js/main.js",
@@ -33,6 +34,7 @@ const SHELL = [
   "js/store.js",
   "js/token-db.js",
   "js/vault.js",
+  "js/views/devices.js",
   "js/views/flows.js",
   "js/views/messages.js",
   "js/views/notifications.js",
