@@ -6,6 +6,7 @@ device then reading the session (title and transcript)."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,6 +62,16 @@ async def older_session(relay: WebRelay, keys: HostKeys) -> str:
     return session["id"]
 
 
+def listed_key(relay: WebRelay, device_id: str, public_key: str) -> None:
+    """Edit the relay's database: the public key it lists for a device."""
+    with sqlite3.connect(relay.server.data_dir / "tether.db", timeout=10) as db:
+        db.execute("UPDATE devices SET public_key = ? WHERE id = ?", (public_key, device_id))
+
+
+def spaced(fingerprint: str) -> str:
+    return " ".join(fingerprint[i : i + 4] for i in range(0, 16, 4))
+
+
 def device_id(page: Page) -> str:
     return page.evaluate("import('/js/e2e.js').then(m => m.loadDeviceKey()).then(d => d.id)")
 
@@ -88,8 +99,21 @@ def test_a_device_shares_an_older_session_with_a_later_one(
     )
     assert code.inner_text().replace(" ", "") == crypto.key_fingerprint(public)
 
-    # On the phone: Share, compare the code with the tablet's screen, confirm.
+    # A relay that lists a key of its own under the tablet's name: the phone shows
+    # another code than the tablet's own screen, and the person cancels.
     tablet_id = device_id(tablet)
+    relays_key = crypto.public_key_b64(crypto.generate_private_key())
+    listed_key(relay, tablet_id, relays_key)
+    phone.click("#devices-button")
+    phone.click(f"[data-share='{tablet_id}']")
+    swapped = phone.locator(f"[data-code-for='{tablet_id}']")
+    expect(swapped).to_have_text(spaced(crypto.key_fingerprint(relays_key)))
+    assert swapped.inner_text() != code.inner_text()
+    phone.click("[data-cancel]")
+    phone.click("[data-devices=close]")
+    listed_key(relay, tablet_id, public)
+
+    # On the phone: Share, compare the code with the tablet's screen, confirm.
     phone.click("#devices-button")
     phone.click(f"[data-share='{tablet_id}']")
     expect(phone.locator(f"[data-code-for='{tablet_id}']")).to_have_text(code.inner_text())
