@@ -29,6 +29,9 @@ class Capability(StrEnum):
     open_permission = "open_permission"
     answer_permission = "answer_permission"
     manage_tokens = "manage_tokens"
+    # Add a session key wrapped to another paired device (never replace or remove one):
+    # how a device that holds a session's key shares it with one paired later.
+    grant_key = "grant_key"
     # The gateway's captured model calls hold prompts and answers: not for viewers, and
     # not for agent tokens (a runner has no need to read any session's model calls).
     read_flows = "read_flows"
@@ -54,6 +57,7 @@ SCOPE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.end_session,
             Capability.answer_permission,
             Capability.read_flows,
+            Capability.grant_key,
         }
     ),
     "viewer": frozenset({Capability.read}),

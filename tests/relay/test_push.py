@@ -15,8 +15,12 @@ import pytest
 from py_vapid import Vapid02
 
 from tests.relay.support import aclient, assert_error, make_token, message, new_session, permission
+from tests.relay.test_session_keys import encrypted_session, pair
 from tests.support.push_service import Device, PushService
-from tether.relay.notify import Notice, fit, payload_for
+from tether.e2e import crypto
+from tether.e2e.keys import device_recipient
+from tether.relay.event import WireEvent
+from tether.relay.notify import Notice, SessionFacts, fit, notice_for, payload_for
 from tether.relay.webpush import MAX_PAYLOAD
 
 MARKER = "secret-marker-4471"
@@ -343,10 +347,12 @@ def test_a_payload_too_long_shortens_its_title_first_and_stays_json() -> None:
     device = {"quiet": 0, "scope": "client"}
     # Within the limit, nothing changes; control characters take six bytes each as JSON.
     title = "\x01é" * 60
-    whole = orjson.loads(payload_for(replace(notice, payload={**notice.payload}), device, title))
+    whole = orjson.loads(
+        payload_for(replace(notice, payload={**notice.payload}), device, SessionFacts(title), None)
+    )
     assert whole["session_title"] == title
     long_tool = {**notice.payload, "tool_name": "mcp__" + "\x02" * 3000}
-    data = payload_for(replace(notice, payload=long_tool), device, title)
+    data = payload_for(replace(notice, payload=long_tool), device, SessionFacts(title), None)
     assert len(data) <= MAX_PAYLOAD
     body = orjson.loads(data)  # whole JSON, not bytes cut off mid-string
     assert body["session_title"] == "" and body["tool_name"].startswith("mcp__\x02")
@@ -357,3 +363,65 @@ def test_a_payload_too_long_shortens_its_title_first_and_stays_json() -> None:
     )
     assert body["tool_name"] == "Bash" and body["session_title"].endswith("…")
     assert len(orjson.dumps(body)) <= 600
+
+
+async def test_an_encrypted_sessions_title_travels_sealed_to_its_paired_device(
+    relay, push: PushService
+) -> None:
+    async with aclient(relay) as admin:
+        phone, phone_token, phone_key = await pair(relay, admin, "phone")
+        laptop_token, laptop = token_and_device(relay, push, "client", "laptop")  # not paired
+        phone_push = push.device("phone")
+        async with aclient(relay, phone_token) as http:
+            await subscribe(http, phone_push)
+        async with aclient(relay, laptop_token) as http:
+            await subscribe(http, laptop)
+        session, cipher = await encrypted_session(admin, phone, f"{MARKER} title")
+        sid = session["id"]
+        body = cipher.seal_permission(permission(command=f"echo {MARKER}"))
+        assert (await admin.post(f"/api/v1/sessions/{sid}/permissions", json=body)).is_success
+
+        [delivery] = await wait_for(push, phone_push)
+        payload = phone_push.decrypt(delivery)
+        assert MARKER not in orjson.dumps(payload).decode()
+        assert payload["encrypted"] is True and payload["session_title"] == ""
+        assert payload["tool_name"] == "Bash"
+        # What the service worker does with it: the device's key opens the title.
+        recipient = device_recipient(phone["id"])
+        key = crypto.unwrap(payload["e2e"]["key"], phone_key, ["wrap", sid, recipient])
+        assert key == cipher.key
+        assert crypto.open_box(key, payload["e2e"]["meta"], ["meta", sid])["title"] == (
+            f"{MARKER} title"
+        )
+        # A device without a key for the session gets no key material, and no title.
+        [other] = await wait_for(push, laptop)
+        unpaired = laptop.decrypt(other)
+        assert "e2e" not in unpaired and unpaired["session_title"] == ""
+        assert unpaired["encrypted"] is True and MARKER not in orjson.dumps(unpaired).decode()
+
+
+def test_a_payload_too_big_for_its_sealed_title_leaves_it_out_whole() -> None:
+    sid = "ses_0123456789abcdef"
+    event = WireEvent(
+        7,
+        "permission_request",
+        sid,
+        {"id": "perm_1", "status": "pending", "tool_name": "Bash"},
+    )
+    notice = notice_for(event, set(), time.time())
+    assert notice is not None
+    subscription = {"quiet": False, "scope": "client"}
+    key = crypto.new_session_key()
+    device = crypto.generate_private_key()
+    wrapped = crypto.wrap(key, crypto.public_key_b64(device), ["wrap", sid, "device:d1"])
+
+    def facts(cwd: str) -> SessionFacts:
+        meta = crypto.seal(key, {"title": "t", "cwd": cwd}, ["meta", sid])
+        return SessionFacts(None, None, meta, {"device:d1": wrapped})
+
+    small = orjson.loads(payload_for(notice, subscription, facts("/src"), "d1"))
+    assert small["e2e"]["key"] == wrapped
+    data = payload_for(notice, subscription, facts("/" + "d" * 4000), "d1")
+    assert len(data) <= MAX_PAYLOAD
+    big = orjson.loads(data)  # whole JSON, not cut mid-way
+    assert "e2e" not in big and big["tool_name"] == "Bash" and big["encrypted"] is True

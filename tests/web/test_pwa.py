@@ -14,7 +14,9 @@ one the relay encrypted, decrypted by the test per RFC 8291), and the tap is a
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +29,9 @@ from tests.support.push_service import Device, PushService
 from tests.support.server import TetherServer
 from tests.web.agent import TestAgent
 from tests.web.conftest import make_token
+from tether.e2e import crypto
+from tether.e2e.keys import device_recipient
+from tether.e2e.sessions import SessionCipher
 from tether.relay.webpush import b64url_decode
 
 STATIC = Path(__file__).resolve().parents[2] / "src/tether/web/static"
@@ -135,18 +140,47 @@ def test_the_worker_registers_and_the_offline_shell_reconnects(context, app) -> 
     assert page.evaluate("tetherTokenDB.get()") is None
 
 
-@pytest.mark.browser
-@pytest.mark.slow
-def test_a_pushed_request_shows_a_notification_whose_allow_answers_it(
-    context, app, push: PushService
-) -> None:
-    server, token, agent = app
-    page = signed_in(context, server, token)
-    # This browser's subscription, as pushManager.subscribe() would have made it.
-    device = push.device("chromium")
-    with server.client(token) as http:
-        assert http.post("/api/v1/push/subscribe", json=device.subscription()).status_code == 201
+SHOWN = """tag => self.registration.getNotifications({tag}).then(ns => ns.map(n => ({
+    title: n.title, body: n.body, actions: n.actions.map(a => a.action)})))"""
+WORKER_WAIT = """async ([tag, count]) => {
+    for (let i = 0; i < 200; i++) {
+        if ((await self.registration.getNotifications({tag})).length === count) return true;
+        await new Promise(r => setTimeout(r, 50));
+    }
+    return false;
+}"""
 
+
+def shown_once(worker, tag: str) -> list[dict]:
+    """The notifications the worker shows under `tag`, once there is one."""
+    assert worker.evaluate(WORKER_WAIT, [tag, 1])
+    return worker.evaluate(SHOWN, tag)
+
+
+def allowed_from_notification(worker, deliver, payload: dict, title: str, agent) -> dict:
+    """Push a permission request to the worker, check the notification it shows, tap its
+    Allow (a `notificationclick` dispatched in the worker: headless Chromium has no system
+    UI to tap) and return the request as answered."""
+    deliver(payload)
+    assert shown_once(worker, payload["tag"]) == [
+        {
+            "title": f"{title} needs you",
+            "body": "Bash wants your permission",
+            "actions": ["allow", "deny"],
+        }
+    ]
+    worker.evaluate(
+        """tag => self.registration.getNotifications({tag}).then(([n]) =>
+            self.dispatchEvent(new NotificationEvent("notificationclick",
+                {notification: n, action: "allow"})))""",
+        payload["tag"],
+    )
+    return agent.decision(payload["request_id"])
+
+
+def worker_push(context, page: Page, server: TetherServer):
+    """The page's service worker, and a function that hands it a push as the push
+    service would (DevTools' ServiceWorker.deliverPushMessage)."""
     cdp = context.new_cdp_session(page)
     registrations: list[str] = []
     cdp.on(
@@ -172,45 +206,36 @@ def test_a_pushed_request_shows_a_notification_whose_allow_answers_it(
         )
 
     [worker] = context.service_workers
+    return worker, deliver
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_pushed_request_shows_a_notification_whose_allow_answers_it(
+    context, app, push: PushService
+) -> None:
+    server, token, agent = app
+    page = signed_in(context, server, token)
+    # This browser's subscription, as pushManager.subscribe() would have made it.
+    device = push.device("chromium")
+    with server.client(token) as http:
+        assert http.post("/api/v1/push/subscribe", json=device.subscription()).status_code == 201
+
+    worker, deliver = worker_push(context, page, server)
     session = agent.create_session("Fix the login test")
     request = agent.ask(session["id"], "Bash", {"command": "ls"})
     [delivery] = push.wait_for(device)
     payload = device.decrypt(delivery)
     assert payload["request_id"] == request["id"]
-    deliver(payload)
-
-    shown = """tag => self.registration.getNotifications({tag}).then(ns => ns.map(n => ({
-        title: n.title, body: n.body, actions: n.actions.map(a => a.action)})))"""
-    worker_wait = """async ([tag, count]) => {
-        for (let i = 0; i < 200; i++) {
-            if ((await self.registration.getNotifications({tag})).length === count) return true;
-            await new Promise(r => setTimeout(r, 50));
-        }
-        return false;
-    }"""
-    assert worker.evaluate(worker_wait, [payload["tag"], 1])
-    [notification] = worker.evaluate(shown, payload["tag"])
-    assert notification == {
-        "title": "Fix the login test needs you",
-        "body": "Bash wants your permission",
-        "actions": ["allow", "deny"],
-    }
-
-    # A tap on Allow: the worker answers with the token it keeps in IndexedDB.
-    worker.evaluate(
-        """tag => self.registration.getNotifications({tag}).then(([n]) =>
-            self.dispatchEvent(new NotificationEvent("notificationclick",
-                {notification: n, action: "allow"})))""",
-        payload["tag"],
-    )
-    answered = agent.decision(request["id"])
+    # Shown with Allow; a tap on it: the worker answers with the token it keeps in IndexedDB.
+    answered = allowed_from_notification(worker, deliver, payload, "Fix the login test", agent)
     assert answered["status"] == "allowed"
     assert answered["decision"]["decided_by"] == "phone"
 
     # The relay's `resolved` push closes it (here and on every other device).
     [_, resolved] = push.wait_for(device, 2)
     deliver(device.decrypt(resolved))
-    assert worker.evaluate(worker_wait, [payload["tag"], 0])
+    assert worker.evaluate(WORKER_WAIT, [payload["tag"], 0])
 
     # Quiet mode: the next one (a finished turn) is shown without sound or vibration.
     with server.client(token) as http:
@@ -220,7 +245,7 @@ def test_a_pushed_request_shows_a_notification_whose_allow_answers_it(
     [*_, turn] = push.wait_for(device, 3)
     quiet = device.decrypt(turn)
     deliver(quiet)
-    assert worker.evaluate(worker_wait, [quiet["tag"], 1])
+    assert worker.evaluate(WORKER_WAIT, [quiet["tag"], 1])
     [shown_quietly] = worker.evaluate(
         "tag => self.registration.getNotifications({tag}).then(ns => ns.map(n => "
         "({body: n.body, silent: n.silent})))",
@@ -310,3 +335,54 @@ def test_the_notifications_panel_turns_push_on_and_keeps_this_devices_settings(
     page.click("#signout")
     expect(page.locator("#signin")).to_be_visible()
     assert devices() == []
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_an_encrypted_sessions_notification_shows_its_title_and_seals_its_allow(
+    context, app, push: PushService
+) -> None:
+    server, token, agent = app
+    page = signed_in(context, server, token)
+    # This browser pairs, as a `tether pair` link makes it: its device key in IndexedDB.
+    pairing_id, secret = secrets.token_hex(8), os.urandom(32)
+    auth_key, _ = crypto.pairing_keys(secret, pairing_id)
+    with server.client() as admin:
+        link = {"id": pairing_id, "verifier": crypto.b64e(auth_key), "name": "pixel"}
+        assert admin.post("/api/v1/pairings", json=link).status_code == 201
+    paired = page.evaluate(
+        "([id, secret]) => import('/js/e2e.js').then(m => m.pair(id, secret))",
+        [pairing_id, crypto.b64e(secret)],
+    )
+    device = push.device("chromium")
+    with server.client(paired["token"]) as http:
+        assert http.post("/api/v1/push/subscribe", json=device.subscription()).status_code == 201
+    worker, deliver = worker_push(context, page, server)
+
+    # A session encrypted to this device, as a runner makes it, and a request in it.
+    sid = f"ses_{secrets.token_hex(8)}"
+    recipients = {device_recipient(pairing_id): paired["device"]["public_key"]}
+    cipher, e2e = SessionCipher.create(sid, recipients, {"title": "Refactor the vault", "cwd": "/"})
+    agent.create_session("(encrypted)", id=sid, metadata={"e2e": e2e})
+    body = {"tool_name": "Bash", "tool_use_id": "toolu_e2e", "input": {"command": "ls"}}
+    request = agent.relay.open_permission(sid, **cipher.seal_permission(body))
+
+    [delivery] = push.wait_for(device)
+    payload = device.decrypt(delivery)
+    assert payload["request_id"] == request["id"] and "e2e" in payload
+    assert "Refactor the vault" not in json.dumps(payload)
+    # Shown with its real title; Allow is sealed to this request, so the runner takes it.
+    answered = allowed_from_notification(worker, deliver, payload, "Refactor the vault", agent)
+    assert answered["status"] == "allowed"
+    assert crypto.is_box(answered["decision"]["updated_input"])
+    opened = cipher.open_answer(request["id"], answered["decision"])
+    assert opened["behavior"] == "allow" and not opened.get("tampered")
+
+    # Without the key to open it (another device's wrapped key), the tool name only, and
+    # no Allow: an unsealed allow would be a deny.
+    other = crypto.wrap(cipher.key, crypto.public_key_b64(crypto.generate_private_key()), ["x"])
+    locked = {**payload, "tag": "tether-perm-locked", "e2e": {**payload["e2e"], "key": other}}
+    deliver(locked)
+    assert shown_once(worker, locked["tag"]) == [
+        {"title": "A session needs you", "body": "Bash wants your permission", "actions": []}
+    ]

@@ -222,6 +222,14 @@ class RelayClient:
             body["expected_version"] = expected_version
         return await self.request("PATCH", f"/sessions/{_seg(session_id)}", json=body)
 
+    async def add_session_key(
+        self, session_id: str, recipient: str, wrapped: dict[str, Any], expected_version: int
+    ) -> dict[str, Any]:
+        """Share an encrypted session's key with one more device (add only; a recipient
+        already in the key set is a Conflict, a stale version a VersionConflict)."""
+        body = {"recipient": recipient, "wrapped": wrapped, "expected_version": expected_version}
+        return await self.request("POST", f"/sessions/{_seg(session_id)}/keys", json=body)
+
     async def messages(
         self, session_id: str, after: int = 0, limit: int = 100, before: int | None = None
     ) -> list[dict[str, Any]]:

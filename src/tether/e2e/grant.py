@@ -2,8 +2,9 @@
 
 The relay cannot do this: it holds no session key. The host can, for every session
 wrapped to it: it wraps the session key to the device's public key (one it vouches for:
-paired through a link made here) and adds it to the session's key set, guarded by the
-metadata version so a concurrent change is not overwritten.
+paired through a link made here) and adds it to the session's key set through
+`POST /sessions/{id}/keys`, the add-only endpoint a device granting from the web UI uses
+too, guarded by the metadata version.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tether.client import RelayClient, VersionConflict
+from tether.client import Conflict, RelayClient, VersionConflict
 from tether.e2e.crypto import Tampered
 from tether.e2e.keys import HostKeys, device_recipient
 from tether.e2e.sessions import NoKey, SessionCipher, is_encrypted
@@ -68,14 +69,16 @@ async def grant(
             out.skipped.append(session["id"])
             continue
         assert cipher is not None
-        wrapped = cipher.wrap_for({recipient: device["public_key"]})
-        metadata = {**session["metadata"], "e2e": {**e2e, "keys": {**e2e["keys"], **wrapped}}}
+        wrapped = cipher.wrap_for({recipient: device["public_key"]})[recipient]
         try:
-            await relay.update_session(
-                session["id"], metadata=metadata, expected_version=session["metadata_version"]
+            await relay.add_session_key(
+                session["id"], recipient, wrapped, session["metadata_version"]
             )
         except VersionConflict:
             out.skipped.append(session["id"])
+            continue
+        except Conflict:  # granted meanwhile, from another device
+            out.had.append(session["id"])
             continue
         out.granted.append(session["id"])
     return out

@@ -27,6 +27,7 @@ from tether.relay.models import (
     PushUnsubscribe,
     SessionCreate,
     SessionEnd,
+    SessionKeyGrant,
     SessionPatch,
     TokenCreate,
     validate,
@@ -148,6 +149,13 @@ async def patch_session(request: Request, relay: Relay, who: Principal) -> Respo
     body = validate(SessionPatch, await read_json(request))
     session_id = request.path_params["session_id"]
     return json_response(await relay.update_session(who, session_id, body))
+
+
+@endpoint(Capability.grant_key)
+async def add_session_key(request: Request, relay: Relay, who: Principal) -> Response:
+    body = validate(SessionKeyGrant, await read_json(request))
+    session_id = request.path_params["session_id"]
+    return json_response(await relay.add_session_key(who, session_id, body), 201)
 
 
 @endpoint(None)
@@ -453,6 +461,14 @@ OPERATIONS = (
         "Post one message or a list",
         MessageIn,
         body_list=True,
+        created=True,
+    ),
+    Operation(
+        "POST",
+        "/sessions/{session_id}/keys",
+        add_session_key,
+        "Share an encrypted session's key with another paired device (add only; admin, client)",
+        SessionKeyGrant,
         created=True,
     ),
     Operation("POST", "/sessions/{session_id}/interrupt", interrupt, "Interrupt the turn"),

@@ -275,6 +275,23 @@ class Devices:
         await self.store.revoke_token(row["token_id"])
         return device_out({**row, "revoked_at": now, "public_key": None, "host_proof": None})
 
+    @staticmethod
+    async def require_active(conn: Any, device_id: str) -> dict[str, Any]:
+        """The device a session key is being granted to: paired, not revoked. Read on the
+        writer's transaction, so a grant and a revocation do not cross unseen."""
+        row = await conn.fetchrow("SELECT * FROM devices WHERE id = $1", device_id)
+        field = [{"field": "recipient", "message": "no such active device"}]
+        if row is None:
+            raise Unprocessable(
+                f"recipient: no paired device {device_id!r}", extra={"fields": field}
+            )
+        if row["revoked_at"] is not None or not row["public_key"]:
+            raise Unprocessable(
+                f"recipient: device {row['name']!r} is revoked; it gets no session keys",
+                extra={"fields": field},
+            )
+        return device_out(row)
+
     async def seen(self, token_id: str) -> None:
         """Note that a device's token was used; written at most once a minute per token."""
         now = time.time()

@@ -67,6 +67,25 @@ class SessionPatch(_Body):
         return self
 
 
+class WrappedKey(_Body):
+    """A session key sealed to one recipient's X25519 public key (docs/encryption.md):
+    the relay checks the shape only, it holds no key to check more."""
+
+    e2e: Literal[1]
+    n: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    c: str = Field(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9_-]+$")
+    epk: str = Field(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class SessionKeyGrant(_Body):
+    """`POST /sessions/{id}/keys`: one more recipient of the session key."""
+
+    recipient: str = Field(pattern=r"^device:[A-Za-z0-9_-]{1,64}$")
+    wrapped: WrappedKey
+    # Required: the grant is written against the key set the granting device read.
+    expected_version: int = Field(ge=0, le=2**63 - 1)
+
+
 class MessageIn(_Body):
     id: str | None = Field(None, min_length=1, max_length=200)
     role: Role = "user"

@@ -10,7 +10,9 @@ the relay) and one sender task delivers each to every live subscription whose se
 want it. A subscription the push service calls gone (404/410) is removed.
 
 Payloads carry routing and labels only: the request id, the session's id and title, the
-tool's name. Nothing of a prompt, a tool's input or a transcript is sent.
+tool's name. Nothing of a prompt, a tool's input or a transcript is sent. An end-to-end
+encrypted session's title travels sealed, with the session key wrapped to the receiving
+device, for its service worker to open (`payload_for`).
 """
 
 from __future__ import annotations
@@ -134,13 +136,49 @@ def notice_for(event: WireEvent, crashed: set[str], now: float) -> Notice | None
     return None
 
 
-def payload_for(notice: Notice, subscription: Row, title: str | None) -> bytes:
+@dataclass(frozen=True)
+class SessionFacts:
+    """What a notice's payloads need of its session: the clear title (None when the
+    session is end-to-end encrypted, whose clear title is a placeholder), the owner, and
+    for an encrypted one its sealed metadata box and key set."""
+
+    title: str | None = None
+    owner: str | None = None
+    sealed_meta: Any = None
+    keys: dict[str, Any] | None = None
+
+
+def session_facts(row: Row | None) -> SessionFacts:
+    if row is None:
+        return SessionFacts()
+    e2e = (orjson.loads(row["metadata"]) if row["metadata"] else {}).get("e2e")
+    if isinstance(e2e, dict) and isinstance(e2e.get("keys"), dict):
+        return SessionFacts(None, row["owner_token"], e2e.get("meta"), e2e["keys"])
+    return SessionFacts(row["title"], row["owner_token"])
+
+
+def payload_for(
+    notice: Notice, subscription: Row, facts: SessionFacts, device: str | None
+) -> bytes:
     """What one device receives: the notice, the session's title, whether its token may
-    answer (only then are Allow/Deny offered), and whether it asked for quiet."""
+    answer (only then are Allow/Deny offered), and whether it asked for quiet.
+
+    For an end-to-end encrypted session the relay has no title to send. When the device
+    (`device`, the paired device this subscription's token belongs to) has the session
+    key wrapped to it, the payload carries that wrapped key and the sealed metadata box,
+    and the service worker opens the title with the device's key; otherwise it shows the
+    tool name only. Nothing sent is readable without the device's key. The worker seals an
+    Allow from the notification with the same key (an unsealed allow is a deny in an
+    encrypted session), and offers none when it has no key."""
     body = dict(notice.payload)
     if body["type"] != "resolved":
-        body["session_title"] = (title or "")[:120]
+        body["session_title"] = (facts.title or "")[:120]
         body["silent"] = bool(subscription["quiet"])
+        if facts.keys is not None:
+            body["encrypted"] = True
+            wrapped = facts.keys.get(f"device:{device}") if device else None
+            if wrapped is not None and facts.sealed_meta is not None:
+                body["e2e"] = {"key": wrapped, "meta": facts.sealed_meta}
     if body["type"] == "permission":
         scope = subscription["scope"]
         body["can_answer"] = Capability.answer_permission in SCOPE_CAPABILITIES.get(
@@ -149,16 +187,24 @@ def payload_for(notice: Notice, subscription: Row, title: str | None) -> bytes:
     return fit(body)
 
 
-# What gives way when a payload would pass MAX_PAYLOAD, the least needed first: the title
-# only decorates the notification, the tool name helps it. Ids and the type are what the
-# service worker acts on and are never cut (validation keeps them far below the limit).
+# What gives way when a payload would pass MAX_PAYLOAD, the least needed first: the sealed
+# title box cannot be shortened and goes whole (the worker then shows the tool name); the
+# clear title only decorates the notification, the tool name helps it. Ids and the type
+# are what the service worker acts on and are never cut (validation keeps them far below
+# the limit).
+DROPPABLE = ("e2e",)
 SHRINKABLE = ("session_title", "tool_name")
 
 
 def fit(body: dict[str, Any], limit: int = MAX_PAYLOAD) -> bytes:
-    """The payload's JSON within `limit` bytes, always whole: a field is shortened (by
-    characters, so the JSON stays valid) rather than the bytes cut off."""
+    """The payload's JSON within `limit` bytes, always whole: a box is left out and a field
+    shortened (by characters, so the JSON stays valid) rather than the bytes cut off. A
+    session's key set and sealed metadata grow with its cwd and title."""
     data = orjson.dumps(body)
+    for field in DROPPABLE:
+        if len(data) > limit and field in body:
+            body.pop(field)
+            data = orjson.dumps(body)
     for field in SHRINKABLE:
         text = body.get(field)
         if len(data) <= limit or not isinstance(text, str):
@@ -330,27 +376,36 @@ class Notifier:
             and not await self.subscriptions.claim(notice.event_id)
         ):
             return  # another relay process sends this one
-        title, owner = await self._session_facts(notice.session_id)
+        facts = await self._session_facts(notice.session_id)
+        devices = await self._devices_by_token() if facts.keys else {}
         gate = asyncio.Semaphore(PARALLEL)
 
         async def one(subscription: Row) -> None:
             # An agent token's device hears of its own sessions only (ownership.py).
-            if subscription["scope"] == "agent" and owner != subscription["token_id"]:
+            if subscription["scope"] == "agent" and facts.owner != subscription["token_id"]:
                 return
+            device = devices.get(subscription["token_id"])
             async with gate:
-                await self._push(subscription, notice, payload_for(notice, subscription, title))
+                payload = payload_for(notice, subscription, facts, device)
+                await self._push(subscription, notice, payload)
 
         await asyncio.gather(*(one(s) for s in subscriptions))
 
-    async def _session_facts(self, session_id: str | None) -> tuple[str | None, str | None]:
+    async def _session_facts(self, session_id: str | None) -> SessionFacts:
         if session_id is None:
-            return None, None
-        row = await self.store.db.fetchrow(
-            "SELECT title, owner_token FROM sessions WHERE id = $1", session_id
+            return SessionFacts()
+        return session_facts(
+            await self.store.db.fetchrow(
+                "SELECT title, owner_token, metadata FROM sessions WHERE id = $1", session_id
+            )
         )
-        if row is None:
-            return None, None
-        return row["title"], row["owner_token"]
+
+    async def _devices_by_token(self) -> dict[str, str]:
+        """Token id → the id of the paired device it belongs to (not revoked)."""
+        rows = await self.store.db.fetch(
+            "SELECT id, token_id FROM devices WHERE revoked_at IS NULL"
+        )
+        return {r["token_id"]: r["id"] for r in rows}
 
     async def _push(self, subscription: Row, notice: Notice, payload: bytes) -> None:
         assert self._http is not None

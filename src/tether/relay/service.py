@@ -31,6 +31,7 @@ from tether.relay.models import (
     PermissionModeIn,
     PermissionOpen,
     SessionCreate,
+    SessionKeyGrant,
     SessionPatch,
     TokenCreate,
 )
@@ -190,6 +191,24 @@ class Relay:
         return await self.store.write(
             lambda tx: self.store.update_session(tx, session_id, changes, body.expected_version)
         )
+
+    async def add_session_key(
+        self, who: Principal, session_id: str, body: SessionKeyGrant
+    ) -> dict[str, Any]:
+        """A device (or the host) that holds a session's key shares it with another paired
+        device: one entry added to the key set, never one replaced (docs/encryption.md)."""
+        who.require(Capability.grant_key)  # agent tokens have no key to share
+        await self.store.session_owner(session_id)  # an unknown session is a 404 first
+        device_id = body.recipient.removeprefix("device:")
+
+        async def op(tx: Tx) -> dict[str, Any]:
+            await Devices.require_active(tx, device_id)
+            wrapped = body.wrapped.model_dump()
+            return await self.store.add_session_key(
+                tx, session_id, body.recipient, wrapped, body.expected_version
+            )
+
+        return await self.store.write(op)
 
     async def end_session(
         self, who: Principal, session_id: str, reason: str | None = None

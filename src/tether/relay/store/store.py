@@ -604,6 +604,32 @@ class Store:
         tx.log("session", session_id, session)
         return session
 
+    async def add_session_key(
+        self,
+        tx: Tx,
+        session_id: str,
+        recipient: str,
+        wrapped: dict[str, Any],
+        expected_version: int,
+    ) -> dict[str, Any]:
+        """One more recipient in an encrypted session's key set (`metadata.e2e.keys`),
+        guarded by the metadata version. Only ever adds: a recipient already there keeps
+        its entry (409), so a client token can share a key but never take one away or
+        swap it for its own."""
+        row = await self._session_row(tx, session_id, self._lock_row(tx))
+        metadata = _loads(row["metadata"]) or {}
+        e2e = metadata.get("e2e")
+        if not (isinstance(e2e, dict) and isinstance(e2e.get("keys"), dict)):
+            raise Conflict(f"session {session_id} is not end-to-end encrypted: no key to share")
+        if recipient in e2e["keys"]:
+            raise Conflict(
+                f"session {session_id} already has a key for {recipient}; "
+                "an existing entry is never replaced"
+            )
+        keys = {**e2e["keys"], recipient: wrapped}
+        changes = {"metadata": {**metadata, "e2e": {**e2e, "keys": keys}}}
+        return await self.update_session(tx, session_id, changes, expected_version)
+
     # ── messages ──────────────────────────────────────────────────────────────────
 
     async def append_messages(

@@ -1,12 +1,13 @@
 // The service worker: keeps the app shell for when the network is away, shows push
-// notifications with the page closed, and answers a permission request from the lock
-// screen with the device's token (kept in IndexedDB by js/token-db.js).
+// notifications with the page closed (an encrypted session's title opened with the
+// device's key, js/e2e-core.js), and answers a permission request from the lock screen
+// with the device's token (both kept in IndexedDB by js/token-db.js).
 //
 // The shell is fetched network-first: online, every load is as fresh as without a
 // worker (the server says no-cache, so an upgrade never runs stale modules); offline,
 // the cached copy starts and says it is offline. The API is never cached or touched.
 
-importScripts("js/token-db.js");
+importScripts("js/token-db.js", "js/e2e-core.js");
 
 const CACHE = "tether-shell-v1";
 // Every file of the shell (a test holds this list equal to the files in static/).
@@ -23,6 +24,7 @@ const SHELL = [
   "js/api.js",
   "js/diff.js",
   "js/dom.js",
+  "js/e2e-core.js",
   "js/e2e.js",
   "js/highlight.js",
   "js/main.js",
@@ -33,6 +35,7 @@ const SHELL = [
   "js/store.js",
   "js/token-db.js",
   "js/vault.js",
+  "js/views/devices.js",
   "js/views/flows.js",
   "js/views/messages.js",
   "js/views/notifications.js",
@@ -93,7 +96,8 @@ function shown(data) {
   const title = data.session_title || "A session";
   const base = { tag: data.tag, data, silent: Boolean(data.silent), icon: "icons/icon-192.png", badge: "icons/badge-96.png" };
   if (data.type === "permission") {
-    const actions = data.can_answer && !NEEDS_THE_APP.has(data.tool_name)
+    const answerable = data.can_answer && !NEEDS_THE_APP.has(data.tool_name) && (!data.encrypted || data.has_key);
+    const actions = answerable
       ? [{ action: "allow", title: "Allow" }, { action: "deny", title: "Deny" }] : [];
     return [`${title} needs you`, { ...base, body: `${data.tool_name || "A tool"} wants your permission`, actions, requireInteraction: true }];
   }
@@ -106,9 +110,41 @@ async function closeTagged(tag) {
   for (const n of await self.registration.getNotifications({ tag })) n.close();
 }
 
+// An end-to-end encrypted session's key, unwrapped with this device's key (kept in
+// IndexedDB by js/token-db.js): the push carries the session key wrapped to this device
+// and the sealed metadata box, the same ones the page opens (js/vault.js). Null when it
+// does not open here (not paired, another device's key, altered).
+async function sessionKey(data) {
+  const e2e = self.tetherE2E;
+  if (!data.e2e || !e2e.available || typeof data.session_id !== "string") return null;
+  try {
+    const device = await self.tetherTokenDB.deviceKey();
+    if (!device) return null;
+    const recipient = `device:${device.id}`;
+    return await e2e.unwrap(data.e2e.key, device, ["wrap", data.session_id, recipient]);
+  } catch {
+    return null;
+  }
+}
+
+async function openedTitle(data, key) {
+  try {
+    const meta = await self.tetherE2E.openBox(key, data.e2e.meta, ["meta", data.session_id]);
+    return typeof meta?.title === "string" && meta.title ? meta.title.slice(0, 120) : null;
+  } catch {
+    return null;
+  }
+}
+
 async function onPush(data) {
   if (!data || typeof data.tag !== "string") return;
   if (data.type === "resolved") return closeTagged(data.tag); // answered somewhere: gone everywhere
+  if (data.encrypted) {
+    // The title opened here, or the tool name only; Allow only with the key to seal it.
+    const key = await sessionKey(data);
+    const title = key && await openedTitle(data, key);
+    data = { ...data, session_title: title || "", has_key: Boolean(key) };
+  }
   const notification = shown(data);
   if (notification) await self.registration.showNotification(...notification);
 }
@@ -138,7 +174,16 @@ async function openApp(sessionId) {
 async function answer(data, behavior) {
   const token = await self.tetherTokenDB.get().catch(() => null);
   if (!token) return openApp(data.session_id);
-  const body = behavior === "allow" ? { behavior: "allow" } : { behavior: "deny", message: "Denied from a notification." };
+  let body = behavior === "allow" ? { behavior: "allow" } : { behavior: "deny", message: "Denied from a notification." };
+  if (data.encrypted) {
+    // The decision goes sealed to this one request, as the page's (js/vault.js
+    // sealAnswer): the runner takes no allow it cannot open.
+    const key = await sessionKey(data);
+    if (!key) return openApp(data.session_id);
+    const plain = { behavior, updated_input: null, remember: false, message: body.message ?? null };
+    const box = await self.tetherE2E.seal(key, plain, ["answer", data.session_id, data.request_id]);
+    body = { behavior, updated_input: box, message: null };
+  }
   let response = null;
   try {
     response = await fetch(new URL(`permissions/${encodeURIComponent(data.request_id)}/respond`, API), {

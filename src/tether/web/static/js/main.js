@@ -8,6 +8,7 @@ import { pair } from "./e2e.js";
 import { disablePush, forgetToken, pushSupported, registerWorker, rememberToken, syncPush } from "./push.js";
 import { Store } from "./store.js";
 import { Vault } from "./vault.js";
+import { DevicesPanel } from "./views/devices.js";
 import { NotificationsPanel } from "./views/notifications.js";
 import { FlowsView } from "./views/flows.js";
 import { SessionView } from "./views/session.js";
@@ -73,6 +74,7 @@ let view = null;
 // This device's push subscription as the relay knows it (null: not subscribed).
 const push = { relay: null, device: null };
 let panel = null;
+let devicesPanel = null;
 let retry = null;
 
 const ui = {
@@ -93,6 +95,8 @@ const ui = {
     push.device = null;
     forgetToken();
     $("#notifications").hidden = true;
+    $("#devices").hidden = true;
+    devicesPanel = null;
     if (store) store.stop();
     store = null;
     if (view) view.unmount();
@@ -112,6 +116,14 @@ const ui = {
     if (!panel) panel = new NotificationsPanel(box, push, () => ui.refreshNotifyButton());
     panel.render();
     box.hidden = false;
+  },
+  // Only a paired browser holds a device key: one signed in with a token has nothing to
+  // share and no code to show.
+  hasDeviceKey() { return Boolean(store?.vault.device); },
+  askDevices() {
+    if (!store) return;
+    if (!devicesPanel) devicesPanel = new DevicesPanel($("#devices"), store);
+    devicesPanel.open();
   },
 };
 

@@ -5,7 +5,7 @@
 // device shows as locked, and a box that does not open in its place is marked
 // `tampered` and its content dropped, so it is never rendered (docs/encryption.md).
 
-import { isBox, loadDeviceKey, openBox, seal, unwrap } from "./e2e.js";
+import { isBox, loadDeviceKey, openBox, seal, unwrap, wrap } from "./e2e.js";
 
 const LOCKED_TITLE = "Encrypted (no key on this device)";
 export const TAMPERED = "This failed its integrity check (altered, moved from another session, " +
@@ -27,18 +27,53 @@ export class Vault {
     return new Vault(await loadDeviceKey());
   }
 
+  get recipient() { return this.device ? `device:${this.device.id}` : null; }
+
   keyFor(session) {
     const e2e = keySet(session);
     if (!e2e) return Promise.resolve(null);
     this.encrypted.add(session.id);
+    // Only a key set that names this device is remembered: one without it may gain it
+    // later (another device grants it), and the next version of the session opens then.
+    const wrapped = this.recipient ? e2e.keys[this.recipient] : null;
+    if (!wrapped) return this.keys.get(session.id) || Promise.resolve(null);
     if (!this.keys.has(session.id)) {
-      const recipient = this.device ? `device:${this.device.id}` : null;
-      const wrapped = recipient ? e2e.keys[recipient] : null;
-      this.keys.set(session.id, wrapped
-        ? unwrap(wrapped, this.device, ["wrap", session.id, recipient]).catch(() => null)
-        : Promise.resolve(null));
+      this.keys.set(session.id,
+        unwrap(wrapped, this.device, ["wrap", session.id, this.recipient]).catch(() => null));
     }
     return this.keys.get(session.id);
+  }
+
+  // Share every encrypted session this device holds the key of with another paired
+  // device (`device`: the relay's record, {id, public_key}): its session key wrapped to
+  // that device's public key, added through POST /sessions/{id}/keys, which only ever
+  // adds an entry. The caller has had the person compare the key's code with the one the
+  // other device shows (docs/encryption.md, "A device grants another").
+  async grantTo(relay, device) {
+    const recipient = `device:${device.id}`;
+    const out = { granted: [], had: [], skipped: [] };
+    const { sessions } = await relay.call("GET", "/sessions?limit=5000");
+    for (let s of sessions) {
+      if (!keySet(s)) continue;
+      if (keySet(s).keys[recipient]) { out.had.push(s.id); continue; }
+      const key = await this.keyFor(s);
+      if (!key) { out.skipped.push(s.id); continue; }
+      const body = { recipient, wrapped: await wrap(key, device.public_key, ["wrap", s.id, recipient]) };
+      const path = `/sessions/${encodeURIComponent(s.id)}/keys`;
+      let result = "skipped";
+      for (let attempt = 0; attempt < 2 && result === "skipped"; attempt++) {
+        try {
+          await relay.call("POST", path, { ...body, expected_version: s.metadata_version });
+          result = "granted";
+        } catch (err) {
+          if (err.type === "conflict") result = "had"; // granted meanwhile: kept as it is
+          else if (err.type !== "version_conflict") break;
+          else s = await relay.call("GET", `/sessions/${encodeURIComponent(s.id)}`);
+        }
+      }
+      out[result].push(s.id);
+    }
+    return out;
   }
 
   async session(s) {

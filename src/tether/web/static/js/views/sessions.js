@@ -63,6 +63,7 @@ export class SessionsView {
   <header class="bar">
     <h1 class="brand">tether</h1>
     <span class="spacer"></span>
+    <button type="button" id="devices-button" class="btn small"${this.ui.hasDeviceKey() ? "" : " hidden"}>Devices</button>
     <button type="button" id="notify" class="btn small" hidden>Enable notifications</button>
     <button type="button" id="signout" class="btn small" aria-label="Sign out of this browser">Sign out</button>
   </header>
@@ -164,6 +165,7 @@ export class SessionsView {
     }
     if (e.target.closest("#signout")) this.ui.signOut();
     else if (e.target.closest("#notify")) this.ui.askNotifications();
+    else if (e.target.closest("#devices-button")) this.ui.askDevices();
   };
 
   shortcut(key) {
