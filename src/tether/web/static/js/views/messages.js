@@ -38,7 +38,7 @@ export function renderMessage(m, transcript, full = false) {
   }
   if (m?.locked) {
     // A run of them reads as one line (app.css hides the rest); the banner says why.
-    return `<div class="msg note locked" data-seq="${esc(m.seq)}">🔒 Encrypted messages: no key in this browser.</div>`;
+    return `<div class="msg note locked" data-seq="${esc(m.seq)}">Encrypted messages: no key in this browser.</div>`;
   }
   try {
     return renderKnown(m, transcript, full);

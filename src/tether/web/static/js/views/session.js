@@ -160,7 +160,7 @@ export class SessionView {
     const banner = $("#s-locked", this.root);
     banner.hidden = !s.locked;
     if (!s.locked) return;
-    banner.innerHTML = `🔒 ${withCode(s.lockedHint)}`;
+    banner.innerHTML = withCode(s.lockedHint);
     const form = $("#prompt-form", this.root);
     if (form) form.outerHTML = `<p class="readonly">Encrypted session: this browser cannot read or write its messages.</p>`;
   }

@@ -147,7 +147,7 @@ export class SessionsView {
     const selected = this.keyboard && i === this.selected;
     return `<li><a class="session-row${selected ? " selected" : ""}" href="#/session/${encodeURIComponent(s.id)}" data-id="${esc(s.id)}">` +
       `<span class="row-top"><span class="row-title">${esc(title)}</span>${badge}` +
-      `${s.locked ? `<span class="badge locked" title="Encrypted; no key here">🔒 locked</span>` : ""}${statusBadge(status)}</span>` +
+      `${s.locked ? `<span class="badge locked" title="Encrypted; no key here">locked</span>` : ""}${statusBadge(status)}</span>` +
       (pending && status !== "ended" ? `<span class="row-asks">${asks(waiting[0])}</span>` : "") +
       (s.locked ? `<span class="row-locked">${withCode(s.lockedHint)}</span>` : "") +
       `<span class="row-sub"><span class="badge agent" title="${esc(agentLabel(s))}">${esc(s.agent || "agent")}</span>` +
