@@ -83,3 +83,17 @@ def push() -> Iterator[PushService]:
     service = PushService().start()
     yield service
     service.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_config_written_to_the_real_home() -> Iterator[None]:
+    """A `tether serve`/`run`/`pair` child that a test starts without TETHER_CONFIG or a
+    home of its own would make a new install of the person running the tests (writing
+    their config file, with encryption on): every such test must give it a home."""
+    from tether.config import default_config_path
+
+    path = default_config_path()
+    existed = path.exists()
+    yield
+    if not existed and path.exists():
+        pytest.fail(f"a test wrote {path}: give tether commands TETHER_CONFIG or a HOME")

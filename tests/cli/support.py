@@ -28,6 +28,23 @@ def cli_env(url: str, token: str | None, data_dir: Path) -> dict[str, str]:
     return env
 
 
+def new_machine_env(url: str, token: str, home: Path) -> dict[str, str]:
+    """A person's shell on a machine that never ran tether: no config file and no data dir
+    where tether looks by default (all under `home`), nothing named by TETHER_CONFIG or
+    TETHER_DATA_DIR; only the relay's address and a token."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".local" / "share"),
+        TETHER_URL=url,
+        TETHER_TOKEN=token,
+        PYTHONUNBUFFERED="1",
+        COLUMNS="200",
+    )
+    return env
+
+
 def tether(
     env: dict[str, str], *args: str, input: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:

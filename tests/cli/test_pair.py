@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.cli.support import cli_env, one_line_error, tether
+from tests.cli.support import cli_env, new_machine_env, one_line_error, tether
 from tests.support.server import TetherServer
 from tests.support.sql import old_device
 
@@ -62,3 +62,18 @@ def test_revoke_refuses_a_name_two_devices_share_and_takes_an_id(
     assert done.returncode == 0 and "revoked twin" in done.stdout
     remaining = tether(env, "devices").stdout
     assert "old000000000000a" in remaining and "old000000000000b" not in remaining
+
+
+def test_pair_as_the_first_command_here_makes_a_new_install(
+    server: TetherServer, tmp_path: Path
+) -> None:
+    # Pairing a phone before anything else ran here: the runs that follow are encrypted
+    # to it, so the install it starts is one with encryption on.
+    env = new_machine_env(server.url, server.token, tmp_path / "home")
+    done = tether(env, "pair", "--no-wait", "--link-url", "https://tether.example")
+    assert done.returncode == 0, done.stderr
+    config = tmp_path / "home" / ".config" / "tether" / "config.yaml"
+    assert "encryption: on" in config.read_text()
+    assert "new install" in done.stderr and str(config) in done.stderr
+    pairings = tmp_path / "home" / ".local" / "share" / "tether" / "e2e" / "pairings.json"
+    assert pairings.exists()

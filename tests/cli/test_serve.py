@@ -337,3 +337,50 @@ def test_data_dir_and_database_are_private(tmp_path: Path, serves) -> None:
     assert stat.S_IMODE((data / "tether.db").stat().st_mode) == 0o600
     assert "tightened" in out, out
     assert again.interrupt() == 0
+
+
+def test_a_new_install_writes_encryption_on(tmp_path: Path, serves) -> None:
+    # A machine that never ran tether: no config file, no data dir.
+    config = tmp_path / "home" / ".config" / "tether" / "config.yaml"
+    first = Serve(tmp_path)
+    serves.append(first)
+    out = first.wait_up().output()
+    assert config.exists(), out
+    assert "encryption: on" in config.read_text()
+    assert str(config) in out and "encryption: off" in out  # where, and how to turn it off
+    assert "encryption: on (a browser reads sessions once paired" in out
+    written = config.read_text()
+    assert first.interrupt() == 0
+
+    # The next start reads the file as it is and writes nothing.
+    second = Serve(tmp_path)
+    serves.append(second)
+    again = second.wait_up().output()
+    assert "new install" not in again and "encryption: on" in again
+    assert config.read_text() == written
+    assert second.interrupt() == 0
+
+
+def test_an_existing_config_keeps_encryption_off(tmp_path: Path, serves) -> None:
+    # An install with a config file that never mentions encryption, and no data yet.
+    config = tmp_path / "home" / ".config" / "tether" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text("log_level: info\n")
+    s = Serve(tmp_path)
+    serves.append(s)
+    out = s.wait_up().output()
+    assert config.read_text() == "log_level: info\n"
+    assert "new install" not in out and "encryption:" not in out
+    assert s.interrupt() == 0
+
+
+def test_a_used_data_dir_without_a_config_keeps_encryption_off(tmp_path: Path, serves) -> None:
+    data = tmp_path / "home" / ".local" / "share" / "tether"
+    data.mkdir(parents=True)
+    (data / "admin-token").write_text("tth_gone_x\n")  # an install that has run before
+    s = Serve(tmp_path)
+    serves.append(s)
+    out = s.wait_up().output()
+    assert not (tmp_path / "home" / ".config" / "tether").exists()
+    assert "encryption:" not in out
+    assert s.interrupt() == 0

@@ -88,7 +88,7 @@ def test_a_device_shares_an_older_session_with_a_later_one(
 
     tablet = paired("tablet")
     row = tablet.locator(f".session-row[data-id='{sid}']")
-    expect(row).to_contain_text("no key on this device")
+    expect(row).to_contain_text("This device holds no key for this session")
     tablet.click("#devices-button")
     code = tablet.locator("#my-code")
     expect(code).to_have_text(re.compile(r"^[0-9a-f]{4}( [0-9a-f]{4}){3}$"))

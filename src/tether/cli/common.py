@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tether.config import DEFAULT_URL, ConfigError, admin_token_path, load_settings
+from tether.install import settle_new_install
 
 err_console = Console(stderr=True, highlight=False)
 
@@ -31,6 +32,20 @@ def fail(message: str, code: int = 1) -> NoReturn:
     # One line however narrow the terminal, and the message is text, never Rich markup.
     err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def first_command_here(
+    config: Path | None = None, data_dir: Path | None = None, console: Console = err_console
+) -> None:
+    """On a new install, write its config file (tether.install) and say so in one line:
+    encryption is on from now, and where to turn it off."""
+    written = settle_new_install(config, data_dir)
+    if written is not None:
+        console.print(
+            f"[dim]new install: end-to-end encryption is on; {escape(str(written))} says so "
+            "(`encryption: off` there turns it off)[/]",
+            soft_wrap=True,
+        )
 
 
 def local_admin_token(data_dir: Path | None = None) -> str | None:

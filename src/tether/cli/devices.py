@@ -17,7 +17,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tether.cli.common import TOKEN_OPTION, URL_OPTION, err_console, fail, resolve_url
+from tether.cli.common import (
+    TOKEN_OPTION,
+    URL_OPTION,
+    err_console,
+    fail,
+    first_command_here,
+    resolve_url,
+)
 from tether.cli.remote import run
 from tether.client import RelayClient
 from tether.config import ConfigError, Settings, load_settings
@@ -104,6 +111,7 @@ def pair(
     if scope not in ("client", "viewer"):
         fail(f"a paired device is a client or a viewer, not {scope!r}", code=2)
     seconds = parse_duration(expires)
+    first_command_here()
     settings = host_settings()
     pairing_id = secrets.token_hex(8)
     secret = os.urandom(32)

@@ -13,7 +13,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from tether.cli.common import TOKEN_OPTION, URL_OPTION, fail, resolve_token, resolve_url
+from tether.cli.common import (
+    TOKEN_OPTION,
+    URL_OPTION,
+    fail,
+    first_command_here,
+    resolve_token,
+    resolve_url,
+)
 from tether.cli.render import one_line
 from tether.cli.transcript import render_message
 from tether.config import ConfigError, load_settings
@@ -155,6 +162,7 @@ def run(
             parse_claude_args(claude_args)
         except ClaudeArgsError as exc:
             fail(str(exc))
+    first_command_here()
     try:
         settings = load_settings()
     except ConfigError as exc:

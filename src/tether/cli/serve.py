@@ -15,7 +15,7 @@ import uvicorn
 from rich.console import Console
 from starlette.applications import Starlette
 
-from tether.cli.common import fail
+from tether.cli.common import fail, first_command_here
 from tether.config import ConfigError, Settings, load_settings, server_url_path
 from tether.http_guard import guarded_protocol
 from tether.redact import RedactQueryTokens
@@ -56,8 +56,10 @@ def serve(
 
     Binds to 127.0.0.1:8787 unless told otherwise. On first start it creates an admin token,
     keeps it in the data dir (mode 0600) and prints it once; with TETHER_TOKEN set it
-    mints and prints nothing.
+    mints and prints nothing. The first start on a machine (no config file, an empty data
+    dir) writes a config file that turns end-to-end encryption on.
     """
+    first_command_here(config, data_dir, console)
     try:
         settings = load_settings(
             config, host=host, port=port, data_dir=data_dir, only=only, log_level=log_level
@@ -196,6 +198,11 @@ def _announce(info: StartupInfo) -> None:
             console.print(f"  web UI: {s.url}/?token={info.new_admin_token}")
         else:
             console.print(f"  web UI: {s.url}/  (sign in with a token link or a token)")
+        if s.encryption != "off":
+            console.print(
+                f"  encryption: {s.encryption} (a browser reads sessions once paired "
+                "with `tether pair`)"
+            )
     if s.only != "relay":
         console.print(f"  gateway: ANTHROPIC_BASE_URL={s.url}")
     if not s.is_loopback:

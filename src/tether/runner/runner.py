@@ -284,7 +284,7 @@ class Runner:
         assert self._publisher is not None and self._outbox is not None
         self.agent_state["status"] = "ended"
         self.agent_state["queued"] = 0
-        self._publisher.patch(agent_state=dict(self.agent_state))
+        self._publisher.patch(agent_state=self._public_state())
         if self._end_on_relay:
             self._publisher.end(self._stop_reason)
         delivered = await self._publisher.flush(15)
@@ -347,12 +347,20 @@ class Runner:
         for message in messages:
             self.view("message", message)
 
+    def _public_state(self) -> dict[str, Any]:
+        """The agent state as the relay gets it: in an encrypted session without the
+        working directory, which travels only sealed (metadata.e2e.meta)."""
+        state = dict(self.agent_state)
+        if self.cipher is not None:
+            state.pop("cwd", None)
+        return state
+
     def update_state(self, state: dict[str, Any], **session: Any) -> None:
         assert self._publisher is not None
         self.agent_state.update(state)
         fields = {k: v for k, v in session.items() if v is not None}
         self._publisher.patch(
-            agent_state=dict(self.agent_state),
+            agent_state=self._public_state(),
             permission_mode=self.agent_state.get("permission_mode"),
             **fields,
         )
@@ -628,12 +636,12 @@ class Runner:
         self.agent_state["status"] = status
         self.agent_state["updated_at"] = time.time()
         assert self._publisher is not None
-        self._publisher.patch(status=status, agent_state=dict(self.agent_state))
+        self._publisher.patch(status=status, agent_state=self._public_state())
 
     def _sync_state(self) -> None:
         assert self._publisher is not None
         self._publisher.patch(
-            agent_state=dict(self.agent_state),
+            agent_state=self._public_state(),
             permission_mode=self.agent_state.get("permission_mode"),
         )
 

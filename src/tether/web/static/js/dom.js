@@ -7,6 +7,11 @@ export function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 
+// Plain text whose `backquoted` parts are commands: escaped, with those parts as <code>.
+export function withCode(text) {
+  return esc(text).replace(/`([^`]+)`/g, "<code>$1</code>");
+}
+
 export function $(selector, root = document) { return root.querySelector(selector); }
 
 export function truncate(text, max) {

@@ -7,7 +7,13 @@
 
 import { isBox, loadDeviceKey, openBox, seal, unwrap, wrap } from "./e2e.js";
 
-const LOCKED_TITLE = "Encrypted (no key on this device)";
+const LOCKED_TITLE = "Encrypted session";
+// Why a session is locked here, and what opens it: a browser signed in with a plain token
+// link holds no device key at all; a paired one may have paired after the session began.
+export const NO_DEVICE_KEY = "This browser holds no key for this session — pair it with `tether pair`.";
+export const NOT_GRANTED = "This device holds no key for this session (it began before the " +
+  "device was paired) — a device that opens it can share it (Devices → Share sessions), " +
+  "or `tether devices grant NAME` on the host.";
 export const TAMPERED = "This failed its integrity check (altered, moved from another session, " +
   "or not meant for this place) and is not shown.";
 
@@ -79,7 +85,7 @@ export class Vault {
   async session(s) {
     if (!keySet(s)) return s;
     const key = await this.keyFor(s);
-    if (!key) return { ...s, title: LOCKED_TITLE, encrypted: true, locked: true };
+    if (!key) return { ...s, title: LOCKED_TITLE, encrypted: true, locked: true, lockedHint: this.lockedHint };
     try {
       const meta = await openBox(key, keySet(s).meta, ["meta", s.id]);
       return { ...s, title: meta?.title || "untitled", cwd: meta?.cwd ?? s.cwd, encrypted: true };
@@ -87,6 +93,9 @@ export class Vault {
       return { ...s, title: "(tampered)", encrypted: true, tampered: true };
     }
   }
+
+  // What a locked session says about itself (views/session.js, views/sessions.js).
+  get lockedHint() { return this.device ? NOT_GRANTED : NO_DEVICE_KEY; }
 
   sessions(list) { return Promise.all(list.map((s) => this.session(s))); }
 
@@ -111,7 +120,7 @@ export class Vault {
     const key = await this.keys.get(p.session_id);
     if (!key) {
       if (!isBox(p.input)) return p;
-      return { ...p, input: {}, title: LOCKED_TITLE, suggestions: [], locked: true };
+      return { ...p, input: {}, title: "Encrypted request", description: this.lockedHint, suggestions: [], locked: true };
     }
     const out = { ...p };
     try {
@@ -150,7 +159,12 @@ export class Vault {
   // What this device sends into an encrypted session is sealed like the runner's.
   async sealMessage(sessionId, body) {
     const key = await this.keys.get(sessionId);
-    if (!key) return body;
+    if (!key) {
+      // Never a plaintext prompt into an encrypted session: the runner would not take it,
+      // and the relay would keep it in the clear.
+      if (this.encrypted.has(sessionId)) throw new Error(this.lockedHint);
+      return body;
+    }
     const plain = { content: body.content, raw: null };
     return { ...body, content: await seal(key, plain, ["msg", sessionId, body.id, body.role, body.kind]) };
   }

@@ -37,7 +37,8 @@ export function renderMessage(m, transcript, full = false) {
       `Tampered: ${esc(TAMPERED)}</div>`;
   }
   if (m?.locked) {
-    return `<div class="msg note locked" data-seq="${esc(m.seq)}">Encrypted; this device has no key for it.</div>`;
+    // A run of them reads as one line (app.css hides the rest); the banner says why.
+    return `<div class="msg note locked" data-seq="${esc(m.seq)}">Encrypted messages: no key in this browser.</div>`;
   }
   try {
     return renderKnown(m, transcript, full);

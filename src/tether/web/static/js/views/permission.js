@@ -4,7 +4,7 @@
 // AskUserQuestion is a question, not a permission: its options are rendered as a form
 // and the answers go back as `updated_input.answers` with an allow.
 
-import { countLines, esc, personName, plural, pretty } from "../dom.js";
+import { countLines, esc, personName, plural, pretty, withCode } from "../dom.js";
 import { diffLines, editsDiff, renderDiff } from "../diff.js";
 import { codeBlock, renderMarkdown } from "../markdown.js";
 import { describe, langOf } from "./tools.js";
@@ -220,7 +220,8 @@ export function permissionCard(p, canAnswer, cwd = "", editsInput = true) {
   // is shown, and it can only be denied; allowing what nobody can read is not offered.
   if (p.tampered || p.locked) {
     return cardStart(p, p.title || "(tampered)") +
-      `<p class="perm-desc tampered" role="alert">${esc(p.description || "This device cannot read this request.")}</p>` +
+      (p.locked ? `<p class="perm-desc locked">${withCode(p.description || "This device cannot read this request.")}</p>`
+        : `<p class="perm-desc tampered" role="alert">${esc(p.description || "This device cannot read this request.")}</p>`) +
       (canAnswer ? `<div class="perm-footer"><div class="perm-actions">` +
         `<button type="button" class="btn danger" data-action="deny">Deny</button></div>${ERROR}</div>` : READ_ONLY) +
       `</article>`;

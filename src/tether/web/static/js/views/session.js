@@ -1,7 +1,7 @@
 // The session view: header (status, model, permission mode, usage), the live transcript,
 // open permission requests, and the composer (prompt, Interrupt, End session).
 
-import { $, basename, esc, formatCost, formatTokens, personName } from "../dom.js";
+import { $, basename, esc, formatCost, formatTokens, personName, withCode } from "../dom.js";
 import { rawMessage, renderMessage, renderTranscript } from "./messages.js";
 import { answerFor, collectAnswers, isQuestion, permissionCard, plainCard, resolvedNote } from "./permission.js";
 import { agentLabel, statusBadge } from "./sessions.js";
@@ -43,6 +43,7 @@ export class SessionView {
     <span id="s-usage" class="chip" title="Tokens in / out and cost of the loaded messages"></span>${this.canReadCalls ? `
     <a id="s-calls" class="chip" href="#/session/${encodeURIComponent(this.id)}/calls">Model calls</a>` : ""}
   </div>
+  <p id="s-locked" class="locked-banner" role="status" hidden></p>
   <main id="transcript" class="transcript" tabindex="0" aria-label="Transcript">
     <div id="earlier"></div>
     <div id="msgs" aria-live="polite" aria-relevant="additions"><p class="loading">Loading…</p></div>
@@ -144,11 +145,24 @@ export class SessionView {
     if (document.activeElement !== select) select.value = s.permission_mode || "default";
     select.disabled = !this.canSteer || s.status === "ended";
     this.renderUsage();
+    this.renderLocked(s);
     const composer = $("#composer", this.root);
     if (s.status === "ended" && !composer.classList.contains("ended")) {
       composer.classList.add("ended");
       composer.innerHTML = `<p class="readonly">This session has ended.</p>`;
     }
+  }
+
+  // An encrypted session this browser holds no key for: one clear line saying so and how
+  // to get one, and no prompt box (what it sent could not be sealed). Interrupt, End and
+  // the mode stay: they carry no content.
+  renderLocked(s) {
+    const banner = $("#s-locked", this.root);
+    banner.hidden = !s.locked;
+    if (!s.locked) return;
+    banner.innerHTML = withCode(s.lockedHint);
+    const form = $("#prompt-form", this.root);
+    if (form) form.outerHTML = `<p class="readonly">Encrypted session: this browser cannot read or write its messages.</p>`;
   }
 
   renderUsage() {

@@ -1,6 +1,6 @@
 // The sessions list: every session, newest activity first, live; filter active/ended.
 
-import { basename, esc, relativeTime } from "../dom.js";
+import { basename, esc, relativeTime, withCode } from "../dom.js";
 import { ACTIVE } from "../store.js";
 import { describe } from "./tools.js";
 
@@ -147,8 +147,10 @@ export class SessionsView {
       ? `<span class="badge pending-count" aria-label="${pending} open permission request${pending === 1 ? "" : "s"}">${pending}</span>` : "";
     const selected = this.keyboard && i === this.selected;
     return `<li><a class="session-row${selected ? " selected" : ""}" href="#/session/${encodeURIComponent(s.id)}" data-id="${esc(s.id)}">` +
-      `<span class="row-top"><span class="row-title">${esc(title)}</span>${badge}${statusBadge(status)}</span>` +
+      `<span class="row-top"><span class="row-title">${esc(title)}</span>${badge}` +
+      `${s.locked ? `<span class="badge locked" title="Encrypted; no key here">locked</span>` : ""}${statusBadge(status)}</span>` +
       (pending && status !== "ended" ? `<span class="row-asks">${asks(waiting[0])}</span>` : "") +
+      (s.locked ? `<span class="row-locked">${withCode(s.lockedHint)}</span>` : "") +
       `<span class="row-sub"><span class="badge agent" title="${esc(agentLabel(s))}">${esc(s.agent || "agent")}</span>` +
       `<span class="cwd" title="${esc(s.cwd || "")}">${esc(shortPath(s.cwd))}</span>` +
       `<time datetime="${esc(s.last_activity_at)}">${esc(relativeTime(s.last_activity_at, now))}</time></span></a></li>`;
