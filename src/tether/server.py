@@ -7,7 +7,9 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -18,7 +20,9 @@ from tether import __version__
 from tether.config import Settings, admin_token_path
 from tether.gateway.app import build_gateway
 from tether.host_guard import LoopbackHostGuard
+from tether.http_guard import guarded_protocol
 from tether.private_files import private_dir
+from tether.redact import RedactQueryTokens
 from tether.relay.api import json_response, relay_routes
 from tether.relay.auth import ensure_admin_token
 from tether.relay.errors import ApiError, error_response
@@ -151,3 +155,52 @@ def create_app(
     if settings.is_loopback:
         app.add_middleware(LoopbackHostGuard, public_url=settings.public_url)
     return app
+
+
+def make_server(
+    settings: Settings, on_startup: Callable[[StartupInfo], None] | None = None
+) -> uvicorn.Server:
+    """The app and the uvicorn server that runs it, as `tether serve` runs them (the tests
+    run this same server inside their own process). Raises ConfigError when the gateway
+    section is invalid."""
+    app = create_app(settings, on_startup=on_startup)
+    server = _Server(
+        app,
+        uvicorn.Config(
+            app,
+            log_level=settings.log_level,
+            access_log=settings.log_level == "debug",
+            lifespan="on",
+            timeout_graceful_shutdown=3,
+            server_header=False,
+            http=guarded_protocol(
+                settings.request_head_timeout,
+                settings.max_header_bytes,
+                settings.request_body_timeout,
+            ),
+            timeout_keep_alive=settings.keep_alive_timeout,
+            # A WebSocket frame carries one action body: hold it to the HTTP body limit
+            # (larger frames are closed with 1009, message too big).
+            ws_max_size=settings.max_body_bytes,
+        ),
+    )
+    # Sign-in links carry the token in the query string, Gemini clients may send their key
+    # as ?key=: the access log must keep neither. Added after uvicorn.Config, which
+    # (re)configures uvicorn's loggers; once, as the logger outlives each server.
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQueryTokens) for f in access.filters):
+        access.addFilter(RedactQueryTokens())
+    return server
+
+
+class _Server(uvicorn.Server):
+    """Ends the relay's event streams as soon as a stop is asked for; otherwise every open
+    SSE or WebSocket client holds the shutdown for the whole grace period."""
+
+    def __init__(self, app: Starlette, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        end_event_streams(self._app)
+        super().handle_exit(sig, frame)

@@ -1,6 +1,6 @@
 """A real tether server for tests: in this process by default, or a `tether serve` child.
 
-In process, the server is the one `tether serve` runs (`tether.cli.serve.make_server`: the
+In process, the server is the one `tether serve` runs (`tether.server.make_server`: the
 same app, settings and uvicorn options) on a thread of the test process, so tests still
 speak real HTTP, SSE and WebSocket to it but skip a second or so of process start-up. A
 test that needs the process boundary (a real SIGKILL, several processes on one database,
@@ -101,7 +101,7 @@ class TetherServer:
             config.write_text("")
         if self.process:
             return self._start_process(timeout)
-        from tether.cli.serve import make_server
+        from tether.server import make_server
 
         self._threaded = ThreadedServer(make_server(self._settings()), self.port)
         self.port = self._threaded.port

@@ -43,7 +43,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is open the main thread has a
+# running event loop, so asyncio.run() and async tests that a worker runs after the
+# browser tests would fail. Closing it with the module gives the thread back.
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing and CI requires the browser tests to run")

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from tether.cli.tokens import CONFIG_OPTION, DATA_DIR_OPTION, settings_or_fail, with_store
-from tether.relay.store import Store
+
+if TYPE_CHECKING:
+    from tether.relay.store import Store
 
 db_app = typer.Typer(help="Look after the relay's database.", no_args_is_help=True)
 

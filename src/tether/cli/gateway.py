@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -11,10 +12,14 @@ from rich.table import Table
 
 from tether.cli.common import fail
 from tether.config import ConfigError, load_settings
-from tether.gateway.config import GatewayConfig, parse_gateway_config
-from tether.gateway.hooks import Pipeline, build_pipeline
-from tether.gateway.routing import Features, NoRoute, resolve
 from tether.redact import redact_url
+
+if TYPE_CHECKING:
+    from tether.gateway.config import GatewayConfig
+    from tether.gateway.hooks import Pipeline
+
+# The gateway's modules are imported inside the commands: `tether` starts for every
+# command, and most never touch the gateway.
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -39,6 +44,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _load(config: Path | None) -> GatewayConfig:
+    from tether.gateway.config import parse_gateway_config
+
     try:
         settings = load_settings(config)
         return parse_gateway_config(settings.gateway)
@@ -103,6 +110,8 @@ def check(config: Path = CONFIG_OPTION) -> None:
 
 def _hooks(gw: GatewayConfig) -> Pipeline:
     """The hook pipeline as `tether serve` would build it: plugins loaded, order sorted."""
+    from tether.gateway.hooks import build_pipeline
+
     try:
         return build_pipeline(gw.hooks)
     except ConfigError as exc:
@@ -133,6 +142,8 @@ def route(
     config: Path = CONFIG_OPTION,
 ) -> None:
     """Show where one model name goes: provider, upstream model, and the rule that chose."""
+    from tether.gateway.routing import Features, NoRoute, resolve
+
     gw = _load(config)
     try:
         resolved = resolve(

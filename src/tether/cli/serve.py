@@ -6,20 +6,17 @@ import contextlib
 import errno
 import logging
 import socket
-from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
-import uvicorn
 from rich.console import Console
-from starlette.applications import Starlette
 
 from tether.cli.common import fail, first_command_here
 from tether.config import ConfigError, Settings, load_settings, server_url_path
-from tether.http_guard import guarded_protocol
-from tether.redact import RedactQueryTokens
-from tether.server import StartupInfo, create_app, end_event_streams
+
+if TYPE_CHECKING:
+    from tether.server import StartupInfo
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -69,6 +66,9 @@ def serve(
     _configure_logging(settings.log_level)
     sock = _bind(settings)
     settings.port = sock.getsockname()[1]
+    # Imported here: the server pulls in the whole app, which no other command needs.
+    from tether.server import make_server
+
     try:
         server = make_server(settings, on_startup=_announce)
     except ConfigError as exc:  # the gateway section is checked when the app is built
@@ -81,55 +81,6 @@ def serve(
         if settings.only != "gateway":
             _forget_address(settings)
     console.print("[dim]tether stopped[/]")
-
-
-def make_server(
-    settings: Settings, on_startup: Callable[[StartupInfo], None] | None = None
-) -> uvicorn.Server:
-    """The app and the uvicorn server that runs it, as `tether serve` runs them (the tests
-    run this same server inside their own process). Raises ConfigError when the gateway
-    section is invalid."""
-    app = create_app(settings, on_startup=on_startup)
-    server = _Server(
-        app,
-        uvicorn.Config(
-            app,
-            log_level=settings.log_level,
-            access_log=settings.log_level == "debug",
-            lifespan="on",
-            timeout_graceful_shutdown=3,
-            server_header=False,
-            http=guarded_protocol(
-                settings.request_head_timeout,
-                settings.max_header_bytes,
-                settings.request_body_timeout,
-            ),
-            timeout_keep_alive=settings.keep_alive_timeout,
-            # A WebSocket frame carries one action body: hold it to the HTTP body limit
-            # (larger frames are closed with 1009, message too big).
-            ws_max_size=settings.max_body_bytes,
-        ),
-    )
-    # Sign-in links carry the token in the query string, Gemini clients may send their key
-    # as ?key=: the access log must keep neither. Added after uvicorn.Config, which
-    # (re)configures uvicorn's loggers; once, as the logger outlives each server.
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, RedactQueryTokens) for f in access.filters):
-        access.addFilter(RedactQueryTokens())
-    return server
-
-
-class _Server(uvicorn.Server):
-    """Ends the relay's event streams as soon as a stop is asked for; otherwise every open
-    SSE or WebSocket client holds the shutdown for the whole grace period."""
-
-    def __init__(self, app: Starlette, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self._app = app
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        end_event_streams(self._app)
-        super().handle_exit(sig, frame)
 
 
 def _configure_logging(level: str) -> None:

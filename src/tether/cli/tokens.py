@@ -12,7 +12,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,8 +23,9 @@ from tether.client import NotFound, RelayClient, RelayError
 from tether.client.errors import Forbidden, RelayUnavailable, Unauthorized
 from tether.config import ConfigError, Settings, load_settings, server_url_path
 from tether.protocol import SCOPES
-from tether.relay.auth import create_token
-from tether.relay.store import Store, open_database
+
+if TYPE_CHECKING:
+    from tether.relay.store import Store
 
 T = TypeVar("T")
 
@@ -72,6 +73,10 @@ async def _via_server(settings: Settings, work: Callable[[RelayClient], Awaitabl
 
 
 async def with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    # Imported here: only a command that finds no server running opens the store itself,
+    # and the relay's store is most of what `tether` would otherwise import for any command.
+    from tether.relay.store import Store, open_database
+
     store = Store(open_database(settings.database_url, settings.data_dir))
     try:
         await store.open()
@@ -126,6 +131,8 @@ def create(
     settings = settings_or_fail(config, data_dir)
 
     async def in_store(store: Store) -> dict[str, Any]:
+        from tether.relay.auth import create_token
+
         row, token = await create_token(store, scope, name)
         return {**row, "token": token}
 

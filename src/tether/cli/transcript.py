@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import RenderableType
-from rich.markdown import Markdown
 from rich.text import Text
 
 from tether.cli.render import (
@@ -35,7 +34,13 @@ def render_message(message: dict[str, Any], compact: bool = False) -> Renderable
     kind = message.get("kind")
     text = str(content.get("text") or "")
     if kind == "assistant_text":
-        return Text(f"● {one_line(text, 2000)}") if compact else Markdown(text)
+        if compact:
+            return Text(f"● {one_line(text, 2000)}")
+        # rich.markdown brings a Markdown parser and Pygments: only `attach` needs them, and
+        # `tether run`, which imports this module, starts faster without.
+        from rich.markdown import Markdown
+
+        return Markdown(text)
     if kind == "user_text" and content.get("interrupt") is True:
         return Text(f"■ {_interrupted(content)}", style="yellow")  # not the person's words
     if kind == "user_text":  # the agent's own "user" frame, e.g. a subagent's prompt

@@ -10,10 +10,15 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
-from claude_agent_sdk.types import CanUseTool
+if TYPE_CHECKING:
+    from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
+    from claude_agent_sdk.types import CanUseTool
+
+# claude-agent-sdk (with the MCP SDK under it) takes about a second of CPU to import, so
+# only build_options imports it: `tether run` checks its arguments and ACP agents run
+# without it.
 
 
 class ClaudeArgsError(ValueError):
@@ -75,6 +80,8 @@ def parse_claude_args(args: Sequence[str]) -> tuple[dict[str, str | None], list[
 def build_options(
     spec: AgentSpec, can_use_tool: CanUseTool, stderr: StderrTail
 ) -> ClaudeAgentOptions:
+    from claude_agent_sdk import ClaudeAgentOptions
+
     extra, add_dirs, model = parse_claude_args(spec.claude_args)
     env = dict(spec.env)
     if spec.gateway:
