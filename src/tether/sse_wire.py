@@ -12,6 +12,10 @@ while that response is a started, unfinished chunked body on an open connection 
 buffer is below its high-water mark; otherwise it declines, and the follower's own task
 writes through ASGI as before (with uvicorn's flow control), so a slow client is never
 written past its limit.
+
+Writing beside the ASGI stack is only right while nothing in it transforms response
+bodies: tether's middlewares (the loopback Host guard, Starlette's error handlers) only
+pass them on. One that did (compression, say) would have to drop the wire from the scope.
 """
 
 from __future__ import annotations
