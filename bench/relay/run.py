@@ -80,7 +80,13 @@ def pct(values: list[float], q: float) -> float:
 class Server:
     """The one `tether serve` under test (it inherits the raised fd limit)."""
 
-    def __init__(self, data_dir: Path, database_url: str | None, token: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        database_url: str | None,
+        token: str | None = None,
+        profile: str | None = None,
+    ) -> None:
         self.port = free_port()
         self.token = token or "bench-" + secrets.token_hex(8)
         data_dir.mkdir(exist_ok=True)
@@ -98,8 +104,10 @@ class Server:
         if database_url:
             env["TETHER_DATABASE_URL"] = database_url
         self.log = (data_dir / "serve.log").open("wb")
+        # `profile`: run under cProfile, the stats written there when it stops.
+        runner = ["-m", "tether"] if profile is None else ["-m", "bench.relay.profiled", profile]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tether", "serve", "--only", "relay", "--port", str(self.port)],
+            [sys.executable, *runner, "serve", "--only", "relay", "--port", str(self.port)],
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -18,6 +18,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from tether.sse_wire import EXTENSION, SSEWire
+
 _TOO_LARGE = b"request head too large\n"
 _431 = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
@@ -88,6 +90,12 @@ class GuardedProtocol(HttpToolsProtocol):
         # An upgrade (WebSocket) has no body to wait for: the protocol is handed over.
         self._in_body = not self.parser.should_upgrade()
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope and self.scope["method"] == "GET":
+            # A GET may be an event stream: give it the wire the relay's bus writes to.
+            self.scope.setdefault("extensions", {})[EXTENSION] = SSEWire(
+                self.transport, self.flow, cycle
+            )
 
     def on_message_complete(self) -> None:
         self._in_body = False

@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tether.protocol import PERMISSION_EVENTS, WS_ACTIONS
 from tether.relay.auth import Principal
-from tether.relay.bus import Subscription, byte_chunks
+from tether.relay.bus import Batch, Subscription, byte_chunks, sse_bytes
 from tether.relay.errors import ApiError, Forbidden, MalformedJSON, Unauthorized, Unprocessable
 from tether.relay.event import WireEvent
 from tether.relay.legacy import legacy_event
@@ -40,6 +40,7 @@ from tether.relay.models import (
 from tether.relay.ownership import Visibility
 from tether.relay.service import Relay
 from tether.relay.validation import MAX_INT64, check_json, check_params, parse_json
+from tether.sse_wire import SSEWire, wire_of
 
 log = logging.getLogger("tether.relay.stream")
 
@@ -112,6 +113,17 @@ async def follow(
             batch = await sub.wait(interval)
             if not batch:
                 yield [ping_event()]
+                continue
+            if (
+                types is None
+                and (visibility is None or visibility.owner is None)
+                and batch[0] is not None
+                and (batch[0].id or 0) > cursor
+            ):
+                # The common case: the whole batch, as the bus shares it with every
+                # follower that took the same run (its bytes joined once for all).
+                cursor = batch[-1].id or cursor
+                yield batch  # type: ignore[misc]
                 continue
             out: list[WireEvent] = []
             for event in batch:
@@ -194,6 +206,7 @@ def _sse_response(
     lease: bool = False,
 ) -> StreamingResponse:
     visibility = Visibility(relay.store, who)
+    response: EventStreamResponse
 
     async def body() -> AsyncIterator[bytes]:
         cursor, reset = await clamp_cursor(relay, since)
@@ -216,7 +229,11 @@ def _sse_response(
             async for batch in follow(relay, session_id, cursor, types, subscribed, visibility):
                 if shape is not None:
                     batch = [shape(event) for event in batch]
-                yield batch[0].sse if len(batch) == 1 else b"".join(e.sse for e in batch)
+                if isinstance(batch, Batch) and holder is None and shape is None:
+                    # Live, and taking every event as the bus publishes it: from now on the
+                    # bus may write this follower's events straight to its connection.
+                    subscribed[0].wire = response.wire
+                yield sse_bytes(batch)
                 # The runner's heartbeat: what it is sent (a ping at least) renews its lease.
                 if holder is not None and time.monotonic() - renewed >= 1.0:
                     renewed = time.monotonic()
@@ -235,7 +252,19 @@ def _sse_response(
                 with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                     await relay.leases.release(session_id, holder)  # type: ignore[arg-type]
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
+    response = EventStreamResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
+    return response
+
+
+class EventStreamResponse(StreamingResponse):
+    """A StreamingResponse that keeps the connection's wire (sse_wire.py), if the server
+    gave one, for the bus to write live events to."""
+
+    wire: SSEWire | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.wire = wire_of(scope)
+        await super().__call__(scope, receive, send)
 
 
 async def event_stream(request: Request, relay: Relay, who: Principal) -> Response:
