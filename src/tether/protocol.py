@@ -2,8 +2,8 @@
 message roles and kinds (and which role may post each kind), session statuses, event
 types, WebSocket actions, and error types with their HTTP status.
 
-A leaf module: it imports nothing of tether, so the relay, the client, the CLI and the
-runner all import it, and the web UI's copy (`web/static/js/protocol.js`) is rendered
+A leaf module: it imports nothing of tether, so the relay, the client, the CLI, the
+config and the e2e code all import it (the runner speaks it through the client), and the web UI's copy (`web/static/js/protocol.js`) is rendered
 from it (`python -m tether.protocol`) and checked against it by the tests.
 """
 
