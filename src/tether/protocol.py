@@ -196,6 +196,29 @@ def general_error_type(status: int) -> str | None:
     return next((kind for kind, code in ERROR_STATUS.items() if code == status), None)
 
 
+class ProtocolError(Exception):
+    """An error by its protocol `type`, with the status that type is answered with. The
+    relay raises its subclasses (relay/errors.py); the client raises its own for what the
+    relay answered (client/errors.py). A subclass names its type; the status comes with it
+    from ERROR_STATUS, so nothing is kept in step by hand."""
+
+    type: str = "error"
+    status: int | None = None
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls.status = ERROR_STATUS.get(cls.type)
+
+    def __init__(self, message: str, *, status: int | None = None, type: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if type is not None:
+            self.type = type
+            self.status = ERROR_STATUS.get(type, self.status)
+        if status is not None:
+            self.status = status
+
+
 # ── the web UI's copy ─────────────────────────────────────────────────────────────
 
 
