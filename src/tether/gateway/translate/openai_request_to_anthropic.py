@@ -233,7 +233,12 @@ def _arguments(arguments: Any) -> dict:
 
 
 def _convert_tool(tool: dict) -> dict:
-    function = tool.get("function") or {}
+    return function_tool(tool.get("function") or {})
+
+
+def function_tool(function: dict) -> dict:
+    """An OpenAI function's declaration (chat's `function`, a Responses tool) as an
+    Anthropic tool."""
     out: dict[str, Any] = {
         "name": function.get("name") or "tool",
         "input_schema": function.get("parameters") or {"type": "object", "properties": {}},

@@ -12,11 +12,8 @@ cannot be replayed to Anthropic and are left out.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 # Shared with the Chat Completions → Anthropic translator: the same rules apply.
 from tether.gateway.translate.hub_request import add_turn
@@ -25,7 +22,9 @@ from tether.gateway.translate.openai_request_to_anthropic import (
     _media_block,
     _results_first,
     _tool_id,
+    function_tool,
 )
+from tether.gateway.translate.packed import pack, unpack
 
 __all__ = [
     "REASONING_PREFIX",
@@ -66,19 +65,13 @@ class ResponsesContext:
 
 
 def pack_reasoning(thinking: str, signature: str) -> str:
-    payload = orjson.dumps({"thinking": thinking, "signature": signature})
-    return REASONING_PREFIX + base64.b64encode(payload).decode()
+    return pack(REASONING_PREFIX, {"thinking": thinking, "signature": signature})
 
 
 def unpack_reasoning(encrypted: Any) -> dict[str, str] | None:
     """The thinking block packed by `pack_reasoning`, or None for anyone else's."""
-    if not isinstance(encrypted, str) or not encrypted.startswith(REASONING_PREFIX):
-        return None
-    try:
-        data = orjson.loads(base64.b64decode(encrypted[len(REASONING_PREFIX) :]))
-    except (ValueError, orjson.JSONDecodeError):
-        return None
-    if not isinstance(data, dict):
+    data = unpack(REASONING_PREFIX, encrypted)
+    if data is None:
         return None
     thinking, signature = data.get("thinking"), data.get("signature")
     if not isinstance(thinking, str) or not isinstance(signature, str):
@@ -348,16 +341,6 @@ def _thinking_first(message: dict) -> None:
 # -- tools -------------------------------------------------------------------------
 
 
-def _function_tool(tool: dict) -> dict:
-    out: dict[str, Any] = {
-        "name": tool.get("name") or "tool",
-        "input_schema": tool.get("parameters") or {"type": "object", "properties": {}},
-    }
-    if tool.get("description"):
-        out["description"] = tool["description"]
-    return out
-
-
 def _custom_tool(tool: dict) -> dict:
     """A freeform tool (its input is raw text, e.g. Codex's apply_patch grammar) as a
     function taking that text as one string; the grammar rides in the description."""
@@ -391,7 +374,7 @@ def _convert_tools(tools: Any, ctx: ResponsesContext) -> list[dict]:
             continue
         kind = tool.get("type")
         if kind == "function":
-            out.append(_function_tool(tool))
+            out.append(function_tool(tool))
         elif kind == "custom":
             ctx.custom_tools.add(tool.get("name") or "tool")
             out.append(_custom_tool(tool))
@@ -404,7 +387,7 @@ def _convert_tools(tools: Any, ctx: ResponsesContext) -> list[dict]:
                     ctx.custom_tools.add(inner.get("name") or "tool")
                     out.append(_custom_tool(inner))
                 elif inner.get("type") == "function":
-                    out.append(_function_tool(inner))
+                    out.append(function_tool(inner))
         # Hosted tools (web_search, file_search, code_interpreter, mcp, ...) run at
         # OpenAI; an Anthropic model cannot call them.
     return out
