@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 Event = tuple[str, dict[str, Any]]
 
 
@@ -47,6 +49,20 @@ class HubStream:
             return []
         self._done = True
         return [("error", {"type": "error", "error": {"type": error_type, "message": message}})]
+
+    def feed(self, chunk: dict) -> list[Event]:
+        raise NotImplementedError
+
+    def feed_data(self, data: str) -> list[Event]:
+        """One SSE `data:` payload as received: a JSON object, given to `feed`."""
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return self.fail("api_error", "the upstream sent a stream chunk that is not JSON")
+        return self.feed_parsed(chunk)
+
+    def feed_parsed(self, chunk: Any) -> list[Event]:
+        return self.feed(chunk) if isinstance(chunk, dict) else []
 
     @staticmethod
     def ping() -> Event:
