@@ -1,5 +1,5 @@
 """Anthropic SSE events → chat.completion.chunk dicts (`AnthropicStreamTranslator`), framed
-with `encode_chunk`; the stream ends with `DONE`. Pure.
+with `translate.sse.encode_data`; the stream ends with `translate.sse.DONE`. Pure.
 """
 
 from __future__ import annotations
@@ -7,16 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
-
 from tether.gateway.translate.anthropic_response_to_openai import _FINISH, _openai_usage
-
-DONE = b"data: [DONE]\n\n"
-
-
-def encode_chunk(chunk: dict) -> bytes:
-    """One OpenAI stream frame (`data: <json>`); end the stream with DONE."""
-    return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
 class AnthropicStreamTranslator:
