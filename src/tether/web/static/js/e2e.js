@@ -91,28 +91,8 @@ export async function unwrap(wrapped, device, context) {
 
 // ── this device's key pair, kept in IndexedDB ────────────────────────────────────
 
-function idb() {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open("tether", 1);
-    req.onupgradeneeded = () => req.result.createObjectStore("keys");
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
-
-async function idbDo(mode, fn) {
-  const db = await idb();
-  try {
-    return await new Promise((resolve, reject) => {
-      const tx = db.transaction("keys", mode);
-      const req = fn(tx.objectStore("keys"));
-      tx.oncomplete = () => resolve(req.result);
-      tx.onerror = () => reject(tx.error);
-    });
-  } finally {
-    db.close();
-  }
-}
+// The database is js/token-db.js's (a classic script the page loads first).
+const idbDo = (mode, fn) => globalThis.tetherDB.run("keys", mode, fn);
 
 // {id, publicKey (base64url), privateKey (CryptoKey, not extractable)} or undefined.
 export function loadDeviceKey() {
