@@ -23,6 +23,8 @@ from tether.gateway.translate.openai_request_to_anthropic import (
     _results_first,
     _tool_id,
     function_tool,
+    with_parallel,
+    word_tool_choice,
 )
 from tether.gateway.translate.packed import pack, unpack
 
@@ -394,14 +396,8 @@ def _convert_tools(tools: Any, ctx: ResponsesContext) -> list[dict]:
 
 
 def _tool_choice(choice: Any, parallel: Any, tools: list[dict]) -> dict | None:
-    out: dict[str, Any] | None = None
-    if choice == "auto":
-        out = {"type": "auto"}
-    elif choice == "required":
-        out = {"type": "any"}
-    elif choice == "none":
-        out = {"type": "none"}
-    elif isinstance(choice, dict):
+    out = word_tool_choice(choice)
+    if isinstance(choice, dict):
         name = choice.get("name")
         if choice.get("type") in ("function", "custom") and isinstance(name, str):
             # A choice naming a tool that was not offered would be refused.
@@ -409,8 +405,4 @@ def _tool_choice(choice: Any, parallel: Any, tools: list[dict]) -> dict | None:
                 out = {"type": "tool", "name": name}
         elif choice.get("type") == "allowed_tools":
             out = {"type": "any"} if choice.get("mode") == "required" else {"type": "auto"}
-    if parallel is False:
-        out = out or {"type": "auto"}
-        if out["type"] != "none":
-            out["disable_parallel_tool_use"] = True
-    return out
+    return with_parallel(out, parallel)
