@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from tether.gateway.translate.anthropic_response_to_openai import _FINISH, _openai_usage
+from tether.gateway.translate.hub_stream import read_message_delta
 
 
 class AnthropicStreamTranslator:
@@ -77,11 +78,9 @@ class AnthropicStreamTranslator:
                 return [self._chunk({"tool_calls": [call]})]
             return []
         if kind == "message_delta":
-            stop = (data.get("delta") or {}).get("stop_reason")
+            stop = read_message_delta(data, self._usage)
             if stop:
                 self._finish = _FINISH.get(stop, "stop")
-            usage = data.get("usage") or {}
-            self._usage.update({k: v for k, v in usage.items() if v is not None})
             return []
         if kind == "message_stop":
             return self.finish()

@@ -1,6 +1,7 @@
 """What every translator into the hub's stream shares (`<format>_stream_to_anthropic`):
 the events that open and close an Anthropic message stream, and the bookkeeping of a
-stream that ends once, whether it finishes or fails. Pure: no I/O."""
+stream that ends once, whether it finishes or fails; and, for the translators out of it
+(`anthropic_stream_to_<format>`), the reading of its `message_delta`. Pure: no I/O."""
 
 from __future__ import annotations
 
@@ -32,6 +33,13 @@ def message_end(stop_reason: Any, stop_sequence: Any, usage: dict[str, Any]) -> 
         ("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}),
         ("message_stop", {"type": "message_stop"}),
     ]
+
+
+def read_message_delta(data: dict[str, Any], usage: dict[str, Any]) -> str | None:
+    """A `message_delta`'s stop reason (None when it gives none); the usage it reports
+    is merged into `usage`, since a delta carries only the counts that changed."""
+    usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
+    return (data.get("delta") or {}).get("stop_reason")
 
 
 class HubStream:
