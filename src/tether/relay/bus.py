@@ -55,7 +55,6 @@ class Subscription:
 
     session_id: str | None
     byte_limit: int = QUEUE_BYTES
-    overflowed: bool = False
     _bytes: int = 0
     _events: deque[WireEvent | None] = field(default_factory=deque)
     _waiter: asyncio.Future[None] | None = None
@@ -117,7 +116,6 @@ class Bus:
     def subscribe(self, session_id: str | None = None) -> Subscription:
         sub = Subscription(session_id, self.byte_limit)
         if self.closing:
-            sub.overflowed = True
             sub.put(None)
         else:
             self._subscribers.add(sub)
@@ -138,7 +136,6 @@ class Bus:
         self._cut_off(sub)
 
     def _cut_off(self, sub: Subscription) -> None:
-        sub.overflowed = True
         self._subscribers.discard(sub)
         # Drop what it has not read and wake it with the end sentinel: it resumes from
         # its last cursor, so dropping here loses nothing.
