@@ -12,6 +12,8 @@ from tether.protocol import ProtocolError
 
 
 class ApiError(ProtocolError):
+    """An error the relay answers; raised as itself, it is a 400 `invalid_request`."""
+
     type: str = "invalid_request"
     status: int
 
@@ -31,10 +33,6 @@ class ApiError(ProtocolError):
 
     def response(self) -> Response:
         return error_response(self.status, self.type, self.message, self.extra)
-
-
-class BadRequest(ApiError):
-    type = "invalid_request"
 
 
 class MalformedJSON(ApiError):
