@@ -13,7 +13,8 @@ from pathlib import Path
 
 import typer
 
-from tether.cli.tokens import CONFIG_OPTION, DATA_DIR_OPTION, settings_or_fail, with_store
+from tether.cli.common import CONFIG_OPTION, DATA_DIR_OPTION
+from tether.cli.tokens import settings_or_fail, with_store
 from tether.relay.store import Store
 
 db_app = typer.Typer(help="Look after the relay's database.", no_args_is_help=True)

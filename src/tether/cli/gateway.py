@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tether.cli.common import fail
+from tether.cli.common import CONFIG_OPTION, fail
 from tether.config import ConfigError, load_settings
 from tether.gateway.config import GatewayConfig, parse_gateway_config
 from tether.gateway.hooks import Pipeline, build_pipeline
@@ -20,15 +20,6 @@ gateway_app = typer.Typer(
     name="gateway",
     help="Check the model gateway's config and see where a model name is routed.",
     no_args_is_help=True,
-)
-
-CONFIG_OPTION = typer.Option(
-    None,
-    "--config",
-    "-c",
-    envvar="TETHER_CONFIG",
-    help="YAML config file.",
-    show_default="~/.config/tether/config.yaml",
 )
 
 
