@@ -3,8 +3,9 @@ message roles and kinds (and which role may post each kind), session statuses, e
 types, WebSocket actions, and error types with their HTTP status.
 
 A leaf module: it imports nothing of tether, so the relay, the client, the CLI, the
-config and the e2e code all import it (the runner speaks it through the client), and the web UI's copy (`web/static/js/protocol.js`) is rendered
-from it (`python -m tether.protocol`) and checked against it by the tests.
+config and the e2e code all import it (the runner speaks it through the client), and the
+web UI's copy (`web/static/js/protocol.js`) is rendered from it (`python -m
+tether.protocol`) and checked against it by the tests.
 """
 
 from __future__ import annotations
@@ -198,6 +199,29 @@ ERROR_STATUS: dict[str, int] = {
 def general_error_type(status: int) -> str | None:
     """The general error type of a status (409 → `conflict`), None when it has none."""
     return next((kind for kind, code in ERROR_STATUS.items() if code == status), None)
+
+
+class ProtocolError(Exception):
+    """An error by its protocol `type`, with the status that type is answered with. The
+    relay raises its subclasses (relay/errors.py); the client raises its own for what the
+    relay answered (client/errors.py). A subclass names its type; the status comes with it
+    from ERROR_STATUS, so nothing is kept in step by hand."""
+
+    type: str = "error"
+    status: int | None = None
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls.status = ERROR_STATUS.get(cls.type)
+
+    def __init__(self, message: str, *, status: int | None = None, type: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if type is not None:
+            self.type = type
+            self.status = ERROR_STATUS.get(type, self.status)
+        if status is not None:
+            self.status = status
 
 
 # ── the web UI's copy ─────────────────────────────────────────────────────────────

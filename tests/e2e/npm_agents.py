@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.harness import in_thread, wait_message, wait_status
+from tests.gateway.conftest import GATEWAY_KEY, start_gateway
 from tests.support.model_server import hold, text
 
 BIN = Path(__file__).parents[2] / ".cache" / "npm" / "node_modules" / ".bin"
@@ -21,6 +24,19 @@ def path_with(command: str) -> str:
             pytest.fail(f"{command} is missing: ./scripts/test installs it from npm")
         pytest.skip(f"{command} is not installed (./scripts/test installs it)")
     return f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+@contextlib.contextmanager
+def gateway_to(model: Any, data_dir: Path, **routing: Any) -> Iterator[Any]:
+    """A tether gateway (key GATEWAY_KEY) whose one provider is the scripted Anthropic
+    `model`; `routing` is the config's `routes` or `default`."""
+    provider = {"type": "anthropic", "base_url": model.url, "api_key": "k", "retries": 0}
+    config = {"gateway": {"keys": [GATEWAY_KEY], "providers": {"an": provider}, **routing}}
+    server = start_gateway(data_dir, config)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 async def interrupt_mid_turn_then_prompt(relay: Any, model: Any, runner: Any) -> None:

@@ -14,8 +14,8 @@ from tests.e2e.harness import (
     wait_pending,
     wait_status,
 )
-from tests.e2e.npm_agents import interrupt_mid_turn_then_prompt, path_with
-from tests.gateway.conftest import GATEWAY_KEY, start_gateway
+from tests.e2e.npm_agents import gateway_to, interrupt_mid_turn_then_prompt, path_with
+from tests.gateway.conftest import GATEWAY_KEY
 from tests.support.model_server import text, tool_use
 
 pytestmark = pytest.mark.slow
@@ -23,18 +23,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def gateway(tmp_path: Path, model):
-    config = {
-        "gateway": {
-            "keys": [GATEWAY_KEY],
-            "providers": {
-                "an": {"type": "anthropic", "base_url": model.url, "api_key": "k", "retries": 0}
-            },
-            "routes": [{"match": "codex-test", "provider": "an", "model": "claude-test"}],
-        }
-    }
-    server = start_gateway(tmp_path / "gateway", config)
-    yield server
-    server.stop()
+    routes = [{"match": "codex-test", "provider": "an", "model": "claude-test"}]
+    with gateway_to(model, tmp_path / "gateway", routes=routes) as server:
+        yield server
 
 
 @pytest.fixture

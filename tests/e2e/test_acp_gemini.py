@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import all_messages, wait_message, wait_pending, wait_status
-from tests.e2e.npm_agents import interrupt_mid_turn_then_prompt, path_with
-from tests.gateway.conftest import GATEWAY_KEY, start_gateway
+from tests.e2e.npm_agents import gateway_to, interrupt_mid_turn_then_prompt, path_with
+from tests.gateway.conftest import GATEWAY_KEY
 from tests.support.gemini_cli import quiet_gemini_home
 from tests.support.model_server import text, tool_use
 
@@ -20,18 +20,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def gateway(tmp_path: Path, model):
-    config = {
-        "gateway": {
-            "keys": [GATEWAY_KEY],
-            "providers": {
-                "an": {"type": "anthropic", "base_url": model.url, "api_key": "k", "retries": 0}
-            },
-            "default": {"provider": "an", "model": "claude-test"},
-        }
-    }
-    server = start_gateway(tmp_path / "gateway", config)
-    yield server
-    server.stop()
+    default = {"provider": "an", "model": "claude-test"}
+    with gateway_to(model, tmp_path / "gateway", default=default) as server:
+        yield server
 
 
 @pytest.fixture

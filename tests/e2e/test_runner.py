@@ -232,7 +232,8 @@ async def test_nothing_is_lost_while_the_relay_restarts(
         if m["kind"] == "assistant_text"
     ]
     assert texts == ["Part one", "Answer two"]  # delivered once each, in order
-    # The second turn's result follows its answer: wait for it rather than race it.
+    # The second turn's result is posted after its text, so wait for it (a doubled one
+    # would make three).
     results = await wait_message(relay, runner, "result", count=2)
     assert len(results) == 2
     assert runner.proc is not None and runner.proc.poll() is None

@@ -71,6 +71,9 @@ def test_a_paired_phone_sees_sessions_and_revoking_it_cuts_it_off(
     assert token.startswith("tth_")
     device = page.evaluate("import('/js/e2e.js').then(m => m.loadDeviceKey())")
     assert device["id"] and len(device["publicKey"]) == 43
+    # The service worker's copy of the token sits in the same IndexedDB database as the
+    # key (the lock screen answers with it): pairing made the database, so both stores.
+    page.wait_for_function("t => self.tetherTokenDB.get().then(v => v === t)", arg=token)
 
     listed = tether(host_env, "devices")
     assert listed.returncode == 0, listed.stderr

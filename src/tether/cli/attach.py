@@ -399,10 +399,7 @@ class Attached:
         answer: answers.Answer,
         form: answers.QuestionForm | None = None,
     ) -> None:
-        self.mine.add(pid)
-        sent = await deliver(self.relay, request, answer, form, self.keyring)
-        if sent.outcome != "sent":
-            self.mine.discard(pid)
+        sent = await deliver(self.relay, request, answer, self.mine, form, self.keyring)
         if sent.outcome == "failed":
             self.out.note(f"not sent: {sent.note}", "red")
             return

@@ -26,6 +26,20 @@ TOKEN_OPTION = typer.Option(
     help="Bearer token (default: the local admin token written by `tether serve`).",
     show_default=False,
 )
+CONFIG_OPTION = typer.Option(
+    None,
+    "--config",
+    "-c",
+    envvar="TETHER_CONFIG",
+    help="YAML config file.",
+    show_default="~/.config/tether/config.yaml",
+)
+DATA_DIR_OPTION = typer.Option(
+    None,
+    "--data-dir",
+    help="Where tokens and the SQLite database live.",
+    show_default="~/.local/share/tether",
+)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

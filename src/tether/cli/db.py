@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from tether.cli.tokens import CONFIG_OPTION, DATA_DIR_OPTION, settings_or_fail, with_store
+from tether.cli.common import CONFIG_OPTION, DATA_DIR_OPTION
+from tether.cli.tokens import settings_or_fail, with_store
 
 if TYPE_CHECKING:
     from tether.relay.store import Store

@@ -4,10 +4,13 @@ through the relay's API (`/api/v1/flows`). Rendering lives in flow_view.py and h
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -28,11 +31,23 @@ flows_app = typer.Typer(
     no_args_is_help=True,
 )
 FLOW_ID = typer.Argument(..., help="A flow id (`tether flows list` shows them).")
-SESSION = typer.Option(None, "--session", help="Only this relay session's calls.")
-MODEL = typer.Option(None, "--model", help="Only calls for this model (client's or upstream).")
-PROVIDER = typer.Option(None, "--provider", help="Only calls routed to this provider.")
-STATUS = typer.Option(None, "--status", help="Only calls answered with this HTTP status.")
-SINCE = typer.Option(None, "--since", help="Only calls since: 10m, 2h, 1d, or an ISO time.")
+# The filters `list` and `har` share, declared once: name → (type, option).
+_FILTERS: dict[str, tuple[type, Any]] = {
+    "session": (str, typer.Option(None, "--session", help="Only this relay session's calls.")),
+    "model": (
+        str,
+        typer.Option(None, "--model", help="Only calls for this model (client's or upstream)."),
+    ),
+    "provider": (str, typer.Option(None, "--provider", help="Only calls routed to this provider.")),
+    "status": (
+        int,
+        typer.Option(None, "--status", help="Only calls answered with this HTTP status."),
+    ),
+    "since": (
+        str,
+        typer.Option(None, "--since", help="Only calls since: 10m, 2h, 1d, or an ISO time."),
+    ),
+}
 # Headers a replay must not copy from the captured request.
 _NOT_REPLAYED = frozenset({"host", "content-length", "connection", "transfer-encoding"})
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -60,40 +75,46 @@ def since_seconds(value: str | None, now: float | None = None) -> float | None:
         fail(f"--since {value!r}: use 10m, 2h, 1d, Unix seconds or an ISO time")
 
 
-def _query(
-    session: str | None,
-    model: str | None,
-    provider: str | None,
-    status: int | None,
-    since: str | None,
-    limit: int,
-) -> dict[str, Any]:
-    given = {
-        "session": session,
-        "model": model,
-        "provider": provider,
-        "status": status,
-        "since": since_seconds(since),
-        "limit": limit,
+def filtered(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the filter options; it receives them as `filters`, the query for
+    `/api/v1/flows` (the ones given, `--since` as Unix seconds)."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    own = [
+        p.replace(kind=keyword)
+        for p in inspect.signature(command).parameters.values()
+        if p.name != "filters"
+    ]
+    added = [
+        inspect.Parameter(name, keyword, default=option, annotation=kind)
+        for name, (kind, option) in _FILTERS.items()
+    ]
+
+    @functools.wraps(command)
+    def with_filters(**options: Any) -> None:
+        given = {name: options.pop(name) for name in _FILTERS}
+        given["since"] = since_seconds(given["since"])
+        command(filters={k: v for k, v in given.items() if v is not None}, **options)
+
+    # Typer reads the options from the signature and the annotations.
+    with_filters.__signature__ = inspect.Signature(added + own)  # type: ignore[attr-defined]
+    with_filters.__annotations__ = {
+        **{name: kind for name, (kind, _) in _FILTERS.items()},
+        **{k: v for k, v in command.__annotations__.items() if k != "filters"},
     }
-    return {k: v for k, v in given.items() if v is not None}
+    return with_filters
 
 
 @flows_app.command("list")
+@filtered
 def list_flows(
-    session: str = SESSION,
-    model: str = MODEL,
-    provider: str = PROVIDER,
-    status: int = STATUS,
-    since: str = SINCE,
+    filters: dict[str, Any],
     limit: int = typer.Option(50, "--limit", min=1, max=1000, help="At most this many."),
     as_json: bool = typer.Option(False, "--json", help="Print the flows as JSON."),
     url: str = URL_OPTION,
     token: str = TOKEN_OPTION,
 ) -> None:
     """Model calls, newest first."""
-    filters = _query(session, model, provider, status, since, limit)
-    found = run(url, token, lambda relay: relay.list_flows(**filters))["flows"]
+    found = run(url, token, lambda relay: relay.list_flows(**filters, limit=limit))["flows"]
     if as_json:
         print(json.dumps(found, indent=2, ensure_ascii=False))
         return
@@ -169,12 +190,9 @@ def diff_flows(
 
 
 @flows_app.command("har")
+@filtered
 def har_export(
-    session: str = SESSION,
-    model: str = MODEL,
-    provider: str = PROVIDER,
-    status: int = STATUS,
-    since: str = SINCE,
+    filters: dict[str, Any],
     limit: int = typer.Option(100, "--limit", min=1, max=1000, help="At most this many."),
     upstream: bool = typer.Option(
         False, "--upstream", help="Add each call the gateway made to its provider."
@@ -183,10 +201,9 @@ def har_export(
     token: str = TOKEN_OPTION,
 ) -> None:
     """Write the calls as HAR 1.2 to stdout (`tether flows har > calls.har`)."""
-    filters = _query(session, model, provider, status, since, limit)
 
     async def details(relay: RelayClient) -> list[dict[str, Any]]:
-        found = (await relay.list_flows(**filters))["flows"]
+        found = (await relay.list_flows(**filters, limit=limit))["flows"]
         return [await relay.get_flow(flow["id"]) for flow in found]
 
     flows = run(url, token, details)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tether.cli.common import fail
+from tether.cli.common import CONFIG_OPTION, fail
 from tether.config import ConfigError, load_settings
 from tether.redact import redact_url
 
@@ -27,15 +27,6 @@ gateway_app = typer.Typer(
     name="gateway",
     help="Check the model gateway's config and see where a model name is routed.",
     no_args_is_help=True,
-)
-
-CONFIG_OPTION = typer.Option(
-    None,
-    "--config",
-    "-c",
-    envvar="TETHER_CONFIG",
-    help="YAML config file.",
-    show_default="~/.config/tether/config.yaml",
 )
 
 

@@ -335,10 +335,7 @@ class Handler:
         answer: Answer,
         form: QuestionForm | None = None,
     ) -> None:
-        self.mine.add(pid)
-        sent = await deliver(self.relay, request, answer, form, self.keyring)
-        if sent.outcome != "sent":
-            self.mine.discard(pid)
+        sent = await deliver(self.relay, request, answer, self.mine, form, self.keyring)
         if sent.outcome == "failed":
             self.shown = None
             self.out.note(f"{sent.note}; it stays in the queue", "red")
@@ -365,13 +362,32 @@ async def deliver(
     relay: RelayClient,
     request: dict[str, Any],
     answer: Answer,
+    mine: set[str],
     form: QuestionForm | None = None,
     keyring: Keyring | None = None,
 ) -> Sent:
     """Send one answer (sealed to its request when `keyring` holds the session's key); a
     request someone else answered first (the relay's first answer wins), one that no
     longer exists and a relay that cannot be reached are outcomes the caller words, never
-    exceptions."""
+    exceptions.
+
+    `mine` holds the ids answered here, so a viewer takes their resolution for no news: the
+    id goes in before the answer is sent (its event may arrive first) and out again unless
+    the answer was taken."""
+    mine.add(request["id"])
+    sent = await _send(relay, request, answer, form, keyring)
+    if sent.outcome != "sent":
+        mine.discard(request["id"])
+    return sent
+
+
+async def _send(
+    relay: RelayClient,
+    request: dict[str, Any],
+    answer: Answer,
+    form: QuestionForm | None,
+    keyring: Keyring | None,
+) -> Sent:
     args = respond_args(answer)
     if form is not None and args["behavior"] == "allow":
         args["updated_input"] = form.updated_input()

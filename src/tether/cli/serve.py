@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from tether.cli.common import fail, first_command_here
+from tether.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, fail, first_command_here
 from tether.config import ConfigError, Settings, load_settings, server_url_path
 
 if TYPE_CHECKING:
@@ -28,20 +28,8 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: str = typer.Option(None, "--host", help="Address to bind.", show_default="127.0.0.1"),
     port: int = typer.Option(None, "--port", "-p", help="Port to listen on.", show_default="8787"),
-    data_dir: Path = typer.Option(
-        None,
-        "--data-dir",
-        help="Where tokens and the SQLite database live.",
-        show_default="~/.local/share/tether",
-    ),
-    config: Path = typer.Option(
-        None,
-        "--config",
-        "-c",
-        envvar="TETHER_CONFIG",
-        help="YAML config file.",
-        show_default="~/.config/tether/config.yaml",
-    ),
+    data_dir: Path = DATA_DIR_OPTION,
+    config: Path = CONFIG_OPTION,
     only: str = typer.Option(
         None, "--only", help="Serve one half alone: gateway or relay.", show_default="both"
     ),

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tether.cli.common import err_console, fail, local_admin_token
+from tether.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, err_console, fail, local_admin_token
 from tether.client import NotFound, RelayClient, RelayError
 from tether.client.errors import Forbidden, RelayUnavailable, Unauthorized
 from tether.config import ConfigError, Settings, load_settings, server_url_path
@@ -32,10 +32,6 @@ T = TypeVar("T")
 token_app = typer.Typer(help="Create, list and revoke the relay's tokens.", no_args_is_help=True)
 console = Console(highlight=False)
 
-CONFIG_OPTION = typer.Option(
-    None, "--config", "-c", envvar="TETHER_CONFIG", help="YAML config file."
-)
-DATA_DIR_OPTION = typer.Option(None, "--data-dir", help="The data dir `tether serve` uses.")
 # Tell a server that is down from one that is slow quickly: the store is the fallback.
 SERVER_TIMEOUT = 5.0
 

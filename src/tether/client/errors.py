@@ -9,19 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tether.protocol import ERROR_STATUS, general_error_type
+from tether.protocol import ERROR_STATUS, ProtocolError, general_error_type
 
 
-class RelayError(Exception):
+class RelayError(ProtocolError):
     """Something the relay answered with an error, or could not be asked at all."""
-
-    status: int | None = None
-    type: str = "error"
-
-    def __init_subclass__(cls) -> None:
-        super().__init_subclass__()
-        # The status comes with the type, from the protocol: nothing here to keep in step.
-        cls.status = ERROR_STATUS.get(cls.type)
 
     def __init__(
         self,
@@ -31,16 +23,8 @@ class RelayError(Exception):
         type: str | None = None,
         body: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        if status is not None:
-            self.status = status
-        if type is not None:
-            self.type = type
+        super().__init__(message, status=status, type=type)
         self.body: dict[str, Any] = body or {}
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class RelayUnavailable(RelayError):

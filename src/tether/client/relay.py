@@ -38,6 +38,11 @@ def _seg(value: str) -> str:
     return quote(str(value), safe="")
 
 
+def _given(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields given a value: a None is left out, so the relay applies its default."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 class RelayClient:
     """An async client of one relay. Use as `async with RelayClient(url, token) as relay:`
     (or call `aclose()`); one connection pool serves every call."""
@@ -98,7 +103,7 @@ class RelayClient:
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> httpx.Response:
-        query = {k: v for k, v in (params or {}).items() if v is not None}
+        query = _given(params or {})
         try:
             response = await self._http.request(
                 method,
@@ -195,17 +200,8 @@ class RelayClient:
         metadata: dict[str, Any] | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
-        body = {
-            "title": title,
-            "agent": agent,
-            "cwd": cwd,
-            "host": host,
-            "metadata": metadata,
-            **fields,
-        }
-        return await self.request(
-            "POST", "/sessions", json={k: v for k, v in body.items() if v is not None}
-        )
+        body = {"title": title, "agent": agent, "cwd": cwd, "host": host, "metadata": metadata}
+        return await self.request("POST", "/sessions", json=_given({**body, **fields}))
 
     async def list_sessions(self, status: str | None = None) -> list[dict[str, Any]]:
         answer = await self.request("GET", "/sessions", params={"status": status})
@@ -293,7 +289,7 @@ class RelayClient:
         return await self.request(
             "POST",
             f"/sessions/{_seg(session_id)}/permissions",
-            json={k: v for k, v in body.items() if v is not None},
+            json=_given(body),
         )
 
     async def get_permission(self, permission_id: str, wait: float | None = None) -> dict[str, Any]:

@@ -31,9 +31,6 @@ class Keyring:
         except ConfigError:
             return cls(None)
 
-    def knows(self, session_id: str) -> bool:
-        return session_id in self._ciphers or session_id in self._locked
-
     def session(self, session: dict[str, Any]) -> dict[str, Any]:
         """Learn a session's cipher; the session with its sealed title and cwd opened."""
         sid = str(session.get("id"))

@@ -275,11 +275,10 @@ class Scenario(Target):
 
 # --- flows: what the gateway captures of each exchange -------------------------------------
 
-# full: headers and bodies; metadata: routing, status, timings, tokens, cost, no bodies.
-CaptureMode = Literal["full", "metadata", "off"]
-
 
 def _capture_mode(value: Any) -> str:
+    """full: headers and bodies; metadata: routing, status, timings, tokens, cost, no
+    bodies; off: nothing."""
     # YAML reads a bare `on`/`off` as true/false.
     if value is True or value == "on":
         return "full"

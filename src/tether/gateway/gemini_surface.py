@@ -51,6 +51,7 @@ from tether.gateway.translate.gemini_request_to_anthropic import (
     gemini_request_to_anthropic,
 )
 from tether.gateway.translate.gemini_wire import get
+from tether.gateway.translate.sse import encode_data
 
 if TYPE_CHECKING:
     from tether.gateway.app import Gateway
@@ -351,7 +352,6 @@ def _count_back(response: Any) -> Response:
 
 
 def _frame(chunk: dict[str, Any], alt_sse: bool, first: bool) -> bytes:
-    data = orjson.dumps(chunk)
     if alt_sse:
-        return b"data: " + data + b"\n\n"
-    return (b"[" if first else b",\r\n") + data
+        return encode_data(chunk)
+    return (b"[" if first else b",\r\n") + orjson.dumps(chunk)

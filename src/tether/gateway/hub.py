@@ -56,7 +56,7 @@ from tether.gateway.translate.responses_stream_to_anthropic import (
     ResponsesToAnthropicStream,
     responses_to_anthropic_message,
 )
-from tether.gateway.translate.sse import encode_sse
+from tether.gateway.translate.sse import DONE, encode_data, encode_sse
 from tether.gateway.upstream import UpstreamFailure
 from tether.sse import SSEParser
 
@@ -341,7 +341,7 @@ class _ChatStream:
         self._ended = False
 
     def _frames(self, chunks: list[dict]) -> list[bytes]:
-        return [b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks]
+        return [encode_data(chunk) for chunk in chunks]
 
     def feed(self, event: str, data: dict) -> list[bytes]:
         return self._frames(self._translator.feed(event, data))
@@ -350,7 +350,7 @@ class _ChatStream:
         if self._ended:
             return []
         self._ended = True
-        return [*self._frames(self._translator.finish()), b"data: [DONE]\n\n"]
+        return [*self._frames(self._translator.finish()), DONE]
 
     def fail(self, status: int, message: str) -> list[bytes]:
         self._ended = True

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -37,6 +38,8 @@ from tether.relay.openapi import Operation, Param, openapi_document
 from tether.relay.service import Relay
 from tether.relay.stream import event_stream, legacy_permission_stream, websocket_endpoint
 from tether.relay.validation import MAX_INT64, check_params, parse_json
+
+T = TypeVar("T", bound=BaseModel)
 
 Handler = Callable[[Request, Relay, Principal], Awaitable[Response]]
 
@@ -88,6 +91,11 @@ async def read_json(request: Request) -> Any:
     return parse_json(body)
 
 
+async def read_body(request: Request, model: type[T]) -> T:
+    """The body, read within the size limit and validated as `model` (422 naming the field)."""
+    return validate(model, await read_json(request))
+
+
 LIMIT_SESSIONS = Param("limit", "integer", minimum=1, maximum=5000, default=500)
 LIMIT_MESSAGES = Param("limit", "integer", minimum=1, maximum=5000, default=100)
 AFTER = Param("after", "integer", "messages after this seq", minimum=0, maximum=MAX_INT64)
@@ -135,7 +143,7 @@ async def list_sessions(request: Request, relay: Relay, who: Principal) -> Respo
 
 @endpoint(None)
 async def create_session(request: Request, relay: Relay, who: Principal) -> Response:
-    body = validate(SessionCreate, await read_json(request))
+    body = await read_body(request, SessionCreate)
     return json_response(await relay.create_session(who, body), 201)
 
 
@@ -146,7 +154,7 @@ async def get_session(request: Request, relay: Relay, who: Principal) -> Respons
 
 @endpoint(None)
 async def patch_session(request: Request, relay: Relay, who: Principal) -> Response:
-    body = validate(SessionPatch, await read_json(request))
+    body = await read_body(request, SessionPatch)
     session_id = request.path_params["session_id"]
     return json_response(await relay.update_session(who, session_id, body))
 
@@ -160,7 +168,7 @@ async def add_session_key(request: Request, relay: Relay, who: Principal) -> Res
 
 @endpoint(None)
 async def end_session(request: Request, relay: Relay, who: Principal) -> Response:
-    body = validate(SessionEnd, await read_json(request))
+    body = await read_body(request, SessionEnd)
     session_id = request.path_params["session_id"]
     return json_response(await relay.end_session(who, session_id, body.reason))
 
@@ -172,7 +180,7 @@ async def interrupt(request: Request, relay: Relay, who: Principal) -> Response:
 
 @endpoint(None)
 async def permission_mode(request: Request, relay: Relay, who: Principal) -> Response:
-    body = validate(PermissionModeIn, await read_json(request))
+    body = await read_body(request, PermissionModeIn)
     session_id = request.path_params["session_id"]
     return json_response(await relay.set_permission_mode(who, session_id, body))
 
@@ -209,7 +217,7 @@ async def post_messages(request: Request, relay: Relay, who: Principal) -> Respo
 
 @endpoint(None)
 async def open_permission(request: Request, relay: Relay, who: Principal) -> Response:
-    body = validate(PermissionOpen, await read_json(request))
+    body = await read_body(request, PermissionOpen)
     session_id = request.path_params["session_id"]
     return json_response(await relay.open_permission(who, session_id, body), 201)
 
@@ -237,14 +245,14 @@ async def get_permission(request: Request, relay: Relay, who: Principal) -> Resp
 
 @endpoint(None)
 async def respond_permission(request: Request, relay: Relay, who: Principal) -> Response:
-    body = validate(PermissionAnswer, await read_json(request))
+    body = await read_body(request, PermissionAnswer)
     permission_id = request.path_params["permission_id"]
     return json_response(await relay.answer_permission(who, permission_id, body))
 
 
 @endpoint(None)
 async def cancel_permission(request: Request, relay: Relay, who: Principal) -> Response:
-    body = validate(PermissionCancel, await read_json(request))
+    body = await read_body(request, PermissionCancel)
     permission_id = request.path_params["permission_id"]
     return json_response(await relay.cancel_permission(who, permission_id, body))
 
@@ -263,13 +271,13 @@ async def push_key(request: Request, relay: Relay, who: Principal) -> Response:
 
 @endpoint()
 async def push_subscribe(request: Request, relay: Relay, who: Principal) -> Response:
-    body = validate(PushSubscribe, await read_json(request))
+    body = await read_body(request, PushSubscribe)
     return json_response(await push_of(request).subscribe(who, body), 201)
 
 
 @endpoint()
 async def push_unsubscribe(request: Request, relay: Relay, who: Principal) -> Response:
-    body = validate(PushUnsubscribe, await read_json(request))
+    body = await read_body(request, PushUnsubscribe)
     return json_response(await push_of(request).unsubscribe(who, body))
 
 
@@ -280,7 +288,7 @@ async def push_subscriptions(request: Request, relay: Relay, who: Principal) -> 
 
 @endpoint()
 async def push_settings(request: Request, relay: Relay, who: Principal) -> Response:
-    body = validate(PushSettingsIn, await read_json(request))
+    body = await read_body(request, PushSettingsIn)
     subscription_id = request.path_params["subscription_id"]
     return json_response(await push_of(request).configure(who, subscription_id, body))
 
@@ -370,7 +378,7 @@ async def list_tokens(request: Request, relay: Relay, who: Principal) -> Respons
 
 @endpoint(None)
 async def create_token(request: Request, relay: Relay, who: Principal) -> Response:
-    body = validate(TokenCreate, await read_json(request))
+    body = await read_body(request, TokenCreate)
     return json_response(await relay.create_token(who, body), 201)
 
 
@@ -384,7 +392,7 @@ async def revoke_token(request: Request, relay: Relay, who: Principal) -> Respon
 
 @endpoint(Capability.manage_tokens)
 async def create_pairing(request: Request, relay: Relay, who: Principal) -> Response:
-    body = validate(PairingCreate, await read_json(request))
+    body = await read_body(request, PairingCreate)
     row = await relay.devices.create_pairing(
         body.id, body.verifier, body.scope, body.name, body.expires_in
     )
@@ -406,7 +414,7 @@ async def pairing_challenge(request: Request) -> Response:
 async def complete_pairing(request: Request) -> Response:
     check_params(request.path_params, "path")
     relay = relay_of(request)
-    body = validate(PairingComplete, await read_json(request))
+    body = await read_body(request, PairingComplete)
     paired = await relay.devices.complete(
         request.path_params["pairing_id"], body.nonce, body.public_key, body.proof, body.host_proof
     )

@@ -8,16 +8,14 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from tether.protocol import ERROR_STATUS
+from tether.protocol import ProtocolError
 
 
-class ApiError(Exception):
+class ApiError(ProtocolError):
+    """An error the relay answers; raised as itself, it is a 400 `invalid_request`."""
+
     type: str = "invalid_request"
-    status: int = ERROR_STATUS[type]
-
-    def __init_subclass__(cls) -> None:
-        super().__init_subclass__()
-        cls.status = ERROR_STATUS[cls.type]
+    status: int
 
     def __init__(
         self,
@@ -27,13 +25,7 @@ class ApiError(Exception):
         type: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        if type is not None:
-            self.type = type
-            self.status = ERROR_STATUS.get(type, self.status)
-        if status is not None:
-            self.status = status
+        super().__init__(message, status=status, type=type)
         self.extra = extra or {}
 
     def body(self) -> dict[str, Any]:
@@ -41,10 +33,6 @@ class ApiError(Exception):
 
     def response(self) -> Response:
         return error_response(self.status, self.type, self.message, self.extra)
-
-
-class BadRequest(ApiError):
-    type = "invalid_request"
 
 
 class MalformedJSON(ApiError):

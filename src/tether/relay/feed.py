@@ -26,6 +26,7 @@ from typing import Any
 
 from tether.relay.bus import Bus
 from tether.relay.event import WireEvent
+from tether.relay.periodic import cancel
 from tether.relay.store import Store
 from tether.relay.store.store import CHANNEL, parse_notification
 
@@ -58,10 +59,7 @@ class LogFeed:
         self._task = asyncio.create_task(self._run(), name="relay-log-feed")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         await self._close_listener()
 
     def committed(self, events: list[WireEvent]) -> None:

@@ -12,12 +12,11 @@ database announce each change once.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import secrets
 import time
 
+from tether.relay.periodic import Periodic
 from tether.relay.store import Store
 
 log = logging.getLogger("tether.relay.lease")
@@ -29,17 +28,19 @@ class Leases:
     def __init__(self, store: Store, ping_interval: float) -> None:
         self.store = store
         self.ttl = LEASE_PINGS * ping_interval
-        self.sweep_every = ping_interval
-        self._task: asyncio.Task[None] | None = None
+        self._sweeper = Periodic(
+            "runner-leases",
+            ping_interval,
+            self.sweep,
+            log,
+            "runner lease sweep failed; trying again",
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._sweep_loop(), name="runner-leases")
+        self._sweeper.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._sweeper.stop()
 
     async def hold(self, session_id: str) -> str:
         holder = "lease_" + secrets.token_hex(8)
@@ -61,16 +62,10 @@ class Leases:
         now = time.time()
         await self.store.write(lambda tx: self.store.drop_lease(tx, session_id, holder, now))
 
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.sweep_every)
-            try:
-                now = time.time()
-                for session_id in await self.store.lapsed_leases(now):
-                    await self.store.write(
-                        lambda tx, s=session_id, t=now: self.store.drop_lease(tx, s, None, t)
-                    )
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("runner lease sweep failed; trying again")
+    async def sweep(self) -> None:
+        """Drop the leases nobody renewed in time."""
+        now = time.time()
+        for session_id in await self.store.lapsed_leases(now):
+            await self.store.write(
+                lambda tx, s=session_id, t=now: self.store.drop_lease(tx, s, None, t)
+            )

@@ -10,12 +10,11 @@ idempotent. A stream resumed from a cursor older than what retention kept starts
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 
 from tether.config import Retention
+from tether.relay.periodic import Periodic
 from tether.relay.store import Store
 
 log = logging.getLogger("tether.relay.retention")
@@ -36,26 +35,19 @@ async def run_once(store: Store, policy: Retention, now: float | None = None) ->
 
 class RetentionTask:
     def __init__(self, store: Store, policy: Retention) -> None:
-        self.store = store
         self.policy = policy
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(
+            "relay-retention",
+            policy.interval,
+            lambda: run_once(store, policy),
+            log,
+            "retention pass failed; trying again next interval",
+            at_start=True,
+        )
 
     def start(self) -> None:
         if self.policy.ended_after is not None:
-            self._task = asyncio.create_task(self._loop(), name="relay-retention")
+            self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await run_once(self.store, self.policy)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("retention pass failed; trying again next interval")
-            await asyncio.sleep(self.policy.interval)
+        await self._loop.stop()

@@ -9,12 +9,11 @@ authentication cache and ends its open streams at once: a WebSocket is closed wi
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from tether.relay.auth import Authenticator
 from tether.relay.limits import Connections
+from tether.relay.periodic import Periodic
 from tether.relay.store import Store
 
 log = logging.getLogger("tether.relay.revocation")
@@ -28,17 +27,20 @@ class RevocationWatch:
         self.auth = auth
         self.connections = connections
         self._known: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._poll = Periodic(
+            "token-revocations",
+            POLL_SECONDS,
+            self.check,
+            log,
+            "checking for revoked tokens failed; retrying",
+        )
 
     async def start(self) -> None:
         self._known = await self.store.revoked_token_ids()
-        self._task = asyncio.create_task(self._run(), name="token-revocations")
+        self._poll.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._poll.stop()
 
     async def check(self) -> None:
         revoked = await self.store.revoked_token_ids()
@@ -47,13 +49,3 @@ class RevocationWatch:
             ended = self.connections.revoke(token_id)
             log.info("token %s revoked: ended %d open connection(s)", token_id, ended)
         self._known = revoked
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(POLL_SECONDS)
-            try:
-                await self.check()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("checking for revoked tokens failed; retrying")

@@ -36,6 +36,7 @@ from tether.relay.models import (
     TokenCreate,
 )
 from tether.relay.ownership import owner_filter, require_owner
+from tether.relay.periodic import cancel
 from tether.relay.retention import RetentionTask
 from tether.relay.revocation import RevocationWatch
 from tether.relay.sealed import check_contents, check_input, check_session
@@ -87,10 +88,7 @@ class Relay:
         await self.retention.stop()
         await self.revocations.stop()
         await self.leases.stop()
-        if self._expiry_task is not None:
-            self._expiry_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._expiry_task
+        await cancel(self._expiry_task)
         if self.feed is not None:
             await self.feed.stop()
 

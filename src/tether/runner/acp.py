@@ -78,7 +78,6 @@ class AcpAgent:
         self._cancelled = False  # this turn was cancelled: refuse its late permission asks
         self._asks: set[asyncio.Task[dict[str, Any]]] = set()
         self._turn: asyncio.Task[None] | None = None
-        self._garbage = 0
 
     # ── lifecycle ──────────────────────────────────────────────────────────────────
 
@@ -277,7 +276,6 @@ class AcpAgent:
 
     def _on_garbage(self, line: bytes) -> None:
         # Agents print to stdout by mistake; keep it where a crash report shows it.
-        self._garbage += 1
         self.stderr.add("[stdout, not JSON-RPC] " + line.decode(errors="replace"))
 
     async def _on_permission(self, params: dict[str, Any]) -> dict[str, Any]:

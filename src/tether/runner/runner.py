@@ -100,7 +100,6 @@ class Runner:
         self._prompts: asyncio.Queue[str] = asyncio.Queue()
         self._turn_done = asyncio.Event()
         self._in_turn = False
-        self._turns = 0
         self._done = asyncio.Event()
         self._stop_reason: str | None = None
         self._end_on_relay = True
@@ -429,7 +428,6 @@ class Runner:
             await self.agent.prompt(text)
             await self._turn_done.wait()
             self._in_turn = False
-            self._turns += 1
             if self._prompts.empty():
                 self.agent_state["queued"] = 0
                 self._set_status("idle")

@@ -7,12 +7,12 @@ import json
 import pytest
 
 from tether.gateway.translate.anthropic_response_to_openai import response_from_anthropic
-from tether.gateway.translate.anthropic_stream_to_openai import (
-    DONE,
-    AnthropicStreamTranslator,
-    encode_chunk,
+from tether.gateway.translate.anthropic_stream_to_openai import AnthropicStreamTranslator
+from tether.gateway.translate.openai_request_to_anthropic import (
+    DROPPED_FIELDS,
+    request_to_anthropic,
 )
-from tether.gateway.translate.openai_request_to_anthropic import request_to_anthropic
+from tether.gateway.translate.sse import DONE, encode_data
 
 
 def translate(body: dict, **kwargs) -> dict:
@@ -169,6 +169,14 @@ def test_tools_choice_stop_sampling_and_user():
     assert translate(
         {"messages": [{"role": "user", "content": "go"}], "tools": [tool], "tool_choice": "none"}
     )["tool_choice"] == {"type": "none"}
+
+
+def test_fields_anthropic_has_no_word_for_are_left_out():
+    values = {"n": 1, "stream_options": {"include_usage": True}}
+    body = {name: values.get(name, "x") for name in DROPPED_FIELDS}
+    out = translate({"messages": [{"role": "user", "content": "hi"}], **body})
+    assert not DROPPED_FIELDS & set(out)
+    assert out["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
 
 
 def test_max_tokens_default_and_clamp():
@@ -457,6 +465,6 @@ def test_stream_error_event_becomes_an_openai_error_chunk():
     assert t.finish() == []
 
 
-def test_encode_chunk_frames():
-    assert encode_chunk({"a": 1}) == b'data: {"a":1}\n\n'
+def test_encode_data_frames():
+    assert encode_data({"a": 1}) == b'data: {"a":1}\n\n'
     assert DONE == b"data: [DONE]\n\n"

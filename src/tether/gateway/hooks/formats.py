@@ -8,12 +8,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
-
 from tether.gateway.hooks.api import Surface
 from tether.gateway.translate.errors import anthropic_error, openai_error
 from tether.gateway.translate.gemini_wire import gemini_error
-from tether.gateway.translate.sse import encode_sse
+from tether.gateway.translate.sse import encode_data, encode_sse
 
 
 def append_system(surface: Surface, body: dict[str, Any], text: str) -> None:
@@ -125,4 +123,4 @@ def stream_error(surface: Surface, status: int, message: str) -> bytes:
         if surface == "gemini"
         else openai_error(status, message)[1]
     )
-    return b"data: " + orjson.dumps(body) + b"\n\n"
+    return encode_data(body)

@@ -34,6 +34,7 @@ from tether.gateway.providers.base import (
 from tether.gateway.translate.anthropic_request_to_gemini import anthropic_request_to_gemini
 from tether.gateway.translate.errors import upstream_error_message
 from tether.gateway.translate.gemini_wire import gemini_error
+from tether.gateway.translate.sse import encode_data
 from tether.gateway.upstream import UpstreamFailure
 
 API_VERSION = "v1beta"
@@ -157,4 +158,4 @@ def _is_sse(upstream: UpstreamResponse) -> bool:
 
 
 def _error_frame(message: str) -> bytes:
-    return b"data: " + orjson.dumps(gemini_error(502, message)[1]) + b"\n\n"
+    return encode_data(gemini_error(502, message)[1])

@@ -24,6 +24,7 @@ from tether.gateway.providers.base import (
 )
 from tether.gateway.providers.base import translation_failure as _failure
 from tether.gateway.token_estimate import estimate_tokens
+from tether.gateway.translate.sse import encode_data
 
 OPENAI_PING = b": ping\n\n"
 
@@ -91,7 +92,7 @@ class OpenAIProvider(BaseProvider):
         def error_frame(message: str) -> bytes:
             # OpenAI SDKs raise on a chunk that carries `error`.
             error = {"error": {"message": message, "type": "server_error"}}
-            return b"data: " + orjson.dumps(error) + b"\n\n"
+            return encode_data(error)
 
         return passthrough_stream(call, upstream, self.provider, OPENAI_PING, error_frame)
 

@@ -16,6 +16,7 @@ from typing import Any
 from tether.gateway.translate.anthropic_request_to_openai import ToolNames
 from tether.gateway.translate.gemini_schema import schema_to_gemini
 from tether.gateway.translate.gemini_wire import GEMINI_SIGNATURE, signature_from_id
+from tether.gateway.translate.hub_request import add_turn
 
 __all__ = ["anthropic_request_to_gemini"]
 
@@ -90,12 +91,7 @@ def _contents(messages: Any, names: ToolNames, system: list[str]) -> list[dict[s
     waiting: list[str] = []  # ids of the last model turn's calls not yet answered
 
     def add(role: str, parts: list[dict[str, Any]]) -> None:
-        if not parts:
-            return
-        if out and out[-1]["role"] == role:
-            out[-1]["parts"].extend(parts)
-        else:
-            out.append({"role": role, "parts": parts})
+        add_turn(out, role, parts, key="parts")
 
     def interrupted() -> list[dict[str, Any]]:
         parts = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -167,7 +168,13 @@ def request_to_openai(
     tools = _convert_tools(body.get("tools"), names, referenced)
     if tools:
         out["tools"] = tools
-        _apply_tool_choice(body.get("tool_choice"), names, tools, out)
+        apply_tool_choice(
+            body.get("tool_choice"),
+            names,
+            {t["function"]["name"] for t in tools},
+            out,
+            lambda name: {"type": "function", "function": {"name": name}},
+        )
 
     effort = _reasoning_effort(body)
     if effort and (reasoning == "effort" or (reasoning == "auto" and _takes_effort(model))):
@@ -503,7 +510,11 @@ def _convert_tools(tools: Any, names: ToolNames, referenced: set[str]) -> list[d
     return out
 
 
-def _apply_tool_choice(choice: Any, names: ToolNames, tools: list[dict], out: dict) -> None:
+def apply_tool_choice(
+    choice: Any, names: ToolNames, sent: set[str], out: dict, named: Callable[[str], dict]
+) -> None:
+    """Anthropic's `tool_choice` in OpenAI's words (chat and Responses alike); `named`
+    writes a choice of one tool in the surface's own shape."""
     if not isinstance(choice, dict):
         return
     kind = choice.get("type")
@@ -514,8 +525,8 @@ def _apply_tool_choice(choice: Any, names: ToolNames, tools: list[dict], out: di
     elif kind == "tool":
         name = names.upstream(choice.get("name") or "")
         # A choice naming a tool that was not sent (a server tool) would 400.
-        if any(t["function"]["name"] == name for t in tools):
-            out["tool_choice"] = {"type": "function", "function": {"name": name}}
+        if name in sent:
+            out["tool_choice"] = named(name)
     # "auto" is the default whenever tools are present; leaving it out suits
     # servers that reject an explicit tool_choice.
     if choice.get("disable_parallel_tool_use"):

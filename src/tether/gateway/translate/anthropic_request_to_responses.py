@@ -10,12 +10,12 @@ be replayed to OpenAI and is left out.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import orjson
 
-from tether.gateway.translate.anthropic_request_to_openai import ToolNames
+from tether.gateway.translate.anthropic_request_to_openai import ToolNames, apply_tool_choice
+from tether.gateway.translate.packed import pack, unpack
 
 __all__ = [
     "RESPONSES_REASONING_PREFIX",
@@ -29,18 +29,11 @@ _BILLING_HEADER = "x-anthropic-billing-header:"
 
 
 def pack_responses_reasoning(item_id: str, encrypted: str) -> str:
-    payload = orjson.dumps({"id": item_id, "encrypted_content": encrypted})
-    return RESPONSES_REASONING_PREFIX + base64.b64encode(payload).decode()
+    return pack(RESPONSES_REASONING_PREFIX, {"id": item_id, "encrypted_content": encrypted})
 
 
 def unpack_responses_reasoning(signature: Any) -> dict[str, str] | None:
-    if not isinstance(signature, str) or not signature.startswith(RESPONSES_REASONING_PREFIX):
-        return None
-    try:
-        data = orjson.loads(base64.b64decode(signature[len(RESPONSES_REASONING_PREFIX) :]))
-    except (ValueError, orjson.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
+    return unpack(RESPONSES_REASONING_PREFIX, signature)
 
 
 def _effort(body: dict) -> str | None:
@@ -95,19 +88,13 @@ def anthropic_to_responses(body: dict, *, model: str) -> tuple[dict, ToolNames]:
         tools.append(converted)
     if tools:
         out["tools"] = tools
-        choice = body.get("tool_choice")
-        if isinstance(choice, dict):
-            kind = choice.get("type")
-            if kind == "any":
-                out["tool_choice"] = "required"
-            elif kind == "none":
-                out["tool_choice"] = "none"
-            elif kind == "tool":
-                name = names.upstream(choice.get("name") or "")
-                if any(t["name"] == name for t in tools):
-                    out["tool_choice"] = {"type": "function", "name": name}
-            if choice.get("disable_parallel_tool_use"):
-                out["parallel_tool_calls"] = False
+        apply_tool_choice(
+            body.get("tool_choice"),
+            names,
+            {t["name"] for t in tools},
+            out,
+            lambda name: {"type": "function", "name": name},
+        )
 
     effort = _effort(body)
     if effort:

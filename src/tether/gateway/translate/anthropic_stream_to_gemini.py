@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from tether.gateway.translate.gemini_wire import encode_thinking, gemini_error, gemini_usage
+from tether.gateway.translate.hub_stream import read_message_delta
 
 __all__ = ["GeminiStreamWriter", "anthropic_response_to_gemini", "finish_reason"]
 
@@ -128,11 +129,9 @@ class GeminiStreamWriter:
         elif kind == "content_block_stop":
             self._stop_block(data.get("index", 0))
         elif kind == "message_delta":
-            stop = (data.get("delta") or {}).get("stop_reason")
+            stop = read_message_delta(data, self._usage)
             if stop:
                 self._stop = stop
-            usage = data.get("usage") or {}
-            self._usage.update({k: v for k, v in usage.items() if v is not None})
         elif kind == "message_stop":
             return self.finish()
         elif kind == "error":

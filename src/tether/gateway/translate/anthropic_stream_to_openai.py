@@ -1,5 +1,5 @@
 """Anthropic SSE events → chat.completion.chunk dicts (`AnthropicStreamTranslator`), framed
-with `encode_chunk`; the stream ends with `DONE`. Pure.
+with `translate.sse.encode_data`; the stream ends with `translate.sse.DONE`. Pure.
 """
 
 from __future__ import annotations
@@ -7,16 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
-
 from tether.gateway.translate.anthropic_response_to_openai import _FINISH, _openai_usage
-
-DONE = b"data: [DONE]\n\n"
-
-
-def encode_chunk(chunk: dict) -> bytes:
-    """One OpenAI stream frame (`data: <json>`); end the stream with DONE."""
-    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+from tether.gateway.translate.hub_stream import read_message_delta
 
 
 class AnthropicStreamTranslator:
@@ -86,11 +78,9 @@ class AnthropicStreamTranslator:
                 return [self._chunk({"tool_calls": [call]})]
             return []
         if kind == "message_delta":
-            stop = (data.get("delta") or {}).get("stop_reason")
+            stop = read_message_delta(data, self._usage)
             if stop:
                 self._finish = _FINISH.get(stop, "stop")
-            usage = data.get("usage") or {}
-            self._usage.update({k: v for k, v in usage.items() if v is not None})
             return []
         if kind == "message_stop":
             return self.finish()

@@ -25,6 +25,7 @@ from tether.gateway.translate.anthropic_response_to_responses import (
     response_status,
     responses_usage,
 )
+from tether.gateway.translate.hub_stream import read_message_delta
 from tether.gateway.translate.responses_request_to_anthropic import ResponsesContext
 
 __all__ = ["ResponsesStreamTranslator", "error_code"]
@@ -116,11 +117,9 @@ class ResponsesStreamTranslator:
         elif kind == "content_block_stop":
             self._close(data.get("index", 0), out)
         elif kind == "message_delta":
-            stop = (data.get("delta") or {}).get("stop_reason")
+            stop = read_message_delta(data, self._usage)
             if stop:
                 self._stop = stop
-            usage = data.get("usage") or {}
-            self._usage.update({k: v for k, v in usage.items() if v is not None})
         elif kind == "message_stop":
             out.extend(self.finish())
         return out

@@ -133,15 +133,10 @@ class GeminiStreamTranslator(HubStream):
             self._finish = finish
         return out
 
-    def feed_data(self, data: str) -> list[Event]:
-        """One SSE `data:` payload as received."""
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return self.fail("api_error", "the upstream sent a stream chunk that is not JSON")
+    def feed_parsed(self, chunk: Any) -> list[Event]:
         if isinstance(chunk, list):  # a JSON-array element list, should one arrive whole
             return [event for item in chunk if isinstance(item, dict) for event in self.feed(item)]
-        return self.feed(chunk) if isinstance(chunk, dict) else []
+        return super().feed_parsed(chunk)
 
     def finish(self) -> list[Event]:
         out: list[Event] = []

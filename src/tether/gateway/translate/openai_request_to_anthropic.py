@@ -233,7 +233,12 @@ def _arguments(arguments: Any) -> dict:
 
 
 def _convert_tool(tool: dict) -> dict:
-    function = tool.get("function") or {}
+    return function_tool(tool.get("function") or {})
+
+
+def function_tool(function: dict) -> dict:
+    """An OpenAI function's declaration (chat's `function`, a Responses tool) as an
+    Anthropic tool."""
     out: dict[str, Any] = {
         "name": function.get("name") or "tool",
         "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
@@ -244,19 +249,23 @@ def _convert_tool(tool: dict) -> dict:
 
 
 def _tool_choice(choice: Any, parallel: Any) -> dict | None:
-    out: dict[str, Any] | None
-    if choice == "auto":
-        out = {"type": "auto"}
-    elif choice == "required":
-        out = {"type": "any"}
-    elif choice == "none":
-        out = {"type": "none"}
-    elif isinstance(choice, dict) and (choice.get("function") or {}).get("name"):
+    out = word_tool_choice(choice)
+    if isinstance(choice, dict) and (choice.get("function") or {}).get("name"):
         out = {"type": "tool", "name": choice["function"]["name"]}
-    else:
-        out = None
+    return with_parallel(out, parallel)
+
+
+def word_tool_choice(choice: Any) -> dict | None:
+    """OpenAI's `tool_choice` words (chat and Responses alike) as Anthropic's."""
+    words = {"auto": "auto", "required": "any", "none": "none"}
+    return {"type": words[choice]} if isinstance(choice, str) and choice in words else None
+
+
+def with_parallel(choice: dict | None, parallel: Any) -> dict | None:
+    """`parallel_tool_calls: false` as Anthropic's `disable_parallel_tool_use`, which
+    rides on a tool choice (an automatic one when none was given)."""
     if parallel is False:
-        out = out or {"type": "auto"}
-        if out["type"] != "none":
-            out["disable_parallel_tool_use"] = True
-    return out
+        choice = choice or {"type": "auto"}
+        if choice["type"] != "none":
+            choice["disable_parallel_tool_use"] = True
+    return choice

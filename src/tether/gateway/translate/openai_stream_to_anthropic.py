@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from tether.gateway.translate.anthropic_request_to_openai import THINKING_SIGNATURE, ToolNames
 from tether.gateway.translate.errors import upstream_error_message
 from tether.gateway.translate.hub_stream import Event, HubStream, message_end, message_start
@@ -121,11 +119,7 @@ class OpenAIStreamTranslator(HubStream):
         """One SSE `data:` payload as received (JSON text or `[DONE]`)."""
         if data == "[DONE]":
             return self.finish()
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return self.fail("api_error", "the upstream sent a stream chunk that is not JSON")
-        return self.feed(chunk) if isinstance(chunk, dict) else []
+        return super().feed_data(data)
 
     def finish(self) -> list[Event]:
         out: list[Event] = []
@@ -133,12 +127,7 @@ class OpenAIStreamTranslator(HubStream):
             return out
         if not self._started:
             self._start(out)
-        if self._tag_buf:
-            rest, self._tag_buf = self._tag_buf, ""
-            if self._in_think:
-                self._thinking(rest, out)
-            else:
-                self._text(rest, out)
+        self._flush_pending_text(out)
         self._close(out)
         for index in sorted(self._tools):
             tool = self._tools[index]
@@ -339,7 +328,8 @@ class OpenAIStreamTranslator(HubStream):
         tool.args = []
 
     def _flush_pending_text(self, out: list[Event]) -> None:
-        """Tool calls begin: what the tag parser held back is text or thinking now."""
+        """Tool calls begin or the stream ends: what the tag parser held back is text or
+        thinking now."""
         if self._tag_buf:
             rest, self._tag_buf = self._tag_buf, ""
             if self._in_think:

@@ -12,11 +12,8 @@ cannot be replayed to Anthropic and are left out.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 # Shared with the Chat Completions → Anthropic translator: the same rules apply.
 from tether.gateway.translate.hub_request import add_turn
@@ -25,7 +22,11 @@ from tether.gateway.translate.openai_request_to_anthropic import (
     _media_block,
     _results_first,
     _tool_id,
+    function_tool,
+    with_parallel,
+    word_tool_choice,
 )
+from tether.gateway.translate.packed import pack, unpack
 
 __all__ = [
     "REASONING_PREFIX",
@@ -66,19 +67,13 @@ class ResponsesContext:
 
 
 def pack_reasoning(thinking: str, signature: str) -> str:
-    payload = orjson.dumps({"thinking": thinking, "signature": signature})
-    return REASONING_PREFIX + base64.b64encode(payload).decode()
+    return pack(REASONING_PREFIX, {"thinking": thinking, "signature": signature})
 
 
 def unpack_reasoning(encrypted: Any) -> dict[str, str] | None:
     """The thinking block packed by `pack_reasoning`, or None for anyone else's."""
-    if not isinstance(encrypted, str) or not encrypted.startswith(REASONING_PREFIX):
-        return None
-    try:
-        data = orjson.loads(base64.b64decode(encrypted[len(REASONING_PREFIX) :]))
-    except (ValueError, orjson.JSONDecodeError):
-        return None
-    if not isinstance(data, dict):
+    data = unpack(REASONING_PREFIX, encrypted)
+    if data is None:
         return None
     thinking, signature = data.get("thinking"), data.get("signature")
     if not isinstance(thinking, str) or not isinstance(signature, str):
@@ -348,16 +343,6 @@ def _thinking_first(message: dict) -> None:
 # -- tools -------------------------------------------------------------------------
 
 
-def _function_tool(tool: dict) -> dict:
-    out: dict[str, Any] = {
-        "name": tool.get("name") or "tool",
-        "input_schema": tool.get("parameters") or {"type": "object", "properties": {}},
-    }
-    if tool.get("description"):
-        out["description"] = tool["description"]
-    return out
-
-
 def _custom_tool(tool: dict) -> dict:
     """A freeform tool (its input is raw text, e.g. Codex's apply_patch grammar) as a
     function taking that text as one string; the grammar rides in the description."""
@@ -391,7 +376,7 @@ def _convert_tools(tools: Any, ctx: ResponsesContext) -> list[dict]:
             continue
         kind = tool.get("type")
         if kind == "function":
-            out.append(_function_tool(tool))
+            out.append(function_tool(tool))
         elif kind == "custom":
             ctx.custom_tools.add(tool.get("name") or "tool")
             out.append(_custom_tool(tool))
@@ -404,21 +389,15 @@ def _convert_tools(tools: Any, ctx: ResponsesContext) -> list[dict]:
                     ctx.custom_tools.add(inner.get("name") or "tool")
                     out.append(_custom_tool(inner))
                 elif inner.get("type") == "function":
-                    out.append(_function_tool(inner))
+                    out.append(function_tool(inner))
         # Hosted tools (web_search, file_search, code_interpreter, mcp, ...) run at
         # OpenAI; an Anthropic model cannot call them.
     return out
 
 
 def _tool_choice(choice: Any, parallel: Any, tools: list[dict]) -> dict | None:
-    out: dict[str, Any] | None = None
-    if choice == "auto":
-        out = {"type": "auto"}
-    elif choice == "required":
-        out = {"type": "any"}
-    elif choice == "none":
-        out = {"type": "none"}
-    elif isinstance(choice, dict):
+    out = word_tool_choice(choice)
+    if isinstance(choice, dict):
         name = choice.get("name")
         if choice.get("type") in ("function", "custom") and isinstance(name, str):
             # A choice naming a tool that was not offered would be refused.
@@ -426,8 +405,4 @@ def _tool_choice(choice: Any, parallel: Any, tools: list[dict]) -> dict | None:
                 out = {"type": "tool", "name": name}
         elif choice.get("type") == "allowed_tools":
             out = {"type": "any"} if choice.get("mode") == "required" else {"type": "auto"}
-    if parallel is False:
-        out = out or {"type": "auto"}
-        if out["type"] != "none":
-            out["disable_parallel_tool_use"] = True
-    return out
+    return with_parallel(out, parallel)
