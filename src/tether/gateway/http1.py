@@ -286,6 +286,17 @@ class UpstreamResponse:
 
     aiter_bytes = aiter_raw  # identity encoding is asked for: no decoding to do
 
+    def buffered(self) -> bytes:
+        """The body bytes that have arrived and not been read, without waiting (b"" when
+        none): a stream's first events often come with the head, and go on at once."""
+        conn = self._conn
+        if conn is None or not conn.chunks:
+            return b""
+        chunk = conn.take()
+        if self.observer is not None:
+            self.observer.body_chunk(chunk)
+        return chunk
+
     async def aread(self) -> bytes:
         return b"".join([chunk async for chunk in self.aiter_raw()])
 
