@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.gateway.upstreams import ScriptedUpstream, Sse
+from tests.support.server import TetherServer
 from tether.gateway.streaming import CLIENT_LEFT, unless_client_leaves
 from tether.hot_routes import HotRoutes
 
@@ -164,3 +166,16 @@ async def test_hot_routes_answer_as_the_router_does(method: str, path: str) -> N
             response = await http.request(method, path)
         answers.append((response.status_code, response.json()))
     assert answers[0] == answers[1]
+
+
+def test_a_client_leaving_before_the_answer_stops_the_upstream(
+    gateway: TetherServer, an_upstream: ScriptedUpstream
+) -> None:
+    """Not a stream for the client: the call is still reading the upstream's answer (a
+    passthrough reads it whole before it checks it) when the client gives up, and the
+    upstream request is dropped with it."""
+    an_upstream.push(Sse([b"event: ping\ndata: {}\n\n"] * 100, delay=0.1))
+    body = {"model": "same-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{gateway.url}/v1/messages", json=body, timeout=0.5)
+    assert an_upstream.wait_outcome(0) == "stopped"
