@@ -70,7 +70,11 @@ class LoopbackHostGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            raw = b""
+            for name, value in scope["headers"]:
+                if name == b"host":
+                    raw = value  # the last one, as a dict of the headers would keep
+            host = raw.decode("latin-1")
             if not self.allows(host):
                 if scope["type"] == "http":
                     response = error_response(

@@ -20,6 +20,7 @@ from tether import __version__
 from tether.config import Settings, admin_token_path
 from tether.gateway.app import build_gateway
 from tether.host_guard import LoopbackHostGuard
+from tether.hot_routes import HotRoutes
 from tether.http_guard import guarded_protocol
 from tether.private_files import private_dir
 from tether.redact import RedactQueryTokens
@@ -152,6 +153,15 @@ def create_app(
     )
     app.state.settings = settings
     app.state.gateway = gateway
+    if gateway is not None:
+        # Inside the Host guard (added after it, so it runs first) and the server-error
+        # middleware; ahead of the router.
+        app.add_middleware(
+            HotRoutes,
+            exact=gateway.hot_paths,
+            prefixes=gateway.hot_prefixes,
+            handlers=app.exception_handlers,
+        )
     if settings.is_loopback:
         app.add_middleware(LoopbackHostGuard, public_url=settings.public_url)
     return app

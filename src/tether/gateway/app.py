@@ -4,8 +4,6 @@ to the provider, which streams the answer back."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -44,6 +42,7 @@ from tether.gateway.routing import (
     resolve,
     responses_features,
 )
+from tether.gateway.streaming import CLIENT_LEFT, unless_client_leaves
 from tether.gateway.token_estimate import estimate_tokens
 
 _GLOB_CHARS = frozenset("*?[")
@@ -62,17 +61,18 @@ class Gateway:
         self.gemini = GeminiSurface(self)
         self.recorder = Recorder(self.config.flows)
         captured = self.recorder.endpoint
+        # The model calls: POSTs that `hot_routes.HotRoutes` dispatches by path ahead of
+        # Starlette's router (the routes below serve the same endpoints to anything
+        # that reaches the router, e.g. a request under a root_path).
+        self.hot_paths: dict[str, Callable[[Request], Awaitable[Any]]] = {
+            "/v1/messages": captured(self.messages, "anthropic"),
+            "/v1/messages/count_tokens": captured(self.count_tokens, "anthropic"),
+            "/v1/chat/completions": captured(self.chat_completions, "openai"),
+            "/v1/responses": captured(self.responses, "responses"),
+        }
+        self.hot_prefixes = self.gemini.hot_prefixes()
         self.routes = [
-            Route("/v1/messages", captured(self.messages, "anthropic"), methods=["POST"]),
-            Route(
-                "/v1/messages/count_tokens",
-                captured(self.count_tokens, "anthropic"),
-                methods=["POST"],
-            ),
-            Route(
-                "/v1/chat/completions", captured(self.chat_completions, "openai"), methods=["POST"]
-            ),
-            Route("/v1/responses", captured(self.responses, "responses"), methods=["POST"]),
+            *(Route(path, call, methods=["POST"]) for path, call in self.hot_paths.items()),
             Route("/v1/models", self.models, methods=["GET"]),
             *self.gemini.routes(),
             # Keep these two last: every path above takes precedence over them.
@@ -181,7 +181,12 @@ class Gateway:
             if self.hooks:
                 hooked = await self.hooks.request(request, body, model)
                 raw, model = hooked.body_bytes(raw), require_model(body)
-            route = resolve(self.config, features(body, lambda: estimate_tokens(body)))
+            # Only scenario rules read a request's features (its tools, its thinking):
+            # without any, the model name is all routing needs, and the walk is skipped.
+            if self.config.scenarios:
+                route = resolve(self.config, features(body, lambda: estimate_tokens(body)))
+            else:
+                route = resolve(self.config, Features(model=model))
         except ClientError as exc:
             return error_response(fmt, exc.status, exc.message, kind=exc.kind, headers=exc.headers)
         except NoRoute as exc:
@@ -200,9 +205,14 @@ class Gateway:
             mode = self.recorder.mode(route.provider.name, model)
             flow.routed(received, model, route, call.stream, mode)
         try:
-            result = await _unless_client_leaves(
-                request, handle(self.providers[route.provider.name], call)
+            # When the client leaves first, the call is cancelled, and with it the upstream
+            # request (the provider stops working for nobody). A stream's own watch takes
+            # over once the call has returned one.
+            result = await unless_client_leaves(
+                request.receive, handle(self.providers[route.provider.name], call)
             )
+            if result is CLIENT_LEFT:
+                return Response(status_code=499)  # nobody is left to read it
             return result if hooked is None else await self.hooks.response(hooked, result)
         except Exception:
             # A bug of ours; the client still gets an error it can parse. No body logged.
@@ -210,32 +220,6 @@ class Gateway:
             return error_response(
                 fmt, 500, "the gateway failed to handle this request", kind="api_error"
             )
-
-
-async def _unless_client_leaves(request: Request, work: Awaitable[Any]) -> Any:
-    """The result of `work`, or, when the client disconnects first, `work` cancelled (and
-    with it the upstream call, so the provider stops working for nobody). A stream's own
-    disconnect watch takes over once `work` has returned one."""
-
-    async def disconnected() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(disconnected())
-    try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(BaseException):
-            await watcher
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    if task.cancelled():
-        return Response(status_code=499)  # nobody is left to read it
-    return task.result()
 
 
 def model_names(config: GatewayConfig) -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ the usual headers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -92,11 +93,17 @@ class GeminiSurface:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
+    def hot_prefixes(self) -> list[tuple[str, str, Callable[[Request], Awaitable[Any]]]]:
+        """The generate/count calls: (path prefix, path parameter, endpoint), for
+        `hot_routes.HotRoutes` and for the routes below."""
+        call = self.gateway.recorder.endpoint(self.call, "gemini")
+        return [(f"/{version}/models/", "target", call) for version in ("v1beta", "v1")]
+
     def routes(self) -> list[BaseRoute]:
-        routes: list[BaseRoute] = []
-        for version in ("v1beta", "v1"):
-            call = self.gateway.recorder.endpoint(self.call, "gemini")
-            routes.append(Route(f"/{version}/models/{{target:path}}", call, methods=["POST"]))
+        routes: list[BaseRoute] = [
+            Route(f"{prefix}{{{param}:path}}", call, methods=["POST"])
+            for prefix, param, call in self.hot_prefixes()
+        ]
         # GET /v1/models[/{id}] are OpenAI's and Anthropic's too; app.py hands the list to
         # Gemini clients (those sending a Google key) and leaves /v1/models/{id} to them.
         routes.append(Route("/v1beta/models/{target:path}", self.model, methods=["GET"]))
@@ -176,7 +183,9 @@ class GeminiSurface:
             def tokens() -> int:
                 return estimate_tokens(gemini_request_to_anthropic(body, model=model))
 
-            route = resolve(config, gemini_features(model, body, tokens))
+            # As in app.py: features are read only by scenario rules.
+            features = gemini_features(model, body, tokens) if config.scenarios else None
+            route = resolve(config, features or Features(model=model))
         except ClientError as exc:
             return error_response(Format.GEMINI, exc.status, exc.message, headers=exc.headers)
         except NoRoute as exc:

@@ -77,6 +77,53 @@ async def paced(
             await reader
 
 
+CLIENT_LEFT: Any = object()  # what `unless_client_leaves` returns when the client left
+
+
+async def unless_client_leaves(receive: Receive, work: Awaitable[T]) -> T:
+    """`work`'s result, or CLIENT_LEFT with `work` cancelled once the client disconnects
+    (`receive` says `http.disconnect`, or fails).
+
+    `work` runs in the caller's own task, and one watcher task beside it cancels that task
+    when the client leaves: running `work` in a task of its own and waiting on both (as
+    this did before) cost a task, an asyncio.wait and a loop turn before the first byte,
+    on every call. The watcher is cancelled, not awaited, when `work` ends: awaiting it
+    would cost another turn before the answer goes out."""
+    current = asyncio.current_task()
+    assert current is not None
+    left = finished = False
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    def client_left(watcher: asyncio.Future[None]) -> None:
+        nonlocal left
+        if watcher.cancelled():
+            return  # stopped by us: `work` is over
+        watcher.exception()  # retrieved: a failing receive() counts as the client gone
+        # This runs a loop turn after the watcher ended: by then `work` may be over too.
+        if not finished:
+            left = True
+            current.cancel()
+
+    watcher = asyncio.ensure_future(disconnected())
+    watcher.add_done_callback(client_left)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if left:
+            left = False
+            if current.uncancel() == 0:  # the watcher's cancel, nobody else's
+                return CLIENT_LEFT  # type: ignore[no-any-return]
+        raise
+    finally:
+        finished = True
+        if left:
+            current.uncancel()  # `work` ended despite the cancel: take it back
+        watcher.cancel()
+
+
 class StreamOut:
     """A streaming ASGI response. A client disconnect cancels the producer (and so the
     upstream request it is reading); `on_close` runs however the stream ended."""
@@ -102,26 +149,10 @@ class StreamOut:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-        async def watch() -> None:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-
-        producer = asyncio.ensure_future(pump())
-        watcher = asyncio.ensure_future(watch())
         try:
-            await asyncio.wait((producer, watcher), return_when=asyncio.FIRST_COMPLETED)
-            if not producer.done():
-                producer.cancel()  # the client left: stop reading the upstream
-            with contextlib.suppress(asyncio.CancelledError, OSError):
-                await producer
+            with contextlib.suppress(OSError):
+                await unless_client_leaves(receive, pump())
         finally:
-            watcher.cancel()
-            if not producer.done():
-                producer.cancel()
-            with contextlib.suppress(BaseException):
-                await watcher
             aclose = getattr(self.body, "aclose", None)
             if aclose is not None:
                 with contextlib.suppress(Exception):

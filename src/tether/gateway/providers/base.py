@@ -311,6 +311,10 @@ def passthrough_stream(
 
     async def relay() -> AsyncIterator[bytes]:
         at_boundary = True
+        # What came with the head goes out now, not after a turn through the pacer's task.
+        if first := upstream.buffered():
+            at_boundary = first.endswith(b"\n\n") or first.endswith(b"\r\n\r\n")
+            yield first
         source: AsyncIterator[Any] = upstream.aiter_raw()
         if ping is not None:
             source = paced(source, call.ping_interval)
@@ -355,6 +359,11 @@ def translated_stream(
 
     async def frames() -> AsyncIterator[bytes]:
         try:
+            # What came with the head goes out now, not after a turn through the pacer.
+            if first := upstream.buffered():
+                out = on_bytes(first)
+                if out:
+                    yield out[0] if len(out) == 1 else b"".join(out)
             async for item in paced(upstream.aiter_raw(), call.ping_interval):
                 out = on_silence() if item is SILENCE else on_bytes(item)  # type: ignore[arg-type]
                 if out:
