@@ -8,6 +8,7 @@ import itertools
 
 import httpx
 import orjson
+import pytest
 
 from tests.relay.support import (
     SSEStream,
@@ -338,3 +339,49 @@ async def test_followers_written_in_coalesced_batches_keep_order_and_exact_curso
             rest = await stream.take(count - count // 3)
         assert [e.data["seq"] for e in rest] == list(range(count // 3 + 1, count + 1))
         assert [e.id for e in rest] == [e.id for e in seen[0][count // 3 :]]
+
+
+async def test_a_request_opened_while_a_stream_starts_arrives_once(server) -> None:
+    """A live stream first sends the requests already pending, then what happens next. A
+    request opened between the subscription and that snapshot belongs to "next" only: it
+    used to come twice (once from the snapshot with no cursor, once live), which a busy
+    server showed as a stray permission_request ahead of everything else."""
+    if server._threaded is None:
+        pytest.skip("needs the server's loop: an in-process server")
+    from tether.relay.stream import follow, subscribe
+
+    app = server._threaded.server.config.app
+    relay, loop = app.state.relay, server._threaded._loop
+
+    def on_server(coro):
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(15)
+
+    async with aclient(server) as http:
+        session = await new_session(http)
+        subscribed = await asyncio.to_thread(on_server, subscribe(relay, session["id"], None))
+        # Opened after the subscription, before the stream's first read of the log.
+        request = (
+            await http.post(f"/api/v1/sessions/{session['id']}/permissions", json=permission())
+        ).json()
+
+        async def first_events() -> list:
+            seen: list = []
+            stream = follow(relay, session["id"], None, subscribed=subscribed)
+            try:
+                while not any(e.type == "permission_request" for e in seen):
+                    seen += [e for e in await anext(stream) if e.type != "ping"]
+                # Then whatever else is queued (a doubled request would be), until quiet.
+                while True:
+                    try:
+                        batch = await asyncio.wait_for(anext(stream), 0.3)
+                    except TimeoutError:
+                        break
+                    seen += [e for e in batch if e is not None and e.type != "ping"]
+            finally:
+                await stream.aclose()
+            return seen
+
+        seen = await asyncio.to_thread(on_server, first_events())
+    requests = [e for e in seen if e.type == "permission_request"]
+    assert [e.data["id"] for e in requests] == [request["id"]]
+    assert requests[0].id is not None  # the live event, with its cursor

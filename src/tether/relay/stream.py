@@ -62,9 +62,11 @@ async def subscribe(
     comment, the WebSocket `ready`), so nothing written after that is missed. Returns the
     subscription and the cursor at or below which live events are skipped."""
     cursor = since or 0
-    if since is None and relay.feed is not None:
-        # The log feed also publishes what committed before this follower subscribed; a
-        # live-only follower starts at the log's end as it stands before subscribing.
+    if since is None:
+        # A live-only follower starts at the log's end as it stands before subscribing:
+        # the log feed (PostgreSQL) also publishes what committed before, and the snapshot
+        # of pending requests `follow` sends first must hold only those opened by then,
+        # or one opened in between would reach the follower twice (snapshot and live).
         cursor = await relay.log_end()
     return relay.bus.subscribe(session_id), cursor
 
@@ -83,10 +85,11 @@ async def follow(
     it should reconnect with its cursor."""
     sub, cursor = subscribed or await subscribe(relay, session_id, since)
     try:
+        # The requests still pending as of the cursor; later ones come live or replayed.
         snapshot = [
             WireEvent(None, "permission_request", permission["session_id"], permission)
             for event_id, permission in await relay.pending_snapshot(session_id)
-            if since is None or event_id <= since
+            if event_id <= cursor
         ]
         if visibility is not None:
             snapshot = await visibility.filter(snapshot)
