@@ -10,7 +10,7 @@ import pytest
 
 from tests.cli.support import cli_env, one_line_error, tether
 from tests.client.support import make_token
-from tests.support.server import TetherServer, free_port
+from tests.support.server import TetherServer, refused_port
 from tether.client import SyncRelayClient
 
 
@@ -127,7 +127,7 @@ def test_a_refused_token_and_an_unreachable_relay_are_one_line(
     line = one_line_error(refused)
     assert "refused the token" in line and "tth_wrong" not in line
 
-    nowhere = f"http://127.0.0.1:{free_port()}"
+    nowhere = f"http://127.0.0.1:{refused_port()}"
     # `tether permissions` waits for a relay that is not up yet, unless told not to.
     waits = command[0] in ("permissions", "connect")
     down = tether(
@@ -158,7 +158,7 @@ def test_flags_override_the_environment(
     server: TetherServer, tmp_path: Path, api: SyncRelayClient
 ) -> None:
     (tmp_path / "cli").mkdir()
-    env = cli_env(f"http://127.0.0.1:{free_port()}", "tth_wrong", tmp_path / "cli")
+    env = cli_env(f"http://127.0.0.1:{refused_port()}", "tth_wrong", tmp_path / "cli")
     done = tether(env, "sessions", "--json", "--url", server.url, "--token", server.token)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []

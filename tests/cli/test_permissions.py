@@ -12,7 +12,7 @@ import pytest
 
 from tests.cli.support import Live, cli_env
 from tests.client.support import make_token
-from tests.support.server import TetherServer, free_port
+from tests.support.server import TetherServer, refused_port, reserve_port
 from tether.client import SyncRelayClient
 
 
@@ -212,7 +212,8 @@ def test_a_token_revoked_while_running_ends_it_at_the_next_connect(
 def test_waits_for_a_relay_that_is_not_up_yet(server_factory, tmp_path) -> None:
     """Started before its relay, it says so and connects once the relay is up, with stdout
     a pipe and no PYTHONUNBUFFERED: every line (the prompt too) arrives as it is written."""
-    port = free_port()
+    held = reserve_port()  # refuses connections until the server below takes the port
+    port = held.getsockname()[1]
     (tmp_path / "cli").mkdir()
     env = cli_env(f"http://127.0.0.1:{port}", "test-admin-early", tmp_path / "cli")
     env.pop("PYTHONUNBUFFERED")
@@ -220,6 +221,7 @@ def test_waits_for_a_relay_that_is_not_up_yet(server_factory, tmp_path) -> None:
     try:
         live.wait_for("lost the relay at")
         assert live.proc.poll() is None
+        held.close()
         server = server_factory(port=port, token="test-admin-early")
         live.wait_for("reconnected", timeout=60)
         with SyncRelayClient(server.url, server.token) as api:
@@ -231,12 +233,13 @@ def test_waits_for_a_relay_that_is_not_up_yet(server_factory, tmp_path) -> None:
             live.wait_for("✓ allowed")
             assert api.get_permission(request["id"])["status"] == "allowed"
     finally:
+        held.close()
         live.stop()
 
 
 def test_no_reconnect_exits_at_once_when_the_relay_is_down(tmp_path) -> None:
     (tmp_path / "cli").mkdir()
-    env = cli_env(f"http://127.0.0.1:{free_port()}", "test-admin-none", tmp_path / "cli")
+    env = cli_env(f"http://127.0.0.1:{refused_port()}", "test-admin-none", tmp_path / "cli")
     done = subprocess.run(
         [sys.executable, "-m", "tether", "permissions", "--no-reconnect"],
         env=env,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.client.support import CuttableProxy, eventually, make_token
-from tests.support.server import TetherServer, free_port
+from tests.support.server import TetherServer, refused_port
 from tether.client import (
     AlreadyResolved,
     Event,
@@ -164,7 +164,7 @@ async def test_typed_errors_carry_the_relays_type_and_message(
 
 
 async def test_an_unreachable_relay_is_relay_unavailable() -> None:
-    async with RelayClient(f"http://127.0.0.1:{free_port()}", "t") as nowhere:
+    async with RelayClient(f"http://127.0.0.1:{refused_port()}", "t") as nowhere:
         with pytest.raises(RelayUnavailable) as down:
             await nowhere.me()
         assert "refused" in str(down.value)

@@ -20,7 +20,7 @@ from tests.e2e.harness import (
     wait_status,
 )
 from tests.support.model_server import hold, text, tool_use
-from tests.support.server import free_port
+from tests.support.server import refused_port
 from tether.protocol import PERMISSION_MODES
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ async def test_prompt_sent_mid_turn_waits_for_the_turn(relay, model, start_runne
         "first question",
         "--gateway",
         model.url,
-        env={"ANTHROPIC_BASE_URL": f"http://127.0.0.1:{free_port()}"},
+        env={"ANTHROPIC_BASE_URL": f"http://127.0.0.1:{refused_port()}"},
     )
     await runner.wait_session_id()
     assert await until(
@@ -177,7 +177,7 @@ def test_run_takes_every_mode_the_relay_takes(mode: str) -> None:
 def test_unreachable_relay_and_unknown_session(relay_server, tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
     env.update(HOME=str(tmp_path), TETHER_DATA_DIR=str(tmp_path))
-    down = run_cli("--url", f"http://127.0.0.1:{free_port()}", "--token", "x", env=env)
+    down = run_cli("--url", f"http://127.0.0.1:{refused_port()}", "--token", "x", env=env)
     assert down.returncode == 1 and "cannot reach the relay" in down.stderr
     unknown = run_cli(
         "--url", relay_server.url, "--token", relay_server.token, "--resume", "ses_nope", env=env

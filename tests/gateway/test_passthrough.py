@@ -147,9 +147,9 @@ def test_unroutable_model_is_404(gateway):
 
 def test_unreachable_provider_is_502(tmp_path, oa_upstream, an_upstream):
     from tests.gateway.conftest import start_gateway
-    from tests.support.server import free_port
+    from tests.support.server import refused_port
 
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{refused_port()}"
     server = start_gateway(
         tmp_path,
         {

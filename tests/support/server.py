@@ -44,12 +44,26 @@ _SETTINGS_ENV = re.compile(r"TETHER_[A-Z_]+|PYTHON[A-Z_]*")
 _LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
 
 
-def free_port() -> int:
-    """A port nothing listens on just now: only for addresses meant to be unreachable.
-    Servers bind port 0 and report theirs instead of probing with this."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Sockets that keep their ports refusing connections until the test process ends.
+_HELD: list[socket.socket] = []
+
+
+def reserve_port() -> socket.socket:
+    """A socket bound to a port on 127.0.0.1 and not listening: connections to the port
+    are refused, and no other socket (another test worker's server) can bind it while
+    this one is open. Close it to hand the port to a server started later."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def refused_port() -> int:
+    """A port where nothing listens for the rest of this test process: for addresses
+    meant to be unreachable. (Probing for a free port and releasing it raced other test
+    workers, whose servers could take it in between.)"""
+    sock = reserve_port()
+    _HELD.append(sock)
+    return sock.getsockname()[1]
 
 
 @dataclass
