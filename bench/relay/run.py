@@ -441,17 +441,22 @@ async def run(args: argparse.Namespace, servers: list[Server], data_dir: Path) -
     )
 
     count = int(args.rate * args.seconds)
-    paced = await fan_out([server], args.fanout_clients, args.rate, count)
+    paced = await fan_out([server], args.fanout_clients, args.rate, count, args.in_flight)
     print(
         f"fan-out: one agent → {args.fanout_clients} SSE clients of one process, "
         f"{args.rate:g} msg/s offered for {args.seconds:g} s"
     )
     _print_fan(paced, "p99 < 50 ms at 500 msg/s offered, all delivered")
-    ceiling = await fan_out([server], args.fanout_clients, None, int(args.rate * 4))
-    print(f"fan-out ceiling, one process: the same, unpaced ({int(args.rate * 4)} messages)")
+    ceiling = await fan_out([server], args.fanout_clients, None, int(args.rate * 4), args.in_flight)
+    print(
+        f"fan-out ceiling, one process: the same, unpaced ({int(args.rate * 4)} messages, "
+        f"{args.in_flight} posts in flight)"
+    )
     _print_fan(ceiling, "≥ 1,500 msg/s to every client")
     if len(servers) > 1:
-        both = await fan_out(servers, args.fanout_clients, None, int(args.rate * 4) * len(servers))
+        both = await fan_out(
+            servers, args.fanout_clients, None, int(args.rate * 4) * len(servers), args.in_flight
+        )
         print(
             f"fan-out ceiling, {len(servers)} processes on one database: followers and posts "
             f"spread over them ({int(args.rate * 4) * len(servers)} messages)"
@@ -514,6 +519,13 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument(
         "--processes", type=int, default=1, help="relay processes on one PostgreSQL database"
+    )
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=8,
+        help="posts the agent has in flight per process (the writer commits what is queued "
+        "together, so more in flight means fewer commits per message)",
     )
     args = parser.parse_args()
     if args.processes > 1 and not args.database_url:
