@@ -39,13 +39,10 @@ def test_create_list_revoke(server) -> None:
     victim = created["client"].split("_")[1]
     revoked = _tokens(server, "revoke", victim)
     assert revoked.returncode == 0 and victim in revoked.stdout
-    row = next(line for line in _tokens(server, "list").stdout.splitlines() if victim in line)
+    after = _tokens(server, "list").stdout.splitlines()
+    row = next(line for line in after if victim in line)
     assert len(re.findall(r"\d{4}-\d\d-\d\dT", row)) == 2, row  # created and revoked
-    kept = next(
-        line
-        for line in _tokens(server, "list").stdout.splitlines()
-        if created["agent"].split("_")[1] in line
-    )
+    kept = next(line for line in after if created["agent"].split("_")[1] in line)
     assert len(re.findall(r"\d{4}-\d\d-\d\dT", kept)) == 1, kept
 
     again = _tokens(server, "revoke", victim)
