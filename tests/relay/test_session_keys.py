@@ -6,6 +6,7 @@ never replaces one, and viewers and agents may not add any."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.relay.support import aclient, assert_error, make_token
 from tests.relay.test_pairing import anonymous, answer, new_pairing
@@ -170,3 +171,22 @@ async def test_the_openapi_document_lists_the_grant(server) -> None:
         doc = (await admin.get("/api/v1/openapi.json")).json()
     operation = doc["paths"]["/sessions/{session_id}/keys"]["post"]
     assert "requestBody" in operation
+
+
+async def test_a_key_another_client_plants_for_a_device_does_not_open(server) -> None:
+    """Any client may add an entry for a device that has none, so one can wrap a key of
+    its own to the tablet before the phone shares the real one. The tablet must not take
+    it for the session's key: the session's sealed metadata does not open with it."""
+    async with aclient(server) as admin:
+        phone, _, _ = await pair(server, admin, "phone")
+        session, _ = await encrypted_session(admin, phone, "planted")
+        tablet, _, tablet_key = await pair(server, admin, "tablet")
+        mallory = make_token(server, "client", "mallory")
+        fake, _ = SessionCipher.create(session["id"], {}, {"title": "fake"})
+        async with aclient(server, mallory) as http:
+            planted = await http.post(
+                f"/api/v1/sessions/{session['id']}/keys", json=grant_body(session, fake, tablet)
+            )
+        assert planted.status_code == 201, planted.text
+        with pytest.raises(crypto.Tampered):
+            SessionCipher.for_session(planted.json(), tablet_key, device_recipient(tablet["id"]))

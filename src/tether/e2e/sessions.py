@@ -85,13 +85,18 @@ class SessionCipher:
     ) -> SessionCipher | None:
         """The cipher of an encrypted session whose key is wrapped to `recipient`; None for
         a plaintext session. NoKey when it is not wrapped to us, Tampered when it is but
-        does not open."""
+        does not open, or opens to a key that is not the session's."""
         if not is_encrypted(session):
             return None
         wrapped = session["metadata"]["e2e"]["keys"].get(recipient)
         if not isinstance(wrapped, dict):
             raise NoKey(f"session {session['id']} is encrypted and not shared with this host")
         key = crypto.unwrap(wrapped, private_key, ["wrap", session["id"], recipient])
+        # Anyone who may add a key entry can wrap a key of their own to us: only the key
+        # the session was sealed with opens its metadata box, so a planted one is tampered.
+        box = session["metadata"]["e2e"].get("meta")
+        if box is not None:
+            crypto.open_box(key, box, ["meta", session["id"]])
         return cls(session["id"], key)
 
     # ── metadata ──────────────────────────────────────────────────────────────────

@@ -44,8 +44,14 @@ export class Vault {
     const wrapped = this.recipient ? e2e.keys[this.recipient] : null;
     if (!wrapped) return this.keys.get(session.id) || Promise.resolve(null);
     if (!this.keys.has(session.id)) {
-      this.keys.set(session.id,
-        unwrap(wrapped, this.device, ["wrap", session.id, this.recipient]).catch(() => null));
+      // Any client may add a key entry for this device, wrapping a key of its own: only
+      // the key the session was sealed with opens its metadata box, so check that first.
+      const checked = unwrap(wrapped, this.device, ["wrap", session.id, this.recipient])
+        .then(async (key) => {
+          if (isBox(e2e.meta)) await openBox(key, e2e.meta, ["meta", session.id]);
+          return key;
+        });
+      this.keys.set(session.id, checked.catch(() => null));
     }
     return this.keys.get(session.id);
   }
