@@ -119,3 +119,39 @@ async def test_a_long_poll_begun_before_the_revocation_gets_no_answer(server) ->
         answered = await admin.post(f"/api/v1/permissions/{pid}/respond", json={"behavior": "deny"})
         assert answered.status_code == 200
         assert_error(await asyncio.wait_for(poll, TIMEOUT), 401)
+
+
+def test_a_stream_whose_token_is_revoked_while_it_opens_is_refused(server) -> None:
+    """A stream is counted (and so found by a revocation) only once it is set up; one whose
+    token was revoked in between must not go live with it."""
+    if server._threaded is None:
+        pytest.skip("needs the server's loop: an in-process server")
+    from tether.relay.errors import Unauthorized as Refused
+    from tether.relay.stream import register
+
+    relay = server._threaded.server.config.app.state.relay
+    loop = server._threaded._loop
+    token = make_token(server, "client", "opening")
+
+    def on_server(coro):
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(15)
+
+    who = on_server(relay.auth.check(token))  # the stream's request passed its check
+    _revoke(server, token)
+
+    async def go_live() -> tuple[bool, int]:
+        for _ in range(100):  # the revocation watch polls twice a second
+            if relay.auth.is_revoked(who):
+                break
+            await asyncio.sleep(0.05)
+        sub = relay.bus.subscribe(None)
+        try:
+            register(relay, who, sub)
+        except Refused:
+            return True, relay.connections._count
+        finally:
+            relay.bus.unsubscribe(sub)
+        return False, relay.connections._count
+
+    refused, counted = on_server(go_live())
+    assert refused and counted == 0

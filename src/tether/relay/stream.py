@@ -26,6 +26,7 @@ from tether.relay.bus import Batch, Subscription, byte_chunks, sse_bytes
 from tether.relay.errors import ApiError, Forbidden, MalformedJSON, Unauthorized, Unprocessable
 from tether.relay.event import WireEvent
 from tether.relay.legacy import legacy_event
+from tether.relay.limits import LiveConnection
 from tether.relay.models import (
     MessageIn,
     PermissionAnswer,
@@ -199,6 +200,17 @@ async def _stream_params(
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+def register(relay: Relay, who: Principal, sub: Subscription) -> LiveConnection:
+    """Count a stream that is about to go live (ApiError past the connection limit), and
+    refuse one whose token was revoked while the stream was being set up: the revocation
+    ended only the connections it could see, and this one was not counted yet."""
+    live = relay.connections.add(who, sub)
+    if relay.auth.is_revoked(who):
+        relay.connections.remove(live)
+        raise Unauthorized("the token was revoked")
+    return live
+
+
 def _sse_response(
     relay: Relay,
     who: Principal,
@@ -216,8 +228,8 @@ def _sse_response(
         subscribed = await subscribe(relay, session_id, cursor)
         holder: str | None = None
         try:
-            live = relay.connections.add(who, subscribed[0])
-        except ApiError:  # the limit was reached since the request was checked
+            live = register(relay, who, subscribed[0])
+        except ApiError:  # the limit was reached, or the token revoked, since the check
             relay.bus.unsubscribe(subscribed[0])
             return
         try:
@@ -393,6 +405,11 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         async with send_lock:
             await ws.send_text(text)
 
+    async def refuse(exc: ApiError) -> None:
+        error = {"type": "error", "error": exc.body()["error"], "status": exc.status}
+        await send(orjson.dumps(error).decode())
+        await ws.close(code=4000 + exc.status, reason=exc.message[:120])
+
     try:
         who = await _ws_authenticate(ws, relay)
         await relay.devices.seen(who.token_id)
@@ -405,18 +422,19 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         )
         relay.connections.check(who)
     except ApiError as exc:
-        await send(
-            orjson.dumps(
-                {"type": "error", "error": exc.body()["error"], "status": exc.status}
-            ).decode()
-        )
-        await ws.close(code=4000 + exc.status, reason=exc.message[:120])
+        await refuse(exc)
         return
     except WebSocketDisconnect:
         return
 
     subscribed = await subscribe(relay, session_id, since)
-    live = relay.connections.add(who, subscribed[0])
+    try:
+        live = register(relay, who, subscribed[0])
+    except ApiError as exc:  # the limit was reached, or the token revoked, since the check
+        relay.bus.unsubscribe(subscribed[0])
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await refuse(exc)
+        return
     try:
         await send(orjson.dumps({"type": "ready", "scope": who.scope, "name": who.name}).decode())
         if reset is not None:
