@@ -264,14 +264,19 @@ class Devices:
     async def revoke(self, name_or_id: str) -> dict[str, Any]:
         row = await self._one_device(name_or_id)
         now = time.time()
-        async with self.db.transaction() as conn:
-            # Its key goes too: no runner wraps a new session key to it.
-            await conn.execute(
+
+        async def revoke(tx: Any) -> None:
+            # Its key goes too: no runner wraps a new session key to it. Through the
+            # writer, as a grant is, so a grant sees the device either active or revoked,
+            # never one revoked under it while its transaction runs.
+            await tx.execute(
                 "UPDATE devices SET revoked_at = $1, public_key = NULL, host_proof = NULL "
                 "WHERE id = $2",
                 now,
                 row["id"],
             )
+
+        await self.store.write(revoke)
         await self.store.revoke_token(row["token_id"])
         return device_out({**row, "revoked_at": now, "public_key": None, "host_proof": None})
 
