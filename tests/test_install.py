@@ -105,3 +105,30 @@ def test_a_config_named_on_the_command_line_is_never_written(
 def test_the_environment_still_wins_over_the_written_file(home: dict[str, str]) -> None:
     settle_new_install(environ=home)
     assert load_settings(environ={**home, "TETHER_ENCRYPTION": "off"}).encryption == "off"
+
+
+def test_the_written_file_is_private_and_never_follows_a_symlink(
+    home: dict[str, str], tmp_path: Path
+) -> None:
+    # Provider keys may later go into the same file.
+    written = settle_new_install(environ=home)
+    assert written is not None and written.stat().st_mode & 0o777 == 0o600
+    # A dangling symlink where the file would go is left alone, its target not created.
+    other = {**home, "XDG_CONFIG_HOME": str(tmp_path / "elsewhere")}
+    config_of(other).parent.mkdir(parents=True)
+    config_of(other).symlink_to(tmp_path / "target.yaml")
+    assert settle_new_install(environ=other) is None
+    assert not (tmp_path / "target.yaml").exists()
+
+
+def test_a_relative_xdg_directory_is_ignored(
+    home: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The XDG spec: relative values are invalid. Otherwise the file would land under
+    # whatever directory the command ran in.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    relative = {**home, "XDG_CONFIG_HOME": "relcfg"}
+    written = settle_new_install(environ=relative)
+    assert written == tmp_path / "home" / ".config" / "tether" / "config.yaml"
+    assert not (tmp_path / "relcfg").exists()

@@ -23,16 +23,21 @@ class ConfigError(Exception):
     """A config file or setting that cannot be used; the message says which and why."""
 
 
+def _xdg(env: dict[str, str] | os._Environ[str], name: str, fallback: Path) -> Path:
+    # The XDG spec: a relative value is invalid and ignored (it would put tether's files
+    # under whatever directory a command happened to run in).
+    value = env.get(name)
+    return Path(value) if value and os.path.isabs(value) else fallback
+
+
 def default_config_path(environ: dict[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "tether" / "config.yaml"
+    return _xdg(env, "XDG_CONFIG_HOME", Path.home() / ".config") / "tether" / "config.yaml"
 
 
 def default_data_dir(environ: dict[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
-    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "tether"
+    return _xdg(env, "XDG_DATA_HOME", Path.home() / ".local" / "share") / "tether"
 
 
 # The push services browsers subscribe through (Chrome/Android, Firefox, Safari/iOS, Edge).

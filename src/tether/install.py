@@ -64,9 +64,12 @@ def settle_new_install(
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        # Exclusive: two first commands at once write it once.
-        with path.open("x") as f:
-            f.write(NEW_INSTALL_CONFIG)
+        # Exclusive (two first commands at once write it once, and an existing file or a
+        # symlink there is never followed or clobbered), and private: the same file may
+        # later hold provider keys (docs/gateway.md).
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return None
+    with os.fdopen(fd, "w") as f:
+        f.write(NEW_INSTALL_CONFIG)
     return path
