@@ -239,7 +239,8 @@ async def test_nothing_is_lost_while_the_relay_restarts(
     assert runner.proc is not None and runner.proc.poll() is None
 
 
-async def test_resume_continues_the_same_claude_conversation(relay, model, start_runner) -> None:
+async def _a_finished_conversation(relay, model, start_runner) -> tuple[str, str]:
+    """A session whose one turn told Claude a number, ended: its id and Claude's own."""
     model.add(text("I will remember 4242."))
     first = start_runner("remember the number 4242", "--exit-when-done")
     session_id = await first.wait_session_id()
@@ -248,6 +249,11 @@ async def test_resume_continues_the_same_claude_conversation(relay, model, start
     assert ended["status"] == "ended"
     claude_id = ended["agent_state"]["claude_session_id"]
     assert claude_id
+    return session_id, claude_id
+
+
+async def test_resume_continues_the_same_claude_conversation(relay, model, start_runner) -> None:
+    session_id, claude_id = await _a_finished_conversation(relay, model, start_runner)
 
     model.add(text("It was 4242."))
     second = start_runner("--resume", session_id)
@@ -268,7 +274,11 @@ async def test_resume_continues_the_same_claude_conversation(relay, model, start
     assert await second.wait_exit() == 130
     assert (await relay.get_session(session_id))["status"] == "ended"
 
-    # --fork: the same conversation continues in a new relay session and a new Claude id.
+
+async def test_fork_continues_the_conversation_in_a_new_session(relay, model, start_runner) -> None:
+    session_id, claude_id = await _a_finished_conversation(relay, model, start_runner)
+
+    # The same conversation continues in a new relay session and a new Claude id.
     model.add(text("Forked, and it was 4242."))
     third = start_runner("--resume", session_id, "--fork", "and now?")
     forked_id = await third.wait_session_id()
@@ -277,7 +287,7 @@ async def test_resume_continues_the_same_claude_conversation(relay, model, start
     forked = await relay.get_session(forked_id)
     assert forked["metadata"] == {"forked_from": session_id}
     assert forked["agent_state"]["claude_session_id"] not in (None, claude_id)
-    request = model.wait_main_requests(3)[2]
+    request = model.wait_main_requests(2)[1]
     assert "remember the number 4242" in "\n".join(user_texts(request.body))
     assert (await relay.get_session(session_id))["status"] == "ended"  # left as it was
 
