@@ -7,6 +7,7 @@ that needs it; nothing reads the environment behind its back.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ class ConfigError(Exception):
     """A config file or setting that cannot be used; the message says which and why."""
 
 
-def _xdg(env: dict[str, str] | os._Environ[str], name: str, fallback: Path) -> Path:
+def _xdg(env: Mapping[str, str], name: str, fallback: Path) -> Path:
     # The XDG spec: a relative value is invalid and ignored (it would put tether's files
     # under whatever directory a command happened to run in).
     value = env.get(name)

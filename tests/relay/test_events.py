@@ -350,15 +350,10 @@ async def test_a_request_opened_while_a_stream_starts_arrives_once(server) -> No
         pytest.skip("needs the server's loop: an in-process server")
     from tether.relay.stream import follow, subscribe
 
-    app = server._threaded.server.config.app
-    relay, loop = app.state.relay, server._threaded._loop
-
-    def on_server(coro):
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(15)
-
+    relay = server.relay
     async with aclient(server) as http:
         session = await new_session(http)
-        subscribed = await asyncio.to_thread(on_server, subscribe(relay, session["id"], None))
+        subscribed = await asyncio.to_thread(server.on_loop, subscribe(relay, session["id"], None))
         # Opened after the subscription, before the stream's first read of the log.
         request = (
             await http.post(f"/api/v1/sessions/{session['id']}/permissions", json=permission())
@@ -381,7 +376,7 @@ async def test_a_request_opened_while_a_stream_starts_arrives_once(server) -> No
                 await stream.aclose()
             return seen
 
-        seen = await asyncio.to_thread(on_server, first_events())
+        seen = await asyncio.to_thread(server.on_loop, first_events())
     requests = [e for e in seen if e.type == "permission_request"]
     assert [e.data["id"] for e in requests] == [request["id"]]
     assert requests[0].id is not None  # the live event, with its cursor

@@ -129,14 +129,9 @@ def test_a_stream_whose_token_is_revoked_while_it_opens_is_refused(server) -> No
     from tether.relay.errors import Unauthorized as Refused
     from tether.relay.stream import register
 
-    relay = server._threaded.server.config.app.state.relay
-    loop = server._threaded._loop
+    relay = server.relay
     token = make_token(server, "client", "opening")
-
-    def on_server(coro):
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(15)
-
-    who = on_server(relay.auth.check(token))  # the stream's request passed its check
+    who = server.on_loop(relay.auth.check(token))  # the stream's request passed its check
     _revoke(server, token)
 
     async def go_live() -> tuple[bool, int]:
@@ -153,5 +148,5 @@ def test_a_stream_whose_token_is_revoked_while_it_opens_is_refused(server) -> No
             relay.bus.unsubscribe(sub)
         return False, relay.connections._count
 
-    refused, counted = on_server(go_live())
+    refused, counted = server.on_loop(go_live())
     assert refused and counted == 0

@@ -13,6 +13,7 @@ With `database_url` the relay uses PostgreSQL; otherwise SQLite in the given dat
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import re
@@ -22,9 +23,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -34,6 +36,8 @@ from tests.support.postgres import (  # noqa: F401  (re-exported: tests import t
     postgres_available,
 )
 from tests.support.threaded import ThreadedServer
+
+T = TypeVar("T")
 
 ALL_IN_PROCESSES = os.environ.get("TETHER_TEST_SERVER", "") == "process"
 
@@ -140,6 +144,20 @@ class TetherServer:
     def restart(self, *, kill: bool = False) -> TetherServer:
         self.stop(kill=kill)
         return self.start()
+
+    @property
+    def relay(self) -> Any:
+        """The relay service of an in-process server (its `app.state.relay`)."""
+        if self._threaded is None:
+            raise RuntimeError("only an in-process server exposes its relay")
+        return self._threaded.server.config.app.state.relay
+
+    def on_loop(self, coro: Coroutine[Any, Any, T], timeout: float = 15) -> T:
+        """Run `coro` on an in-process server's own event loop, from any thread, and
+        return its result: for tests that drive the relay's parts between two requests."""
+        if self._threaded is None or self._threaded._loop is None:
+            raise RuntimeError("only a running in-process server has a loop to run on")
+        return asyncio.run_coroutine_threadsafe(coro, self._threaded._loop).result(timeout)
 
     def log(self) -> str:
         """What a server process wrote (an in-process server logs to the test's logging)."""

@@ -265,7 +265,7 @@ class Devices:
         row = await self._one_device(name_or_id)
         now = time.time()
 
-        async def revoke(tx: Any) -> None:
+        async def mark_revoked(tx: Any) -> None:
             # Its key goes too: no runner wraps a new session key to it. Through the
             # writer, as a grant is, so a grant sees the device either active or revoked,
             # never one revoked under it while its transaction runs.
@@ -276,7 +276,7 @@ class Devices:
                 row["id"],
             )
 
-        await self.store.write(revoke)
+        await self.store.write(mark_revoked)
         await self.store.revoke_token(row["token_id"])
         return device_out({**row, "revoked_at": now, "public_key": None, "host_proof": None})
 
