@@ -281,9 +281,7 @@ class Relay:
                     f"{where}: {problem}", extra={"fields": [{"field": where, "message": problem}]}
                 )
             prepared.append(fields)
-        return await self.store.write(
-            lambda tx: self.store.append_messages(tx, session_id, prepared, who.name)
-        )
+        return await self.store.write(self.store.append(session_id, prepared, who.name))
 
     # ── the runner's lease ────────────────────────────────────────────────────────
 
@@ -315,7 +313,7 @@ class Relay:
         self, who: Principal, permission_id: str, body: PermissionAnswer
     ) -> dict[str, Any]:
         who.require(Capability.answer_permission)
-        await self.readable_permission(who, permission_id)
+        await self._may_act_on(who, permission_id)
         check_input(self.sealed, "updated_input", body.updated_input)
         decision: dict[str, Any] = {
             "behavior": body.behavior,
@@ -334,7 +332,7 @@ class Relay:
         self, who: Principal, permission_id: str, body: PermissionCancel
     ) -> dict[str, Any]:
         who.require(Capability.open_permission)
-        await self.readable_permission(who, permission_id)
+        await self._may_act_on(who, permission_id)
         decision = {
             "behavior": "deny",
             "message": body.reason or "Withdrawn by the agent.",
@@ -343,6 +341,12 @@ class Relay:
         return await self.store.write(
             lambda tx: self.store.resolve_permission(tx, permission_id, "cancelled", decision)
         )
+
+    async def _may_act_on(self, who: Principal, permission_id: str) -> None:
+        """An agent token acts only on its own sessions' requests. Other scopes read
+        nothing first: the write itself answers 404 for an unknown id."""
+        if owner_filter(who) is not None:
+            await self.readable_permission(who, permission_id)
 
     async def readable_permission(self, who: Principal, permission_id: str) -> dict[str, Any]:
         """The request, when `who` may see it (an agent token: its own sessions' only)."""

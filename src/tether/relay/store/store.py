@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ from tether.relay.event import WireEvent
 from tether.relay.store.db import Connection, Database, Row
 from tether.relay.store.flows import FlowStore
 from tether.relay.store.migrations import migrate
-from tether.relay.store.writer import Operation, R, Tx, Writer
+from tether.relay.store.writer import Operation, R, Together, Tx, Writer
 
 _JSON_SESSION_FIELDS = ("metadata", "agent_state")
 
@@ -116,38 +117,54 @@ WITH ins AS (
                WITH ORDINALITY AS u(type, session_id, seq, data, created_at, ord)
      ORDER BY u.ord
     RETURNING id
-), bounds AS (SELECT MIN(id) AS first, MAX(id) AS last, COUNT(*) AS n FROM ins)
+), bounds AS (SELECT MIN(id) AS first, MAX(id) AS last, COUNT(*) AS n FROM ins
+), opened AS (
+    UPDATE permissions p SET event_id = e.id
+      FROM unnest($9::text[], $10::bigint[]) AS o(permission_id, ord),
+           (SELECT id, row_number() OVER (ORDER BY id) AS ord FROM ins) AS e
+     WHERE e.ord = o.ord AND p.id = o.permission_id
+)
 SELECT first, last, n, pg_notify($7, first::text || ' ' || last::text || $8) AS sent
   FROM bounds
 """
 
 
-# One round trip for a post of messages (see Store._append_pg). The row_number over the
-# ids not stored yet numbers them in the order given; `bump` returns the session's new
-# last_seq, so they take the seqs up to it.
+# One round trip for the posts of a batch (see Store._append_pg). Each session's ids not
+# stored yet are numbered in the order given; its `bump` returns the session's new
+# last_seq, so they take the seqs up to it. Session rows are locked in id order first, so
+# two processes appending to the same sessions wait for each other instead of deadlocking.
 _APPEND_MESSAGES_PG = """
 WITH given AS (
-    SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-        WITH ORDINALITY AS g(id, role, kind, content, raw, ord)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::text[])
+        WITH ORDINALITY AS g(session_id, id, role, kind, content, raw, author, ord)
 ), fresh AS (
-    SELECT g.*, row_number() OVER (ORDER BY g.ord) AS k
+    SELECT g.*, row_number() OVER (PARTITION BY g.session_id ORDER BY g.ord) AS k
       FROM given g
-     WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.session_id = $1 AND m.id = g.id)
+     WHERE NOT EXISTS (
+        SELECT 1 FROM messages m WHERE m.session_id = g.session_id AND m.id = g.id)
+), counts AS (
+    SELECT session_id, COUNT(*) AS n FROM fresh GROUP BY session_id
+), locked AS (
+    SELECT s.id FROM sessions s
+     WHERE s.id IN (SELECT session_id FROM counts) ORDER BY s.id FOR UPDATE
 ), bump AS (
-    UPDATE sessions
-       SET last_seq = last_seq + (SELECT COUNT(*) FROM fresh), last_activity_at = $7
-     WHERE id = $1 AND EXISTS (SELECT 1 FROM fresh)
- RETURNING last_seq
+    UPDATE sessions s
+       SET last_seq = s.last_seq + c.n, last_activity_at = $8
+      FROM counts c, locked l
+     WHERE s.id = c.session_id AND l.id = s.id
+ RETURNING s.id, s.last_seq, c.n
 ), ins AS (
     INSERT INTO messages (session_id, seq, id, role, kind, content, raw, author, created_at)
-    SELECT $1, b.last_seq - (SELECT COUNT(*) FROM fresh) + f.k, f.id, f.role, f.kind,
-           f.content, f.raw, $8, $7
-      FROM fresh f, bump b
- RETURNING id, seq
+    SELECT f.session_id, b.last_seq - b.n + f.k, f.id, f.role, f.kind, f.content, f.raw,
+           f.author, $8
+      FROM fresh f JOIN bump b ON b.id = f.session_id
+ RETURNING session_id, id, seq
 )
-SELECT (SELECT COUNT(*) FROM fresh) AS fresh, (SELECT COUNT(*) FROM bump) AS bumped,
-       (SELECT array_agg(id ORDER BY seq) FROM ins) AS ids,
-       (SELECT array_agg(seq ORDER BY seq) FROM ins) AS seqs
+SELECT (SELECT COUNT(*) FROM counts) AS sessions, (SELECT COUNT(*) FROM bump) AS bumped,
+       (SELECT array_agg(session_id) FROM ins) AS session_ids,
+       (SELECT array_agg(id) FROM ins) AS ids,
+       (SELECT array_agg(seq) FROM ins) AS seqs
 """
 
 
@@ -243,6 +260,42 @@ async def insert_token(conn: Any, token_id: str, name: str, scope: str, secret_h
     }
 
 
+@dataclass(slots=True)
+class Post:
+    """One request's messages for one session, as the writer stores them."""
+
+    session_id: str
+    items: list[dict[str, Any]]
+    author: str | None
+    # Each item's id: its own, or a new one.
+    ids: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ids = [item.get("id") or new_id("msg") for item in self.items]
+
+
+def _message_rows(post: Post, now: float) -> dict[str, Row]:
+    """The row each of the post's ids is stored as (an id given twice, once), its seq to
+    be drawn."""
+    rows: dict[str, Row] = {}
+    for item, message_id in zip(post.items, post.ids, strict=True):
+        rows.setdefault(
+            message_id,
+            {
+                "session_id": post.session_id,
+                "seq": 0,
+                "id": message_id,
+                "role": item["role"],
+                "kind": item["kind"],
+                "content": _dumps(item.get("content")),
+                "raw": None if item.get("raw") is None else _dumps(item["raw"]),
+                "author": post.author,
+                "created_at": now,
+            },
+        )
+    return rows
+
+
 class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -286,12 +339,17 @@ class Store:
         ]
         if tx.dialect == "postgres":
             columns = list(zip(*rows, strict=True))
+            place = {id(event): k for k, event in enumerate(tx.events, 1)}
             row = await tx.fetchrow(
                 _APPEND_EVENTS_PG,
                 EVENT_ORDER_LOCK,
                 *(list(c) for c in columns),
                 CHANNEL,
                 notify_payload(tx.events).decode(),
+                # Each request opened learns its event's id (by the event's place in the
+                # batch: ids are drawn in that order).
+                [permission_id for permission_id, _ in tx.opened],
+                [place[id(event)] for _, event in tx.opened],
             )
             assert row is not None and row["n"] == len(rows)
             first, last = int(row["first"]), int(row["last"])
@@ -314,7 +372,7 @@ class Store:
                 ids.append(int(inserted["id"]))
         for event, event_id in zip(tx.events, ids, strict=True):
             event.id = event_id
-        if tx.opened:
+        if tx.opened and tx.dialect != "postgres":
             await tx.executemany(
                 "UPDATE permissions SET event_id = $2 WHERE id = $1",
                 [(permission_id, event.id) for permission_id, event in tx.opened],
@@ -632,44 +690,41 @@ class Store:
 
     # ── messages ──────────────────────────────────────────────────────────────────
 
-    async def append_messages(
-        self, tx: Tx, session_id: str, items: list[dict[str, Any]], author: str | None
-    ) -> list[dict[str, Any]]:
-        """Store messages in order with gap-free seqs. An id already stored is answered
-        with the stored message and logs nothing (the idempotent retry)."""
+    def append(
+        self, session_id: str, items: list[dict[str, Any]], author: str | None
+    ) -> Together[Post, list[dict[str, Any]]]:
+        """The write that stores one post's messages (see `append_posts`); posts queued
+        next to each other share one statement."""
+        return Together(self.append_posts, Post(session_id, items, author))
+
+    async def append_posts(self, tx: Tx, posts: list[Post]) -> list[list[dict[str, Any]]]:
+        """Store each post's messages in order with gap-free seqs per session, and log
+        them. An id already stored is answered with the stored message and logs nothing
+        (the idempotent retry). Returns each post's messages."""
         now = time.time()
-        ids = [item.get("id") or new_id("msg") for item in items]
-        rows: dict[str, Row] = {}  # what each id is answered with, stored or new
-        for item, message_id in zip(items, ids, strict=True):
-            rows.setdefault(
-                message_id,
-                {
-                    "session_id": session_id,
-                    "seq": 0,
-                    "id": message_id,
-                    "role": item["role"],
-                    "kind": item["kind"],
-                    "content": _dumps(item.get("content")),
-                    "raw": None if item.get("raw") is None else _dumps(item["raw"]),
-                    "author": author,
-                    "created_at": now,
-                },
-            )
+        # What each id is answered with, stored or new, per post.
+        rows = [_message_rows(post, now) for post in posts]
         if tx.dialect == "postgres":
-            fresh = await self._append_pg(tx, session_id, list(rows.values()), author, now)
+            fresh = await self._append_pg(tx, posts, rows, now)
         else:
-            fresh = await self._append_sqlite(tx, session_id, list(rows.values()), now)
-        stored_any = bool(fresh)
-        out: list[dict[str, Any]] = []
-        for message_id in ids:
-            message = message_out(rows[message_id])
-            if message_id in fresh:
-                fresh.discard(message_id)  # the same id twice in one post is stored once
-                tx.log("message", session_id, message)
-            out.append(message)
-        if stored_any and (title := next(filter(None, map(title_from, items)), None)):
-            await self._name_untitled(tx, session_id, title)
-        return out
+            fresh = [
+                await self._append_sqlite(tx, p.session_id, list(r.values()), now)
+                for p, r in zip(posts, rows, strict=True)
+            ]
+        answers: list[list[dict[str, Any]]] = []
+        for post, by_id, stored in zip(posts, rows, fresh, strict=True):
+            stored_any = bool(stored)
+            out: list[dict[str, Any]] = []
+            for message_id in post.ids:
+                message = message_out(by_id[message_id])
+                if message_id in stored:
+                    stored.discard(message_id)  # the same id twice in one post is stored once
+                    tx.log("message", post.session_id, message)
+                out.append(message)
+            if stored_any and (title := next(filter(None, map(title_from, post.items)), None)):
+                await self._name_untitled(tx, post.session_id, title)
+            answers.append(out)
+        return answers
 
     async def _name_untitled(self, tx: Tx, session_id: str, title: str) -> None:
         """A session made without a title is named by its first prompt."""
@@ -684,41 +739,68 @@ class Store:
         tx.log("session", session_id, await self._session_with_pending(tx, row))
 
     async def _append_pg(
-        self, tx: Tx, session_id: str, rows: list[Row], author: str | None, now: float
-    ) -> set[str]:
-        """One statement: find the ids not stored yet, reserve their seqs (which locks the
-        session's row, so another process appending to it waits and counts on from here),
-        insert them. Fills in each new row's seq; the ids stored before are read back.
-        Returns the ids it stored."""
+        self, tx: Tx, posts: list[Post], rows: list[dict[str, Row]], now: float
+    ) -> list[set[str]]:
+        """One statement for all the posts: find the ids not stored yet, reserve their
+        seqs (which locks each session's row, so another process appending to it waits
+        and counts on from here), insert them. Fills in each new row's seq; the ids
+        stored before are read back. Returns the ids stored, per post."""
+        given = [
+            (p.session_id, p.author, r)
+            for p, by_id in zip(posts, rows, strict=True)
+            for r in by_id.values()
+        ]
         result = await tx.fetchrow(
             _APPEND_MESSAGES_PG,
-            session_id,
-            [r["id"] for r in rows],
-            [r["role"] for r in rows],
-            [r["kind"] for r in rows],
-            [r["content"] for r in rows],
-            [r["raw"] for r in rows],
+            [session_id for session_id, _, _ in given],
+            [r["id"] for _, _, r in given],
+            [r["role"] for _, _, r in given],
+            [r["kind"] for _, _, r in given],
+            [r["content"] for _, _, r in given],
+            [r["raw"] for _, _, r in given],
+            [author for _, author, _ in given],
             now,
-            author,
         )
         assert result is not None
-        if result["fresh"] and not result["bumped"]:
-            raise NotFound(f"no session with id {session_id!r}")
-        stored = dict(zip(result["ids"] or [], result["seqs"] or [], strict=True))
-        for row in rows:
-            if row["id"] in stored:
-                row["seq"] = stored[row["id"]]
-        if len(stored) < len(rows):  # a retry: answer with what was stored before
-            before = await tx.fetch(
-                "SELECT * FROM messages WHERE session_id = $1 AND id = ANY($2::text[])",
-                session_id,
-                [r["id"] for r in rows if r["id"] not in stored],
+        if result["bumped"] < result["sessions"]:
+            known = {
+                r["id"]
+                for r in await tx.fetch(
+                    "SELECT id FROM sessions WHERE id = ANY($1::text[])",
+                    list({p.session_id for p in posts}),
+                )
+            }
+            missing = next(p.session_id for p in posts if p.session_id not in known)
+            raise NotFound(f"no session with id {missing!r}")
+        stored = {
+            (session_id, message_id): seq
+            for session_id, message_id, seq in zip(
+                result["session_ids"] or [],
+                result["ids"] or [],
+                result["seqs"] or [],
+                strict=True,
             )
-            by_id = {r["id"]: r for r in before}
-            for row in rows:
-                if row["id"] in by_id:
-                    row.update(by_id[row["id"]])
-        return set(stored)
+        }
+        fresh: list[set[str]] = []
+        for post, by_id in zip(posts, rows, strict=True):
+            mine = set()
+            for row in by_id.values():
+                seq = stored.get((post.session_id, row["id"]))
+                if seq is not None:
+                    row["seq"] = seq
+                    mine.add(row["id"])
+            if len(mine) < len(by_id):  # a retry: answer with what was stored before
+                before = await tx.fetch(
+                    "SELECT * FROM messages WHERE session_id = $1 AND id = ANY($2::text[])",
+                    post.session_id,
+                    [i for i in by_id if i not in mine],
+                )
+                for r in before:
+                    by_id[r["id"]].update(r)
+            if not by_id:
+                await self._session_row(tx, post.session_id)  # 404 for an unknown session
+            fresh.append(mine)
+        return fresh
 
     async def _append_sqlite(
         self, tx: Tx, session_id: str, rows: list[Row], now: float
@@ -815,9 +897,6 @@ class Store:
     ) -> dict[str, Any]:
         now = time.time()
         permission_id = new_id("perm")
-        session = await self._session_row(tx, session_id)
-        if session["status"] == "ended":
-            raise Conflict(f"session {session_id} has ended", type="session_ended")
         row: Row = {
             "id": permission_id,
             "session_id": session_id,
@@ -833,15 +912,21 @@ class Store:
             "expires_at": now + timeout,
             "resolved_at": None,
         }
+        # One statement stores the request only if its session is there and not ended;
+        # when nothing was stored, a second look says which.
+        stored = await tx.fetchrow(
+            "INSERT INTO permissions (id, session_id, tool_name, tool_use_id, input, title, "
+            "description, suggestions, status, decision, created_at, expires_at, resolved_at, "
+            "event_id) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0 "
+            "FROM sessions WHERE id = $2 AND status <> 'ended' RETURNING id",
+            *row.values(),
+        )
+        if stored is None:
+            await self._session_row(tx, session_id)  # 404 for an unknown session
+            raise Conflict(f"session {session_id} has ended", type="session_ended")
         permission = permission_out(row)
         # The row learns its event's id when the batch's events are appended.
         tx.opened.append((permission_id, tx.log("permission_request", session_id, permission)))
-        await tx.execute(
-            "INSERT INTO permissions (id, session_id, tool_name, tool_use_id, input, title, "
-            "description, suggestions, status, decision, created_at, expires_at, resolved_at, "
-            "event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0)",
-            *row.values(),
-        )
         return permission
 
     async def get_permission(self, permission_id: str) -> dict[str, Any]:
@@ -895,32 +980,27 @@ class Store:
         """Move a pending request to its final status. Only the first resolution wins: a
         request that is no longer pending is a 409 that carries how it was resolved."""
         now = time.time()
-        row = await tx.fetchrow(
-            f"SELECT * FROM permissions WHERE id = $1{self._lock_row(tx)}", permission_id
-        )
-        if row is None:
-            raise NotFound(f"no permission request with id {permission_id!r}")
-        if row["status"] != "pending":
-            raise Conflict(
-                f"permission request {permission_id} is already {row['status']}",
-                type="already_resolved",
-                extra={"permission": permission_out(row)},
-            )
         if decision is not None:
             decision = {**decision, "decided_at": iso(now)}
-        await tx.execute(
+        # One statement when the request is pending (the row lock it takes makes a second
+        # answer wait, then find it no longer pending); a second look when it is not.
+        row = await tx.fetchrow(
             "UPDATE permissions SET status = $2, decision = $3, resolved_at = $4 "
-            "WHERE id = $1 AND status = 'pending'",
+            "WHERE id = $1 AND status = 'pending' RETURNING *",
             permission_id,
             status,
             None if decision is None else _dumps(decision),
             now,
         )
-        row.update(
-            status=status,
-            decision=None if decision is None else _dumps(decision),
-            resolved_at=now,
-        )
+        if row is None:
+            found = await tx.fetchrow("SELECT * FROM permissions WHERE id = $1", permission_id)
+            if found is None:
+                raise NotFound(f"no permission request with id {permission_id!r}")
+            raise Conflict(
+                f"permission request {permission_id} is already {found['status']}",
+                type="already_resolved",
+                extra={"permission": permission_out(found)},
+            )
         permission = permission_out(row)
         tx.log("permission_resolved", row["session_id"], permission)
         return permission
