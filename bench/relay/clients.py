@@ -101,10 +101,14 @@ class MarkReader(asyncio.Protocol):
     coroutine per event. Takes over an opened SSEClient's socket. Counts the events that
     came out of order or twice (a seq not above the last one)."""
 
-    def __init__(self, on_mark: Callable[[int, float], None], carry: bytes) -> None:
+    def __init__(
+        self, on_mark: Callable[[int, float], None], carry: bytes, sessions: int = 1
+    ) -> None:
         self.on_mark = on_mark
         self.carry = carry
-        self.last_seq = 0
+        # Order is per session; a mark k belongs to session k % sessions.
+        self.sessions = sessions
+        self.last_seq = [0] * sessions
         self.disorder = 0
 
     def data_received(self, data: bytes) -> None:
@@ -116,18 +120,21 @@ class MarkReader(asyncio.Protocol):
             return
         self.carry = data[cut + 2 :]
         for match in MARK.finditer(data, 0, cut):
-            seq = int(match.group(1))
-            if seq <= self.last_seq:
+            seq, k = int(match.group(1)), int(match.group(2))
+            session = k % self.sessions
+            if seq <= self.last_seq[session]:
                 self.disorder += 1
-            self.last_seq = seq
-            self.on_mark(int(match.group(2)), now)
+            self.last_seq[session] = seq
+            self.on_mark(k, now)
 
 
-def read_marks(client: SSEClient, on_mark: Callable[[int, float], None]) -> MarkReader:
+def read_marks(
+    client: SSEClient, on_mark: Callable[[int, float], None], sessions: int = 1
+) -> MarkReader:
     """Hand an opened SSE client's socket to a MarkReader."""
     assert client.writer is not None
     transport = client.writer.transport
-    reader = MarkReader(on_mark, client.pending)
+    reader = MarkReader(on_mark, client.pending, sessions)
     transport.set_protocol(reader)
     return reader
 
