@@ -27,6 +27,7 @@ from tether.client.stream import (
     sse_connection,
     ws_connection,
 )
+from tether.tls import client_context
 
 DEFAULT_TIMEOUT = 30.0
 # Pings come every 15 s by default; three missed ones mean the connection is dead.
@@ -68,7 +69,7 @@ class RelayClient:
         self._http = httpx.AsyncClient(
             base_url=self.url,
             timeout=timeout,
-            verify=verify,
+            verify=client_context() if verify is True else verify,
             headers={
                 "Authorization": f"Bearer {token}",
                 "User-Agent": f"tether-client/{__version__}",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import ssl
 from collections.abc import AsyncIterator
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -26,6 +25,7 @@ import httpx
 
 from tether import __version__
 from tether.redact import redact_url
+from tether.tls import client_context
 
 # Sent when the request carries none of its own: httpx's defaults (the providers always ask
 # for identity encoding themselves), but the user-agent names tether, not the library
@@ -356,7 +356,6 @@ class ConnectionPool:
         self.keepalive_expiry = keepalive_expiry
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: collections.deque[_Connection] = collections.deque()
-        self._ssl: ssl.SSLContext | None = None
 
     async def aclose(self) -> None:
         while self._idle:
@@ -422,9 +421,7 @@ class ConnectionPool:
         loop = asyncio.get_running_loop()
         context = None
         if self.tls:
-            if self._ssl is None:
-                self._ssl = httpx.create_ssl_context()
-            context = self._ssl
+            context = client_context()
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(

@@ -7,6 +7,7 @@ compare in constant time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -44,6 +45,7 @@ def mint_token() -> tuple[str, str, str]:
     return token_id, f"{TOKEN_PREFIX}{token_id}_{secret}", hash_secret(secret)
 
 
+@functools.lru_cache(maxsize=8)  # the same token on every start is hashed once
 def env_token_id(token: str | None) -> str | None:
     """The id TETHER_TOKEN acts under: `env-` and 16 hex of a hash of it. What is bound to
     a token's id (push subscriptions) then belongs to this TETHER_TOKEN, and a changed one

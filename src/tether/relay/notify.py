@@ -50,6 +50,7 @@ from tether.relay.webpush import (
     topic_of,
     valid_keys,
 )
+from tether.tls import client_context
 
 log = logging.getLogger("tether.relay.push")
 
@@ -261,7 +262,9 @@ class Notifier:
         self._http: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
-        self._http = httpx.AsyncClient(timeout=SEND_TIMEOUT, follow_redirects=False)
+        self._http = httpx.AsyncClient(
+            timeout=SEND_TIMEOUT, follow_redirects=False, verify=client_context()
+        )
         self._sub = self.bus.subscribe()
         self._tasks = [
             asyncio.create_task(self._listen(), name="push-listen"),
