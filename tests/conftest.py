@@ -14,8 +14,11 @@ import pytest
 from tests.support.postgres import drop_all, fresh_postgres_database, postgres_available
 from tests.support.push_service import PushService
 from tests.support.server import TetherServer
+from tests.support.tls import share_tls_context
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+share_tls_context()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

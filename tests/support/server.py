@@ -70,6 +70,9 @@ def refused_port() -> int:
     return sock.getsockname()[1]
 
 
+ADMIN_TOKEN = "test-admin-" + secrets.token_hex(8)
+
+
 @dataclass
 class TetherServer:
     """A tether server. `port` is 0 until the first start; `restart()` keeps the port, data
@@ -78,7 +81,9 @@ class TetherServer:
     data_dir: Path
     database_url: str | None = None
     port: int = 0
-    token: str = field(default_factory=lambda: "test-admin-" + secrets.token_hex(8))
+    # One admin token per test process: TETHER_TOKEN's id is an scrypt of it (43 ms of
+    # CPU), which a server hashes once per token value, not once per start.
+    token: str = field(default_factory=lambda: ADMIN_TOKEN)
     extra_env: dict[str, str] = field(default_factory=dict)
     extra_args: list[str] = field(default_factory=list)
     process: bool = False
