@@ -4,7 +4,7 @@ Every change to the relay's state is an operation that runs inside a transaction
 events on the `Tx` it is given. The writer takes whatever operations have queued, runs
 them in one transaction, appends their events to the log in one statement at the end and
 commits once, then hands the committed events on (`on_commit`, in commit order) before
-it answers the callers. While one batch commits the next one queues, so the more writes
+its callers resume. While one batch commits the next one queues, so the more writes
 arrive together, the fewer round trips and commits each costs.
 
 Some operations are much cheaper done together: a run of message posts next to each other
@@ -98,7 +98,7 @@ class Writer:
         self.db = db
         self._append_events = append_events
         self.max_batch = max_batch
-        # Called with each batch's events, in commit order, before its callers hear back.
+        # Called with each batch's events, in commit order, before its callers resume.
         self.on_commit: Callable[[list[WireEvent]], None] = lambda events: None
         self._queue: deque[_Job[Any]] = deque()
         self._wake: asyncio.Event | None = None
@@ -186,14 +186,17 @@ class Writer:
             raise
         except Exception as exc:
             return exc
+        # Callers first, then the events, with no await between: a caller resumes only
+        # after both, so it never hears back before its events are published, and its
+        # answer goes out ahead of the fan-out the publication schedules.
+        for job, result in zip(batch, results, strict=True):
+            if not job.future.done():
+                job.future.set_result(result)
         if tx.events:
             try:
                 self.on_commit(tx.events)
             except Exception:
                 log.exception("publishing committed events failed")
-        for job, result in zip(batch, results, strict=True):
-            if not job.future.done():
-                job.future.set_result(result)
         return None
 
 
