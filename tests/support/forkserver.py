@@ -49,6 +49,7 @@ _STARTUP = (
     "NO_COLOR",
     "TTY_",
     "_TYPER",
+    "SSL_CERT",  # the TLS context the helper builds (tether.tls)
 )
 _PER_COMMAND = {"PYTHONUNBUFFERED"}  # set up again in each fork
 
@@ -65,7 +66,11 @@ def _serve(control: socket.socket) -> None:  # pragma: no cover - runs in the he
     import traceback
 
     sys.path.pop(0)  # this file's directory; each command gets its own cwd there instead
-    import tether.cli.main  # noqa: F401  (the point of the helper)
+    import tether.cli.main
+    import tether.relay.store  # noqa: F401  (what the store commands import when they run)
+    from tether import tls
+
+    tls.client_context()  # what every command that talks to the relay builds first
 
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
