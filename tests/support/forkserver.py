@@ -62,12 +62,15 @@ def _startup_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _serve(control: socket.socket) -> None:  # pragma: no cover - runs in the helper
+    import importlib
     import runpy
     import traceback
 
     sys.path.pop(0)  # this file's directory; each command gets its own cwd there instead
-    import tether.cli.main
-    import tether.relay.store  # noqa: F401  (what the store commands import when they run)
+    # The point of the helper; then what the store commands and `tether serve` import
+    # when they run.
+    for module in ("tether.cli.main", "tether.relay.store", "tether.server"):
+        importlib.import_module(module)
     from tether import tls
 
     tls.client_context()  # what every command that talks to the relay builds first
@@ -244,15 +247,16 @@ def _get_helper(env: Mapping[str, str]) -> _Helper | None:
 
 class Popen:
     """`subprocess.Popen([sys.executable, "-m", "tether", *args], ...)`, text mode, for
-    stdin/stdout/stderr each PIPE, DEVNULL, STDOUT (stderr only) or None (inherit)."""
+    stdin/stdout/stderr each PIPE, DEVNULL, STDOUT (stderr only), None (inherit), a file
+    descriptor or an open file."""
 
     def __init__(
         self,
         args: Sequence[str],
         env: Mapping[str, str],
-        stdin: int | None = None,
-        stdout: int | None = None,
-        stderr: int | None = None,
+        stdin: int | IO[Any] | None = None,
+        stdout: int | IO[Any] | None = None,
+        stderr: int | IO[Any] | None = None,
         bufsize: int = -1,
         cwd: str | os.PathLike[str] | None = None,
     ) -> None:
@@ -283,9 +287,11 @@ class Popen:
         theirs: list[int] = []
         close: list[int] = []
 
-        def end(how: int | None, fd: int, reading: bool) -> IO[str] | None:
-            if how is None:
-                theirs.append(os.dup(fd))
+        def end(how: int | IO[Any] | None, fd: int, reading: bool) -> IO[str] | None:
+            if how is not None and not isinstance(how, int):
+                how = how.fileno()
+            if how is None or how >= 0:
+                theirs.append(os.dup(fd if how is None else how))
                 close.append(theirs[-1])
                 return None
             if how == subprocess.DEVNULL:
