@@ -385,10 +385,7 @@ class Popen:
                 self.stdin.close()
             except BrokenPipeError:
                 pass
-        try:
-            self.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise
+        self.wait(timeout)
         for reader in readers:
             reader.join(timeout)
         return out.get("out"), out.get("err")
