@@ -1,13 +1,15 @@
-"""Running the real `tether` command as a subprocess, the way a person or a script does."""
+"""Running the real `tether` command as a subprocess, the way a person or a script does
+(started through tests.support.forkserver, which spares each the interpreter's start-up)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
+
+from tests.support import forkserver
 
 TIMEOUT = 30.0
 
@@ -48,14 +50,7 @@ def new_machine_env(url: str, token: str, home: Path) -> dict[str, str]:
 def tether(
     env: dict[str, str], *args: str, input: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tether", *args],
-        env=env,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return forkserver.run(args, env, input=input, timeout=timeout)
 
 
 def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
@@ -73,13 +68,12 @@ class Live:
     is collected by a thread so a test can wait for what it should say."""
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tether", *args],
-            env=env,
+        self.proc = forkserver.Popen(
+            args,
+            env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            text=True,
             bufsize=1,
         )
         self.lines: list[str] = []

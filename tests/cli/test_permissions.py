@@ -4,14 +4,13 @@ and refusals."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
 from tests.cli.support import Live, cli_env
 from tests.client.support import make_token
+from tests.support import forkserver
 from tests.support.server import TetherServer, refused_port, reserve_port
 from tether.client import SyncRelayClient
 
@@ -183,20 +182,9 @@ def test_a_token_revoked_while_running_ends_it_at_the_next_connect(
     try:
         live.wait_for("as laptop (client)")
         live.wait_for("waiting for permission requests")
-        revoked = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tether",
-                "token",
-                "revoke",
-                token_id,
-                "--data-dir",
-                str(server.data_dir),
-            ],
-            env=server.env(),
-            capture_output=True,
-            text=True,
+        revoked = forkserver.run(
+            ["token", "revoke", token_id, "--data-dir", str(server.data_dir)],
+            server.env(),
             timeout=60,
         )
         assert revoked.returncode == 0, revoked.stderr
@@ -240,13 +228,7 @@ def test_waits_for_a_relay_that_is_not_up_yet(server_factory, tmp_path) -> None:
 def test_no_reconnect_exits_at_once_when_the_relay_is_down(tmp_path) -> None:
     (tmp_path / "cli").mkdir()
     env = cli_env(f"http://127.0.0.1:{refused_port()}", "test-admin-none", tmp_path / "cli")
-    done = subprocess.run(
-        [sys.executable, "-m", "tether", "permissions", "--no-reconnect"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = forkserver.run(["permissions", "--no-reconnect"], env, timeout=60)
     assert done.returncode == 1
     assert "cannot reach the relay" in done.stderr + done.stdout
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import forkserver
+
 TOKEN = re.compile(r"tth_[0-9a-f]+_[A-Za-z0-9_-]+")
 LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+) ")
 
@@ -108,12 +110,8 @@ def test_first_start_mints_the_admin_token_once(tmp_path: Path, serves) -> None:
     me = httpx.get(f"{first.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["scope"] == "admin"
     # A local `tether` command with no token of its own finds the one serve wrote.
-    local = subprocess.run(
-        [sys.executable, "-m", "tether", "sessions"],
-        env=_env(tmp_path, TETHER_URL=first.url, TETHER_DATA_DIR=str(data)),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    local = forkserver.run(
+        ["sessions"], _env(tmp_path, TETHER_URL=first.url, TETHER_DATA_DIR=str(data)), timeout=60
     )
     assert local.returncode == 0, local.stderr
     assert first.interrupt() == 0

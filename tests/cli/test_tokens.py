@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 
 import httpx
 
 from tests.relay.support import run_tether
+from tests.support import forkserver
 
 
 def _tokens(server, *args: str):
@@ -72,13 +72,7 @@ def test_bad_scope_and_link(server) -> None:
 def test_an_unreachable_database_is_one_line(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
     env["TETHER_DATABASE_URL"] = "postgresql://nobody@127.0.0.1:1/none"
-    done = subprocess.run(
-        [sys.executable, "-m", "tether", "token", "list", "--data-dir", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = forkserver.run(["token", "list", "--data-dir", str(tmp_path)], env, timeout=60)
     assert done.returncode != 0
     assert "cannot open the relay's database" in done.stderr
     assert "Traceback" not in done.stderr
@@ -93,13 +87,7 @@ def test_with_the_server_running_the_commands_go_through_it(server_factory) -> N
     env = {**server.env(), "TETHER_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
 
     def tokens(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tether", "token", *args, "--data-dir", str(server.data_dir)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return forkserver.run(["token", *args, "--data-dir", str(server.data_dir)], env, timeout=60)
 
     created = tokens("create", "--scope", "viewer", "--name", "tv")
     assert created.returncode == 0, created.stderr

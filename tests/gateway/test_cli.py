@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.gateway.test_config import ISSUE_EXAMPLE
+from tests.support import forkserver
 
 
 def tether(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -19,13 +19,7 @@ def tether(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
         for k, v in os.environ.items()
         if not k.startswith("TETHER_") and k not in ("LOCAL_KEY", "ANTHROPIC_API_KEY")
     }
-    return subprocess.run(
-        [sys.executable, "-m", "tether", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**base, "COLUMNS": "200", **(env or {})},
-    )
+    return forkserver.run(args, {**base, "COLUMNS": "200", **(env or {})}, timeout=60)
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import orjson
 
+from tests.support import forkserver
 from tests.support.server import TetherServer
 from tests.support.tokens import mint_token
 
@@ -139,13 +139,7 @@ def cli_env(server: TetherServer) -> dict[str, str]:
 
 
 def run_tether(server: TetherServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tether", *args],
-        env=cli_env(server),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return forkserver.run(args, cli_env(server), timeout=60)
 
 
 def make_token(server: TetherServer, scope: str, name: str | None = None) -> str:

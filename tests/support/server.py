@@ -5,7 +5,8 @@ same app, settings and uvicorn options) on a thread of the test process, so test
 speak real HTTP, SSE and WebSocket to it but skip a second or so of process start-up. A
 test that needs the process boundary (a real SIGKILL, several processes on one database,
 the environment of a child process) asks for `process=True`; setting
-TETHER_TEST_SERVER=process runs every server as a child process.
+TETHER_TEST_SERVER=process runs every server as a child process. Child processes are
+started through tests.support.forkserver: real processes, spared the interpreter's start-up.
 
 Either way the server binds port 0 and reports the port it got, which `restart()` keeps.
 With `database_url` the relay uses PostgreSQL; otherwise SQLite in the given data dir.
@@ -21,7 +22,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tests.support import forkserver
 from tests.support.postgres import (  # noqa: F401  (re-exported: tests import them from here)
     PG_ADMIN_URL,
     fresh_postgres_database,
@@ -87,7 +88,7 @@ class TetherServer:
     extra_env: dict[str, str] = field(default_factory=dict)
     extra_args: list[str] = field(default_factory=list)
     process: bool = False
-    proc: subprocess.Popen[bytes] | None = None
+    proc: forkserver.Popen | None = None
     log_path: Path | None = None
     _threaded: ThreadedServer | None = field(default=None, repr=False)
 
@@ -187,9 +188,9 @@ class TetherServer:
         self.log_path = self.data_dir / "serve.log"
         log = self.log_path.open("ab")
         offset = log.tell()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tether", "serve", "--port", str(self.port), *self.extra_args],
-            env=self.env(),
+        self.proc = forkserver.Popen(
+            ["serve", "--port", str(self.port), *self.extra_args],
+            self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
