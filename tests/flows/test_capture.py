@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 
-import anthropic
 import httpx
-import openai
 import orjson
 import pytest
 
@@ -21,6 +19,7 @@ from tests.gateway.upstreams import (
     oa_completion,
     oa_text_stream,
 )
+from tests.support.sdks import anthropic, openai
 
 SESSION = "ses_flowtest1"
 

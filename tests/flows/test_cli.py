@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import anthropic
 import pytest
 from haralyzer import HarParser
 
 from tests.cli.support import cli_env, tether
 from tests.flows.conftest import get_flow, wait_flows
 from tests.gateway.upstreams import Json, Sse, an_message, oa_completion, oa_text_stream
+from tests.support.sdks import anthropic
 
 TOOLS = [
     {

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import anthropic
 import httpx
 import pytest
 
@@ -18,6 +17,7 @@ from tests.gateway.upstreams import (
     oa_text_stream,
     oa_tool_stream,
 )
+from tests.support.sdks import anthropic
 
 HI = [{"role": "user", "content": "hi"}]
 TOOLS = [
@@ -133,16 +133,16 @@ def test_tool_calls_not_streamed_then_result(client, oa_upstream):
 @pytest.mark.parametrize(
     ("status", "error_class", "kind"),
     [
-        (429, anthropic.RateLimitError, "rate_limit_error"),
-        (400, anthropic.BadRequestError, "invalid_request_error"),
-        (401, anthropic.AuthenticationError, "authentication_error"),
-        (503, anthropic.InternalServerError, "overloaded_error"),
+        (429, "RateLimitError", "rate_limit_error"),
+        (400, "BadRequestError", "invalid_request_error"),
+        (401, "AuthenticationError", "authentication_error"),
+        (503, "InternalServerError", "overloaded_error"),
     ],
 )
 def test_upstream_errors_keep_status_and_message(client, oa_upstream, status, error_class, kind):
     # Enough failures to exhaust the provider's retries (2) for the retried statuses.
     oa_upstream.push(*[oa_error(status, f"upstream says no ({status})")] * 3)
-    with pytest.raises(error_class) as info:
+    with pytest.raises(getattr(anthropic, error_class)) as info:
         client.messages.create(model="claude-sonnet-4", max_tokens=10, messages=HI)
     assert info.value.status_code == status
     assert info.value.body["error"]["type"] == kind

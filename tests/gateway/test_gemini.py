@@ -8,9 +8,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import anthropic
 import httpx
-import openai
 import orjson
 import pytest
 import yaml
@@ -39,6 +37,7 @@ from tests.gateway.upstreams import (
     oa_text_stream,
     oa_tool_stream,
 )
+from tests.support.sdks import anthropic, openai
 from tests.support.server import TetherServer
 
 FIXTURES = Path(__file__).parent / "fixtures"

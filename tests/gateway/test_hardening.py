@@ -9,14 +9,13 @@ import socket
 import threading
 from collections.abc import Iterator
 
-import anthropic
 import httpx
-import openai
 import orjson
 import pytest
 
 from tests.gateway.conftest import gateway_config, start_gateway
 from tests.gateway.upstreams import Json, ScriptedUpstream, Sse, an_message, oa_completion
+from tests.support.sdks import anthropic, openai
 from tests.support.server import TetherServer
 
 ALLOWED_ORIGIN = "https://allowed.example"

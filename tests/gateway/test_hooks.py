@@ -9,8 +9,6 @@ import re
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 
-import anthropic
-import openai
 import pytest
 import yaml
 from google import genai
@@ -30,6 +28,7 @@ from tests.gateway.upstreams import (
     oa_completion,
     oa_text_stream,
 )
+from tests.support.sdks import anthropic, openai
 from tests.support.server import TetherServer
 from tether.config import ConfigError
 from tether.gateway.config import parse_gateway_config

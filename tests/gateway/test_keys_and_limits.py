@@ -5,14 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import anthropic
 import httpx
-import openai
 import pytest
 import yaml
 
 from tests.gateway.conftest import GATEWAY_KEY, gateway_config
 from tests.gateway.upstreams import Json, an_message, oa_completion
+from tests.support.sdks import anthropic, openai
 from tests.support.server import TetherServer
 
 

@@ -4,7 +4,6 @@ upstream (translated) and to a scripted OpenAI upstream (passed through)."""
 from __future__ import annotations
 
 import httpx
-import openai
 import pytest
 
 from tests.gateway.upstreams import (
@@ -18,6 +17,7 @@ from tests.gateway.upstreams import (
     oa_error,
     oa_text_stream,
 )
+from tests.support.sdks import openai
 
 HI = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
 

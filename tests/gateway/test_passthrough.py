@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import anthropic
 import httpx
 import orjson
 import pytest
 
 import tether
 from tests.gateway.upstreams import Json, Sse, an_error, an_message, an_text_stream, oa_completion
+from tests.support.sdks import anthropic
 
 # Odd spacing and a non-ASCII character: a re-serializer would change these bytes.
 RAW = (

@@ -8,9 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import anthropic
 import httpx
-import openai
 import orjson
 import pytest
 
@@ -34,6 +32,7 @@ from tests.gateway.upstreams import (
     rs_stream,
     rs_text_item,
 )
+from tests.support.sdks import anthropic, openai
 from tests.support.server import TetherServer
 
 FIXTURES = Path(__file__).parent / "fixtures"

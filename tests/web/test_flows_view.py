@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import anthropic
 import pytest
 import yaml
 from playwright.sync_api import Page, expect
 
 from tests.flows.conftest import wait_flows
 from tests.gateway.upstreams import ScriptedUpstream, Sse, an_text_stream
+from tests.support.sdks import anthropic
 from tests.support.server import TetherServer
 from tests.web.conftest import make_token
 
