@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 import pytest
 import yaml
-from google import genai
-from google.genai import errors as genai_errors
-from google.genai import types
 
 from tests.gateway.conftest import GATEWAY_KEY, gateway_config, start_gateway
 from tests.gateway.gemini_upstream import (
@@ -37,7 +35,8 @@ from tests.gateway.upstreams import (
     oa_text_stream,
     oa_tool_stream,
 )
-from tests.support.sdks import anthropic, openai
+from tests.support.sdks import anthropic, genai, genai_errors, openai
+from tests.support.sdks import genai_types as types
 from tests.support.server import TetherServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -86,18 +85,19 @@ def gem(gw: TetherServer) -> genai.Client:
     )
 
 
-WRITE_FILE = types.FunctionDeclaration(
-    name="write_file",
-    description="Write a file",
-    parameters=types.Schema(
-        type="OBJECT",
-        properties={
-            "file_path": types.Schema(type="STRING"),
-            "content": types.Schema(type="STRING"),
-        },
-        required=["file_path", "content"],
-    ),
-)
+def write_file_tool() -> Any:
+    return types.FunctionDeclaration(
+        name="write_file",
+        description="Write a file",
+        parameters=types.Schema(
+            type="OBJECT",
+            properties={
+                "file_path": types.Schema(type="STRING"),
+                "content": types.Schema(type="STRING"),
+            },
+            required=["file_path", "content"],
+        ),
+    )
 
 
 # --- Gemini clients to Anthropic and OpenAI providers ------------------------------------
@@ -136,7 +136,7 @@ def test_stream_tool_call_through_anthropic_provider(gem, gw, an_upstream):
             model="same-model",
             contents="Write a.txt",
             config=types.GenerateContentConfig(
-                tools=[types.Tool(function_declarations=[WRITE_FILE])]
+                tools=[types.Tool(function_declarations=[write_file_tool()])]
             ),
         )
     )

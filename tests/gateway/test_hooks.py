@@ -11,8 +11,6 @@ from importlib.metadata import entry_points
 
 import pytest
 import yaml
-from google import genai
-from google.genai import types
 from starlette.requests import Request
 
 from tests.gateway.conftest import gateway_config, start_gateway
@@ -28,7 +26,8 @@ from tests.gateway.upstreams import (
     oa_completion,
     oa_text_stream,
 )
-from tests.support.sdks import anthropic, openai
+from tests.support.sdks import anthropic, genai, genai_errors, openai
+from tests.support.sdks import genai_types as types
 from tests.support.server import TetherServer
 from tether.config import ConfigError
 from tether.gateway.config import parse_gateway_config
@@ -268,7 +267,7 @@ def test_block_on_the_gemini_surface_is_permission_denied(gw, oa_upstream):
     client = genai.Client(
         api_key="client-key", http_options=types.HttpOptions(base_url=gw.url, retry_options=None)
     )
-    with pytest.raises(genai.errors.ClientError) as refused:
+    with pytest.raises(genai_errors.ClientError) as refused:
         client.models.generate_content(model="claude-forbidden-3", contents="hello")
     assert refused.value.code == 403 and refused.value.status == "PERMISSION_DENIED"
     assert oa_upstream.received == []

@@ -1,8 +1,8 @@
 """The official SDKs the gateway tests use as clients, imported when a test first uses one.
 
-Importing `anthropic` and `openai` costs about 1.5 s of CPU, and every pytest-xdist worker
-collects every test module, so a module-level `import anthropic` made each of the four
-workers pay it, although one or two run the tests that use them. `from
+Importing `anthropic`, `openai` and `google.genai` costs seconds of CPU, and every
+pytest-xdist worker collects every test module, so module-level imports made each of the
+four workers pay for them, although one or two run the tests that use them. `from
 tests.support.sdks import anthropic, openai` reads the same (`anthropic.Anthropic(...)`,
 `pytest.raises(openai.APIError)`) and imports on the first attribute asked for.
 """
@@ -34,3 +34,6 @@ class _Lazy:
 
 anthropic: Any = _Lazy("anthropic")
 openai: Any = _Lazy("openai")
+genai: Any = _Lazy("google.genai")
+genai_errors: Any = _Lazy("google.genai.errors")
+genai_types: Any = _Lazy("google.genai.types")
