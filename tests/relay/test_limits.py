@@ -52,3 +52,32 @@ async def test_connections_are_limited_per_token_and_per_process(server_factory)
                     break
             await asyncio.sleep(0.1)
         assert response.status_code == 200
+
+
+async def test_streams_opened_at_once_past_the_limit_are_each_a_429(server_factory) -> None:
+    """Streams that all pass the early check together still count one by one before any
+    200 goes out: past the bound each gets a 429 with an error body, never a 200 that ends
+    at once."""
+    server = await asyncio.to_thread(
+        server_factory, extra_env={"TETHER_MAX_CONNECTIONS_PER_TOKEN": "2"}
+    )
+    token = make_token(server, "viewer")
+    async with aclient(server, token) as http, contextlib.AsyncExitStack() as stack:
+
+        async def open_one() -> tuple[int, bytes]:
+            response = await stack.enter_async_context(http.stream("GET", "/api/v1/events"))
+            if response.status_code != 200:
+                return response.status_code, await response.aread()
+            first = await asyncio.wait_for(anext(response.aiter_bytes()), TIMEOUT)
+            return 200, first
+
+        answers = await asyncio.gather(*(open_one() for _ in range(12)))
+
+    opened = [body for status, body in answers if status == 200]
+    refused = [body for status, body in answers if status != 200]
+    assert len(opened) == 2
+    assert all(b": connected" in body for body in opened)
+    assert len(refused) == 10
+    assert {
+        (status, orjson.loads(body)["error"]["type"]) for status, body in answers if status != 200
+    } == {(429, "too_many_connections")}

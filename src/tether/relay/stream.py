@@ -219,67 +219,111 @@ def _sse_response(
     types: frozenset[str] | None = None,
     shape: Callable[[WireEvent], WireEvent] | None = None,
     lease: bool = False,
-) -> StreamingResponse:
+) -> EventStreamResponse:
     visibility = Visibility(relay.store, who)
     response: EventStreamResponse
 
-    async def body() -> AsyncIterator[bytes]:
+    async def open_stream() -> _OpenStream:
+        """All that may refuse the stream, done before its 200 goes out, so a refusal
+        (the connection limit reached since the check, the token revoked meanwhile) is
+        its own status and error body, not an empty 200."""
         cursor, reset = await clamp_cursor(relay, since)
         subscribed = await subscribe(relay, session_id, cursor)
-        holder: str | None = None
+        opened = _OpenStream(cursor, reset, subscribed)
         try:
-            live = register(relay, who, subscribed[0])
-        except ApiError:  # the limit was reached, or the token revoked, since the check
-            relay.bus.unsubscribe(subscribed[0])
-            return
-        try:
+            opened.live = register(relay, who, subscribed[0])
             if lease and session_id is not None:
-                holder = await relay.hold_lease(who, session_id)
-                renewed = time.monotonic()
-            # The retry hint and a comment go first so clients see the stream open at
-            # once; from here on nothing written is missed.
-            yield b"retry: 1000\n: connected\n\n"
-            if reset is not None:
-                yield reset.sse
-            async for batch in follow(relay, session_id, cursor, types, subscribed, visibility):
-                if shape is not None:
-                    batch = [shape(event) for event in batch]
-                if isinstance(batch, Batch) and holder is None and shape is None:
-                    # Live, and taking every event as the bus publishes it: from now on the
-                    # bus may write this follower's events straight to its connection.
-                    subscribed[0].wire = response.wire
-                yield sse_bytes(batch)
-                # The runner's heartbeat: what it is sent (a ping at least) renews its lease.
-                if holder is not None and time.monotonic() - renewed >= 1.0:
-                    renewed = time.monotonic()
-                    try:
-                        await relay.leases.renew(session_id, holder)  # type: ignore[arg-type]
-                    except Exception:
-                        # A database hiccup must not cut the runner's stream (and so its
-                        # lease): the next renewal tries again.
-                        log.warning("could not renew the runner lease of %s", session_id)
-        finally:
-            relay.connections.remove(live)
-            relay.bus.unsubscribe(subscribed[0])
-            if holder is not None:
-                # Starlette cancels this body when the client goes; the scope's cancel
-                # would hit every await here, so the release is shielded from it.
-                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                    await relay.leases.release(session_id, holder)  # type: ignore[arg-type]
+                opened.holder = await relay.hold_lease(who, session_id)
+        except BaseException:
+            await close_stream(opened)
+            raise
+        return opened
 
-    response = EventStreamResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
+    async def close_stream(opened: _OpenStream) -> None:
+        if opened.live is not None:
+            relay.connections.remove(opened.live)
+        relay.bus.unsubscribe(opened.subscribed[0])
+        if opened.holder is not None:
+            # Starlette cancels the body when the client goes, and a server stopping may
+            # cancel this task: the release is shielded from both.
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await relay.leases.release(session_id, opened.holder)  # type: ignore[arg-type]
+
+    async def body(opened: _OpenStream) -> AsyncIterator[bytes]:
+        holder, subscribed = opened.holder, opened.subscribed
+        renewed = time.monotonic()
+        # The retry hint and a comment go first so clients see the stream open at once;
+        # from here on nothing written is missed.
+        yield b"retry: 1000\n: connected\n\n"
+        if opened.reset is not None:
+            yield opened.reset.sse
+        async for batch in follow(relay, session_id, opened.cursor, types, subscribed, visibility):
+            if shape is not None:
+                batch = [shape(event) for event in batch]
+            if isinstance(batch, Batch) and holder is None and shape is None:
+                # Live, and taking every event as the bus publishes it: from now on the
+                # bus may write this follower's events straight to its connection.
+                subscribed[0].wire = response.wire
+            yield sse_bytes(batch)
+            # The runner's heartbeat: what it is sent (a ping at least) renews its lease.
+            if holder is not None and time.monotonic() - renewed >= 1.0:
+                renewed = time.monotonic()
+                try:
+                    await relay.leases.renew(session_id, holder)  # type: ignore[arg-type]
+                except Exception:
+                    # A database hiccup must not cut the runner's stream (and so its
+                    # lease): the next renewal tries again.
+                    log.warning("could not renew the runner lease of %s", session_id)
+
+    response = EventStreamResponse(open_stream, body, close_stream)
     return response
 
 
+class _OpenStream:
+    """A stream's state between its set-up and its end."""
+
+    def __init__(
+        self,
+        cursor: int | None,
+        reset: WireEvent | None,
+        subscribed: tuple[Subscription, int],
+    ) -> None:
+        self.cursor, self.reset, self.subscribed = cursor, reset, subscribed
+        self.live: LiveConnection | None = None
+        self.holder: str | None = None
+
+
+async def _no_body() -> AsyncIterator[bytes]:
+    return
+    yield  # an async generator that yields nothing
+
+
 class EventStreamResponse(StreamingResponse):
-    """A StreamingResponse that keeps the connection's wire (sse_wire.py), if the server
+    """The SSE response: opens its stream (subscribes, counts it, takes the runner's
+    lease) before the status line goes out, so anything that refuses the stream is still
+    a proper error response; closes it however the response ends, even when the client
+    left before the body began. Keeps the connection's wire (sse_wire.py), if the server
     gave one, for the bus to write live events to."""
 
     wire: SSEWire | None = None
 
+    def __init__(
+        self,
+        open_stream: Callable[[], Awaitable[_OpenStream]],
+        body: Callable[[_OpenStream], AsyncIterator[bytes]],
+        close_stream: Callable[[_OpenStream], Awaitable[None]],
+    ) -> None:
+        super().__init__(_no_body(), media_type="text/event-stream", headers=SSE_HEADERS)
+        self._open, self._body, self._close = open_stream, body, close_stream
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.wire = wire_of(scope)
-        await super().__call__(scope, receive, send)
+        opened = await self._open()
+        self.body_iterator = self._body(opened)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._close(opened)
 
 
 async def event_stream(request: Request, relay: Relay, who: Principal) -> Response:
