@@ -62,13 +62,15 @@ async def test_streams_opened_at_once_past_the_limit_are_each_a_429(server_facto
         server_factory, extra_env={"TETHER_MAX_CONNECTIONS_PER_TOKEN": "2"}
     )
     token = make_token(server, "viewer")
+    readers = []  # kept referenced: a stream whose reader is collected is closed
     async with aclient(server, token) as http, contextlib.AsyncExitStack() as stack:
 
         async def open_one() -> tuple[int, bytes]:
             response = await stack.enter_async_context(http.stream("GET", "/api/v1/events"))
             if response.status_code != 200:
                 return response.status_code, await response.aread()
-            first = await asyncio.wait_for(anext(response.aiter_bytes()), TIMEOUT)
+            readers.append(response.aiter_bytes())
+            first = await asyncio.wait_for(anext(readers[-1]), TIMEOUT)
             return 200, first
 
         answers = await asyncio.gather(*(open_one() for _ in range(12)))
