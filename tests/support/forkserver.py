@@ -206,19 +206,22 @@ class _Helper:
 
     def spawn(
         self, args: Sequence[str], env: Mapping[str, str], cwd: str, stdio: list[int]
-    ) -> tuple[int, socket.socket]:
+    ) -> tuple[int, socket.socket, bytes]:
+        """The command's pid, the socket its exit status will come on, and what of that
+        already came with the pid (a command that ends at once sends both together)."""
         report, theirs = socket.socketpair()
         request = json.dumps({"args": list(args), "env": dict(env), "cwd": cwd}).encode()
         with self.lock:
             socket.send_fds(self.control, [request], [*stdio, theirs.fileno()])
         theirs.close()
-        line = b""
-        while not line.endswith(b"\n"):
+        received = b""
+        while b"\n" not in received:
             chunk = report.recv(64)
             if not chunk:
                 raise RuntimeError("the tether fork server did not start the command")
-            line += chunk
-        return int(line), report
+            received += chunk
+        pid, _, rest = received.partition(b"\n")
+        return int(pid), report, rest
 
     def close(self) -> None:
         self.control.close()
@@ -313,11 +316,12 @@ class Popen:
         self.stdout = end(stdout, 1, reading=True)
         self.stderr = end(stderr, 2, reading=True)
         try:
-            self.pid, self._report = helper.spawn(args, env, os.path.abspath(cwd or "."), theirs)
+            self.pid, self._report, self._pending = helper.spawn(
+                args, env, os.path.abspath(cwd or "."), theirs
+            )
         finally:
             for fd in close:
                 os.close(fd)
-        self._pending = b""
 
     def _collect(self, timeout: float | None) -> int | None:
         if self.returncode is None:
