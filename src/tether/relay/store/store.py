@@ -360,23 +360,22 @@ class Store:
                     "SELECT id FROM events WHERE id BETWEEN $1 AND $2 ORDER BY id", first, last
                 )
                 ids = [int(r["id"]) for r in found]
+            for event, event_id in zip(tx.events, ids, strict=True):
+                event.id = event_id
         else:
-            ids = []
-            for values in rows:
+            for event, values in zip(tx.events, rows, strict=True):
                 inserted = await tx.fetchrow(
                     "INSERT INTO events (type, session_id, seq, data, created_at) "
                     "VALUES ($1, $2, $3, $4, $5) RETURNING id",
                     *values,
                 )
                 assert inserted is not None
-                ids.append(int(inserted["id"]))
-        for event, event_id in zip(tx.events, ids, strict=True):
-            event.id = event_id
-        if tx.opened and tx.dialect != "postgres":
-            await tx.executemany(
-                "UPDATE permissions SET event_id = $2 WHERE id = $1",
-                [(permission_id, event.id) for permission_id, event in tx.opened],
-            )
+                event.id = int(inserted["id"])
+            if tx.opened:
+                await tx.executemany(
+                    "UPDATE permissions SET event_id = $2 WHERE id = $1",
+                    [(permission_id, event.id) for permission_id, event in tx.opened],
+                )
 
     async def events_after(
         self, cursor: int, session_id: str | None = None, limit: int = 1000
