@@ -221,6 +221,17 @@ _EVENT_COLUMNS = (
 )
 
 
+def session_events(dialect: str, column: str, params: list[str]) -> str:
+    """A condition on `column` (an events.session_id) for the sessions bound to `params`,
+    written so it reaches the session index: on PostgreSQL that index is keyed by a hash
+    of the id (migration step 9), so the hash is named as well as the id."""
+    ids = ", ".join(params)
+    if dialect != "postgres":
+        return f"{column} IN ({ids})"
+    hashes = ", ".join(f"hashtextextended({p}, 0)" for p in params)
+    return f"hashtextextended({column}, 0) IN ({hashes}) AND {column} IN ({ids})"
+
+
 def permission_out(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -385,9 +396,9 @@ class Store:
                 f"SELECT {_EVENT_COLUMNS} WHERE e.id > $1 ORDER BY e.id LIMIT $2", cursor, limit
             )
         else:
+            of_session = session_events(self.db.dialect, "e.session_id", ["$1"])
             rows = await self.db.fetch(
-                f"SELECT {_EVENT_COLUMNS} WHERE e.session_id = $1 AND e.id > $2 "
-                "ORDER BY e.id LIMIT $3",
+                f"SELECT {_EVENT_COLUMNS} WHERE {of_session} AND e.id > $2 ORDER BY e.id LIMIT $3",
                 session_id,
                 cursor,
                 limit,
@@ -439,11 +450,14 @@ class Store:
                 ids = [r["id"] for r in rows]
                 if not ids:
                     break
-                among = "session_id IN (" + ", ".join(f"${i + 1}" for i in range(len(ids))) + ")"
+                params = [f"${i + 1}" for i in range(len(ids))]
+                among = f"session_id IN ({', '.join(params)})"
+                of_sessions = session_events(self.db.dialect, "session_id", params)
                 newest = await conn.fetchrow(
-                    f"SELECT COALESCE(MAX(id), 0) AS id FROM events WHERE {among}", *ids
+                    f"SELECT COALESCE(MAX(id), 0) AS id FROM events WHERE {of_sessions}", *ids
                 )
-                children = ["events", "messages", "permissions"] + (["flows"] if flows else [])
+                await conn.execute(f"DELETE FROM events WHERE {of_sessions}", *ids)
+                children = ["messages", "permissions"] + (["flows"] if flows else [])
                 for table in children:
                     await conn.execute(f"DELETE FROM {table} WHERE {among}", *ids)
                 await conn.execute(
