@@ -17,6 +17,7 @@ import orjson
 from tests.support import forkserver
 from tests.support.server import TetherServer
 from tests.support.tokens import mint_token
+from tether.relay import bus
 
 TIMEOUT = 20.0
 
@@ -156,6 +157,17 @@ def message(
     if id is not None:
         body["id"] = id
     return body
+
+
+def falls_behind(server: TetherServer, monkeypatch: Any) -> tuple[int, str]:
+    """How many messages, and with what padding, to post while a follower does not read,
+    so that it falls further behind than the relay lets it: more than `bus.QUEUE_LIMIT`
+    events waiting beyond what the kernel's socket buffers (a few MB) take. A server in
+    this process gets a lower limit, so a test posts 2,500 messages instead of 14,000."""
+    if server.process:
+        return 14_000, "x" * 1500
+    monkeypatch.setattr(bus, "QUEUE_LIMIT", 1000)
+    return 2_500, "x" * 6000
 
 
 def permission(tool: str = "Bash", command: str = "ls", **extra: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from tests.relay.support import (
     SSEStream,
     aclient,
     assert_error,
+    falls_behind,
     message,
     new_session,
     open_sse,
@@ -252,8 +253,10 @@ async def test_a_session_stream_carries_only_that_session(server) -> None:
         assert event.data["content"]["text"] == "ours"
 
 
-async def test_a_follower_that_falls_far_behind_is_cut_off_and_resumes_losslessly(server) -> None:
-    """A follower that does not read while >10,000 events are published is disconnected;
+async def test_a_follower_that_falls_far_behind_is_cut_off_and_resumes_losslessly(
+    server, monkeypatch
+) -> None:
+    """A follower that does not read while too many events are published is disconnected;
     with its last cursor it gets the rest, and the two parts are the whole log."""
     import re
     import socket
@@ -273,10 +276,9 @@ async def test_a_follower_that_falls_far_behind_is_cut_off_and_resumes_losslessl
         )
         await asyncio.wait_for(reader.readuntil(b": connected\n\n"), 20)
 
-        # ~1.5 KB events, so the kernel's socket buffers (a few MB) hold only some of them.
-        total, pad = 14_000, "x" * 1500
-        for start in range(0, total, 1000):
-            batch = [message(f"{i} {pad}", id=f"n{i}") for i in range(start, start + 1000)]
+        total, pad = falls_behind(server, monkeypatch)
+        for start in range(0, total, 500):
+            batch = [message(f"{i} {pad}", id=f"n{i}") for i in range(start, start + 500)]
             posted = await http.post(f"/api/v1/sessions/{sid}/messages", json=batch)
             assert posted.status_code == 201
 

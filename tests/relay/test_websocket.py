@@ -12,7 +12,14 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from tests.relay.support import aclient, make_token, message, new_session, permission
+from tests.relay.support import (
+    aclient,
+    falls_behind,
+    make_token,
+    message,
+    new_session,
+    permission,
+)
 
 TIMEOUT = 20
 
@@ -307,7 +314,9 @@ def test_pings_reach_an_idle_websocket(server_factory) -> None:
     assert isinstance(pings[0]["data"]["time"], float)
 
 
-async def test_a_websocket_that_falls_far_behind_is_closed_4008_and_resumes(server) -> None:
+async def test_a_websocket_that_falls_far_behind_is_closed_4008_and_resumes(
+    server, monkeypatch
+) -> None:
     async with aclient(server) as http:
         sid = (await new_session(http))["id"]
         # A tiny receive buffer (the kernel would take up to 32 MB for the client) and no
@@ -323,12 +332,13 @@ async def test_a_websocket_that_falls_far_behind_is_closed_4008_and_resumes(serv
             additional_headers={"Authorization": f"Bearer {server.token}"},
         )
         assert orjson.loads(await asyncio.wait_for(conn.recv(), TIMEOUT))["type"] == "ready"
-        # Not reading while ~20 MB of events are written: the relay must give up on it.
-        total, pad = 14_000, "x" * 1500
-        for start in range(0, total, 1000):
+        # Not reading while more events are written than it may have waiting: the relay
+        # must give up on it.
+        total, pad = falls_behind(server, monkeypatch)
+        for start in range(0, total, 500):
             posted = await http.post(
                 f"/api/v1/sessions/{sid}/messages",
-                json=[message(f"{i} {pad}", id=f"n{i}") for i in range(start, start + 1000)],
+                json=[message(f"{i} {pad}", id=f"n{i}") for i in range(start, start + 500)],
             )
             assert posted.status_code == 201
         first: list[dict] = []
