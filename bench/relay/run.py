@@ -72,6 +72,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent on anything but idling and waiting for I/O."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
@@ -264,6 +270,7 @@ async def fan_out(
 
         pids = [s.proc.pid for s in servers]
         cpu0, own0 = sum(cpu_seconds(p) for p in pids), time.process_time()
+        busy0 = machine_busy_seconds()
         start = time.perf_counter()
         tasks = []
         for k in range(count):
@@ -283,6 +290,7 @@ async def fan_out(
                 connection.close()
         cpu = sum(cpu_seconds(p) for p in pids) - cpu0
         own = time.process_time() - own0
+        busy = machine_busy_seconds() - busy0
     span = max(last_at[0], published) - start
     return {
         "offered": rate or 0.0,
@@ -297,6 +305,7 @@ async def fan_out(
         "max": max(latencies) if latencies else float("nan"),
         "server_cpu_per_s": cpu / span,
         "bench_cpu_per_s": own / span,
+        "machine_busy": busy / span,
     }
 
 
@@ -568,7 +577,8 @@ def _print_fan(r: dict[str, float], target: str) -> None:
     per_message = r["server_cpu_per_s"] / r["messages_per_s"] * 1000
     print(
         f"  CPU: servers {r['server_cpu_per_s'] * 100:.0f}% of a core = {per_message:.2f} ms "
-        f"per message fanned out, bench clients {r['bench_cpu_per_s'] * 100:.0f}%\n"
+        f"per message fanned out, bench clients {r['bench_cpu_per_s'] * 100:.0f}%; the "
+        f"machine (PostgreSQL too) {r['machine_busy']:.1f} of {os.cpu_count()} cores busy\n"
     )
 
 
