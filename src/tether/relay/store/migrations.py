@@ -53,35 +53,6 @@ CREATE INDEX events_session ON events (session_id, id);
 }
 
 
-# Step 9. The index behind a session's events was (session_id, id). Sessions written side
-# by side insert into the middle of it, where PostgreSQL splits a full page in half and
-# the half left behind is never filled again: ~90 B of index per event. Keyed by a 64-bit
-# hash of the session id, the entries are 24 B wide, narrow enough for PostgreSQL to see
-# each session's ids rising and split where the new entry goes: ~32 B per event. Queries
-# name the hash to reach it, and the id too, so sessions whose ids hash alike never mix
-# (store.of_sessions). SQLite's pages fill either way; its index stays.
-_SESSION_EVENTS_KEY = {
-    "postgres": """
-CREATE INDEX events_session_key ON events (hashtextextended(session_id, 0), id);
-DROP INDEX events_session;
-""",
-}
-
-
-# Step 10. The same for a session's messages in seq order, whose (session_id, seq) primary
-# key split the same way. The primary key moves to (session_id, id), unique already (a
-# runner's retry finds its message by it) and inserted in no order, so nothing is lost
-# there; seq order is served by an index on the id's hash and seq. Seqs stay unique
-# without a constraint: each is drawn under the session row's lock (sessions.last_seq).
-_SESSION_MESSAGES_KEY = {
-    "postgres": """
-ALTER TABLE messages DROP CONSTRAINT messages_pkey,
-    DROP CONSTRAINT messages_session_id_id_key, ADD PRIMARY KEY (session_id, id);
-CREATE INDEX messages_session_key ON messages (hashtextextended(session_id, 0), seq);
-""",
-}
-
-
 @dataclass(frozen=True)
 class Step:
     version: int
@@ -194,16 +165,6 @@ ALTER TABLE sessions ADD COLUMN runner_lease TEXT;
 ALTER TABLE sessions ADD COLUMN runner_lease_until DOUBLE PRECISION;
 """
         ),
-    ),
-    Step(
-        9,
-        "PostgreSQL finds a session's events by a hash of its id (see _SESSION_EVENTS_KEY)",
-        lambda dialect: _SESSION_EVENTS_KEY.get(dialect, ""),
-    ),
-    Step(
-        10,
-        "PostgreSQL finds a session's messages in seq order by a hash of its id",
-        lambda dialect: _SESSION_MESSAGES_KEY.get(dialect, ""),
     ),
 )
 

@@ -213,32 +213,12 @@ def _event_from_row(r: Row) -> WireEvent:
     )
 
 
-def of_sessions(dialect: str, column: str, params: list[str]) -> str:
-    """A condition on `column` (a session_id of events or messages) for the sessions bound
-    to `params`, written so it reaches their index: on PostgreSQL the indexes that find one
-    session's events and its messages by seq are keyed by a hash of the session id
-    (migration steps 9 and 10), so the hash is named as well as the id."""
-    ids = ", ".join(params)
-    if dialect != "postgres":
-        return f"{column} IN ({ids})"
-    hashes = ", ".join(f"hashtextextended({p}, 0)" for p in params)
-    return f"hashtextextended({column}, 0) IN ({hashes}) AND {column} IN ({ids})"
-
-
-def _event_columns(dialect: str) -> str:
-    """The select list of a read of the log, each message event joined to its message."""
-    same_session = "m.session_id = e.session_id"
-    if dialect == "postgres":  # through the hash-keyed (session, seq) index, as above
-        same_session += " AND hashtextextended(m.session_id, 0) = hashtextextended(e.session_id, 0)"
-    return (
-        "e.id, e.type, e.session_id, e.seq, e.data, m.id AS m_id, m.role AS m_role, "
-        "m.kind AS m_kind, m.content AS m_content, m.raw AS m_raw, m.author AS m_author, "
-        "m.created_at AS m_created_at FROM events e LEFT JOIN messages m "
-        f"ON e.seq IS NOT NULL AND {same_session} AND m.seq = e.seq"
-    )
-
-
-_EVENT_COLUMNS = {dialect: _event_columns(dialect) for dialect in ("sqlite", "postgres")}
+_EVENT_COLUMNS = (
+    "e.id, e.type, e.session_id, e.seq, e.data, m.id AS m_id, m.role AS m_role, "
+    "m.kind AS m_kind, m.content AS m_content, m.raw AS m_raw, m.author AS m_author, "
+    "m.created_at AS m_created_at FROM events e LEFT JOIN messages m "
+    "ON e.seq IS NOT NULL AND m.session_id = e.session_id AND m.seq = e.seq"
+)
 
 
 def permission_out(row: Row) -> dict[str, Any]:
@@ -400,15 +380,14 @@ class Store:
     async def events_after(
         self, cursor: int, session_id: str | None = None, limit: int = 1000
     ) -> list[WireEvent]:
-        columns = _EVENT_COLUMNS[self.db.dialect]
         if session_id is None:
             rows = await self.db.fetch(
-                f"SELECT {columns} WHERE e.id > $1 ORDER BY e.id LIMIT $2", cursor, limit
+                f"SELECT {_EVENT_COLUMNS} WHERE e.id > $1 ORDER BY e.id LIMIT $2", cursor, limit
             )
         else:
-            of_session = of_sessions(self.db.dialect, "e.session_id", ["$1"])
             rows = await self.db.fetch(
-                f"SELECT {columns} WHERE {of_session} AND e.id > $2 ORDER BY e.id LIMIT $3",
+                f"SELECT {_EVENT_COLUMNS} WHERE e.session_id = $1 AND e.id > $2 "
+                "ORDER BY e.id LIMIT $3",
                 session_id,
                 cursor,
                 limit,
@@ -418,8 +397,7 @@ class Store:
     async def events_between(self, after: int, through: int) -> list[WireEvent]:
         """The logged events with ids in (after, through], in order."""
         rows = await self.db.fetch(
-            f"SELECT {_EVENT_COLUMNS[self.db.dialect]} WHERE e.id > $1 AND e.id <= $2 "
-            "ORDER BY e.id",
+            f"SELECT {_EVENT_COLUMNS} WHERE e.id > $1 AND e.id <= $2 ORDER BY e.id",
             after,
             through,
         )
@@ -461,14 +439,11 @@ class Store:
                 ids = [r["id"] for r in rows]
                 if not ids:
                     break
-                params = [f"${i + 1}" for i in range(len(ids))]
-                among = f"session_id IN ({', '.join(params)})"
-                theirs = of_sessions(self.db.dialect, "session_id", params)
+                among = "session_id IN (" + ", ".join(f"${i + 1}" for i in range(len(ids))) + ")"
                 newest = await conn.fetchrow(
-                    f"SELECT COALESCE(MAX(id), 0) AS id FROM events WHERE {theirs}", *ids
+                    f"SELECT COALESCE(MAX(id), 0) AS id FROM events WHERE {among}", *ids
                 )
-                await conn.execute(f"DELETE FROM events WHERE {theirs}", *ids)
-                children = ["messages", "permissions"] + (["flows"] if flows else [])
+                children = ["events", "messages", "permissions"] + (["flows"] if flows else [])
                 for table in children:
                     await conn.execute(f"DELETE FROM {table} WHERE {among}", *ids)
                 await conn.execute(
@@ -867,11 +842,10 @@ class Store:
         self, session_id: str, *, after: int = 0, before: int | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
         await self._session_row(self.db, session_id)
-        of_session = of_sessions(self.db.dialect, "session_id", ["$1"])
         if before is not None:
             # The newest `limit` messages before `before`, returned oldest first.
             rows = await self.db.fetch(
-                f"SELECT * FROM messages WHERE {of_session} AND seq > $2 AND seq < $3 "
+                "SELECT * FROM messages WHERE session_id = $1 AND seq > $2 AND seq < $3 "
                 "ORDER BY seq DESC LIMIT $4",
                 session_id,
                 after,
@@ -881,7 +855,7 @@ class Store:
             rows.reverse()
         else:
             rows = await self.db.fetch(
-                f"SELECT * FROM messages WHERE {of_session} AND seq > $2 ORDER BY seq LIMIT $3",
+                "SELECT * FROM messages WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                 session_id,
                 after,
                 limit,
