@@ -440,10 +440,8 @@ class Store:
                 if not ids:
                     break
                 among = "session_id IN (" + ", ".join(f"${i + 1}" for i in range(len(ids))) + ")"
-                newest = await conn.fetchrow(
-                    f"SELECT COALESCE(MAX(id), 0) AS id FROM events WHERE {among}", *ids
-                )
-                children = ["events", "messages", "permissions"] + (["flows"] if flows else [])
+                newest = await self._delete_events(conn, among, ids)
+                children = ["messages", "permissions"] + (["flows"] if flows else [])
                 for table in children:
                     await conn.execute(f"DELETE FROM {table} WHERE {among}", *ids)
                 await conn.execute(
@@ -451,11 +449,29 @@ class Store:
                 )
                 await conn.execute(
                     "UPDATE event_horizon SET pruned_through = $1 WHERE pruned_through < $1",
-                    int(newest["id"]) if newest else 0,
+                    newest,
                 )
             self.forget_sessions(ids)
             deleted += len(ids)
         return deleted
+
+    async def _delete_events(self, conn: Connection, among: str, ids: list[str]) -> int:
+        """Delete the events of sessions `ids` (`among` is their condition); the newest id
+        deleted, or 0. PostgreSQL would find that id by walking the whole log's primary
+        key backwards (these sessions' events lie far back in it), so it takes it from the
+        rows it deletes; SQLite reads it off the session index first."""
+        if self.db.dialect == "postgres":
+            row = await conn.fetchrow(
+                f"WITH gone AS (DELETE FROM events WHERE {among} RETURNING id) "
+                "SELECT COALESCE(MAX(id), 0) AS id FROM gone",
+                *ids,
+            )
+        else:
+            row = await conn.fetchrow(
+                f"SELECT COALESCE(MAX(id), 0) AS id FROM events WHERE {among}", *ids
+            )
+            await conn.execute(f"DELETE FROM events WHERE {among}", *ids)
+        return int(row["id"]) if row else 0
 
     async def _has_table(self, name: str) -> bool:
         if self.db.dialect == "postgres":
