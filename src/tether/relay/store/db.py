@@ -34,7 +34,7 @@ class Database(Protocol):
 
     async def connect(self) -> None: ...
     async def close(self) -> None: ...
-    def transaction(self) -> Any: ...
+    def transaction(self, maintenance: bool = False) -> Any: ...
     def retryable(self, exc: BaseException) -> bool: ...
     async def vacuum(self, full: bool) -> None: ...
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
@@ -141,7 +141,7 @@ class SQLiteDatabase:
             await asyncio.sleep(0)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_SQLiteConn]:
+    async def transaction(self, maintenance: bool = False) -> AsyncIterator[_SQLiteConn]:
         async with self._write_lock:
             conn = self._c
             await conn.execute("BEGIN IMMEDIATE")
@@ -169,25 +169,34 @@ class SQLiteDatabase:
             self._conn.executescript(sql)
 
 
+# A statement that takes longer than this is taken for hung and cancelled.
+COMMAND_TIMEOUT = 30.0
+# Except maintenance (migrations, VACUUM, retention's deletes): on a large database it may
+# run for many minutes, or wait that long for another process's migration. A day stands
+# for no limit (asyncpg takes a number).
+MAINTENANCE_TIMEOUT = 24 * 3600.0
+
+
 class _PGConn:
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, timeout: float | None = None) -> None:
         self._conn = conn
+        self._timeout = timeout  # None: the pool's COMMAND_TIMEOUT
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return [dict(r) for r in await self._conn.fetch(sql, *args)]
+        return [dict(r) for r in await self._conn.fetch(sql, *args, timeout=self._timeout)]
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        row = await self._conn.fetchrow(sql, *args)
+        row = await self._conn.fetchrow(sql, *args, timeout=self._timeout)
         return dict(row) if row is not None else None
 
     async def execute(self, sql: str, *args: Any) -> int:
-        status: str = await self._conn.execute(sql, *args)
+        status: str = await self._conn.execute(sql, *args, timeout=self._timeout)
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         # asyncpg pipelines the rows: one round trip, however many.
-        await self._conn.executemany(sql, rows)
+        await self._conn.executemany(sql, rows, timeout=self._timeout)
 
 
 async def _reset_connection(conn: Any) -> None:
@@ -203,10 +212,18 @@ async def _reset_connection(conn: Any) -> None:
 class PostgresDatabase:
     dialect = "postgres"
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        command_timeout: float = COMMAND_TIMEOUT,
+    ) -> None:
         self.url = url
         self._pool: Any = None
         self._min_size, self._max_size = min_size, max_size
+        self._command_timeout = command_timeout
 
     async def connect(self) -> None:
         import asyncpg
@@ -215,7 +232,7 @@ class PostgresDatabase:
             self.url,
             min_size=self._min_size,
             max_size=self._max_size,
-            command_timeout=30,
+            command_timeout=self._command_timeout,
             reset=_reset_connection,
         )
 
@@ -240,12 +257,17 @@ class PostgresDatabase:
     async def vacuum(self, full: bool) -> None:
         # Plain VACUUM either way: FULL would lock the tables while it rewrites them.
         async with self._pool.acquire() as conn:
-            await conn.execute("VACUUM (ANALYZE) sessions, messages, permissions, events")
+            await conn.execute(
+                "VACUUM (ANALYZE) sessions, messages, permissions, events",
+                timeout=MAINTENANCE_TIMEOUT,
+            )
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_PGConn]:
+    async def transaction(self, maintenance: bool = False) -> AsyncIterator[_PGConn]:
+        """A transaction on one pooled connection; with `maintenance`, its statements may
+        take as long as they need (MAINTENANCE_TIMEOUT)."""
         async with self._pool.acquire() as conn, conn.transaction():
-            yield _PGConn(conn)
+            yield _PGConn(conn, MAINTENANCE_TIMEOUT if maintenance else None)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self._pool.acquire() as conn:

@@ -184,7 +184,7 @@ async def current_version(conn: Connection) -> int:
 
 async def migrate(db: Database, target: int = SCHEMA_VERSION) -> int:
     """Bring the schema up to `target`; returns the version found before."""
-    async with db.transaction() as conn:
+    async with db.transaction(maintenance=True) as conn:
         if db.dialect == "postgres":
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
         await conn.execute("CREATE TABLE IF NOT EXISTS tether_schema (version INTEGER NOT NULL)")

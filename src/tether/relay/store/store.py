@@ -429,7 +429,7 @@ class Store:
         lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
         deleted = 0
         while True:
-            async with self.db.transaction() as conn:
+            async with self.db.transaction(maintenance=True) as conn:
                 rows = await conn.fetch(
                     "SELECT id FROM sessions WHERE status = 'ended' AND last_activity_at < $1 "
                     f"ORDER BY last_activity_at LIMIT $2{lock}",
