@@ -159,15 +159,23 @@ def message(
     return body
 
 
-def falls_behind(server: TetherServer, monkeypatch: Any) -> tuple[int, str]:
-    """How many messages, and with what padding, to post while a follower does not read,
-    so that it falls further behind than the relay lets it: more than `bus.QUEUE_LIMIT`
-    events waiting beyond what the kernel's socket buffers (a few MB) take. A server in
-    this process gets a lower limit, so a test posts 2,500 messages instead of 14,000."""
+async def post_past_the_backlog_limit(
+    http: httpx.AsyncClient, server: TetherServer, session_id: str, monkeypatch: Any
+) -> int:
+    """Post, while a follower does not read, more events than the relay lets it have
+    waiting beyond what the kernel's socket buffers (a few MB) take: over `bus.QUEUE_LIMIT`.
+    A server in this process gets a lower limit, so 2,500 messages do instead of 14,000.
+    Returns how many were posted (their ids are n0, n1, ...)."""
     if server.process:
-        return 14_000, "x" * 1500
-    monkeypatch.setattr(bus, "QUEUE_LIMIT", 1000)
-    return 2_500, "x" * 6000
+        total, pad = 14_000, "x" * 1500
+    else:
+        monkeypatch.setattr(bus, "QUEUE_LIMIT", 1000)
+        total, pad = 2_500, "x" * 6000
+    for start in range(0, total, 500):
+        batch = [message(f"{i} {pad}", id=f"n{i}") for i in range(start, start + 500)]
+        posted = await http.post(f"/api/v1/sessions/{session_id}/messages", json=batch)
+        assert posted.status_code == 201, posted.text
+    return total
 
 
 def permission(tool: str = "Bash", command: str = "ls", **extra: Any) -> dict[str, Any]:

@@ -14,11 +14,11 @@ from tests.relay.support import (
     SSEStream,
     aclient,
     assert_error,
-    falls_behind,
     message,
     new_session,
     open_sse,
     permission,
+    post_past_the_backlog_limit,
 )
 
 
@@ -276,11 +276,7 @@ async def test_a_follower_that_falls_far_behind_is_cut_off_and_resumes_losslessl
         )
         await asyncio.wait_for(reader.readuntil(b": connected\n\n"), 20)
 
-        total, pad = falls_behind(server, monkeypatch)
-        for start in range(0, total, 500):
-            batch = [message(f"{i} {pad}", id=f"n{i}") for i in range(start, start + 500)]
-            posted = await http.post(f"/api/v1/sessions/{sid}/messages", json=batch)
-            assert posted.status_code == 201
+        total = await post_past_the_backlog_limit(http, server, sid, monkeypatch)
 
         # Now read: the stream ends (the chunked terminator) before it has everything.
         async def read_to_the_end() -> bytes:

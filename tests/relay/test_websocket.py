@@ -14,11 +14,11 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.relay.support import (
     aclient,
-    falls_behind,
     make_token,
     message,
     new_session,
     permission,
+    post_past_the_backlog_limit,
 )
 
 TIMEOUT = 20
@@ -334,13 +334,7 @@ async def test_a_websocket_that_falls_far_behind_is_closed_4008_and_resumes(
         assert orjson.loads(await asyncio.wait_for(conn.recv(), TIMEOUT))["type"] == "ready"
         # Not reading while more events are written than it may have waiting: the relay
         # must give up on it.
-        total, pad = falls_behind(server, monkeypatch)
-        for start in range(0, total, 500):
-            posted = await http.post(
-                f"/api/v1/sessions/{sid}/messages",
-                json=[message(f"{i} {pad}", id=f"n{i}") for i in range(start, start + 500)],
-            )
-            assert posted.status_code == 201
+        total = await post_past_the_backlog_limit(http, server, sid, monkeypatch)
         first: list[dict] = []
         with pytest.raises(ConnectionClosed) as closed:
             while True:
