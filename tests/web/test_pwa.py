@@ -289,6 +289,14 @@ def test_a_subscription_for_another_relay_key_is_renewed_at_sign_in(
     context, app, push: PushService
 ) -> None:
     device = stubbed_device(context, push, old_key=bytes([4] + [1] * 64))
+    # A first visit on a slow machine: the worker's registration settles after the page
+    # has signed in, and the subscription must still be found (through that registration).
+    context.add_init_script("""(() => {
+        const register = ServiceWorkerContainer.prototype.register;
+        ServiceWorkerContainer.prototype.register = function (...args) {
+            return new Promise((r) => setTimeout(r, 1500)).then(() => register.apply(this, args));
+        };
+        })();""")
     page = signed_in(context, *app[:2])
     expect(page.locator("#notify")).to_have_text("Notifications: on")
     server, token, _ = app

@@ -14,14 +14,19 @@ export function pushSupported() {
   return workerSupported() && "PushManager" in window && "Notification" in window;
 }
 
-export async function registerWorker() {
-  if (!workerSupported()) return null;
-  try {
-    return await navigator.serviceWorker.register("sw.js");
-  } catch (err) {
+// One registration per page load, shared: a subscription is looked up through the
+// registration this page asked for, because until register() settles, getRegistration()
+// finds nothing on a browser's first visit and the device would look unsubscribed.
+let registering = null;
+
+export function registerWorker() {
+  if (!workerSupported()) return Promise.resolve(null);
+  registering ??= navigator.serviceWorker.register("sw.js").catch((err) => {
     console.warn("tether: the service worker did not register", err);
+    registering = null; // asking again (turning push on) tries again
     return null;
-  }
+  });
+  return registering;
 }
 
 export async function rememberToken(token) {
@@ -34,7 +39,7 @@ export async function forgetToken() {
 
 async function currentSubscription() {
   if (!pushSupported()) return null;
-  const registration = await navigator.serviceWorker.getRegistration();
+  const registration = await registerWorker();
   return registration ? registration.pushManager.getSubscription() : null;
 }
 
