@@ -32,7 +32,10 @@ async def everything(server: TetherServer) -> str:
 
 async def move_message(server: TetherServer, message_id: str, to_session: str, seq: int) -> None:
     """Edit the database: the message now belongs to another session."""
-    sql = "UPDATE messages SET session_id = {0}, seq = {1} WHERE id = {2}"
+    sql = (
+        "UPDATE messages SET session_num = (SELECT num FROM sessions WHERE id = {0}), "
+        "seq = {1} WHERE id = {2}"
+    )
     if server.database_url:
         conn = await asyncpg.connect(server.database_url)
         try:

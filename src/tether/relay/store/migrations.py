@@ -53,6 +53,97 @@ CREATE INDEX events_session ON events (session_id, id);
 }
 
 
+# Step 9. Messages and events name their session by a number instead of its text id, so
+# every (session, ...) index entry is 16-24 bytes instead of 50-90 (bench/README.md,
+# "storage"). Both tables are rebuilt, rows written in key order so their indexes come
+# out packed. Event ids are kept, and so is the id counter: ids retention deleted from the
+# end of the log are never handed out again (a cursor past them would miss the new ones).
+_SESSION_NUMBERS = {
+    "postgres": """
+ALTER TABLE sessions ADD COLUMN num BIGSERIAL;
+CREATE UNIQUE INDEX sessions_num ON sessions (num);
+""",
+    "sqlite": """
+ALTER TABLE sessions ADD COLUMN num INTEGER;
+UPDATE sessions SET num = rowid;
+CREATE UNIQUE INDEX sessions_num ON sessions (num);
+""",
+}
+
+_MESSAGES_BY_NUMBER = """
+CREATE TABLE messages_by_num (
+    session_num BIGINT NOT NULL REFERENCES sessions(num),
+    seq BIGINT NOT NULL,
+    id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    content TEXT NOT NULL,
+    raw TEXT,
+    author TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (session_num, seq),
+    UNIQUE (session_num, id)
+);
+INSERT INTO messages_by_num (session_num, seq, id, role, kind, content, raw, author, created_at)
+    SELECT s.num, m.seq, m.id, m.role, m.kind, m.content, m.raw, m.author, m.created_at
+      FROM messages m JOIN sessions s ON s.id = m.session_id
+     ORDER BY s.num, m.seq;
+DROP TABLE messages;
+ALTER TABLE messages_by_num RENAME TO messages;
+"""
+
+# The new events table, per dialect; then the same copy, keeping every id.
+_EVENTS_BY_NUMBER_TABLE = {
+    "postgres": "id BIGINT PRIMARY KEY, session_num BIGINT, seq BIGINT",
+    "sqlite": "id INTEGER PRIMARY KEY AUTOINCREMENT, session_num INTEGER, seq INTEGER",
+}
+# Where the next event id comes from: the old table's counter, moved over.
+_EVENT_IDS_KEPT = {
+    "postgres": """
+ALTER SEQUENCE events_id_seq OWNED BY events_by_num.id;
+ALTER TABLE events_by_num ALTER COLUMN id SET DEFAULT nextval('events_id_seq');
+""",
+    "sqlite": """
+DELETE FROM sqlite_sequence WHERE name = 'events_by_num';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'events_by_num', seq FROM sqlite_sequence
+    WHERE name = 'events';
+""",
+}
+# PostgreSQL names indexes after their table; they take back the names they had.
+_INDEX_NAMES_KEPT = {
+    "postgres": """
+ALTER INDEX events_by_num_pkey RENAME TO events_pkey;
+ALTER INDEX messages_by_num_pkey RENAME TO messages_pkey;
+ALTER INDEX messages_by_num_session_num_id_key RENAME TO messages_session_num_id_key;
+""",
+    "sqlite": "",
+}
+
+
+def _events_by_number(dialect: str) -> str:
+    return (
+        f"""
+CREATE TABLE events_by_num (
+    {_EVENTS_BY_NUMBER_TABLE[dialect]},
+    type TEXT NOT NULL,
+    data TEXT,
+    created_at DOUBLE PRECISION NOT NULL
+);
+INSERT INTO events_by_num (id, type, session_num, seq, data, created_at)
+    SELECT e.id, e.type, s.num, e.seq, e.data, e.created_at
+      FROM events e LEFT JOIN sessions s ON s.id = e.session_id
+     ORDER BY e.id;
+"""
+        + _EVENT_IDS_KEPT[dialect]
+        + """
+DROP TABLE events;
+ALTER TABLE events_by_num RENAME TO events;
+CREATE INDEX events_session ON events (session_num, id);
+"""
+        + _INDEX_NAMES_KEPT[dialect]
+    )
+
+
 @dataclass(frozen=True)
 class Step:
     version: int
@@ -164,6 +255,14 @@ INSERT INTO event_horizon (pruned_through) VALUES (0);
 ALTER TABLE sessions ADD COLUMN runner_lease TEXT;
 ALTER TABLE sessions ADD COLUMN runner_lease_until DOUBLE PRECISION;
 """
+        ),
+    ),
+    Step(
+        9,
+        "messages and events name their session by a number (sessions.num): index entries "
+        "of 16-24 bytes instead of 50-90",
+        lambda dialect: (
+            _SESSION_NUMBERS[dialect] + _MESSAGES_BY_NUMBER + _events_by_number(dialect)
         ),
     ),
 )

@@ -55,6 +55,7 @@ def session_out(row: Row) -> dict[str, Any]:
         out[key] = iso(out[key])
     out.pop("created_by", None)
     out.pop("owner_token", None)
+    out.pop("num", None)
     out["agent_online"] = agent_online(
         out.pop("runner_lease", None), out.pop("runner_lease_until", None)
     )
@@ -108,13 +109,20 @@ CHANNEL = "tether_events"
 # only its id range, and readers fetch it.
 NOTIFY_LIMIT = 7900
 
+# A session's number on SQLite (one writer; a number is free again only once its session,
+# messages and events are all deleted together).
+_NEXT_SESSION_NUM = "(SELECT COALESCE(MAX(num), 0) + 1 FROM sessions)"
+# The number of the session an event names, in an INSERT's values.
+_SESSION_NUM_OF = "(SELECT num FROM sessions WHERE id = {})"
+
 _APPEND_EVENTS_PG = """
 WITH ins AS (
-    INSERT INTO events (type, session_id, seq, data, created_at)
-    SELECT u.type, u.session_id, u.seq, u.data, u.created_at
+    INSERT INTO events (type, session_num, seq, data, created_at)
+    SELECT u.type, s.num, u.seq, u.data, u.created_at
       FROM (SELECT pg_advisory_xact_lock($1)) AS l,
            unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::float8[])
                WITH ORDINALITY AS u(type, session_id, seq, data, created_at, ord)
+           LEFT JOIN sessions s ON s.id = u.session_id
      ORDER BY u.ord
     RETURNING id
 ), bounds AS (SELECT MIN(id) AS first, MAX(id) AS last, COUNT(*) AS n FROM ins
@@ -135,14 +143,14 @@ SELECT first, last, n, pg_notify($7, first::text || ' ' || last::text || $8) AS 
 # two processes appending to the same sessions wait for each other instead of deadlocking.
 _APPEND_MESSAGES_PG = """
 WITH given AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::text[], $7::text[])
+    SELECT g.*, s.num FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                  $6::text[], $7::text[])
         WITH ORDINALITY AS g(session_id, id, role, kind, content, raw, author, ord)
+        LEFT JOIN sessions s ON s.id = g.session_id
 ), fresh AS (
     SELECT g.*, row_number() OVER (PARTITION BY g.session_id ORDER BY g.ord) AS k
       FROM given g
-     WHERE NOT EXISTS (
-        SELECT 1 FROM messages m WHERE m.session_id = g.session_id AND m.id = g.id)
+     WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.session_num = g.num AND m.id = g.id)
 ), counts AS (
     SELECT session_id, COUNT(*) AS n FROM fresh GROUP BY session_id
 ), locked AS (
@@ -153,18 +161,19 @@ WITH given AS (
        SET last_seq = s.last_seq + c.n, last_activity_at = $8
       FROM counts c, locked l
      WHERE s.id = c.session_id AND l.id = s.id
- RETURNING s.id, s.last_seq, c.n
+ RETURNING s.id, s.num, s.last_seq, c.n
 ), ins AS (
-    INSERT INTO messages (session_id, seq, id, role, kind, content, raw, author, created_at)
-    SELECT f.session_id, b.last_seq - b.n + f.k, f.id, f.role, f.kind, f.content, f.raw,
-           f.author, $8
+    INSERT INTO messages (session_num, seq, id, role, kind, content, raw, author, created_at)
+    SELECT b.num, b.last_seq - b.n + f.k, f.id, f.role, f.kind, f.content, f.raw, f.author, $8
       FROM fresh f JOIN bump b ON b.id = f.session_id
- RETURNING session_id, id, seq
+ RETURNING session_num, id, seq
 )
 SELECT (SELECT COUNT(*) FROM counts) AS sessions, (SELECT COUNT(*) FROM bump) AS bumped,
-       (SELECT array_agg(session_id) FROM ins) AS session_ids,
+       (SELECT array_agg(session_num) FROM ins) AS session_nums,
        (SELECT array_agg(id) FROM ins) AS ids,
-       (SELECT array_agg(seq) FROM ins) AS seqs
+       (SELECT array_agg(seq) FROM ins) AS seqs,
+       (SELECT array_agg(id) FROM bump) AS bumped_ids,
+       (SELECT array_agg(num) FROM bump) AS bumped_nums
 """
 
 
@@ -214,10 +223,17 @@ def _event_from_row(r: Row) -> WireEvent:
 
 
 _EVENT_COLUMNS = (
-    "e.id, e.type, e.session_id, e.seq, e.data, m.id AS m_id, m.role AS m_role, "
+    "e.id, e.type, s.id AS session_id, e.seq, e.data, m.id AS m_id, m.role AS m_role, "
     "m.kind AS m_kind, m.content AS m_content, m.raw AS m_raw, m.author AS m_author, "
-    "m.created_at AS m_created_at FROM events e LEFT JOIN messages m "
-    "ON e.seq IS NOT NULL AND m.session_id = e.session_id AND m.seq = e.seq"
+    "m.created_at AS m_created_at FROM events e "
+    "LEFT JOIN sessions s ON s.num = e.session_num "
+    "LEFT JOIN messages m ON e.seq IS NOT NULL AND m.session_num = e.session_num "
+    "AND m.seq = e.seq"
+)
+# A session's messages, each row with its session's id (as `message_out` reads them).
+_MESSAGE_ROWS = (
+    "SELECT s.id AS session_id, m.seq, m.id, m.role, m.kind, m.content, m.raw, m.author, "
+    "m.created_at FROM messages m JOIN sessions s ON s.num = m.session_num WHERE s.id = $1"
 )
 
 
@@ -365,8 +381,8 @@ class Store:
         else:
             for event, values in zip(tx.events, rows, strict=True):
                 inserted = await tx.fetchrow(
-                    "INSERT INTO events (type, session_id, seq, data, created_at) "
-                    "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    "INSERT INTO events (type, session_num, seq, data, created_at) "
+                    f"VALUES ($1, {_SESSION_NUM_OF.format('$2')}, $3, $4, $5) RETURNING id",
                     *values,
                 )
                 assert inserted is not None
@@ -386,8 +402,8 @@ class Store:
             )
         else:
             rows = await self.db.fetch(
-                f"SELECT {_EVENT_COLUMNS} WHERE e.session_id = $1 AND e.id > $2 "
-                "ORDER BY e.id LIMIT $3",
+                f"SELECT {_EVENT_COLUMNS} WHERE e.session_num = {_SESSION_NUM_OF.format('$1')} "
+                "AND e.id > $2 ORDER BY e.id LIMIT $3",
                 session_id,
                 cursor,
                 limit,
@@ -439,14 +455,13 @@ class Store:
                 ids = [r["id"] for r in rows]
                 if not ids:
                     break
-                among = "session_id IN (" + ", ".join(f"${i + 1}" for i in range(len(ids))) + ")"
-                newest = await self._delete_events(conn, among, ids)
-                children = ["messages", "permissions"] + (["flows"] if flows else [])
-                for table in children:
-                    await conn.execute(f"DELETE FROM {table} WHERE {among}", *ids)
-                await conn.execute(
-                    f"DELETE FROM sessions WHERE {among.replace('session_id', 'id', 1)}", *ids
-                )
+                listed = "(" + ", ".join(f"${i + 1}" for i in range(len(ids))) + ")"
+                by_num = f"session_num IN (SELECT num FROM sessions WHERE id IN {listed})"
+                newest = await self._delete_events(conn, by_num, ids)
+                await conn.execute(f"DELETE FROM messages WHERE {by_num}", *ids)
+                for table in ["permissions"] + (["flows"] if flows else []):
+                    await conn.execute(f"DELETE FROM {table} WHERE session_id IN {listed}", *ids)
+                await conn.execute(f"DELETE FROM sessions WHERE id IN {listed}", *ids)
                 await conn.execute(
                     "UPDATE event_horizon SET pruned_through = $1 WHERE pruned_through < $1",
                     newest,
@@ -551,6 +566,9 @@ class Store:
         }
         columns = ", ".join(row)
         params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
+        if tx.dialect == "sqlite":  # PostgreSQL draws the number from a sequence
+            columns += ", num"
+            params += f", {_NEXT_SESSION_NUM}"
         inserted = await tx.execute(
             f"INSERT INTO sessions ({columns}) VALUES ({params}) ON CONFLICT (id) DO NOTHING",
             *row.values(),
@@ -787,10 +805,11 @@ class Store:
             }
             missing = next(p.session_id for p in posts if p.session_id not in known)
             raise NotFound(f"no session with id {missing!r}")
+        session_of = dict(zip(result["bumped_nums"] or [], result["bumped_ids"] or [], strict=True))
         stored = {
-            (session_id, message_id): seq
-            for session_id, message_id, seq in zip(
-                result["session_ids"] or [],
+            (session_of[num], message_id): seq
+            for num, message_id, seq in zip(
+                result["session_nums"] or [],
                 result["ids"] or [],
                 result["seqs"] or [],
                 strict=True,
@@ -806,7 +825,7 @@ class Store:
                     mine.add(row["id"])
             if len(mine) < len(by_id):  # a retry: answer with what was stored before
                 before = await tx.fetch(
-                    "SELECT * FROM messages WHERE session_id = $1 AND id = ANY($2::text[])",
+                    f"{_MESSAGE_ROWS} AND m.id = ANY($2::text[])",
                     post.session_id,
                     [i for i in by_id if i not in mine],
                 )
@@ -823,9 +842,7 @@ class Store:
         """The same on SQLite, a statement at a time (each takes microseconds, on the loop)."""
         fresh: list[Row] = []
         for row in rows:
-            stored = await tx.fetchrow(
-                "SELECT * FROM messages WHERE session_id = $1 AND id = $2", session_id, row["id"]
-            )
+            stored = await tx.fetchrow(f"{_MESSAGE_ROWS} AND m.id = $2", session_id, row["id"])
             if stored is None:
                 fresh.append(row)
             else:
@@ -836,7 +853,7 @@ class Store:
             return set()
         bumped = await tx.fetchrow(
             "UPDATE sessions SET last_seq = last_seq + $2, last_activity_at = $3 "
-            "WHERE id = $1 RETURNING last_seq",
+            "WHERE id = $1 RETURNING last_seq, num",
             session_id,
             len(fresh),
             now,
@@ -847,10 +864,24 @@ class Store:
         for row in fresh:
             seq += 1
             row["seq"] = seq
+        num = int(bumped["num"])
         await tx.executemany(
-            "INSERT INTO messages (session_id, seq, id, role, kind, content, raw, author, "
+            "INSERT INTO messages (session_num, seq, id, role, kind, content, raw, author, "
             "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            [tuple(row.values()) for row in fresh],
+            [
+                (
+                    num,
+                    r["seq"],
+                    r["id"],
+                    r["role"],
+                    r["kind"],
+                    r["content"],
+                    r["raw"],
+                    r["author"],
+                    r["created_at"],
+                )
+                for r in fresh
+            ],
         )
         return {row["id"] for row in fresh}
 
@@ -861,8 +892,7 @@ class Store:
         if before is not None:
             # The newest `limit` messages before `before`, returned oldest first.
             rows = await self.db.fetch(
-                "SELECT * FROM messages WHERE session_id = $1 AND seq > $2 AND seq < $3 "
-                "ORDER BY seq DESC LIMIT $4",
+                f"{_MESSAGE_ROWS} AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq DESC LIMIT $4",
                 session_id,
                 after,
                 before,
@@ -871,7 +901,7 @@ class Store:
             rows.reverse()
         else:
             rows = await self.db.fetch(
-                "SELECT * FROM messages WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                f"{_MESSAGE_ROWS} AND m.seq > $2 ORDER BY m.seq LIMIT $3",
                 session_id,
                 after,
                 limit,
