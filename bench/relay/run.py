@@ -460,6 +460,21 @@ async def idle(server: Server, sse_count: int, ws_count: int) -> dict[str, float
 # ── main ─────────────────────────────────────────────────────────────────────────────
 
 
+async def analyze(database_url: str) -> None:
+    """Give PostgreSQL's planner statistics, as autovacuum does in a running database within
+    a minute of the first writes. A fresh database's first plans are made for empty tables
+    (a sequential scan, or a probe by session alone, looks cheapest there) and are kept by
+    each connection's prepared statements until statistics arrive: what the ceilings would
+    measure then is how fast those plans slow down as the tables grow (bench/README.md)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
 async def run(args: argparse.Namespace, servers: list[Server], data_dir: Path) -> None:
     server = servers[0]
     print(
@@ -486,6 +501,8 @@ async def run(args: argparse.Namespace, servers: list[Server], data_dir: Path) -
         f"{args.rate:g} msg/s offered for {args.seconds:g} s"
     )
     _print_fan(paced, "p99 < 50 ms at 500 msg/s offered, all delivered")
+    if args.database_url:
+        await analyze(args.database_url)
     # A ceiling is the most the server delivers, whatever the offer: with few posts in
     # flight the rate is bounded by each post's latency (Little's law), not by the server,
     # so it is measured at two depths and the higher one counts.
