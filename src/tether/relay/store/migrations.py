@@ -58,6 +58,8 @@ CREATE INDEX events_session ON events (session_id, id);
 # "storage"). Both tables are rebuilt, rows written in key order so their indexes come
 # out packed. Event ids are kept, and so is the id counter: ids retention deleted from the
 # end of the log are never handed out again (a cursor past them would miss the new ones).
+# An event whose session is gone (retention deleted it while a permission request was
+# being answered) keeps its data and loses its session: it replays with none.
 _SESSION_NUMBERS = {
     "postgres": """
 ALTER TABLE sessions ADD COLUMN num BIGSERIAL;
@@ -115,6 +117,12 @@ _INDEX_NAMES_KEPT = {
 ALTER INDEX events_by_num_pkey RENAME TO events_pkey;
 ALTER INDEX messages_by_num_pkey RENAME TO messages_pkey;
 ALTER INDEX messages_by_num_session_num_id_key RENAME TO messages_session_num_id_key;
+ALTER TABLE messages RENAME CONSTRAINT messages_by_num_session_num_fkey
+    TO messages_session_num_fkey;
+-- Plans made before the first ANALYZE take the new tables for empty ones.
+ANALYZE sessions;
+ANALYZE messages;
+ANALYZE events;
 """,
     "sqlite": "",
 }

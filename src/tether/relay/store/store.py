@@ -5,8 +5,10 @@ the event log (what SSE cursors point into) never disagrees with the tables. Cha
 operations on a `Tx` run by the one writer (store/writer.py), which commits whatever has
 queued together and hands the committed events on in commit order.
 
-A message is stored once: its event in the log names it by (session_id, seq) and reads
-join it back, so the log costs a small row per message rather than a second copy.
+A message is stored once: its event in the log names it by (session number, seq) and
+reads join it back, so the log costs a small row per message rather than a second copy.
+Messages and events name their session by `sessions.num`, an integer that never leaves
+this module (small index entries); reads join `sessions` for the text id.
 """
 
 from __future__ import annotations
@@ -112,7 +114,9 @@ NOTIFY_LIMIT = 7900
 # A session's number on SQLite (one writer; a number is free again only once its session,
 # messages and events are all deleted together).
 _NEXT_SESSION_NUM = "(SELECT COALESCE(MAX(num), 0) + 1 FROM sessions)"
-# The number of the session an event names, in an INSERT's values.
+# The number of the session with the text id `{}` (a parameter), as a scalar subquery: the
+# planner runs it once and then walks the (session_num, …) index in order, where a join on
+# sessions would read the whole session and sort it.
 _SESSION_NUM_OF = "(SELECT num FROM sessions WHERE id = {})"
 
 _APPEND_EVENTS_PG = """
@@ -230,10 +234,11 @@ _EVENT_COLUMNS = (
     "LEFT JOIN messages m ON e.seq IS NOT NULL AND m.session_num = e.session_num "
     "AND m.seq = e.seq"
 )
-# A session's messages, each row with its session's id (as `message_out` reads them).
+# The messages of session $1, each row with the session's id (as `message_out` reads them).
 _MESSAGE_ROWS = (
-    "SELECT s.id AS session_id, m.seq, m.id, m.role, m.kind, m.content, m.raw, m.author, "
-    "m.created_at FROM messages m JOIN sessions s ON s.num = m.session_num WHERE s.id = $1"
+    "SELECT CAST($1 AS TEXT) AS session_id, m.seq, m.id, m.role, m.kind, m.content, m.raw, "
+    "m.author, m.created_at FROM messages m "
+    f"WHERE m.session_num = {_SESSION_NUM_OF.format('$1')}"
 )
 
 
@@ -447,18 +452,21 @@ class Store:
         while True:
             async with self.db.transaction(maintenance=True) as conn:
                 rows = await conn.fetch(
-                    "SELECT id FROM sessions WHERE status = 'ended' AND last_activity_at < $1 "
-                    f"ORDER BY last_activity_at LIMIT $2{lock}",
+                    "SELECT id, num FROM sessions WHERE status = 'ended' "
+                    f"AND last_activity_at < $1 ORDER BY last_activity_at LIMIT $2{lock}",
                     cutoff,
                     batch,
                 )
                 ids = [r["id"] for r in rows]
                 if not ids:
                     break
+                # The numbers listed, not a subquery: PostgreSQL plans `IN (SELECT …)` of a
+                # hundred sessions as a hash join over the whole event log.
+                nums = [r["num"] for r in rows]
                 listed = "(" + ", ".join(f"${i + 1}" for i in range(len(ids))) + ")"
-                by_num = f"session_num IN (SELECT num FROM sessions WHERE id IN {listed})"
-                newest = await self._delete_events(conn, by_num, ids)
-                await conn.execute(f"DELETE FROM messages WHERE {by_num}", *ids)
+                by_num = f"session_num IN {listed}"
+                newest = await self._delete_events(conn, by_num, nums)
+                await conn.execute(f"DELETE FROM messages WHERE {by_num}", *nums)
                 for table in ["permissions"] + (["flows"] if flows else []):
                     await conn.execute(f"DELETE FROM {table} WHERE session_id IN {listed}", *ids)
                 await conn.execute(f"DELETE FROM sessions WHERE id IN {listed}", *ids)
@@ -470,7 +478,7 @@ class Store:
             deleted += len(ids)
         return deleted
 
-    async def _delete_events(self, conn: Connection, among: str, ids: list[str]) -> int:
+    async def _delete_events(self, conn: Connection, among: str, ids: list[int]) -> int:
         """Delete the events of sessions `ids` (`among` is their condition); the newest id
         deleted, or 0. PostgreSQL would find that id by walking the whole log's primary
         key backwards (these sessions' events lie far back in it), so it takes it from the
