@@ -9,7 +9,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from tests.relay.support import aclient, message, new_session, open_sse, permission, run_tether
+from tests.support.postgres import fresh_postgres_database
+from tether.relay.store import open_database
+from tether.relay.store.store import Store
 
 TIMEOUT = 20.0
 
@@ -110,3 +115,53 @@ def test_db_prune_and_vacuum_commands(server) -> None:
             assert reset.event == "reset"
 
     asyncio.run(check())
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_an_answer_written_while_its_session_is_pruned_goes_with_it(
+    backend: str, tmp_path: Path
+) -> None:
+    """Another process answers a request of an ended session just as retention deletes
+    the session: retention waits for the answer and deletes its event too, so no event is
+    left naming a session that is gone (it would replay without its session)."""
+
+    async def scenario(url: str) -> None:
+        store = Store(open_database(url, tmp_path))
+        await store.open()
+        try:
+            session = await store.write(lambda tx: store.create_session(tx, {}, None))
+            sid = session["id"]
+            request = await store.write(
+                lambda tx: store.open_permission(tx, sid, {"tool_name": "Bash"}, 600)
+            )
+            await store.db.execute(
+                "UPDATE sessions SET status = 'ended', last_activity_at = 0 WHERE id = $1", sid
+            )
+            answering, answered = asyncio.Event(), asyncio.Event()
+
+            async def slow_answer(tx):
+                resolved = await store.resolve_permission(
+                    tx, request["id"], "allowed", {"behavior": "allow"}
+                )
+                answering.set()  # the request's row is held until this commits
+                await answered.wait()
+                return resolved
+
+            answer = asyncio.create_task(store.write(slow_answer))
+            await answering.wait()
+            prune = asyncio.create_task(store.prune(cutoff=1.0))
+            await asyncio.sleep(0.3)
+            assert not prune.done()  # waiting for the answer to commit
+            answered.set()
+            assert (await answer)["status"] == "allowed"
+            assert await prune == 1
+            left = await store.db.fetch(
+                "SELECT type FROM events WHERE session_num IS NOT NULL "
+                "AND session_num NOT IN (SELECT num FROM sessions)"
+            )
+            assert left == []
+        finally:
+            await store.close()
+
+    with fresh_postgres_database() as url:
+        asyncio.run(scenario(url))

@@ -465,10 +465,14 @@ class Store:
                 nums = [r["num"] for r in rows]
                 listed = "(" + ", ".join(f"${i + 1}" for i in range(len(ids))) + ")"
                 by_num = f"session_num IN {listed}"
-                newest = await self._delete_events(conn, by_num, nums)
-                await conn.execute(f"DELETE FROM messages WHERE {by_num}", *nums)
+                # Permission requests first: an answer being written holds its request's
+                # row, so this waits for it to commit, and its event is gone with the rest
+                # instead of outliving its session. (Nothing else logs for an ended
+                # session without the session's row, which is locked above.)
                 for table in ["permissions"] + (["flows"] if flows else []):
                     await conn.execute(f"DELETE FROM {table} WHERE session_id IN {listed}", *ids)
+                await conn.execute(f"DELETE FROM messages WHERE {by_num}", *nums)
+                newest = await self._delete_events(conn, by_num, nums)
                 await conn.execute(f"DELETE FROM sessions WHERE id IN {listed}", *ids)
                 await conn.execute(
                     "UPDATE event_horizon SET pruned_through = $1 WHERE pruned_through < $1",
