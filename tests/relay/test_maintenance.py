@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.postgres import fresh_postgres_database
 from tether.relay.store.db import PostgresDatabase
-from tether.relay.store.migrations import _MIGRATION_LOCK, SCHEMA_VERSION, migrate
+from tether.relay.store.migrations import MIGRATION_LOCK, SCHEMA_VERSION, migrate
 
 # Short, so that holding a lock a little longer outlasts it.
 TIMEOUT = 0.5
@@ -34,7 +34,7 @@ async def _held(url: str, statement: str, started: asyncio.Event) -> None:
 async def _maintenance_outlasts_the_command_timeout(url: str) -> None:
     # A process that starts while another migrates waits for the migration lock.
     started = asyncio.Event()
-    lock = f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"
+    lock = f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"
     holder = asyncio.create_task(_held(url, lock, started))
     await started.wait()
     db = PostgresDatabase(url, command_timeout=TIMEOUT)

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -279,18 +280,15 @@ def _sse_response(
     return response
 
 
+@dataclass(slots=True)
 class _OpenStream:
     """A stream's state between its set-up and its end."""
 
-    def __init__(
-        self,
-        cursor: int | None,
-        reset: WireEvent | None,
-        subscribed: tuple[Subscription, int],
-    ) -> None:
-        self.cursor, self.reset, self.subscribed = cursor, reset, subscribed
-        self.live: LiveConnection | None = None
-        self.holder: str | None = None
+    cursor: int | None
+    reset: WireEvent | None
+    subscribed: tuple[Subscription, int]
+    live: LiveConnection | None = None
+    holder: str | None = None
 
 
 async def _no_body() -> AsyncIterator[bytes]:

@@ -19,7 +19,7 @@ from tether.relay.store.flows import flows_sql
 from tether.relay.store.schema import baseline_sql
 
 # Distinct from the event-order lock in db.py.
-_MIGRATION_LOCK = 0x7E7E_0002
+MIGRATION_LOCK = 0x7E7E_0002
 
 
 # Step 6. A message event keeps `seq` and no `data`; reads join the message back. Older
@@ -293,7 +293,7 @@ async def migrate(db: Database, target: int = SCHEMA_VERSION) -> int:
     """Bring the schema up to `target`; returns the version found before."""
     async with db.transaction(maintenance=True) as conn:
         if db.dialect == "postgres":
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
         await conn.execute("CREATE TABLE IF NOT EXISTS tether_schema (version INTEGER NOT NULL)")
         found = await current_version(conn)
         if found > SCHEMA_VERSION:
