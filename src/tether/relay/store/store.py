@@ -360,7 +360,7 @@ class Store:
         ]
         if tx.dialect == "postgres":
             columns = list(zip(*rows, strict=True))
-            place = {id(event): k for k, event in enumerate(tx.events, 1)}
+            place = {id(event): k for k, event in enumerate(tx.events, 1)} if tx.opened else {}
             row = await tx.fetchrow(
                 _APPEND_EVENTS_PG,
                 EVENT_ORDER_LOCK,
