@@ -54,9 +54,9 @@ class TableLock:
         self.thread.join(10)
 
 
+# A store that cannot keep up is made by locking a PostgreSQL table.
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_a_full_queue_drops_flows_not_requests(backend, start_flows_server, an_upstream):
-    if backend != "postgres":
-        pytest.skip("a store that cannot keep up is made by locking a PostgreSQL table")
     server = start_flows_server(queue_size=2)
     an_upstream.push(*[Json(an_message(f"answer {i}")) for i in range(8)])
     with TableLock(server.database_url):
