@@ -14,6 +14,8 @@
    that seqs only rise (order, no doubling) and counts what it got (no loss).
 3. Storage: bytes the database grows by per message of a paragraph, against the
    message's own JSON: all in one session, then spread over ten sessions written in turn.
+   Then the time to read a page of 100 of those messages, against a page of a short
+   session: a page must not cost more as its session grows.
 4. Idle connections: N idle SSE clients (and N/10 WebSocket clients) held by the one
    process, with its RSS before and after.
 
@@ -392,12 +394,37 @@ async def storage(
                     break
                 json_bytes += sum(len(orjson.dumps(m)) for m in messages)
                 after_seq = messages[-1]["seq"]
+        page_ms = await _page_times(agent, sids[0], per_session)
     stored = per_session * sessions
     return {
         "count": stored,
         "per_message": (after - before) / stored,
         "json_per_message": json_bytes / stored,
+        **page_ms,
     }
+
+
+async def _page_times(agent: httpx.AsyncClient, sid: str, length: int) -> dict[str, float]:
+    """p50 ms of reading a page of 100 messages (the newest, as a client opening a session
+    does, and one from the middle) of `sid`, `length` messages long, against the newest
+    page of a session of 100: a page must cost the same however long its session is."""
+    short = (await agent.post("/api/v1/sessions", json={"title": "short"})).json()["id"]
+    batch = [{"role": "agent", "kind": "assistant_text", "content": {"text": PARAGRAPH}}] * 100
+    assert (await agent.post(f"/api/v1/sessions/{short}/messages", json=batch)).status_code == 201
+
+    pages = {
+        "newest_page_ms": (sid, {"before": length + 1, "limit": 100}),
+        "middle_page_ms": (sid, {"after": length // 2, "limit": 100}),
+        "short_page_ms": (short, {"before": 101, "limit": 100}),
+    }
+    times: dict[str, list[float]] = {name: [] for name in pages}
+    for _ in range(100):  # in turn, so that whatever else the machine does hits all three
+        for name, (session, params) in pages.items():
+            began = time.perf_counter()
+            r = await agent.get(f"/api/v1/sessions/{session}/messages", params=params)
+            times[name].append((time.perf_counter() - began) * 1000)
+            assert len(r.json()["messages"]) == 100, r.text
+    return {name: statistics.median(t[10:]) for name, t in times.items()}
 
 
 # ── 3. idle connections ──────────────────────────────────────────────────────────────
@@ -560,6 +587,13 @@ async def run(args: argparse.Namespace, servers: list[Server], data_dir: Path) -
                 f"storage: {stored['count']:,} messages of a paragraph each, {where}; the "
                 f"database grew {stored['per_message']:.0f} B per message of "
                 f"{stored['json_per_message']:.0f} B of JSON = {ratio:.2f}×      target ≤ 1.5×"
+            )
+            short = stored["short_page_ms"]
+            print(
+                f"  a page of 100 of its messages: the newest {stored['newest_page_ms']:.2f} ms "
+                f"= {stored['newest_page_ms'] / short:.2f}×, from the middle "
+                f"{stored['middle_page_ms']:.2f} ms = {stored['middle_page_ms'] / short:.2f}× "
+                f"a session of 100's ({short:.2f} ms, p50)      target ≈ 1×"
             )
         print()
 
