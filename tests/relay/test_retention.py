@@ -117,6 +117,54 @@ def test_db_prune_and_vacuum_commands(server) -> None:
     asyncio.run(check())
 
 
+async def _prune_waits_for_a_lock(store: Store, statement: str) -> None:
+    """Until retention's `statement` (its start) waits on a lock another transaction holds."""
+    for _ in range(400):
+        waiting = await store.db.fetch(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query LIKE $1",
+            statement + "%",
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"retention never waited at {statement!r}")
+
+
+async def _ended_sessions_with_requests(store: Store, count: int) -> list[tuple[str, str]]:
+    """`count` sessions that ended long ago, each with a request still pending (its
+    session ended by an update that left it open): (session id, request id) each."""
+    made = []
+    for _ in range(count):
+        sid = (await store.write(lambda tx: store.create_session(tx, {}, None)))["id"]
+        request = await store.write(
+            lambda tx, sid=sid: store.open_permission(tx, sid, {"tool_name": "Bash"}, 600)
+        )
+        made.append((sid, request["id"]))
+    await store.db.execute("UPDATE sessions SET status = 'ended', last_activity_at = 0")
+    return made
+
+
+async def _events_without_a_session(store: Store) -> list[dict]:
+    return await store.db.fetch(
+        "SELECT type FROM events WHERE session_num IS NOT NULL "
+        "AND session_num NOT IN (SELECT num FROM sessions)"
+    )
+
+
+def _on_postgres(tmp_path: Path, scenario) -> None:
+    async def run(url: str) -> None:
+        store = Store(open_database(url, tmp_path))
+        await store.open()
+        try:
+            await scenario(store)
+        finally:
+            await store.close()
+
+    with fresh_postgres_database() as url:
+        asyncio.run(run(url))
+
+
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_an_answer_written_while_its_session_is_pruned_goes_with_it(
     backend: str, tmp_path: Path
@@ -125,43 +173,66 @@ def test_an_answer_written_while_its_session_is_pruned_goes_with_it(
     the session: retention waits for the answer and deletes its event too, so no event is
     left naming a session that is gone (it would replay without its session)."""
 
-    async def scenario(url: str) -> None:
-        store = Store(open_database(url, tmp_path))
-        await store.open()
-        try:
-            session = await store.write(lambda tx: store.create_session(tx, {}, None))
-            sid = session["id"]
-            request = await store.write(
-                lambda tx: store.open_permission(tx, sid, {"tool_name": "Bash"}, 600)
-            )
-            await store.db.execute(
-                "UPDATE sessions SET status = 'ended', last_activity_at = 0 WHERE id = $1", sid
-            )
-            answering, answered = asyncio.Event(), asyncio.Event()
+    async def scenario(store: Store) -> None:
+        [(_, request_id)] = await _ended_sessions_with_requests(store, 1)
+        answering, answered = asyncio.Event(), asyncio.Event()
 
-            async def slow_answer(tx):
-                resolved = await store.resolve_permission(
-                    tx, request["id"], "allowed", {"behavior": "allow"}
-                )
-                answering.set()  # the request's row is held until this commits
-                await answered.wait()
-                return resolved
-
-            answer = asyncio.create_task(store.write(slow_answer))
-            await answering.wait()
-            prune = asyncio.create_task(store.prune(cutoff=1.0))
-            await asyncio.sleep(0.3)
-            assert not prune.done()  # waiting for the answer to commit
-            answered.set()
-            assert (await answer)["status"] == "allowed"
-            assert await prune == 1
-            left = await store.db.fetch(
-                "SELECT type FROM events WHERE session_num IS NOT NULL "
-                "AND session_num NOT IN (SELECT num FROM sessions)"
+        async def slow_answer(tx):
+            resolved = await store.resolve_permission(
+                tx, request_id, "allowed", {"behavior": "allow"}
             )
-            assert left == []
-        finally:
-            await store.close()
+            answering.set()  # the request's row is held until this commits
+            await answered.wait()
+            return resolved
 
-    with fresh_postgres_database() as url:
-        asyncio.run(scenario(url))
+        answer = asyncio.create_task(store.write(slow_answer))
+        await answering.wait()
+        prune = asyncio.create_task(store.prune(cutoff=1.0))
+        await _prune_waits_for_a_lock(store, "DELETE FROM permissions")
+        answered.set()
+        assert (await answer)["status"] == "allowed"
+        assert await prune == 1
+        assert await _events_without_a_session(store) == []
+
+    _on_postgres(tmp_path, scenario)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_retention_and_a_batch_that_deadlock_both_get_through(backend: str, tmp_path: Path) -> None:
+    """A writer's batch answers a request of one ended session, then ends another, while
+    retention has locked both sessions and waits for the request: PostgreSQL cancels one
+    side of the deadlock, that side runs again, and every caller gets its answer."""
+
+    async def scenario(store: Store) -> None:
+        [(_, request_id), (second, _)] = await _ended_sessions_with_requests(store, 2)
+        answering, answered = asyncio.Event(), asyncio.Event()
+
+        async def slow_answer(tx):
+            resolved = await store.resolve_permission(
+                tx, request_id, "allowed", {"behavior": "allow"}
+            )
+            answering.set()
+            await answered.wait()
+            return resolved
+
+        async def end_second(tx):  # what ending a session does, in the same batch
+            await store.log_control(
+                tx, second, {"action": "end"}, session_changes={"status": "ended"}
+            )
+            return await store.get_session(second, tx)
+
+        answer = asyncio.create_task(store.write(slow_answer))
+        ending = asyncio.create_task(store.write(end_second))
+        await answering.wait()
+        prune = asyncio.create_task(store.prune(cutoff=1.0))
+        await _prune_waits_for_a_lock(store, "DELETE FROM permissions")
+        answered.set()  # the batch goes on to the second session, which retention holds
+        answered_it, ended, pruned = await asyncio.gather(answer, ending, prune)
+        assert answered_it["status"] == "allowed" and ended["status"] == "ended"
+        # PostgreSQL cancelled retention (it had waited longest), which ran again after the
+        # batch: the first session went; the second, active again, stays.
+        assert pruned == 1
+        assert [r["id"] for r in await store.db.fetch("SELECT id FROM sessions")] == [second]
+        assert await _events_without_a_session(store) == []
+
+    _on_postgres(tmp_path, scenario)

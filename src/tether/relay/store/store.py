@@ -25,7 +25,7 @@ from tether.relay.event import WireEvent
 from tether.relay.store.db import Connection, Database, Row
 from tether.relay.store.flows import FlowStore
 from tether.relay.store.migrations import migrate
-from tether.relay.store.writer import Operation, R, Together, Tx, Writer
+from tether.relay.store.writer import RETRIES, Operation, R, Together, Tx, Writer
 
 _JSON_SESSION_FIELDS = ("metadata", "agent_state")
 
@@ -447,40 +447,59 @@ class Store:
         Moves the log's horizon up to the newest event deleted. Returns how many sessions
         went. Safe to run in several processes at once."""
         flows = await self._has_table("flows")
-        lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
         deleted = 0
         while True:
-            async with self.db.transaction(maintenance=True) as conn:
-                rows = await conn.fetch(
-                    "SELECT id, num FROM sessions WHERE status = 'ended' "
-                    f"AND last_activity_at < $1 ORDER BY last_activity_at LIMIT $2{lock}",
-                    cutoff,
-                    batch,
-                )
-                ids = [r["id"] for r in rows]
-                if not ids:
+            for attempt in range(1, RETRIES + 1):
+                try:
+                    ids = await self._prune_batch(cutoff, batch, flows)
                     break
-                # The numbers listed, not a subquery: PostgreSQL plans `IN (SELECT …)` of a
-                # hundred sessions as a hash join over the whole event log.
-                nums = [r["num"] for r in rows]
-                listed = "(" + ", ".join(f"${i + 1}" for i in range(len(ids))) + ")"
-                by_num = f"session_num IN {listed}"
-                # Permission requests first: an answer being written holds its request's
-                # row, so this waits for it to commit, and its event is gone with the rest
-                # instead of outliving its session. (Nothing else logs for an ended
-                # session without the session's row, which is locked above.)
-                for table in ["permissions"] + (["flows"] if flows else []):
-                    await conn.execute(f"DELETE FROM {table} WHERE session_id IN {listed}", *ids)
-                await conn.execute(f"DELETE FROM messages WHERE {by_num}", *nums)
-                newest = await self._delete_events(conn, by_num, nums)
-                await conn.execute(f"DELETE FROM sessions WHERE id IN {listed}", *ids)
-                await conn.execute(
-                    "UPDATE event_horizon SET pruned_through = $1 WHERE pruned_through < $1",
-                    newest,
-                )
+                except Exception as exc:
+                    # A writer's batch can hold a request these sessions' deletion waits
+                    # for while it waits for one of these sessions: PostgreSQL cancels one
+                    # side of the deadlock, and either side simply runs again.
+                    if attempt == RETRIES or not self.db.retryable(exc):
+                        raise
+            if not ids:
+                return deleted
             self.forget_sessions(ids)
             deleted += len(ids)
-        return deleted
+
+    async def _prune_batch(self, cutoff: float, batch: int, flows: bool) -> list[str]:
+        """One transaction of `prune`; the ids of the sessions it deleted."""
+        async with self.db.transaction(maintenance=True) as conn:
+            # Locked in id order, as appends lock them, so the two do not deadlock over
+            # sessions; the conditions are checked again on the locked rows.
+            lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
+            rows = await conn.fetch(
+                "SELECT id, num FROM sessions WHERE status = 'ended' AND last_activity_at < $1 "
+                "AND id IN (SELECT id FROM sessions WHERE status = 'ended' "
+                "AND last_activity_at < $1 ORDER BY last_activity_at LIMIT $2) "
+                f"ORDER BY id{lock}",
+                cutoff,
+                batch,
+            )
+            ids = [r["id"] for r in rows]
+            if not ids:
+                return []
+            # The numbers listed, not a subquery: PostgreSQL plans `IN (SELECT …)` of a
+            # hundred sessions as a hash join over the whole event log.
+            nums = [r["num"] for r in rows]
+            listed = "(" + ", ".join(f"${i + 1}" for i in range(len(ids))) + ")"
+            by_num = f"session_num IN {listed}"
+            # Permission requests first: an answer being written holds its request's row,
+            # so this waits for it to commit, and its event is gone with the rest instead
+            # of outliving its session. (Nothing else logs for an ended session without
+            # the session's row, which is locked above.)
+            for table in ["permissions"] + (["flows"] if flows else []):
+                await conn.execute(f"DELETE FROM {table} WHERE session_id IN {listed}", *ids)
+            await conn.execute(f"DELETE FROM messages WHERE {by_num}", *nums)
+            newest = await self._delete_events(conn, by_num, nums)
+            await conn.execute(f"DELETE FROM sessions WHERE id IN {listed}", *ids)
+            await conn.execute(
+                "UPDATE event_horizon SET pruned_through = $1 WHERE pruned_through < $1",
+                newest,
+            )
+        return ids
 
     async def _delete_events(self, conn: Connection, among: str, ids: list[int]) -> int:
         """Delete the events of sessions `ids` (`among` is their condition); the newest id
