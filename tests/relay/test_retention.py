@@ -152,6 +152,26 @@ async def _events_without_a_session(store: Store) -> list[dict]:
     )
 
 
+async def _answer_held_open(
+    store: Store, request_id: str, then=None
+) -> tuple[asyncio.Task, asyncio.Task | None, asyncio.Event]:
+    """Answer the request in a writer batch that holds the request's row until the event
+    returned is set, with the operation `then` queued after it (so in the same batch).
+    Returns once the row is held: the answer's task, `then`'s, and the event."""
+    answering, answered = asyncio.Event(), asyncio.Event()
+
+    async def slow_answer(tx):
+        resolved = await store.resolve_permission(tx, request_id, "allowed", {"behavior": "allow"})
+        answering.set()  # the request's row is held until this commits
+        await answered.wait()
+        return resolved
+
+    answer = asyncio.create_task(store.write(slow_answer))
+    after = asyncio.create_task(store.write(then)) if then is not None else None
+    await answering.wait()
+    return answer, after, answered
+
+
 def _on_postgres(tmp_path: Path, scenario) -> None:
     async def run(url: str) -> None:
         store = Store(open_database(url, tmp_path))
@@ -175,18 +195,7 @@ def test_an_answer_written_while_its_session_is_pruned_goes_with_it(
 
     async def scenario(store: Store) -> None:
         [(_, request_id)] = await _ended_sessions_with_requests(store, 1)
-        answering, answered = asyncio.Event(), asyncio.Event()
-
-        async def slow_answer(tx):
-            resolved = await store.resolve_permission(
-                tx, request_id, "allowed", {"behavior": "allow"}
-            )
-            answering.set()  # the request's row is held until this commits
-            await answered.wait()
-            return resolved
-
-        answer = asyncio.create_task(store.write(slow_answer))
-        await answering.wait()
+        answer, _, answered = await _answer_held_open(store, request_id)
         prune = asyncio.create_task(store.prune(cutoff=1.0))
         await _prune_waits_for_a_lock(store, "DELETE FROM permissions")
         answered.set()
@@ -205,25 +214,14 @@ def test_retention_and_a_batch_that_deadlock_both_get_through(backend: str, tmp_
 
     async def scenario(store: Store) -> None:
         [(_, request_id), (second, _)] = await _ended_sessions_with_requests(store, 2)
-        answering, answered = asyncio.Event(), asyncio.Event()
 
-        async def slow_answer(tx):
-            resolved = await store.resolve_permission(
-                tx, request_id, "allowed", {"behavior": "allow"}
-            )
-            answering.set()
-            await answered.wait()
-            return resolved
-
-        async def end_second(tx):  # what ending a session does, in the same batch
+        async def end_second(tx):  # what ending a session does, in the answer's batch
             await store.log_control(
                 tx, second, {"action": "end"}, session_changes={"status": "ended"}
             )
             return await store.get_session(second, tx)
 
-        answer = asyncio.create_task(store.write(slow_answer))
-        ending = asyncio.create_task(store.write(end_second))
-        await answering.wait()
+        answer, ending, answered = await _answer_held_open(store, request_id, then=end_second)
         prune = asyncio.create_task(store.prune(cutoff=1.0))
         await _prune_waits_for_a_lock(store, "DELETE FROM permissions")
         answered.set()  # the batch goes on to the second session, which retention holds
