@@ -111,8 +111,9 @@ INSERT INTO sqlite_sequence (name, seq) SELECT 'events_by_num', seq FROM sqlite_
     WHERE name = 'events';
 """,
 }
-# PostgreSQL names indexes after their table; they take back the names they had.
-_INDEX_NAMES_KEPT = {
+# After the rebuild, on PostgreSQL: indexes and the foreign key are named after their
+# table, so they take back the names they had; and the new tables get statistics.
+_AFTER_REBUILD = {
     "postgres": """
 ALTER INDEX events_by_num_pkey RENAME TO events_pkey;
 ALTER INDEX messages_by_num_pkey RENAME TO messages_pkey;
@@ -148,7 +149,7 @@ DROP TABLE events;
 ALTER TABLE events_by_num RENAME TO events;
 CREATE INDEX events_session ON events (session_num, id);
 """
-        + _INDEX_NAMES_KEPT[dialect]
+        + _AFTER_REBUILD[dialect]
     )
 
 
